@@ -1,0 +1,130 @@
+"""The SQLite dialect of the shared SQL compiler."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, date, datetime, time
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from ommi.driver import FieldInfo
+from ommi.sql import Codec, Kind, SQLDialect
+
+__all__ = ["DECIMAL_COLLATION", "SQLiteDialect", "decimal_collation", "like_to_glob"]
+
+DECIMAL_COLLATION = "ommi_decimal"
+
+
+def decimal_collation(a: str, b: str) -> int:
+    """Order decimal text numerically (SQLite has no decimal type; ommi stores exact text)."""
+    x, y = Decimal(a), Decimal(b)
+    return -1 if x < y else (1 if x > y else 0)
+
+
+def like_to_glob(pattern: str) -> str:
+    """Translate a like pattern (``%``, ``_``, ``\\`` escapes) to a GLOB pattern.
+
+    SQLite's LIKE ignores case for ASCII letters; GLOB is case-sensitive and
+    compares code points, which is ommi's rule. GLOB's own wildcards become
+    one-character classes so they match literally.
+    """
+    out: list[str] = []
+    chars = iter(pattern)
+    for ch in chars:
+        if ch == "\\":
+            out.append(_glob_literal(next(chars, "\\")))
+        elif ch == "%":
+            out.append("*")
+        elif ch == "_":
+            out.append("?")
+        else:
+            out.append(_glob_literal(ch))
+    return "".join(out)
+
+
+def _glob_literal(ch: str) -> str:
+    return f"[{ch}]" if ch in "*?[" else ch
+
+
+def _datetime_text(v: datetime) -> str:
+    # Fixed width (always microseconds) so text order is chronological order;
+    # aware values are stored as the UTC instant with an explicit +00:00.
+    if v.utcoffset() is not None:
+        v = v.astimezone(UTC)
+    return v.isoformat(sep=" ", timespec="microseconds")
+
+
+def _time_text(v: time) -> str:
+    return v.isoformat(timespec="microseconds")
+
+
+def _json_text(v: Any) -> str:
+    return json.dumps(v, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+_ENCODERS: dict[Kind, Codec] = {
+    Kind.DECIMAL: str,
+    Kind.DATETIME: _datetime_text,
+    Kind.DATE: date.isoformat,
+    Kind.TIME: _time_text,
+    Kind.UUID: str,
+    Kind.JSON: _json_text,
+}
+
+_DECODERS: dict[Kind, Codec] = {
+    Kind.BOOL: bool,
+    Kind.DECIMAL: Decimal,
+    Kind.DATETIME: datetime.fromisoformat,
+    Kind.DATE: date.fromisoformat,
+    Kind.TIME: time.fromisoformat,
+    Kind.UUID: uuid.UUID,
+    Kind.JSON: json.loads,
+}
+
+
+class SQLiteDialect(SQLDialect):
+    """SQLite: dynamic typing, so exact types are kept as text where SQLite has none."""
+
+    name = "sqlite"
+    paramstyle = "qmark"
+    types: ClassVar[dict[Kind, str]] = {
+        Kind.STR: "TEXT",
+        Kind.INT: "INTEGER",
+        Kind.FLOAT: "REAL",
+        Kind.BOOL: "INTEGER",
+        Kind.BYTES: "BLOB",
+        Kind.DECIMAL: "TEXT",
+        Kind.DATETIME: "TEXT",
+        Kind.DATE: "TEXT",
+        Kind.TIME: "TEXT",
+        Kind.UUID: "TEXT",
+        Kind.JSON: "TEXT",
+    }
+    aware_datetime_type = "TEXT"
+    null_safe_ne = "IS NOT"
+    explicit_nulls_order = False  # SQLite already sorts NULL first ascending, last descending
+    offset_without_limit = "LIMIT -1"
+
+    def key_column(self, f: FieldInfo, single: bool) -> str:
+        if single and f.kind is Kind.INT:
+            # exactly "INTEGER PRIMARY KEY" makes the column the rowid: generated keys
+            return f"{self.quote(f.column)} INTEGER PRIMARY KEY"
+        return super().key_column(f, single)
+
+    def encoder(self, f: FieldInfo) -> Codec:
+        return _ENCODERS.get(f.kind) or super().encoder(f)
+
+    def decoder(self, f: FieldInfo) -> Codec:
+        return _DECODERS.get(f.kind) or super().decoder(f)
+
+    def compare_column(self, f: FieldInfo, column_sql: str) -> str:
+        if f.kind is Kind.DECIMAL:
+            return f"{column_sql} COLLATE {DECIMAL_COLLATION}"
+        return column_sql
+
+    def like(self, column_sql: str, placeholder: str, negate: bool) -> str:
+        return f"{column_sql} {'NOT GLOB' if negate else 'GLOB'} {placeholder}"
+
+    def like_param(self, pattern: str) -> Any:
+        return like_to_glob(pattern)

@@ -1,0 +1,52 @@
+"""ommi: a portable, async object mapper for the model classes you already have.
+
+::
+
+    from dataclasses import dataclass
+    from typing import Annotated
+    from ommi import Ommi, ommi_model, Key
+
+    @ommi_model
+    @dataclass
+    class User:
+        name: str
+        age: int
+        id: Annotated[int | None, Key] = None
+
+    async with Ommi.connect("sqlite:///app.db") as db:
+        await db.schema().create_models().or_raise()
+        await db.add(User("Alice", 31)).or_raise()
+        adults = await db.find(User.age >= 18).all().or_raise()
+"""
+
+from ommi import errors
+from ommi._fields import Auto, AwareDatetime, Index, Key, ReferenceTo, StoreAs, TZAware, Unique
+from ommi._model import ModelCollection, default_collection, ommi_model
+from ommi._ommi import Ommi, Query, Schema, Transaction
+from ommi._results import Action, DBFailure, DBResult, DBSuccess
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Action",
+    "Auto",
+    "AwareDatetime",
+    "DBFailure",
+    "DBResult",
+    "DBSuccess",
+    "Index",
+    "Key",
+    "ModelCollection",
+    "Ommi",
+    "Query",
+    "ReferenceTo",
+    "Schema",
+    "StoreAs",
+    "TZAware",
+    "Transaction",
+    "Unique",
+    "__version__",
+    "default_collection",
+    "errors",
+    "ommi_model",
+]

@@ -1,0 +1,175 @@
+"""One small field source per model library: dataclasses, attrs, pydantic.
+
+A source answers four questions about a class: which fields it has, how to put
+a query reference on the class without disturbing instances, how to build an
+instance from stored values quickly, and how to set one value on an instance
+(frozen classes included).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ommi import errors
+from ommi.query import FieldRef
+
+__all__ = ["FieldSource", "adapter_for"]
+
+_set = object.__setattr__
+
+
+class _ClassRef:
+    """Non-data descriptor for classes whose instances keep values in ``__dict__``.
+
+    On the class it returns the query reference; on an instance the value in
+    the instance dict wins, so reading ``user.age`` costs what it always did.
+    """
+
+    __slots__ = ("name", "ref")
+
+    def __init__(self, name: str, ref: FieldRef) -> None:
+        self.name = name
+        self.ref = ref
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        if obj is None:
+            return self.ref
+        raise AttributeError(self.name)
+
+
+class _SlotRef:
+    """Data descriptor for slotted classes: wraps the slot's member descriptor."""
+
+    __slots__ = ("member", "ref")
+
+    def __init__(self, member: Any, ref: FieldRef) -> None:
+        self.member = member
+        self.ref = ref
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        if obj is None:
+            return self.ref
+        return self.member.__get__(obj, owner)
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        self.member.__set__(obj, value)
+
+    def __delete__(self, obj: Any) -> None:
+        self.member.__delete__(obj)
+
+
+class FieldSource:
+    """How ommi reads and builds instances of one kind of model class."""
+
+    library = "?"
+
+    def fields(self, cls: type) -> list[tuple[str, bool]]:
+        """``(name, has_default)`` for each stored field, in declaration order."""
+        raise NotImplementedError
+
+    def install(self, cls: type, name: str, ref: FieldRef) -> None:
+        """Make ``cls.<name>`` return ``ref`` while instances keep their values."""
+        current = cls.__dict__.get(name)
+        if current is not None and type(current).__name__ == "member_descriptor":
+            type.__setattr__(cls, name, _SlotRef(current, ref))
+        else:
+            type.__setattr__(cls, name, _ClassRef(name, ref))
+
+    def set_value(self, instance: Any, name: str, value: Any) -> None:
+        """Set one field, bypassing ``frozen`` (used to write back generated keys)."""
+        _set(instance, name, value)
+
+    def loader(
+        self, cls: type, names: Sequence[str], decoders: Sequence[Callable[[Any], Any] | None]
+    ) -> Callable[[Sequence[Any]], Any]:
+        """A generated function: row of stored values -> instance, without ``__init__``.
+
+        Loading bypasses ``__init__`` (as other mappers do): the values come from
+        the database, where they were validated when written.
+        """
+        env: dict[str, Any] = {"cls": cls, "new": object.__new__, "set_": _set}
+        lines = ["def load(row):"]
+        for i, dec in enumerate(decoders):
+            lines.append(f"    v{i} = row[{i}]")
+            if dec is not None:
+                env[f"d{i}"] = dec
+                lines.append(f"    if v{i} is not None: v{i} = d{i}(v{i})")
+        lines.extend(self._build_lines(cls, names, env))
+        exec("\n".join(lines), env)  # noqa: S102 - code built from field positions only
+        return env["load"]  # type: ignore[no-any-return]
+
+    def _build_lines(self, cls: type, names: Sequence[str], env: dict[str, Any]) -> list[str]:
+        slots = [cls.__dict__.get(n) for n in names]
+        if all(isinstance(s, _SlotRef) for s in slots):
+            lines = ["    obj = new(cls)"]
+            for i, s in enumerate(slots):
+                assert isinstance(s, _SlotRef)
+                env[f"s{i}"] = s.member.__set__
+                lines.append(f"    s{i}(obj, v{i})")
+            return [*lines, "    return obj"]
+        items = ", ".join(f"{n!r}: v{i}" for i, n in enumerate(names))
+        return ["    obj = new(cls)", f"    set_(obj, '__dict__', {{{items}}})", "    return obj"]
+
+
+class _DataclassSource(FieldSource):
+    library = "dataclasses"
+
+    def fields(self, cls: type) -> list[tuple[str, bool]]:
+        return [
+            (f.name, f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING)
+            for f in dataclasses.fields(cls)
+        ]
+
+
+class _AttrsSource(FieldSource):
+    library = "attrs"
+
+    def fields(self, cls: type) -> list[tuple[str, bool]]:
+        import attrs
+
+        return [(a.name, a.default is not attrs.NOTHING) for a in attrs.fields(cls)]
+
+
+class _PydanticSource(FieldSource):
+    library = "pydantic"
+
+    def fields(self, cls: type) -> list[tuple[str, bool]]:
+        return [(name, not f.is_required()) for name, f in cls.model_fields.items()]  # type: ignore[attr-defined]
+
+    def set_value(self, instance: Any, name: str, value: Any) -> None:
+        instance.__dict__[name] = value
+        instance.__pydantic_fields_set__.add(name)
+
+    def _build_lines(self, cls: type, names: Sequence[str], env: dict[str, Any]) -> list[str]:
+        items = ", ".join(f"{n!r}: v{i}" for i, n in enumerate(names))
+        if getattr(cls, "__pydantic_post_init__", None) or getattr(cls, "__pydantic_root_model__", False):
+            # private attributes or model_post_init: let pydantic do its full setup
+            return [f"    return cls.model_construct(**{{{items}}})"]
+        env["fields_set"] = frozenset(names)
+        extra = "{}" if cls.model_config.get("extra") == "allow" else "None"  # type: ignore[attr-defined]
+        return [
+            "    obj = new(cls)",
+            f"    set_(obj, '__dict__', {{{items}}})",
+            "    set_(obj, '__pydantic_fields_set__', set(fields_set))",
+            f"    set_(obj, '__pydantic_extra__', {extra})",
+            "    set_(obj, '__pydantic_private__', None)",
+            "    return obj",
+        ]
+
+
+def adapter_for(cls: Any) -> FieldSource:
+    """Pick the field source for a model class, or raise ``ModelError``."""
+    if not isinstance(cls, type):
+        raise errors.ModelError(f"@ommi_model decorates classes, not {cls!r}")
+    if dataclasses.is_dataclass(cls):
+        return _DataclassSource()
+    if "__attrs_attrs__" in cls.__dict__:
+        return _AttrsSource()
+    if hasattr(cls, "model_fields") and hasattr(cls, "model_construct"):
+        return _PydanticSource()
+    raise errors.ModelError(
+        f"{cls.__qualname__} is not a dataclass, attrs class or pydantic model: put @ommi_model "
+        "above @dataclass / @attrs.define, or subclass pydantic.BaseModel"
+    )

@@ -1,0 +1,400 @@
+"""``@ommi_model``: read a user's class once and leave it the user's class.
+
+The decorator builds a :class:`ModelInfo` (fields, key, storage names, value
+checks, fast row loaders) and installs one descriptor per field, so that
+``User.age`` is a query reference while ``user.age`` stays the plain value.
+"""
+
+from __future__ import annotations
+
+import operator
+import sys
+import threading
+import typing
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar, overload
+
+from ommi import errors
+from ommi._adapters import FieldSource, adapter_for
+from ommi._fields import (
+    Auto,
+    Index,
+    Key,
+    Kind,
+    ReferenceTo,
+    StoreAs,
+    TZAware,
+    Unique,
+    check_identifier,
+    make_checker,
+    parse_annotation,
+)
+from ommi.query import FieldRef
+
+__all__ = [
+    "FieldInfo",
+    "ModelCollection",
+    "ModelInfo",
+    "default_collection",
+    "get_model_info",
+    "ommi_model",
+]
+
+T = TypeVar("T")
+
+
+class ModelCollection:
+    """A named group of models that are created and dropped together.
+
+    Models go into :data:`default_collection` unless ``@ommi_model(collection=...)``
+    names another one.
+    """
+
+    def __init__(self, name: str = "collection") -> None:
+        self.name = name
+        self._models: dict[str, ModelInfo] = {}
+
+    def __repr__(self) -> str:
+        return f"ModelCollection({self.name!r}, models={list(self._models)})"
+
+    def __iter__(self) -> Iterator[type]:
+        return (info.cls for info in self._models.values())
+
+    def __len__(self) -> int:
+        return len(self._models)
+
+    def __contains__(self, model: object) -> bool:
+        return any(info.cls is model for info in self._models.values())
+
+    @property
+    def models(self) -> list[type]:
+        """The model classes of this collection, in declaration order."""
+        return list(self)
+
+    def infos(self) -> list[ModelInfo]:
+        """The :class:`ModelInfo` of each model, in declaration order."""
+        return list(self._models.values())
+
+    def add(self, info: ModelInfo) -> None:
+        """Register a model (done by ``@ommi_model``)."""
+        # A model redefined under the same name (a reloaded module, a test
+        # defining it again) replaces the old one in this collection.
+        self._models[info.name] = info
+
+    def find(self, name: str) -> ModelInfo | None:
+        """Look up a model of this collection by class name or table name."""
+        for info in reversed(self._models.values()):
+            if name in (info.cls.__name__, info.name):
+                return info
+        return None
+
+
+default_collection = ModelCollection("default")
+
+# every decorated model, newest last: forward references by name fall back to it
+_all_models: list[ModelInfo] = []
+_lock = threading.Lock()
+
+
+@dataclass(eq=False)
+class FieldInfo:
+    """Everything ommi knows about one field of a model; built at decoration."""
+
+    name: str
+    column: str
+    kind: Kind
+    py_type: Any
+    nullable: bool
+    key: bool = False
+    auto: bool = False
+    unique: bool = False
+    index: bool = False
+    aware: bool = False
+    reference: ReferenceTo | None = None
+    has_default: bool = False
+    model: ModelInfo = field(default=None, repr=False)  # type: ignore[assignment]
+    check: Callable[[Any], Any] = field(default=None, repr=False)  # type: ignore[assignment]
+
+    @property
+    def ref(self) -> FieldRef:
+        """The query reference of this field (``Model.field``)."""
+        return FieldRef(self.model.cls, self.name, self)
+
+    def references(self) -> FieldInfo | None:
+        """The field this one refers to, resolving forward references by name."""
+        if self.reference is None:
+            return None
+        target = self.reference.target
+        if isinstance(target, FieldRef):
+            return target.info
+        if isinstance(target, str):
+            model_name, _, field_name = target.rpartition(".")
+            info = self.model.collection.find(model_name) or _find_any(model_name)
+            if info is None:
+                raise errors.ModelError(
+                    f"{self.model.cls.__name__}.{self.name}: ReferenceTo({target!r}) names an "
+                    f"unknown model {model_name!r}"
+                )
+            if field_name not in info.by_name:
+                raise errors.ModelError(
+                    f"{self.model.cls.__name__}.{self.name}: ReferenceTo({target!r}): "
+                    f"{model_name} has no field {field_name!r}"
+                )
+            return info.by_name[field_name]
+        raise errors.ModelError(
+            f"{self.model.cls.__name__}.{self.name}: ReferenceTo needs Model.field or 'Model.field'"
+        )
+
+
+def _find_any(name: str) -> ModelInfo | None:
+    for info in reversed(_all_models):
+        if name in (info.cls.__name__, info.name):
+            return info
+    return None
+
+
+class ModelInfo:
+    """The per-model plan: fields, key, storage names and fast converters.
+
+    Drivers read it through :func:`ommi.driver.model_info`; users rarely need it.
+    """
+
+    def __init__(
+        self, cls: type, name: str, collection: ModelCollection, fields: Sequence[FieldInfo], source: FieldSource
+    ) -> None:
+        self.cls = cls
+        self.name = name
+        self.collection = collection
+        self.fields: tuple[FieldInfo, ...] = tuple(fields)
+        self.by_name: dict[str, FieldInfo] = {f.name: f for f in self.fields}
+        self.by_column: dict[str, FieldInfo] = {f.column: f for f in self.fields}
+        self.key: tuple[FieldInfo, ...] = tuple(f for f in self.fields if f.key)
+        autos = [f for f in self.key if f.auto]
+        self.auto_key: FieldInfo | None = autos[0] if autos else None
+        self.source = source
+        self._getter = _make_getter([f.name for f in self.fields])
+        self._key_getter = _make_getter([f.name for f in self.key]) if self.key else None
+
+    def __repr__(self) -> str:
+        return f"<ModelInfo {self.cls.__qualname__} as {self.name!r}>"
+
+    # -- reading instances -------------------------------------------------
+
+    def values(self, instance: Any) -> tuple[Any, ...]:
+        """The raw attribute values of ``instance`` in field order."""
+        return self._getter(instance)
+
+    def checked_values(self, instance: Any) -> tuple[Any, ...]:
+        """Field values, validated and normalised (raises ``ValidationError``)."""
+        values = self._getter(instance)
+        return tuple(f.check(v) for f, v in zip(self.fields, values, strict=True))
+
+    def key_of(self, instance: Any) -> tuple[Any, ...]:
+        """The key values of ``instance`` (raises ``QueryError`` for a keyless model)."""
+        if self._key_getter is None:
+            raise errors.QueryError(f"{self.cls.__name__} has no key: declare one with Annotated[..., Key]")
+        return self._key_getter(instance)
+
+    def set_value(self, instance: Any, name: str, value: Any) -> None:
+        """Write a field on an instance, frozen classes included (used for generated keys)."""
+        self.source.set_value(instance, name, value)
+
+    def loader(self, decoders: Sequence[Callable[[Any], Any] | None]) -> Callable[[Sequence[Any]], Any]:
+        """Build a fast function turning one row (values in field order) into an instance.
+
+        ``decoders[i]`` converts the stored value of field ``i`` (``None`` means
+        use the value as it is); decoders are never called with ``None``.
+        """
+        return self.source.loader(self.cls, [f.name for f in self.fields], decoders)
+
+    def dumper(
+        self, encoders: Sequence[Callable[[Any], Any] | None]
+    ) -> Callable[[Any], tuple[Any, ...]]:
+        """Build a fast function turning an instance into a validated row of stored values.
+
+        Each value is validated by the field's check, then ``encoders[i]`` (if
+        any) converts it to what the driver stores; encoders never see ``None``.
+        """
+        return _make_dumper(self, encoders)
+
+
+def _make_getter(names: Sequence[str]) -> Callable[[Any], tuple[Any, ...]]:
+    if len(names) == 1:
+        single = operator.attrgetter(names[0])
+        return lambda obj: (single(obj),)
+    return operator.attrgetter(*names)
+
+
+_EXACT_TYPES: dict[Kind, str] = {
+    Kind.STR: "str",
+    Kind.INT: "int",
+    Kind.FLOAT: "float",
+    Kind.BOOL: "bool",
+    Kind.BYTES: "bytes",
+}
+
+
+def _make_dumper(
+    info: ModelInfo, encoders: Sequence[Callable[[Any], Any] | None]
+) -> Callable[[Any], tuple[Any, ...]]:
+    # Generated once per (model, driver): a straight-line function with the
+    # common exact-type case inlined, so a row costs no per-field lookups.
+    env: dict[str, Any] = {"getter": info._getter}
+    lines = ["def dump(obj):", "    " + ", ".join(f"v{i}" for i in range(len(info.fields))) + (
+        "," if len(info.fields) == 1 else "") + " = getter(obj)"]
+    out = []
+    for i, (f, enc) in enumerate(zip(info.fields, encoders, strict=True)):
+        env[f"chk{i}"] = f.check
+        exact = _EXACT_TYPES.get(f.kind)
+        if exact is not None and f.kind is not Kind.INT:
+            lines.append(f"    if v{i}.__class__ is not {exact}: v{i} = chk{i}(v{i})")
+        else:
+            lines.append(f"    v{i} = chk{i}(v{i})")
+        if enc is not None:
+            env[f"enc{i}"] = enc
+            lines.append(f"    if v{i} is not None: v{i} = enc{i}(v{i})")
+        out.append(f"v{i}")
+    lines.append("    return (" + ", ".join(out) + ("," if len(out) == 1 else "") + ")")
+    exec("\n".join(lines), env)  # noqa: S102 - code built from field positions only
+    return env["dump"]  # type: ignore[no-any-return]
+
+
+def get_model_info(model: Any) -> ModelInfo:
+    """Return the :class:`ModelInfo` of a model class or instance, or raise ``ModelError``."""
+    cls = model if isinstance(model, type) else type(model)
+    info = cls.__dict__.get("__ommi__")
+    if info is None:
+        raise errors.ModelError(f"{cls.__qualname__} is not an ommi model: decorate it with @ommi_model")
+    return info  # type: ignore[no-any-return]
+
+
+@overload
+def ommi_model(cls: type[T], /) -> type[T]: ...
+@overload
+def ommi_model(
+    *, collection: ModelCollection | None = None, name: str | None = None
+) -> Callable[[type[T]], type[T]]: ...
+def ommi_model(
+    cls: type[T] | None = None,
+    /,
+    *,
+    collection: ModelCollection | None = None,
+    name: str | None = None,
+) -> type[T] | Callable[[type[T]], type[T]]:
+    """Make a dataclass, attrs class or pydantic model storable and queryable.
+
+    Use it bare (``@ommi_model``) or with options
+    (``@ommi_model(collection=..., name="table_name")``), above the class's own
+    decorator. The class is returned unchanged apart from its fields becoming
+    query references on the class (``User.age >= 18``).
+
+    Args:
+        collection: the :class:`ModelCollection` the model belongs to
+            (default: :data:`default_collection`).
+        name: the table or collection name (default: the class name).
+
+    Raises:
+        ModelError: a field's type or metadata cannot be stored.
+    """
+    frame = sys._getframe(1)
+    localns = dict(frame.f_locals) if frame.f_code.co_name != "<module>" else None
+
+    def decorate(target: type[T]) -> type[T]:
+        _build(target, collection if collection is not None else default_collection, name, localns)
+        return target
+
+    if cls is not None:
+        return decorate(cls)
+    return decorate
+
+
+_FLAGS = {id(Key): "key", id(Auto): "auto", id(Unique): "unique", id(Index): "index", id(TZAware): "aware"}
+
+
+def _apply_markers(info: FieldInfo, markers: Iterable[Any]) -> None:
+    for meta in markers:
+        flag = _FLAGS.get(id(meta))
+        if flag is not None:
+            setattr(info, flag, True)
+        elif isinstance(meta, StoreAs):
+            info.column = meta.name
+        elif isinstance(meta, ReferenceTo):
+            info.reference = meta
+        # other metadata (pydantic constraints, docs) belongs to the user
+
+
+def _build(cls: type, collection: ModelCollection, name: str | None, localns: dict[str, Any] | None) -> None:
+    source = adapter_for(cls)
+    table = check_identifier(name if name is not None else cls.__name__, f"model {cls.__qualname__}: name")
+    try:
+        hints = typing.get_type_hints(cls, localns=localns, include_extras=True)
+    except NameError as exc:
+        raise errors.ModelError(f"{cls.__qualname__}: cannot resolve an annotation: {exc}") from exc
+    fields: list[FieldInfo] = []
+    for fname, has_default in source.fields(cls):
+        where = f"{cls.__qualname__}.{fname}"
+        if fname not in hints:
+            raise errors.ModelError(f"{where} has no type annotation")
+        spec = parse_annotation(hints[fname], where)
+        info = FieldInfo(name=fname, column=fname, kind=spec.kind, py_type=spec.py_type, nullable=spec.nullable,
+                         has_default=has_default)
+        _apply_markers(info, spec.markers)
+        info.column = check_identifier(info.column, f"{where}: column name")
+        if info.auto and not info.key:
+            raise errors.ModelError(f"{where}: Auto applies to key fields only")
+        if info.auto and info.kind is not Kind.INT:
+            raise errors.ModelError(f"{where}: Auto needs an int key, not {spec.kind.value}")
+        fields.append(info)
+    if not fields:
+        raise errors.ModelError(f"{cls.__qualname__} has no fields to store")
+    keys = [f for f in fields if f.key]
+    if not keys:
+        implicit = next((f for f in fields if f.name == "id"), None)
+        if implicit is not None:
+            implicit.key = True
+            keys = [implicit]
+    if len(keys) == 1 and keys[0].kind is Kind.INT and (keys[0].nullable or keys[0].has_default):
+        # an int key that may be left None is generated by the database
+        keys[0].auto = True
+    columns: set[str] = set()
+    for f in fields:
+        if f.column in columns:
+            raise errors.ModelError(f"{cls.__qualname__}: two fields are stored as {f.column!r}")
+        columns.add(f.column)
+        f.check = make_checker(
+            # an Auto key may be None before add(): None means "generate one"
+            f.kind, f.py_type, f.nullable or f.auto, f.aware, f"{cls.__qualname__}.{f.name}"
+        )
+    info_obj = ModelInfo(cls, table, collection, fields, source)
+    for f in fields:
+        f.model = info_obj
+        source.install(cls, f.name, FieldRef(cls, f.name, f))
+    type.__setattr__(cls, "__ommi__", info_obj)
+    with _lock:
+        collection.add(info_obj)
+        _all_models.append(info_obj)
+
+
+def infos_in_dependency_order(infos: Iterable[ModelInfo]) -> list[ModelInfo]:
+    """Order models so that each comes after the models it references."""
+    pending = list(infos)
+    present = {id(i) for i in pending}
+    done: list[ModelInfo] = []
+    seen: set[int] = set()
+
+    def visit(info: ModelInfo, stack: set[int]) -> None:
+        if id(info) in seen or id(info) in stack:
+            return  # a cycle: the database sorts it out (SQLite checks FKs lazily)
+        stack.add(id(info))
+        for f in info.fields:
+            target = f.references()
+            if target is not None and id(target.model) in present:
+                visit(target.model, stack)
+        stack.discard(id(info))
+        seen.add(id(info))
+        done.append(info)
+
+    for info in pending:
+        visit(info, set())
+    return done

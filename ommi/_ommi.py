@@ -1,0 +1,568 @@
+"""The interface layer: ``Ommi``, transactions, queries and schema actions.
+
+It turns user calls into statement nodes, hands them to a driver and wraps
+every outcome in a ``DBResult``. It never knows SQL or MongoDB.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from types import TracebackType
+from typing import Any, Generic, TypeVar, overload
+
+from ommi import errors
+from ommi._model import ModelCollection, ModelInfo, default_collection, get_model_info, infos_in_dependency_order
+from ommi._results import Action, as_ommi_error
+from ommi.driver import Driver, DriverTransaction, Statements, load_driver, parse_url
+from ommi.query import (
+    And,
+    Compare,
+    Delete,
+    Field,
+    FieldRef,
+    Insert,
+    Not,
+    Op,
+    Or,
+    OrderBy,
+    Predicate,
+    Save,
+    Select,
+    Update,
+    _PredicateOps,
+)
+
+__all__ = ["Ommi", "Query", "Schema", "Transaction"]
+
+M = TypeVar("M")
+T = TypeVar("T")
+
+DEFAULT_URL = "sqlite://"
+
+
+def _fields_of(pred: Predicate) -> Iterable[Field]:
+    if isinstance(pred, (And, Or)):
+        for item in pred.items:
+            yield from _fields_of(item)
+    elif isinstance(pred, Not):
+        yield from _fields_of(pred.item)
+    else:
+        yield pred.field
+
+
+class _Session:
+    """What ``Ommi`` and ``Transaction`` share: the user-facing actions."""
+
+    _db: Ommi
+
+    async def _statements(self) -> Statements:
+        raise NotImplementedError
+
+    def _action(self, fn: Callable[[Statements], Awaitable[T]]) -> Action[T]:
+        async def run() -> T:
+            return await fn(await self._statements())
+
+        return Action(run)
+
+    def add(self, *models: Any) -> Action[list[Any]]:
+        """Store model instances; generated keys are written back into them.
+
+        One ``add()`` is atomic: if any instance fails, none is stored.
+        Yields the list of the instances, in the order given.
+        """
+
+        async def run(stmts: Statements) -> list[Any]:
+            for batch_model, batch in groups:
+                await stmts.insert(Insert(batch_model, tuple(batch)))
+            return list(models)
+
+        try:
+            groups = _batches(models)
+        except errors.OmmiError as exc:
+            return Action(_fail(exc))
+        if len(groups) > 1:
+            # several model types in one add(): one transaction keeps it all-or-nothing
+            return self._in_transaction(run)
+        return self._action(run)
+
+    @overload
+    def find(self, model: type[M], /, *predicates: object) -> Query[M]: ...
+    @overload
+    def find(self, /, *predicates: object) -> Query[Any]: ...
+    def find(self, *args: Any) -> Query[Any]:
+        """Start a query: ``find(User)``, ``find(User.age >= 18)``, ``find(User, pred, pred)``.
+
+        Several predicates are ANDed. Nothing runs until a terminal action
+        (``all``, ``one``, ``first``, ``count``, ``exists``, ``update``,
+        ``delete``) is awaited or the query is iterated with ``async for``.
+        """
+        return Query(self, _select_from(args))
+
+    def get(self, model: type[M], key: Any) -> Action[M]:
+        """Load one instance by key (a tuple for composite keys); fails with ``NotFound``."""
+
+        async def run(stmts: Statements) -> M:
+            where = _key_predicate(get_model_info(model), key)
+            rows = await stmts.select(Select(model, where, (), 1, None))
+            if not rows:
+                raise errors.NotFound(f"no {model.__name__} with key {key!r}")
+            return rows[0]  # type: ignore[no-any-return]
+
+        return self._action(run)
+
+    def save(self, *models: Any) -> Action[list[Any]]:
+        """Write changed instances back to the rows with their keys.
+
+        Fails with ``NotFound`` (storing nothing) if an instance has no row.
+        """
+
+        async def run(stmts: Statements) -> list[Any]:
+            for batch_model, batch in _batches(models):
+                await stmts.save(Save(batch_model, tuple(batch)))
+            return list(models)
+
+        if len(_safe_batches(models)) > 1:
+            return self._in_transaction(run)
+        return self._action(run)
+
+    def delete(self, *models: Any) -> Action[int]:
+        """Delete instances by key; yields the number of rows deleted."""
+
+        async def run(stmts: Statements) -> int:
+            total = 0
+            for batch_model, batch in _batches(models):
+                info = get_model_info(batch_model)
+                preds = [_key_predicate(info, info.key_of(m)) for m in batch]
+                where: Predicate = preds[0] if len(preds) == 1 else _or(preds)
+                total += await stmts.delete(Delete(batch_model, where))
+            return total
+
+        if len(_safe_batches(models)) > 1:
+            return self._in_transaction(run)
+        return self._action(run)
+
+    def _in_transaction(self, fn: Callable[[Statements], Awaitable[T]]) -> Action[T]:
+        async def run() -> T:
+            async with self.transaction() as tx:
+                return await fn(await tx._statements())
+
+        return Action(run)
+
+    def transaction(self) -> Transaction:
+        """A transaction block: ``async with db.transaction() as tx: ...``.
+
+        It commits when the block ends normally and rolls back (re-raising)
+        when it ends with an exception. Inside a transaction, ``tx.transaction()``
+        opens a nested block (a savepoint) that can fail alone.
+        """
+        return Transaction(self)
+
+
+class Query(Generic[M]):
+    """An immutable query; each builder method returns a new one.
+
+    ``async for item in query`` streams the results from one cursor.
+    """
+
+    __slots__ = ("_select", "_session")
+
+    def __init__(self, session: _Session, select: Select) -> None:
+        self._session = session
+        self._select = select
+
+    def __repr__(self) -> str:
+        return f"<Query {self._select!r}>"
+
+    @property
+    def statement(self) -> Select:
+        """The :class:`ommi.query.Select` node this query sends to the driver."""
+        return self._select
+
+    def _with(self, **changes: Any) -> Query[M]:
+        return Query(self._session, dataclasses.replace(self._select, **changes))
+
+    def order_by(self, *terms: OrderBy | FieldRef) -> Query[M]:
+        """Order by fields: ``User.age.desc``, ``User.name.asc`` or plain ``User.id`` (ascending)."""
+        out: list[OrderBy] = []
+        for term in terms:
+            order = term.asc if isinstance(term, FieldRef) else term
+            if not isinstance(order, OrderBy):
+                raise errors.QueryError(f"order_by() takes fields or field.asc/.desc, not {term!r}")
+            out.append(order)
+        return self._with(order_by=self._select.order_by + tuple(out))
+
+    def limit(self, n: int) -> Query[M]:
+        """Return at most ``n`` rows."""
+        return self._with(limit=_non_negative("limit", n))
+
+    def offset(self, n: int) -> Query[M]:
+        """Skip the first ``n`` rows."""
+        return self._with(offset=_non_negative("offset", n))
+
+    def all(self) -> Action[list[M]]:
+        """Every matching instance, as a list."""
+        select = self._select
+        return self._session._action(lambda s: s.select(select))
+
+    def first(self) -> Action[M | None]:
+        """The first matching instance, or ``None``."""
+        select = self._with(limit=1 if self._select.limit is None else min(1, self._select.limit))._select
+
+        async def run(stmts: Statements) -> M | None:
+            rows = await stmts.select(select)
+            return rows[0] if rows else None
+
+        return self._session._action(run)
+
+    def one(self) -> Action[M]:
+        """Exactly one matching instance; fails with ``NotFound`` or ``MultipleFound``."""
+        select = self._with(limit=2 if self._select.limit is None else min(2, self._select.limit))._select
+
+        async def run(stmts: Statements) -> M:
+            rows = await stmts.select(select)
+            if not rows:
+                raise errors.NotFound(f"no {select.model.__name__} matches the query")
+            if len(rows) > 1:
+                raise errors.MultipleFound(f"more than one {select.model.__name__} matches the query")
+            return rows[0]  # type: ignore[no-any-return]
+
+        return self._session._action(run)
+
+    def count(self) -> Action[int]:
+        """The number of matching rows."""
+        select = self._select
+        return self._session._action(lambda s: s.count(select))
+
+    def exists(self) -> Action[bool]:
+        """Whether at least one row matches."""
+        select = self._with(limit=1)._select
+
+        async def run(stmts: Statements) -> bool:
+            return await stmts.count(select) > 0
+
+        return self._session._action(run)
+
+    def _unpaged(self, what: str) -> None:
+        if self._select.limit is not None or self._select.offset is not None or self._select.order_by:
+            raise errors.QueryError(f"{what}() applies to every matching row: drop order_by/limit/offset")
+
+    def update(self, **values: Any) -> Action[int]:
+        """Set fields on every matching row; yields the number of rows changed."""
+        try:
+            self._unpaged("update")
+            info = get_model_info(self._select.model)
+            if not values:
+                raise errors.QueryError("update() needs at least one field=value")
+            pairs = []
+            for name, value in values.items():
+                f = info.by_name.get(name)
+                if f is None:
+                    raise errors.QueryError(
+                        f"{info.cls.__name__} has no field {name!r} (fields: {', '.join(info.by_name)})"
+                    )
+                pairs.append((f.ref.field, f.check(value)))
+        except errors.OmmiError as exc:
+            return Action(_fail(exc))
+        stmt = Update(self._select.model, self._select.where, tuple(pairs))
+        return self._session._action(lambda s: s.update(stmt))
+
+    def delete(self) -> Action[int]:
+        """Delete every matching row; yields the number of rows deleted."""
+        try:
+            self._unpaged("delete")
+        except errors.OmmiError as exc:
+            return Action(_fail(exc))
+        stmt = Delete(self._select.model, self._select.where)
+        return self._session._action(lambda s: s.delete(stmt))
+
+    async def __aiter__(self) -> AsyncIterator[M]:
+        stmts = await self._session._statements()
+        try:
+            async for item in stmts.stream(self._select):
+                yield item
+        except errors.OmmiError:
+            raise
+        except Exception as exc:
+            raise as_ommi_error(exc) from exc
+
+
+class Schema:
+    """Schema actions for the models of one collection."""
+
+    def __init__(self, db: Ommi, collection: ModelCollection | None) -> None:
+        self._db = db
+        self.collection = collection if collection is not None else default_collection
+
+    def _infos(self) -> list[ModelInfo]:
+        return infos_in_dependency_order(self.collection.infos())
+
+    def create_models(self) -> Action[list[type]]:
+        """Create tables (keys, unique constraints, indexes, foreign keys) that do not exist.
+
+        Idempotent and never drops data. Yields the model classes.
+        """
+
+        async def run() -> list[type]:
+            driver = await self._db._connected()
+            infos = self._infos()
+            await driver.create_schema(infos)
+            return [i.cls for i in infos]
+
+        return Action(run)
+
+    def delete_models(self) -> Action[None]:
+        """Drop the tables of the collection's models (and their data)."""
+
+        async def run() -> None:
+            driver = await self._db._connected()
+            await driver.drop_schema(list(reversed(self._infos())))
+
+        return Action(run)
+
+
+class Ommi(_Session):
+    """The database handle: ``async with Ommi.connect("sqlite:///app.db") as db``.
+
+    ``Ommi(driver)`` wraps a driver instance; ``Ommi.connect(url)`` picks the
+    driver by URL scheme. The connection opens on ``async with``, on ``await``,
+    or lazily at the first action, and closes with :meth:`close`.
+    """
+
+    def __init__(self, driver: Driver) -> None:
+        if not isinstance(driver, Driver):
+            raise errors.UnsupportedError(f"Ommi() needs an ommi driver instance, not {driver!r}")
+        self.driver = driver
+        self._db = self
+        self._state = "new"
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    def connect(cls, url: str | None = None, **options: Any) -> Ommi:
+        """Build an ``Ommi`` for a database URL (use with ``async with`` or ``await``).
+
+        Args:
+            url: ``scheme://...``; defaults to ``$OMMI_DATABASE_URL``, else
+                in-memory SQLite (``sqlite://``).
+            **options: passed to the driver (see each backend's page).
+
+        Raises:
+            UnsupportedError: no installed driver handles the URL's scheme.
+            ConnectionFailed: the URL is malformed.
+        """
+        if url is None:
+            url = os.environ.get("OMMI_DATABASE_URL") or DEFAULT_URL
+        parsed = parse_url(url)
+        driver_cls = load_driver(parsed.scheme)
+        return cls(driver_cls.from_url(parsed, **options))
+
+    def __repr__(self) -> str:
+        return f"<Ommi {self.driver!r} ({self._state})>"
+
+    @property
+    def capabilities(self) -> frozenset[str]:
+        """The capabilities the driver declares (see :data:`ommi.driver.CAPABILITIES`)."""
+        return self.driver.capabilities
+
+    async def _connected(self) -> Driver:
+        if self._state != "open":
+            async with self._lock:
+                if self._state == "closed":
+                    raise errors.ConnectionFailed("this Ommi has been closed")
+                if self._state == "new":
+                    await self.driver.connect()
+                    self._state = "open"
+        return self.driver
+
+    async def _statements(self) -> Statements:
+        return await self._connected()
+
+    def __await__(self) -> Any:
+        async def opened() -> Ommi:
+            await self._connected()
+            return self
+
+        return opened().__await__()
+
+    async def __aenter__(self) -> Ommi:
+        await self._connected()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the driver's connections; later actions fail with ``ConnectionFailed``."""
+        async with self._lock:
+            if self._state == "open":
+                await self.driver.close()
+            self._state = "closed"
+
+    def schema(self, collection: ModelCollection | None = None) -> Schema:
+        """Schema actions for a collection's models (the default collection if omitted)."""
+        return Schema(self, collection)
+
+
+class Transaction(_Session):
+    """A transaction block; use ``async with db.transaction() as tx``.
+
+    ``tx`` has the same actions as ``Ommi``. It commits at the end of the block,
+    or rolls back if the block raises. ``await tx.commit()`` and
+    ``await tx.rollback()`` end it early; nested ``tx.transaction()`` blocks are
+    savepoints.
+    """
+
+    def __init__(self, parent: _Session) -> None:
+        self._parent = parent
+        self._db = parent._db
+        self._tx: DriverTransaction | None = None
+        self._done = False
+
+    async def _statements(self) -> Statements:
+        if self._tx is None:
+            raise errors.TransactionError("use the transaction inside `async with db.transaction() as tx:`")
+        if self._done:
+            raise errors.TransactionError("this transaction has already been committed or rolled back")
+        return self._tx
+
+    async def __aenter__(self) -> Transaction:
+        if self._tx is not None:
+            raise errors.TransactionError("a transaction block can be entered only once")
+        parent = await self._parent._statements()
+        try:
+            if isinstance(parent, DriverTransaction):
+                self._tx = await parent.savepoint()
+            else:
+                assert isinstance(parent, Driver)
+                self._tx = await parent.begin()
+        except Exception as exc:
+            raise as_ommi_error(exc) from exc
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._done or self._tx is None:
+            return
+        if exc_type is None:
+            await self.commit()
+        else:
+            await self.rollback()
+
+    async def commit(self) -> None:
+        """Commit now (raises ``TransactionError`` if the database refuses)."""
+        tx = await self._statements()
+        self._done = True
+        try:
+            await tx.commit()  # type: ignore[attr-defined]
+        except Exception as exc:
+            raise as_ommi_error(exc) from exc
+
+    async def rollback(self) -> None:
+        """Undo everything done in this transaction (or savepoint)."""
+        tx = await self._statements()
+        self._done = True
+        try:
+            await tx.rollback()  # type: ignore[attr-defined]
+        except Exception as exc:
+            raise as_ommi_error(exc) from exc
+
+
+# ---------------------------------------------------------------------------
+# helpers
+
+
+def _fail(exc: errors.OmmiError) -> Callable[[], Awaitable[Any]]:
+    async def run() -> Any:
+        raise exc
+
+    return run
+
+
+def _or(preds: list[Predicate]) -> Predicate:
+    first, *rest = preds
+    out = first
+    for p in rest:
+        out = out | p
+    return out
+
+
+def _batches(models: Iterable[Any]) -> list[tuple[type, list[Any]]]:
+    """Consecutive runs of one model type, in order (one statement per run)."""
+    out: list[tuple[type, list[Any]]] = []
+    for m in models:
+        cls = type(m)
+        if out and out[-1][0] is cls:
+            out[-1][1].append(m)
+        else:
+            get_model_info(cls)
+            out.append((cls, [m]))
+    return out
+
+
+def _safe_batches(models: Iterable[Any]) -> list[tuple[type, list[Any]]]:
+    try:
+        return _batches(models)
+    except errors.OmmiError:
+        return []
+
+
+def _key_predicate(info: ModelInfo, key: Any) -> Predicate:
+    if not info.key:
+        raise errors.QueryError(f"{info.cls.__name__} has no key: declare one with Annotated[..., Key]")
+    values = key if isinstance(key, tuple) else (key,)
+    if len(values) != len(info.key):
+        names = ", ".join(f.name for f in info.key)
+        raise errors.QueryError(f"{info.cls.__name__} has a key of {len(info.key)} field(s) ({names}), got {key!r}")
+    preds: list[Predicate] = []
+    for f, v in zip(info.key, values, strict=True):
+        if v is None:
+            raise errors.QueryError(f"{info.cls.__name__}.{f.name} is None: the instance has no key yet")
+        preds.append(Compare(f.ref.field, Op.EQ, f.check(v)))
+    return preds[0] if len(preds) == 1 else And(tuple(preds))
+
+
+def _non_negative(what: str, n: int) -> int:
+    if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+        raise errors.QueryError(f"{what}() takes a non-negative int, got {n!r}")
+    return n
+
+
+def _select_from(args: tuple[Any, ...]) -> Select:
+    model: type | None = None
+    preds: list[Predicate] = []
+    for arg in args:
+        if isinstance(arg, type):
+            get_model_info(arg)
+            if model is not None and model is not arg:
+                raise errors.QueryError(
+                    f"find() got two models ({model.__name__}, {arg.__name__}); pass one model and predicates"
+                )
+            model = arg
+        elif isinstance(arg, _PredicateOps):
+            preds.append(arg)  # type: ignore[arg-type]
+        elif isinstance(arg, FieldRef):
+            raise errors.QueryError(f"find() got the field {arg!r}; did you mean a comparison like {arg!r} == value?")
+        else:
+            raise errors.QueryError(f"find() takes a model class and predicates, not {arg!r}")
+    for pred in preds:
+        for f in _fields_of(pred):
+            if model is None:
+                model = f.model
+            elif f.model is not model:
+                raise errors.QueryError(
+                    f"{f.model.__name__}.{f.name} is not a field of {model.__name__}: "
+                    "filters on other models are not supported"
+                )
+    if model is None:
+        raise errors.QueryError("find() needs a model class or a predicate on a model's fields")
+    where: Predicate | None
+    if not preds:
+        where = None
+    elif len(preds) == 1:
+        where = preds[0]
+    else:
+        where = And(tuple(preds))
+    return Select(model, where)

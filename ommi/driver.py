@@ -1,0 +1,276 @@
+"""The driver SPI: what a database driver implements, and how ommi finds it.
+
+A driver is a subclass of :class:`Driver`. It receives immutable statement
+nodes from :mod:`ommi.query`, returns plain values (model instances, counts)
+or raises :mod:`ommi.errors`, and never builds ``DBResult`` objects: the
+interface layer (:class:`ommi.Ommi`) does that.
+
+Drivers register their URL schemes in the ``ommi.drivers`` entry-point group::
+
+    [project.entry-points."ommi.drivers"]
+    sqlite = "ommi_sqlite:SQLiteDriver"
+
+Built-in drivers register exactly the same way.
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any, ClassVar
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
+
+from ommi import errors
+from ommi._model import FieldInfo, ModelInfo, get_model_info, infos_in_dependency_order
+from ommi.query import Delete, Insert, Save, Select, Update
+
+__all__ = [
+    "CAPABILITIES",
+    "URL",
+    "Driver",
+    "DriverTransaction",
+    "FieldInfo",
+    "ModelInfo",
+    "Statements",
+    "available_drivers",
+    "infos_in_dependency_order",
+    "load_driver",
+    "model_info",
+    "parse_url",
+    "statement_logger",
+]
+
+model_info = get_model_info
+"""``model_info(Model)`` returns the :class:`ModelInfo` a driver compiles against."""
+
+statement_logger = logging.getLogger("ommi.statements")
+
+CAPABILITIES: Mapping[str, str] = {
+    "transactions": "atomic transactions with commit and rollback",
+    "savepoints": "nested transaction blocks (savepoints)",
+    "foreign_keys": "ReferenceTo fields are enforced by the database",
+    "concurrent_transactions": "several transactions may be open at once",
+}
+"""Every capability name a driver may declare, with what it promises."""
+
+_EXTRAS = {
+    "postgresql": "postgresql",
+    "postgres": "postgresql",
+    "duckdb": "duckdb",
+    "mongodb": "mongodb",
+    "mongodb+srv": "mongodb",
+    "sqlite": "",
+}
+
+
+@dataclass(frozen=True)
+class URL:
+    """A parsed database URL; the password never appears in ``repr`` or ``str``."""
+
+    scheme: str
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    host: str | None = None
+    port: int | None = None
+    path: str = ""
+    query: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def database(self) -> str:
+        """The path without its leading slash (a database name for server URLs)."""
+        return self.path[1:] if self.path.startswith("/") else self.path
+
+    def render(self, *, hide_password: bool = True) -> str:
+        """The URL as text; the password shows as ``***`` unless ``hide_password=False``."""
+        netloc = ""
+        if self.username is not None or self.password is not None:
+            netloc = quote(self.username or "", safe="")
+            if self.password is not None:
+                netloc += ":" + ("***" if hide_password else quote(self.password, safe=""))
+            netloc += "@"
+        if self.host:
+            netloc += f"[{self.host}]" if ":" in self.host else quote(self.host, safe="")
+        if self.port is not None:
+            netloc += f":{self.port}"
+        text = f"{self.scheme}://{netloc}{self.path}"
+        if self.query:
+            text += "?" + "&".join(f"{quote(k, safe='')}={quote(v, safe='/')}" for k, v in self.query.items())
+        return text
+
+    def __str__(self) -> str:
+        return self.render()
+
+    def __repr__(self) -> str:
+        return f"URL({self.render()!r})"
+
+
+def parse_url(url: str) -> URL:
+    """Parse ``scheme://user:password@host:port/path?key=value``.
+
+    Raises:
+        ConnectionFailed: the URL is malformed (the message never shows the password).
+    """
+    if not isinstance(url, str) or "://" not in url:
+        raise errors.ConnectionFailed(
+            "malformed database URL: expected scheme://..., e.g. sqlite:///app.db"
+        )
+    scheme = url.split("://", 1)[0].lower()
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise errors.ConnectionFailed(f"malformed {scheme} URL: bad host or port") from exc
+    return URL(
+        scheme=scheme,
+        username=unquote(parts.username) if parts.username is not None else None,
+        password=unquote(parts.password) if parts.password is not None else None,
+        host=unquote(parts.hostname) if parts.hostname else None,
+        port=port,
+        path=unquote(parts.path),
+        query=dict(parse_qsl(parts.query, keep_blank_values=True)),
+    )
+
+
+def available_drivers() -> dict[str, metadata.EntryPoint]:
+    """The installed drivers, by URL scheme (the ``ommi.drivers`` entry-point group)."""
+    return {ep.name: ep for ep in metadata.entry_points(group="ommi.drivers")}
+
+
+def load_driver(scheme: str) -> type[Driver]:
+    """Import the driver class registered for a URL scheme.
+
+    Raises:
+        UnsupportedError: no installed driver handles ``scheme``; the message
+            lists the installed ones and the pip extra that would add it.
+    """
+    drivers = available_drivers()
+    entry = drivers.get(scheme)
+    if entry is None:
+        installed = ", ".join(sorted(drivers)) or "none"
+        extra = _EXTRAS.get(scheme)
+        hint = (
+            f"; install it with: pip install 'ommi[{extra}]'"
+            if extra
+            else "; a third-party driver registers its scheme in the 'ommi.drivers' entry-point group"
+        )
+        raise errors.UnsupportedError(
+            f"no ommi driver for URL scheme {scheme!r} (installed drivers: {installed}){hint}"
+        )
+    try:
+        driver = entry.load()
+    except ImportError as exc:
+        extra = _EXTRAS.get(scheme)
+        hint = f"; install it with: pip install 'ommi[{extra}]'" if extra else ""
+        raise errors.UnsupportedError(
+            f"the {scheme!r} driver is installed but cannot be imported: {exc}{hint}"
+        ) from exc
+    if not (isinstance(driver, type) and issubclass(driver, Driver)):
+        raise errors.UnsupportedError(f"entry point {entry.value!r} for {scheme!r} is not an ommi Driver")
+    return driver
+
+
+class Statements(abc.ABC):
+    """The statement methods shared by a driver and its transactions."""
+
+    @abc.abstractmethod
+    async def insert(self, stmt: Insert) -> None:
+        """Store the instances atomically (all or none) and write generated keys back.
+
+        Raises:
+            IntegrityError: a key or unique constraint was violated.
+        """
+
+    @abc.abstractmethod
+    async def select(self, stmt: Select) -> list[Any]:
+        """Return the matching rows as model instances."""
+
+    @abc.abstractmethod
+    def stream(self, stmt: Select) -> AsyncIterator[Any]:
+        """Yield matching instances in batches from one cursor, never loading all rows."""
+
+    @abc.abstractmethod
+    async def count(self, stmt: Select) -> int:
+        """Count the rows the select would return (its limit and offset apply)."""
+
+    @abc.abstractmethod
+    async def update(self, stmt: Update) -> int:
+        """Set the values on matching rows; return the number of rows matched."""
+
+    @abc.abstractmethod
+    async def delete(self, stmt: Delete) -> int:
+        """Delete matching rows; return how many were deleted."""
+
+    @abc.abstractmethod
+    async def save(self, stmt: Save) -> int:
+        """Write the non-key fields of each instance to the row with its key; return rows written."""
+
+
+class DriverTransaction(Statements):
+    """An open transaction; nested blocks use :meth:`savepoint`."""
+
+    @abc.abstractmethod
+    async def commit(self) -> None:
+        """Make the transaction's work permanent."""
+
+    @abc.abstractmethod
+    async def rollback(self) -> None:
+        """Undo the transaction's work."""
+
+    async def savepoint(self) -> DriverTransaction:
+        """Open a nested block that can be undone alone.
+
+        Raises:
+            UnsupportedError: the driver does not declare ``savepoints``.
+        """
+        raise errors.UnsupportedError(f"{type(self).__name__} does not support nested transactions (savepoints)")
+
+
+class Driver(Statements):
+    """Base class of every ommi driver.
+
+    Subclasses set :attr:`capabilities` and :attr:`schemes`, implement
+    :meth:`from_url`, :meth:`connect`, :meth:`close`, :meth:`begin`, the
+    statement methods and the schema methods.
+    """
+
+    capabilities: ClassVar[frozenset[str]] = frozenset()
+    """Capability names from :data:`CAPABILITIES` that this driver supports."""
+
+    schemes: ClassVar[tuple[str, ...]] = ()
+    """URL schemes this driver handles (registered through entry points)."""
+
+    @classmethod
+    @abc.abstractmethod
+    def from_url(cls, url: URL, **options: Any) -> Driver:
+        """Build an unconnected driver from a parsed URL plus keyword options."""
+
+    @abc.abstractmethod
+    async def connect(self) -> None:
+        """Open connections; called once before use (a second call does nothing).
+
+        Raises:
+            ConnectionFailed: the database cannot be reached.
+        """
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Release every connection; a second call does nothing."""
+
+    @abc.abstractmethod
+    async def begin(self) -> DriverTransaction:
+        """Start a transaction isolated from work outside it."""
+
+    @abc.abstractmethod
+    async def create_schema(self, models: Sequence[ModelInfo]) -> None:
+        """Create tables, keys, constraints and indexes that do not exist yet (models come in dependency order)."""
+
+    @abc.abstractmethod
+    async def drop_schema(self, models: Sequence[ModelInfo]) -> None:
+        """Drop the models' tables if they exist (models come in reverse dependency order)."""
+
+    def supports(self, capability: str) -> bool:
+        """Whether this driver declares ``capability``."""
+        return capability in self.capabilities

@@ -1,0 +1,80 @@
+"""The one exception tree of ommi.
+
+Every error a user of ommi sees is an :class:`OmmiError`. Drivers translate
+native exceptions where they cross into ommi and keep the native exception as
+``__cause__`` (``raise IntegrityError(msg) from exc``).
+
+::
+
+    OmmiError
+    ├── ModelError            a model class or field declaration is unusable
+    ├── ValidationError       a value does not fit the field it is meant for
+    ├── ConnectionFailed      the database cannot be reached or went away
+    ├── QueryError            a query is malformed or the database rejected it
+    │   ├── NotFound          one()/get() matched nothing
+    │   └── MultipleFound     one() matched more than one row
+    ├── IntegrityError        duplicate key, unique or foreign-key violation
+    ├── SchemaError           tables/collections missing or not creatable
+    ├── TransactionError      commit/rollback misuse or a failed transaction
+    └── UnsupportedError      the driver lacks a capability the call needs
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConnectionFailed",
+    "IntegrityError",
+    "ModelError",
+    "MultipleFound",
+    "NotFound",
+    "OmmiError",
+    "QueryError",
+    "SchemaError",
+    "TransactionError",
+    "UnsupportedError",
+    "ValidationError",
+]
+
+
+class OmmiError(Exception):
+    """Base class of every error ommi raises or returns in a ``DBFailure``."""
+
+
+class ModelError(OmmiError):
+    """A model class, field annotation or field metadata cannot be used."""
+
+
+class ValidationError(OmmiError):
+    """A value cannot be stored in (or compared with) the field it was given for."""
+
+
+class ConnectionFailed(OmmiError):
+    """The database could not be reached, or the connection was lost."""
+
+
+class QueryError(OmmiError):
+    """A query is malformed, or the database rejected it."""
+
+
+class NotFound(QueryError):
+    """A lookup that needs exactly one match (``one()``, ``get()``) found none."""
+
+
+class MultipleFound(QueryError):
+    """``one()`` matched more than one row."""
+
+
+class IntegrityError(OmmiError):
+    """A write broke a key, unique or foreign-key constraint."""
+
+
+class SchemaError(OmmiError):
+    """The schema is missing, inconsistent, or could not be changed."""
+
+
+class TransactionError(OmmiError):
+    """A transaction was misused, or the database could not complete it."""
+
+
+class UnsupportedError(OmmiError):
+    """The driver does not support what the call needs (see its capabilities)."""

@@ -1,0 +1,367 @@
+"""The query AST: immutable, hashable nodes that every driver compiles.
+
+This module is public for driver authors. Users build nodes through the sugar
+on model classes (``User.age >= 18``, ``&``, ``|``, ``~``); drivers receive the
+statement nodes at the bottom of this file and compile them.
+
+Semantics every backend implements (the conformance suite checks them):
+
+* **Two-valued logic.** A predicate is true or false for every row, never
+  "unknown". A comparison with a NULL field is false (``==``, ``<``, ``<=``,
+  ``>``, ``>=``, ``between``, ``like`` and friends, ``in_``), except ``!=``,
+  which is the exact complement of ``==``: ``User.email != "a@b"`` matches rows
+  whose email is NULL. ``~p`` is the exact complement of ``p``; ``not_in`` is
+  ``~in_``. SQL compilers push negations down to the leaves to get this.
+* ``field == None`` is ``IsNull(field)``; ``field != None`` is ``~IsNull(field)``.
+  Ordering comparisons with ``None`` are rejected when the node is built.
+* **Ordering.** NULL sorts before every value: first in ascending order, last in
+  descending order. Strings order by Unicode code point (binary), bytes by
+  byte value, numbers numerically, dates and times chronologically.
+* ``like`` patterns use ``%`` (any run of characters) and ``_`` (one
+  character); a backslash escapes them. Matching is case-sensitive.
+  ``contains``/``startswith``/``endswith`` take literal text.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Union
+
+from ommi import errors
+
+if TYPE_CHECKING:
+    from ommi._model import FieldInfo
+
+__all__ = [
+    "And",
+    "Between",
+    "Compare",
+    "Delete",
+    "Field",
+    "FieldRef",
+    "In",
+    "Insert",
+    "IsNull",
+    "Like",
+    "Not",
+    "Op",
+    "Or",
+    "OrderBy",
+    "Predicate",
+    "Save",
+    "Select",
+    "Update",
+    "escape_like",
+]
+
+
+class Op(enum.Enum):
+    """Comparison operators of :class:`Compare`."""
+
+    EQ = "="
+    NE = "!="
+    LT = "<"
+    LE = "<="
+    GT = ">"
+    GE = ">="
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """A field of a model, as it appears in query nodes."""
+
+    model: type
+    name: str
+    info: FieldInfo = field(compare=False, hash=False, repr=False)
+
+    @property
+    def column(self) -> str:
+        """The stored column (or document field) name."""
+        return self.info.column
+
+
+class _PredicateOps:
+    """``&``, ``|`` and ``~`` for every predicate node."""
+
+    __slots__ = ()
+
+    def __and__(self, other: Predicate) -> And:
+        return And(_flatten(And, (self, other)))
+
+    def __or__(self, other: Predicate) -> Or:
+        return Or(_flatten(Or, (self, other)))
+
+    def __invert__(self) -> Predicate:
+        return Not(self)  # type: ignore[arg-type]
+
+    def __bool__(self) -> bool:
+        raise TypeError(
+            "a query predicate has no truth value: combine predicates with &, |, ~ "
+            "(not `and`, `or`, `not`), and write a < x & x < b instead of a < x < b"
+        )
+
+
+def _flatten(kind: type, items: Iterable[Any]) -> tuple[Predicate, ...]:
+    out: list[Predicate] = []
+    for item in items:
+        if isinstance(item, FieldRef):
+            raise TypeError(f"{item!r} is a field, not a predicate")
+        if not isinstance(item, _PredicateOps):
+            raise TypeError(f"cannot combine a query predicate with {item!r}")
+        if type(item) is kind:
+            out.extend(item.items)  # type: ignore[attr-defined]
+        else:
+            out.append(item)  # type: ignore[arg-type]
+    return tuple(out)
+
+
+@dataclass(frozen=True, slots=True)
+class Compare(_PredicateOps):
+    """``field <op> value``; ``value`` is a validated Python value, never ``None``."""
+
+    field: Field
+    op: Op
+    value: Any
+
+
+@dataclass(frozen=True, slots=True)
+class IsNull(_PredicateOps):
+    """The field is NULL (or absent, in a document database)."""
+
+    field: Field
+
+
+@dataclass(frozen=True, slots=True)
+class In(_PredicateOps):
+    """The field equals one of ``values``; a ``None`` among them matches NULL."""
+
+    field: Field
+    values: tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Between(_PredicateOps):
+    """``low <= field <= high``."""
+
+    field: Field
+    low: Any
+    high: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Like(_PredicateOps):
+    """Case-sensitive pattern match: ``%`` any run, ``_`` one character, ``\\`` escapes."""
+
+    field: Field
+    pattern: str
+
+
+@dataclass(frozen=True, slots=True)
+class And(_PredicateOps):
+    """All items hold."""
+
+    items: tuple[Predicate, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Or(_PredicateOps):
+    """At least one item holds."""
+
+    items: tuple[Predicate, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Not(_PredicateOps):
+    """The exact complement of ``item`` (two-valued: NULL comparisons are false)."""
+
+    item: Predicate
+
+    def __invert__(self) -> Predicate:
+        return self.item
+
+
+Predicate = Union[Compare, IsNull, In, Between, Like, And, Or, Not]  # noqa: UP007 - runtime alias
+
+
+@dataclass(frozen=True, slots=True)
+class OrderBy:
+    """One ordering term; NULL sorts first ascending, last descending."""
+
+    field: Field
+    descending: bool = False
+
+
+def escape_like(text: str) -> str:
+    """Escape ``\\``, ``%`` and ``_`` so ``text`` matches literally inside a like pattern."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+class FieldRef:
+    """What ``Model.field`` is on a model class: builds query nodes.
+
+    It is sugar, never a node: ``User.age >= 18`` returns a :class:`Compare`.
+    """
+
+    __slots__ = ("field", "info", "model", "name")
+
+    def __init__(self, model: type, name: str, info: FieldInfo) -> None:
+        self.model = model
+        self.name = name
+        self.info = info
+        self.field = Field(model, name, info)
+
+    def __repr__(self) -> str:
+        return f"{self.model.__name__}.{self.name}"
+
+    def __hash__(self) -> int:
+        return hash((self.model, self.name))
+
+    def _value(self, value: Any) -> Any:
+        if isinstance(value, FieldRef):
+            raise errors.QueryError(f"comparing two fields ({self!r}, {value!r}) is not supported")
+        return self.info.check(value)
+
+    def _ordered(self, op: Op, value: Any) -> Compare:
+        if value is None:
+            raise errors.QueryError(f"{self!r} {op.value} None: use .is_null() / == None to test for NULL")
+        self._comparable(op.value)
+        return Compare(self.field, op, self._value(value))
+
+    def _comparable(self, what: str) -> None:
+        from ommi._fields import Kind
+
+        if self.info.kind is Kind.JSON:
+            raise errors.QueryError(f"{self!r} is a JSON field: {what} is not supported on it")
+
+    def __eq__(self, value: object) -> Predicate:  # type: ignore[override]
+        if value is None:
+            return IsNull(self.field)
+        return Compare(self.field, Op.EQ, self._value(value))
+
+    def __ne__(self, value: object) -> Predicate:  # type: ignore[override]
+        if value is None:
+            return Not(IsNull(self.field))
+        return Compare(self.field, Op.NE, self._value(value))
+
+    def __lt__(self, value: Any) -> Compare:
+        return self._ordered(Op.LT, value)
+
+    def __le__(self, value: Any) -> Compare:
+        return self._ordered(Op.LE, value)
+
+    def __gt__(self, value: Any) -> Compare:
+        return self._ordered(Op.GT, value)
+
+    def __ge__(self, value: Any) -> Compare:
+        return self._ordered(Op.GE, value)
+
+    def is_null(self) -> IsNull:
+        """The field is NULL."""
+        return IsNull(self.field)
+
+    def is_not_null(self) -> Predicate:
+        """The field is not NULL."""
+        return Not(IsNull(self.field))
+
+    def in_(self, values: Iterable[Any]) -> In:
+        """The field equals one of ``values`` (an empty iterable matches nothing)."""
+        if isinstance(values, (str, bytes)):
+            raise errors.QueryError(f"{self!r}.in_() takes an iterable of values, not a single {type(values).__name__}")
+        self._comparable("in_()")
+        return In(self.field, tuple(None if v is None else self._value(v) for v in values))
+
+    def not_in(self, values: Iterable[Any]) -> Predicate:
+        """The exact complement of :meth:`in_` (NULL fields match unless ``None`` is listed)."""
+        return Not(self.in_(values))
+
+    def between(self, low: Any, high: Any) -> Between:
+        """``low <= field <= high``, both ends included."""
+        if low is None or high is None:
+            raise errors.QueryError(f"{self!r}.between() needs two non-None bounds")
+        self._comparable("between()")
+        return Between(self.field, self._value(low), self._value(high))
+
+    def _text(self, what: str, value: Any) -> str:
+        from ommi._fields import Kind
+
+        if self.info.kind is not Kind.STR:
+            raise errors.QueryError(f"{self!r}.{what}() works on str fields, not {self.info.kind.value}")
+        if not isinstance(value, str):
+            raise errors.ValidationError(f"{self!r}.{what}() takes a str, got {type(value).__name__}")
+        return value
+
+    def like(self, pattern: str) -> Like:
+        """Case-sensitive pattern match: ``%`` any run, ``_`` one character, ``\\`` escapes."""
+        return Like(self.field, self._text("like", pattern))
+
+    def contains(self, text: str) -> Like:
+        """The field contains ``text`` (literally, case-sensitive)."""
+        return Like(self.field, "%" + escape_like(self._text("contains", text)) + "%")
+
+    def startswith(self, text: str) -> Like:
+        """The field starts with ``text`` (literally, case-sensitive)."""
+        return Like(self.field, escape_like(self._text("startswith", text)) + "%")
+
+    def endswith(self, text: str) -> Like:
+        """The field ends with ``text`` (literally, case-sensitive)."""
+        return Like(self.field, "%" + escape_like(self._text("endswith", text)))
+
+    @property
+    def asc(self) -> OrderBy:
+        """Ascending order on this field (NULL first)."""
+        return OrderBy(self.field, False)
+
+    @property
+    def desc(self) -> OrderBy:
+        """Descending order on this field (NULL last)."""
+        return OrderBy(self.field, True)
+
+
+# ---------------------------------------------------------------------------
+# statements: what a driver receives
+
+
+@dataclass(frozen=True, slots=True)
+class Select:
+    """Rows of ``model`` matching ``where``, ordered and paged."""
+
+    model: type
+    where: Predicate | None = None
+    order_by: tuple[OrderBy, ...] = ()
+    limit: int | None = None
+    offset: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Update:
+    """Set ``values`` (validated Python values per field) on rows matching ``where``."""
+
+    model: type
+    where: Predicate | None
+    values: tuple[tuple[Field, Any], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Delete:
+    """Delete rows of ``model`` matching ``where``."""
+
+    model: type
+    where: Predicate | None
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Insert:
+    """Store ``instances`` of ``model``; the driver writes generated keys back."""
+
+    model: type
+    instances: tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Save:
+    """Write every non-key field of ``instances`` to the rows with their keys."""
+
+    model: type
+    instances: tuple[Any, ...]

@@ -1,0 +1,443 @@
+"""The shared SQL compiler: one generator, one small dialect table per database.
+
+Public for driver authors. A SQL driver subclasses :class:`SQLDialect` with its
+differences (placeholders, column types, value codecs, a few overridden
+methods) and hands it to :class:`SQLCompiler`, which turns statement nodes
+from :mod:`ommi.query` into SQL text plus bound parameters.
+
+Rules the compiler keeps for every dialect:
+
+* identifiers are always quoted; values are always bound as parameters;
+* the SQL text depends only on the *shape* of a query, never on its values,
+  so it is compiled once per shape and cached (drivers' prepared-statement
+  caches then hit too);
+* negations are pushed down to the leaves, so that the two-valued logic
+  documented in :mod:`ommi.query` holds even though SQL is three-valued.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from ommi._fields import Kind
+from ommi._model import FieldInfo, ModelInfo, get_model_info
+from ommi.query import (
+    And,
+    Between,
+    Compare,
+    Delete,
+    In,
+    IsNull,
+    Like,
+    Not,
+    Op,
+    Or,
+    Predicate,
+    Select,
+    Update,
+)
+
+__all__ = ["Codec", "Kind", "ModelPlan", "SQLCompiler", "SQLDialect"]
+
+Codec = Callable[[Any], Any] | None
+
+_NEGATED_OP = {Op.LT: ">=", Op.LE: ">", Op.GT: "<=", Op.GE: "<"}
+
+
+class SQLDialect:
+    """The differences between SQL databases, as data plus a few hooks.
+
+    Override class attributes for simple differences and the methods for the
+    rest. Codecs convert Python values to what the database driver accepts
+    (``encoder``) and back (``decoder``); ``None`` means "pass unchanged".
+    """
+
+    name: ClassVar[str] = "sql"
+    paramstyle: ClassVar[str] = "qmark"
+    """``"qmark"`` (``?``) or ``"numeric"`` (``$1``)."""
+    types: ClassVar[dict[Kind, str]] = {
+        Kind.STR: "TEXT",
+        Kind.INT: "BIGINT",
+        Kind.FLOAT: "DOUBLE PRECISION",
+        Kind.BOOL: "BOOLEAN",
+        Kind.BYTES: "BLOB",
+        Kind.DECIMAL: "NUMERIC",
+        Kind.DATETIME: "TIMESTAMP",
+        Kind.DATE: "DATE",
+        Kind.TIME: "TIME",
+        Kind.UUID: "UUID",
+        Kind.JSON: "JSON",
+    }
+    null_safe_ne: ClassVar[str] = "IS DISTINCT FROM"
+    """Operator for ``!=`` that is true when the column is NULL."""
+    explicit_nulls_order: ClassVar[bool] = True
+    """Emit ``NULLS FIRST/LAST`` (needed where the default differs from ommi's rule)."""
+    offset_without_limit: ClassVar[str] = ""
+    """What to write before ``OFFSET`` when there is no limit (SQLite needs ``LIMIT -1``)."""
+
+    def quote(self, name: str) -> str:
+        """Quote an identifier (names are validated at decoration; quotes are doubled anyway)."""
+        return '"' + name.replace('"', '""') + '"'
+
+    def column_type(self, f: FieldInfo) -> str:
+        """The column type for a field."""
+        if f.kind is Kind.ENUM:
+            return self.enum_type(f)
+        if f.kind is Kind.DATETIME and f.aware:
+            return self.aware_datetime_type
+        return self.types[f.kind]
+
+    aware_datetime_type: ClassVar[str] = "TIMESTAMP WITH TIME ZONE"
+
+    def enum_type(self, f: FieldInfo) -> str:
+        """Enums store their values: text or integer."""
+        first = next(iter(f.py_type)).value
+        return self.types[Kind.INT] if isinstance(first, int) else self.types[Kind.STR]
+
+    def key_column(self, f: FieldInfo, single: bool) -> str:
+        """The column definition of a key field (``single``: the only key field)."""
+        return f"{self.quote(f.column)} {self.column_type(f)} NOT NULL"
+
+    def encoder(self, f: FieldInfo) -> Codec:
+        """Python value -> bound parameter for this field's column."""
+        if f.kind is Kind.ENUM:
+            return _enum_value
+        return None
+
+    def decoder(self, f: FieldInfo) -> Codec:
+        """Fetched column value -> Python value."""
+        if f.kind is Kind.ENUM:
+            return f.py_type  # type: ignore[no-any-return]
+        return None
+
+    def compare_column(self, f: FieldInfo, column_sql: str) -> str:
+        """The column expression used in comparisons and ORDER BY (a hook for collations)."""
+        return column_sql
+
+    def like(self, column_sql: str, placeholder: str, negate: bool) -> str:
+        """A case-sensitive pattern match with ``\\`` as escape character."""
+        op = "NOT LIKE" if negate else "LIKE"
+        return f"{column_sql} {op} {placeholder} ESCAPE '\\'"
+
+    def like_param(self, pattern: str) -> Any:
+        """The bound value for a like pattern (SQLite translates it to GLOB)."""
+        return pattern
+
+    def index_name(self, table: str, columns: Sequence[str], unique: bool = False) -> str:
+        """A deterministic index name within the 63-byte limit of PostgreSQL."""
+        name = ("ux_" if unique else "ix_") + table + "_" + "_".join(columns)
+        if len(name.encode()) <= 63:
+            return name
+        digest = hashlib.blake2s(name.encode(), digest_size=5).hexdigest()
+        return name.encode()[:50].decode(errors="ignore") + "_" + digest
+
+
+def _enum_value(v: Any) -> Any:
+    return v.value
+
+
+@dataclass(eq=False)
+class ModelPlan:
+    """Everything precompiled for one model on one dialect (built once, cached)."""
+
+    info: ModelInfo
+    table: str
+    columns: str
+    insert_all: str
+    insert_auto: str | None
+    save: str | None
+    load: Callable[[Sequence[Any]], Any]
+    dump: Callable[[Any], tuple[Any, ...]]
+    auto_index: int | None
+    save_order: tuple[int, ...]
+
+
+class _Placeholders:
+    __slots__ = ("n", "numeric")
+
+    def __init__(self, numeric: bool) -> None:
+        self.n = 0
+        self.numeric = numeric
+
+    def __call__(self) -> str:
+        self.n += 1
+        return f"${self.n}" if self.numeric else "?"
+
+
+class SQLCompiler:
+    """Compile statement nodes to ``(sql, params)`` for one :class:`SQLDialect`."""
+
+    max_cache = 2048
+
+    def __init__(self, dialect: SQLDialect) -> None:
+        self.dialect = dialect
+        self._plans: dict[type, ModelPlan] = {}
+        self._encoders: dict[FieldInfo, Codec] = {}
+        self._cache: dict[Any, str] = {}
+
+    # -- per-model plans ----------------------------------------------------
+
+    def plan(self, model: type) -> ModelPlan:
+        """The cached :class:`ModelPlan` of a model."""
+        plan = self._plans.get(model)
+        if plan is None:
+            plan = self._plans[model] = self._make_plan(get_model_info(model))
+        return plan
+
+    def _make_plan(self, info: ModelInfo) -> ModelPlan:
+        d = self.dialect
+        q = d.quote
+        table = q(info.name)
+        cols = [q(f.column) for f in info.fields]
+        ph = _Placeholders(d.paramstyle == "numeric")
+        insert_all = f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join(ph() for _ in cols)})"
+        auto_index = info.fields.index(info.auto_key) if info.auto_key is not None else None
+        insert_auto = None
+        if auto_index is not None:
+            ph = _Placeholders(d.paramstyle == "numeric")
+            rest = [c for i, c in enumerate(cols) if i != auto_index]
+            insert_auto = f"INSERT INTO {table} ({', '.join(rest)}) VALUES ({', '.join(ph() for _ in rest)})"
+        save = None
+        save_order: tuple[int, ...] = ()
+        if info.key:
+            key_idx = [info.fields.index(f) for f in info.key]
+            other = [i for i in range(len(info.fields)) if i not in key_idx] or key_idx[:1]
+            ph = _Placeholders(d.paramstyle == "numeric")
+            sets = ", ".join(f"{cols[i]} = {ph()}" for i in other)
+            where = " AND ".join(f"{cols[i]} = {ph()}" for i in key_idx)
+            save = f"UPDATE {table} SET {sets} WHERE {where}"
+            save_order = tuple(other + key_idx)
+        return ModelPlan(
+            info=info,
+            table=table,
+            columns=", ".join(cols),
+            insert_all=insert_all,
+            insert_auto=insert_auto,
+            save=save,
+            load=info.loader([d.decoder(f) for f in info.fields]),
+            dump=info.dumper([d.encoder(f) for f in info.fields]),
+            auto_index=auto_index,
+            save_order=save_order,
+        )
+
+    def _encode(self, f: FieldInfo, value: Any) -> Any:
+        try:
+            enc = self._encoders[f]
+        except KeyError:
+            enc = self._encoders[f] = self.dialect.encoder(f)
+        return value if enc is None or value is None else enc(value)
+
+    # -- statements ---------------------------------------------------------
+
+    def select(self, stmt: Select) -> tuple[str, list[Any]]:
+        """``SELECT`` of all fields in field order."""
+        params: list[Any] = []
+        shape = ("select", stmt.model, self._collect(stmt.where, params), _order_shape(stmt), *self._page(stmt, params))
+        sql = self._cache.get(shape)
+        if sql is None:
+            sql = self._store(shape, self._select_sql(stmt, self.plan(stmt.model).columns))
+        return sql, params
+
+    def count(self, stmt: Select) -> tuple[str, list[Any]]:
+        """``SELECT COUNT(*)`` honouring the select's limit and offset."""
+        params: list[Any] = []
+        shape = ("count", stmt.model, self._collect(stmt.where, params), *self._page(stmt, params))
+        sql = self._cache.get(shape)
+        if sql is None:
+            if stmt.limit is None and stmt.offset is None:
+                sql = self._select_sql(stmt, "COUNT(*)", order=False)
+            else:
+                inner = self._select_sql(stmt, "1", order=False)
+                sql = f"SELECT COUNT(*) FROM ({inner}) AS ommi_page"
+            self._store(shape, sql)
+        return sql, params
+
+    def update(self, stmt: Update) -> tuple[str, list[Any]]:
+        """``UPDATE ... SET ... WHERE ...``."""
+        params = [self._encode(f.info, v) for f, v in stmt.values]
+        shape = ("update", stmt.model, tuple(f.info for f, _ in stmt.values), self._collect(stmt.where, params))
+        sql = self._cache.get(shape)
+        if sql is None:
+            ph = self._ph()
+            sets = ", ".join(f"{self.dialect.quote(f.column)} = {ph()}" for f, _ in stmt.values)
+            sql = f"UPDATE {self.plan(stmt.model).table} SET {sets}{self._where(stmt.where, ph)}"
+            self._store(shape, sql)
+        return sql, params
+
+    def delete(self, stmt: Delete) -> tuple[str, list[Any]]:
+        """``DELETE FROM ... WHERE ...``."""
+        params: list[Any] = []
+        shape = ("delete", stmt.model, self._collect(stmt.where, params))
+        sql = self._cache.get(shape)
+        if sql is None:
+            sql = self._store(shape, f"DELETE FROM {self.plan(stmt.model).table}{self._where(stmt.where, self._ph())}")
+        return sql, params
+
+    # -- schema -------------------------------------------------------------
+
+    def create_table(self, info: ModelInfo) -> list[str]:
+        """``CREATE TABLE IF NOT EXISTS`` plus ``CREATE INDEX IF NOT EXISTS`` statements."""
+        d = self.dialect
+        q = d.quote
+        single = len(info.key) == 1
+        parts: list[str] = []
+        for f in info.fields:
+            if f.key:
+                parts.append(d.key_column(f, single))
+            else:
+                parts.append(f"{q(f.column)} {d.column_type(f)}{'' if f.nullable else ' NOT NULL'}")
+        if info.key and not (single and "PRIMARY KEY" in parts[info.fields.index(info.key[0])]):
+            parts.append(f"PRIMARY KEY ({', '.join(q(f.column) for f in info.key)})")
+        for f in info.fields:
+            if f.unique and not (single and f.key):
+                parts.append(f"CONSTRAINT {q(d.index_name(info.name, [f.column], True))} UNIQUE ({q(f.column)})")
+        for f in info.fields:
+            target = f.references()
+            if target is not None:
+                parts.append(
+                    f"FOREIGN KEY ({q(f.column)}) REFERENCES {q(target.model.name)} ({q(target.column)})"
+                )
+        out = [f"CREATE TABLE IF NOT EXISTS {q(info.name)} (\n  " + ",\n  ".join(parts) + "\n)"]
+        for f in info.fields:
+            if f.index and not f.unique and not f.key:
+                out.append(
+                    f"CREATE INDEX IF NOT EXISTS {q(d.index_name(info.name, [f.column]))} "
+                    f"ON {q(info.name)} ({q(f.column)})"
+                )
+        return out
+
+    def drop_table(self, info: ModelInfo) -> str:
+        """``DROP TABLE IF EXISTS``."""
+        return f"DROP TABLE IF EXISTS {self.dialect.quote(info.name)}"
+
+    # -- internals ----------------------------------------------------------
+
+    def _ph(self) -> _Placeholders:
+        return _Placeholders(self.dialect.paramstyle == "numeric")
+
+    def _store(self, shape: Any, sql: str) -> str:
+        if len(self._cache) >= self.max_cache:
+            self._cache.clear()
+        self._cache[shape] = sql
+        return sql
+
+    def _page(self, stmt: Select, params: list[Any]) -> tuple[bool, bool]:
+        if stmt.limit is not None:
+            params.append(stmt.limit)
+        if stmt.offset is not None:
+            params.append(stmt.offset)
+        return stmt.limit is not None, stmt.offset is not None
+
+    def _select_sql(self, stmt: Select, what: str, order: bool = True) -> str:
+        ph = self._ph()
+        sql = f"SELECT {what} FROM {self.plan(stmt.model).table}{self._where(stmt.where, ph)}"
+        if order and stmt.order_by:
+            terms = []
+            for term in stmt.order_by:
+                col = self.dialect.compare_column(term.field.info, self.dialect.quote(term.field.column))
+                if term.descending:
+                    terms.append(f"{col} DESC" + (" NULLS LAST" if self.dialect.explicit_nulls_order else ""))
+                else:
+                    terms.append(f"{col} ASC" + (" NULLS FIRST" if self.dialect.explicit_nulls_order else ""))
+            sql += " ORDER BY " + ", ".join(terms)
+        if stmt.limit is not None:
+            sql += f" LIMIT {ph()}"
+        if stmt.offset is not None:
+            if stmt.limit is None and self.dialect.offset_without_limit:
+                sql += " " + self.dialect.offset_without_limit
+            sql += f" OFFSET {ph()}"
+        return sql
+
+    def _where(self, where: Predicate | None, ph: _Placeholders) -> str:
+        if where is None:
+            return ""
+        return " WHERE " + self._pred(where, False, ph)
+
+    def _collect(self, node: Predicate | None, params: list[Any]) -> Any:
+        """The hashable shape of a predicate; appends its encoded values to ``params``.
+
+        The order of values must match the order of placeholders that
+        :meth:`_pred` emits; both walk children left to right.
+        """
+        if node is None:
+            return None
+        cls = type(node)
+        if cls is Compare:
+            params.append(self._encode(node.field.info, node.value))  # type: ignore[union-attr]
+            return (node.field.info, node.op)  # type: ignore[union-attr]
+        if cls is And or cls is Or:
+            return (cls, tuple(self._collect(i, params) for i in node.items))  # type: ignore[union-attr]
+        if cls is Not:
+            return (Not, self._collect(node.item, params))  # type: ignore[union-attr]
+        if cls is IsNull:
+            return (IsNull, node.field.info)  # type: ignore[union-attr]
+        if cls is In:
+            info = node.field.info  # type: ignore[union-attr]
+            values = [self._encode(info, v) for v in node.values if v is not None]  # type: ignore[union-attr]
+            params.extend(values)
+            return (In, info, len(values), None in node.values)  # type: ignore[union-attr]
+        if cls is Between:
+            info = node.field.info  # type: ignore[union-attr]
+            params.append(self._encode(info, node.low))  # type: ignore[union-attr]
+            params.append(self._encode(info, node.high))  # type: ignore[union-attr]
+            return (Between, info)
+        if cls is Like:
+            params.append(self.dialect.like_param(node.pattern))  # type: ignore[union-attr]
+            return (Like, node.field.info)  # type: ignore[union-attr]
+        raise TypeError(f"unknown query node {node!r}")
+
+    def _pred(self, node: Predicate, negate: bool, ph: _Placeholders) -> str:  # noqa: C901
+        d = self.dialect
+        if isinstance(node, And | Or):
+            is_and = isinstance(node, And) != negate  # De Morgan
+            joiner = " AND " if is_and else " OR "
+            if not node.items:
+                return "1 = 1" if is_and else "1 = 0"
+            return "(" + joiner.join(self._pred(i, negate, ph) for i in node.items) + ")"
+        if isinstance(node, Not):
+            return self._pred(node.item, not negate, ph)
+        info = node.field.info
+        raw = d.quote(info.column)
+        col = d.compare_column(info, raw)
+        if isinstance(node, Compare):
+            op = node.op
+            if op is Op.EQ:
+                return f"{col} {d.null_safe_ne} {ph()}" if negate else f"{col} = {ph()}"
+            if op is Op.NE:
+                return f"{col} = {ph()}" if negate else f"{col} {d.null_safe_ne} {ph()}"
+            if negate:
+                return f"({col} {_NEGATED_OP[op]} {ph()} OR {raw} IS NULL)"
+            return f"{col} {op.value} {ph()}"
+        if isinstance(node, IsNull):
+            return f"{raw} IS NOT NULL" if negate else f"{raw} IS NULL"
+        if isinstance(node, In):
+            n = sum(1 for v in node.values if v is not None)
+            has_null = None in node.values
+            listed = f"{col} IN ({', '.join(ph() for _ in range(n))})" if n else ""
+            if not negate:
+                if listed and has_null:
+                    return f"({listed} OR {raw} IS NULL)"
+                return listed or (f"{raw} IS NULL" if has_null else "1 = 0")
+            if not n:
+                return f"{raw} IS NOT NULL" if has_null else "1 = 1"
+            listed = listed.replace(" IN (", " NOT IN (", 1)
+            if has_null:
+                return f"({listed} AND {raw} IS NOT NULL)"
+            return f"({listed} OR {raw} IS NULL)"
+        if isinstance(node, Between):
+            lo, hi = ph(), ph()
+            if negate:
+                return f"({col} NOT BETWEEN {lo} AND {hi} OR {raw} IS NULL)"
+            return f"{col} BETWEEN {lo} AND {hi}"
+        if isinstance(node, Like):
+            if negate:
+                return f"({d.like(raw, ph(), True)} OR {raw} IS NULL)"
+            return d.like(raw, ph(), False)
+        raise TypeError(f"unknown query node {node!r}")
+
+
+def _order_shape(stmt: Select) -> tuple[Any, ...]:
+    return tuple((t.field.info, t.descending) for t in stmt.order_by)

@@ -1,0 +1,66 @@
+"""Project test configuration: run the conformance suite on every backend.
+
+Each module in ``tests/backends/`` describes one backend: ``NAME`` and a
+context manager ``server()`` that yields a database URL (starting a throwaway
+server if the backend needs one) and cleans up afterwards. The session-scoped
+``ommi_url`` fixture is parametrized over them, so every conformance test runs
+once per backend. ``OMMI_TEST_BACKENDS=sqlite,postgresql`` narrows the run.
+
+A backend whose server cannot start makes its tests fail with the reason;
+nothing is skipped silently.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import pkgutil
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+pytest_plugins = ["ommi.testing.plugin"]
+
+from tests import backends  # noqa: E402
+
+BACKENDS: dict[str, Any] = {
+    mod.NAME: mod
+    for mod in (
+        importlib.import_module(f"tests.backends.{info.name}")
+        for info in sorted(pkgutil.iter_modules(backends.__path__), key=lambda i: i.name)
+        if not info.name.startswith("_")
+    )
+}
+
+
+def selected_backends() -> list[str]:
+    wanted = os.environ.get("OMMI_TEST_BACKENDS")
+    if not wanted:
+        return list(BACKENDS)
+    names = [n.strip() for n in wanted.split(",") if n.strip()]
+    unknown = [n for n in names if n not in BACKENDS]
+    if unknown:
+        raise pytest.UsageError(f"OMMI_TEST_BACKENDS names unknown backends: {unknown}; known: {list(BACKENDS)}")
+    return names
+
+
+_servers = contextlib.ExitStack()
+_urls: dict[str, str] = {}
+
+
+def backend_url(name: str) -> str:
+    """Start (once per session) and return the URL of a backend."""
+    if name not in _urls:
+        _urls[name] = _servers.enter_context(BACKENDS[name].server())
+    return _urls[name]
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    _servers.close()
+
+
+@pytest.fixture(scope="session", params=selected_backends())
+def ommi_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    yield backend_url(request.param)
