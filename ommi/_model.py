@@ -228,8 +228,6 @@ def _make_getter(names: Sequence[str]) -> Callable[[Any], tuple[Any, ...]]:
 
 _EXACT_TYPES: dict[Kind, str] = {
     Kind.STR: "str",
-    Kind.INT: "int",
-    Kind.FLOAT: "float",
     Kind.BOOL: "bool",
     Kind.BYTES: "bytes",
 }
@@ -247,7 +245,9 @@ def _make_dumper(
     for i, (f, enc) in enumerate(zip(info.fields, encoders, strict=True)):
         env[f"chk{i}"] = f.check
         exact = _EXACT_TYPES.get(f.kind)
-        if exact is not None and f.kind is not Kind.INT:
+        if f.kind is Kind.FLOAT:  # NaN is a float but is refused (v != v only for NaN)
+            lines.append(f"    if v{i}.__class__ is not float or v{i} != v{i}: v{i} = chk{i}(v{i})")
+        elif exact is not None:
             lines.append(f"    if v{i}.__class__ is not {exact}: v{i} = chk{i}(v{i})")
         else:
             lines.append(f"    v{i} = chk{i}(v{i})")

@@ -1,0 +1,150 @@
+"""Connecting: URLs, driver discovery, lifecycle, and the event loop staying free."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from dataclasses import dataclass
+from typing import Annotated
+
+import pytest
+
+from ommi import Key, ModelCollection, Ommi, errors, ommi_model
+from ommi.driver import available_drivers, load_driver, parse_url
+from ommi_sqlite import SQLiteDriver
+
+coll = ModelCollection("connect-tests")
+
+
+@ommi_model(collection=coll)
+@dataclass
+class Note:
+    text: str
+    id: Annotated[int | None, Key] = None
+
+
+def test_url_parsing_hides_the_password() -> None:
+    url = parse_url("postgresql://bob:s3cr%40t@db.example:5433/app?min_size=2")
+    assert (url.username, url.password, url.host, url.port, url.database) == ("bob", "s3cr@t", "db.example", 5433, "app")
+    assert url.query == {"min_size": "2"}
+    assert "s3cr" not in repr(url) and "s3cr" not in str(url)
+    assert "***" in str(url)
+    assert "s3cr%40t" in url.render(hide_password=False)
+
+
+@pytest.mark.parametrize("bad", ["", "no-scheme", "sqlite:", "postgresql://h:notaport/db"])
+def test_malformed_urls_fail_clearly(bad: str) -> None:
+    with pytest.raises(errors.ConnectionFailed, match="malformed"):
+        Ommi.connect(bad)
+
+
+def test_unknown_scheme_lists_installed_drivers_and_extra() -> None:
+    with pytest.raises(errors.UnsupportedError) as info:
+        Ommi.connect("oracle://scott:tiger@host/db")
+    message = str(info.value)
+    assert "oracle" in message and "sqlite" in message and "tiger" not in message
+    assert "entry-point" in message
+
+
+def test_builtin_drivers_register_by_entry_point() -> None:
+    assert available_drivers()["sqlite"].value == "ommi_sqlite:SQLiteDriver"
+    assert load_driver("sqlite") is SQLiteDriver
+
+
+@pytest.mark.parametrize(
+    ("url", "path"),
+    [("sqlite://", ":memory:"), ("sqlite:///:memory:", ":memory:"), ("sqlite:///rel/app.db", "rel/app.db"),
+     ("sqlite:////abs/app.db", "/abs/app.db")],
+)
+def test_sqlite_url_forms(url: str, path: str) -> None:
+    driver = Ommi.connect(url).driver
+    assert isinstance(driver, SQLiteDriver) and driver.path == path
+
+
+async def test_default_url_comes_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: os.PathLike[str]) -> None:
+    target = os.path.join(tmp_path, "env.db")
+    monkeypatch.setenv("OMMI_DATABASE_URL", "sqlite:///" + target)
+    async with Ommi.connect() as db:
+        await db.schema(coll).create_models().or_raise()
+        await db.add(Note("hi")).or_raise()
+    assert os.path.exists(target)
+    monkeypatch.delenv("OMMI_DATABASE_URL")
+    db = Ommi.connect()
+    assert isinstance(db.driver, SQLiteDriver) and db.driver.memory
+
+
+async def test_file_database_persists_and_create_models_is_idempotent(tmp_path: os.PathLike[str]) -> None:
+    url = "sqlite:///" + os.path.join(tmp_path, "keep.db")
+    async with Ommi.connect(url) as db:
+        await db.schema(coll).create_models().or_raise()
+        await db.add(Note("kept")).or_raise()
+    async with Ommi(SQLiteDriver(os.path.join(tmp_path, "keep.db"))) as db:
+        await db.schema(coll).create_models().or_raise()
+        assert [n.text for n in await db.find(Note).all().or_raise()] == ["kept"]
+        await db.schema(coll).delete_models().or_raise()
+        missing = await db.find(Note).all()
+        assert missing.or_use(None) is None
+        with pytest.raises(errors.SchemaError, match="create_models"):
+            await db.find(Note).count().or_raise()
+
+
+async def test_memory_database_is_private_and_removed_on_close() -> None:
+    db = await Ommi.connect("sqlite://")
+    await db.schema(coll).create_models().or_raise()
+    await db.add(Note("x")).or_raise()
+    other = await Ommi.connect("sqlite://")
+    await other.schema(coll).create_models().or_raise()
+    assert await other.find(Note).count().or_raise() == 0
+    driver = db.driver
+    assert isinstance(driver, SQLiteDriver)
+    folder = driver._tmpdir
+    assert folder is not None and os.path.isdir(folder)
+    await db.close()
+    await other.close()
+    assert not os.path.exists(folder)
+    closed = await db.find(Note).count()
+    assert isinstance(closed.or_use(None), type(None))
+    with pytest.raises(errors.ConnectionFailed):
+        await db.find(Note).count().or_raise()
+
+
+async def test_unopenable_file_is_connection_failed(tmp_path: os.PathLike[str]) -> None:
+    url = "sqlite:///" + os.path.join(tmp_path, "no", "such", "dir", "x.db")
+    with pytest.raises(errors.ConnectionFailed, match="cannot open"):
+        await Ommi.connect(url)
+
+
+async def test_event_loop_keeps_running_during_database_work() -> None:
+    async with Ommi.connect("sqlite://") as db:
+        await db.schema(coll).create_models().or_raise()
+        await db.add(*(Note(str(i)) for i in range(20000))).or_raise()
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.001)
+                ticks += 1
+
+        task = asyncio.create_task(ticker())
+        await asyncio.sleep(0)
+        start = time.perf_counter()
+        for _ in range(3):
+            assert len(await db.find(Note).all().or_raise()) == 20000
+        elapsed = time.perf_counter() - start
+        task.cancel()
+        # the rows are read and turned into objects in the worker thread;
+        # the loop keeps ticking meanwhile
+        assert elapsed > 0.01
+        assert ticks >= 2
+
+
+async def test_closing_twice_and_repr_without_secrets() -> None:
+    db = Ommi.connect("sqlite://")
+    assert "new" in repr(db)
+    await db
+    assert "open" in repr(db)
+    await db.close()
+    await db.close()
+    assert "closed" in repr(db)

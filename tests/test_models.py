@@ -1,0 +1,200 @@
+"""@ommi_model reads classes once and leaves them the user's classes."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any
+
+import attrs
+import pydantic
+import pytest
+
+from ommi import Auto, Key, ModelCollection, Ommi, ReferenceTo, StoreAs, errors, ommi_model
+from ommi.driver import model_info
+from ommi.query import Compare, FieldRef, IsNull, Not, Op
+
+
+def test_dataclass_stays_the_users_class() -> None:
+    @ommi_model(collection=ModelCollection())
+    @dataclass
+    class User:
+        name: str
+        age: int = 0
+        id: Annotated[int | None, Key] = None
+
+    u = User("Ann", 3)
+    assert type(u) is User and isinstance(u, User)
+    assert User.__name__ == "User"
+    assert repr(u).endswith("User(name='Ann', age=3, id=None)")
+    assert u == User("Ann", 3) and u != User("Bob", 3)
+    assert dataclasses.asdict(u) == {"name": "Ann", "age": 3, "id": None}
+    assert dataclasses.replace(u, age=4).age == 4
+    assert u.age == 3
+    assert isinstance(User.age, FieldRef)
+    u.age = 5
+    assert u.age == 5
+
+
+def test_pydantic_validation_and_serialisation_still_work() -> None:
+    @ommi_model(collection=ModelCollection())
+    class Item(pydantic.BaseModel):
+        name: str
+        qty: int = 1
+        id: Annotated[int | None, Key] = None
+
+    item = Item(name="x", qty="3")  # type: ignore[arg-type]
+    assert item.qty == 3
+    assert item.model_dump() == {"name": "x", "qty": 3, "id": None}
+    assert Item.model_validate_json('{"name": "y"}').qty == 1
+    with pytest.raises(pydantic.ValidationError):
+        Item(name="x", qty="many")  # type: ignore[arg-type]
+    assert isinstance(Item.qty, FieldRef)
+
+
+def test_attrs_frozen_and_slots() -> None:
+    @ommi_model(collection=ModelCollection())
+    @attrs.frozen
+    class Point:
+        x: int
+        y: int
+        id: Annotated[int | None, Key] = None
+
+    p = Point(1, 2)
+    assert p.x == 1 and hash(p) == hash(Point(1, 2))
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        p.x = 3  # type: ignore[misc]
+    assert isinstance(Point.x, FieldRef)
+
+
+def test_key_forms_and_auto() -> None:
+    coll = ModelCollection()
+
+    @ommi_model(collection=coll)
+    @dataclass
+    class A:
+        id: Annotated[int, Key] = None  # type: ignore[assignment]
+
+    @ommi_model(collection=coll)
+    @dataclass
+    class B:
+        id: Annotated[int | None, Key | Auto] = None
+
+    @ommi_model(collection=coll)
+    @dataclass
+    class C:
+        code: Annotated[str, Key]
+
+    @ommi_model(collection=coll)
+    @dataclass
+    class D:
+        id: int | None = None
+
+    assert model_info(A).auto_key is not None
+    assert model_info(B).auto_key is not None
+    assert model_info(C).auto_key is None and [f.name for f in model_info(C).key] == ["code"]
+    assert [f.name for f in model_info(D).key] == ["id"]
+
+
+def test_store_as_and_reference_by_name() -> None:
+    coll = ModelCollection()
+
+    @ommi_model(collection=coll)
+    @dataclass
+    class Post:
+        title: Annotated[str, StoreAs("post_title")]
+        author: Annotated[int, ReferenceTo("Writer.id")]
+        id: Annotated[int | None, Key] = None
+
+    @ommi_model(collection=coll)
+    @dataclass
+    class Writer:
+        id: Annotated[int | None, Key] = None
+
+    info = model_info(Post)
+    assert info.by_name["title"].column == "post_title"
+    target = info.by_name["author"].references()
+    assert target is not None and target.model.cls is Writer
+
+
+@pytest.mark.parametrize(
+    ("annotation", "fragment"),
+    [(int | str, "one type"), (set[int], "unsupported type"), (Any, "unsupported type"), (complex, "complex")],
+)
+def test_unsupported_annotations_fail_at_decoration(annotation: Any, fragment: str) -> None:
+    with pytest.raises(errors.ModelError) as info:
+
+        @ommi_model(collection=ModelCollection())
+        @dataclass
+        class Bad:
+            value: annotation  # type: ignore[valid-type]
+
+    message = str(info.value)
+    assert "Bad.value" in message and fragment in message
+
+
+@pytest.mark.parametrize("name", ['bad"name', "has space", "a.b", "$where", "1abc", "x" * 64, ""])
+def test_unsafe_identifiers_are_rejected(name: str) -> None:
+    with pytest.raises(errors.ModelError):
+
+        @ommi_model(collection=ModelCollection())
+        @dataclass
+        class T:
+            value: Annotated[str, StoreAs(name)]
+
+    with pytest.raises(errors.ModelError):
+
+        @ommi_model(collection=ModelCollection(), name=name)
+        @dataclass
+        class U:
+            value: str
+
+
+def test_non_model_classes_are_rejected() -> None:
+    with pytest.raises(errors.ModelError, match="dataclass, attrs class or pydantic model"):
+
+        @ommi_model
+        class Plain:
+            x: int
+
+
+async def test_using_an_undecorated_class_fails_clearly() -> None:
+    @dataclass
+    class NotAModel:
+        x: int
+
+    async with Ommi.connect("sqlite://") as db:
+        result = await db.add(NotAModel(1))
+        assert result.or_use("failed") == "failed"
+        with pytest.raises(errors.ModelError, match="NotAModel"):
+            await db.add(NotAModel(1)).or_raise()
+
+
+def test_query_nodes_are_immutable_hashable_and_normalised() -> None:
+    @ommi_model(collection=ModelCollection())
+    @dataclass
+    class N:
+        name: str | None
+        at: datetime | None = None
+        u: uuid.UUID | None = None
+
+    eq_none = N.name == None  # noqa: E711
+    assert isinstance(eq_none, IsNull)
+    ne_none = N.name != None  # noqa: E711
+    assert isinstance(ne_none, Not) and isinstance(ne_none.item, IsNull)
+    node = N.name == "x"
+    assert node == Compare(N.name.field, Op.EQ, "x")
+    assert {node: 1}[N.name == "x"] == 1
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        node.value = "y"  # type: ignore[misc]
+    with pytest.raises(TypeError, match="truth value"):
+        bool(node)
+    with pytest.raises(errors.QueryError):
+        N.name < None  # noqa: B015
+    with pytest.raises(errors.ValidationError):
+        N.name == 3  # noqa: B015
+    assert ~~node == node
+    combined = (N.name == "a") & (N.name == "b") & (N.name == "c")
+    assert len(combined.items) == 3
