@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from typing import Annotated
 
 import pytest
+from ommi_sqlite import SQLiteDriver
 
 from ommi import Key, ModelCollection, Ommi, errors, ommi_model
 from ommi.driver import available_drivers, load_driver, parse_url
-from ommi_sqlite import SQLiteDriver
 
 coll = ModelCollection("connect-tests")
 
@@ -26,7 +26,8 @@ class Note:
 
 def test_url_parsing_hides_the_password() -> None:
     url = parse_url("postgresql://bob:s3cr%40t@db.example:5433/app?min_size=2")
-    assert (url.username, url.password, url.host, url.port, url.database) == ("bob", "s3cr@t", "db.example", 5433, "app")
+    parts = (url.username, url.password, url.host, url.port, url.database)
+    assert parts == ("bob", "s3cr@t", "db.example", 5433, "app")
     assert url.query == {"min_size": "2"}
     assert "s3cr" not in repr(url) and "s3cr" not in str(url)
     assert "***" in str(url)
