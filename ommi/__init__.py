@@ -24,24 +24,31 @@ from ommi._fields import Auto, AwareDatetime, Index, Key, ReferenceTo, StoreAs, 
 from ommi._model import ModelCollection, default_collection, ommi_model
 from ommi._ommi import Ommi, Query, Schema, Transaction
 from ommi._results import Action, DBFailure, DBResult, DBSuccess
+from ommi.query import Avg, Count, CountDistinct, Max, Min, Sum
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Action",
     "Auto",
+    "Avg",
     "AwareDatetime",
+    "Count",
+    "CountDistinct",
     "DBFailure",
     "DBResult",
     "DBSuccess",
     "Index",
     "Key",
+    "Max",
+    "Min",
     "ModelCollection",
     "Ommi",
     "Query",
     "ReferenceTo",
     "Schema",
     "StoreAs",
+    "Sum",
     "TZAware",
     "Transaction",
     "Unique",

@@ -18,6 +18,11 @@ from ommi._model import ModelCollection, ModelInfo, default_collection, get_mode
 from ommi._results import Action, as_ommi_error
 from ommi.driver import Driver, DriverTransaction, Statements, load_driver, parse_url
 from ommi.query import (
+    Agg,
+    AggCompare,
+    AggOrder,
+    AggRef,
+    Aggregate,
     And,
     Compare,
     Delete,
@@ -49,6 +54,9 @@ def _fields_of(pred: Predicate) -> Iterable[Field]:
             yield from _fields_of(item)
     elif isinstance(pred, Not):
         yield from _fields_of(pred.item)
+    elif isinstance(pred, AggCompare):
+        if pred.agg.field is not None:
+            yield pred.agg.field
     else:
         yield pred.field
 
@@ -167,11 +175,21 @@ class Query(Generic[M]):
     ``async for item in query`` streams the results from one cursor.
     """
 
-    __slots__ = ("_select", "_session")
+    __slots__ = ("_group_by", "_having", "_orders", "_select", "_session")
 
-    def __init__(self, session: _Session, select: Select) -> None:
+    def __init__(
+        self,
+        session: _Session,
+        select: Select,
+        group_by: tuple[Field, ...] = (),
+        having: Predicate | None = None,
+        orders: tuple[OrderBy | AggOrder, ...] = (),
+    ) -> None:
         self._session = session
         self._select = select
+        self._group_by = group_by
+        self._having = having
+        self._orders = orders
 
     def __repr__(self) -> str:
         return f"<Query {self._select!r}>"
@@ -182,17 +200,97 @@ class Query(Generic[M]):
         return self._select
 
     def _with(self, **changes: Any) -> Query[M]:
-        return Query(self._session, dataclasses.replace(self._select, **changes))
+        return Query(self._session, dataclasses.replace(self._select, **changes), self._group_by, self._having,
+                     self._orders)
 
-    def order_by(self, *terms: OrderBy | FieldRef) -> Query[M]:
-        """Order by fields: ``User.age.desc``, ``User.name.asc`` or plain ``User.id`` (ascending)."""
-        out: list[OrderBy] = []
+    def order_by(self, *terms: OrderBy | AggOrder | FieldRef) -> Query[M]:
+        """Order by fields: ``User.age.desc``, ``User.name.asc`` or plain ``User.id`` (ascending).
+
+        Grouped queries may also order by aggregates: ``Sum(Order.amount).desc``.
+        """
+        out: list[OrderBy | AggOrder] = []
         for term in terms:
-            order = term.asc if isinstance(term, FieldRef) else term
-            if not isinstance(order, OrderBy):
+            order = term.asc if isinstance(term, (FieldRef, AggRef)) else term
+            if not isinstance(order, (OrderBy, AggOrder)):
                 raise errors.QueryError(f"order_by() takes fields or field.asc/.desc, not {term!r}")
             out.append(order)
-        return self._with(order_by=self._select.order_by + tuple(out))
+        plain = tuple(o for o in out if isinstance(o, OrderBy))
+        query = self._with(order_by=self._select.order_by + plain)
+        query._orders = self._orders + tuple(out)
+        return query
+
+    def group_by(self, *fields: FieldRef) -> Query[M]:
+        """Group rows by fields for :meth:`aggregate` (one result per distinct combination)."""
+        for f in fields:
+            if not isinstance(f, FieldRef) or f.model is not self._select.model:
+                raise errors.QueryError(f"group_by() takes fields of {self._select.model.__name__}, not {f!r}")
+        return Query(self._session, self._select, self._group_by + tuple(f.field for f in fields), self._having,
+                     self._orders)
+
+    def having(self, *predicates: object) -> Query[M]:
+        """Filter groups after grouping: ``having(Sum(Order.amount) > 100)``; several are ANDed."""
+        preds: list[Predicate] = []
+        for p in predicates:
+            if not isinstance(p, _PredicateOps):
+                raise errors.QueryError(f"having() takes predicates such as Sum(Order.amount) > 100, not {p!r}")
+            preds.append(p)  # type: ignore[arg-type]
+        if self._having is not None:
+            preds.insert(0, self._having)
+        having: Predicate | None = preds[0] if len(preds) == 1 else And(tuple(preds)) if preds else None
+        return Query(self._session, self._select, self._group_by, having, self._orders)
+
+    def aggregate(self, **aggregates: AggRef) -> Action[Any]:
+        """Compute aggregates in the database.
+
+        With :meth:`group_by`, yields a list of dicts, one per group, keyed by
+        the group fields' names and the aggregate names; without, one dict
+        (also when nothing matches: counts 0, the others ``None``).
+        """
+        try:
+            stmt = self._aggregate_statement(aggregates)
+        except errors.OmmiError as exc:
+            return Action(_fail(exc))
+        names = [f.name for f in stmt.group_by] + list(aggregates)
+        grouped = bool(stmt.group_by)
+
+        async def run(stmts: Statements) -> Any:
+            rows = await stmts.aggregate(stmt)
+            dicts = [dict(zip(names, row, strict=True)) for row in rows]
+            if grouped:
+                return dicts
+            return dicts[0] if dicts else dict.fromkeys(names)
+
+        return self._session._action(run)
+
+    def _aggregate_statement(self, aggregates: dict[str, AggRef]) -> Aggregate:
+        if not aggregates:
+            raise errors.QueryError("aggregate() needs at least one name=Aggregate(...), e.g. n=Count()")
+        model = self._select.model
+        nodes: list[Agg] = []
+        for name, ref in aggregates.items():
+            if not isinstance(ref, AggRef):
+                raise errors.QueryError(f"aggregate({name}=...) takes Count(), Sum(field), ..., not {ref!r}")
+            if ref.node.field is not None and ref.node.field.model is not model:
+                raise errors.QueryError(f"{ref!r} is not over a field of {model.__name__}")
+            if name in {f.name for f in self._group_by}:
+                raise errors.QueryError(f"aggregate name {name!r} is also a group field")
+            nodes.append(ref.node)
+        for term in self._orders:
+            if isinstance(term, OrderBy) and term.field not in self._group_by:
+                raise errors.QueryError(
+                    f"a grouped result can be ordered by group fields and aggregates; "
+                    f"{term.field.model.__name__}.{term.field.name} is not grouped"
+                )
+        if self._having is not None:
+            for f in _fields_of(self._having):
+                if f not in self._group_by and not _inside_aggregate(self._having, f):
+                    raise errors.QueryError(f"having() can test group fields and aggregates, not {f.name}")
+        s = self._select
+        return Aggregate(model, s.where, self._group_by, self._having, tuple(nodes), self._orders, s.limit, s.offset)
+
+    def _plain(self, what: str) -> None:
+        if self._group_by or self._having is not None or any(isinstance(o, AggOrder) for o in self._orders):
+            raise errors.QueryError(f"{what}() cannot follow group_by()/having()/aggregate ordering: use aggregate()")
 
     def limit(self, n: int) -> Query[M]:
         """Return at most ``n`` rows."""
@@ -204,11 +302,19 @@ class Query(Generic[M]):
 
     def all(self) -> Action[list[M]]:
         """Every matching instance, as a list."""
+        try:
+            self._plain("all")
+        except errors.OmmiError as exc:
+            return Action(_fail(exc))
         select = self._select
         return self._session._action(lambda s: s.select(select))
 
     def first(self) -> Action[M | None]:
         """The first matching instance, or ``None``."""
+        try:
+            self._plain("first")
+        except errors.OmmiError as exc:
+            return Action(_fail(exc))
         select = self._with(limit=1 if self._select.limit is None else min(1, self._select.limit))._select
 
         async def run(stmts: Statements) -> M | None:
@@ -219,6 +325,10 @@ class Query(Generic[M]):
 
     def one(self) -> Action[M]:
         """Exactly one matching instance; fails with ``NotFound`` or ``MultipleFound``."""
+        try:
+            self._plain("one")
+        except errors.OmmiError as exc:
+            return Action(_fail(exc))
         select = self._with(limit=2 if self._select.limit is None else min(2, self._select.limit))._select
 
         async def run(stmts: Statements) -> M:
@@ -233,11 +343,19 @@ class Query(Generic[M]):
 
     def count(self) -> Action[int]:
         """The number of matching rows."""
+        try:
+            self._plain("count")
+        except errors.OmmiError as exc:
+            return Action(_fail(exc))
         select = self._select
         return self._session._action(lambda s: s.count(select))
 
     def exists(self) -> Action[bool]:
         """Whether at least one row matches."""
+        try:
+            self._plain("exists")
+        except errors.OmmiError as exc:
+            return Action(_fail(exc))
         select = self._with(limit=1)._select
 
         async def run(stmts: Statements) -> bool:
@@ -246,6 +364,7 @@ class Query(Generic[M]):
         return self._session._action(run)
 
     def _unpaged(self, what: str) -> None:
+        self._plain(what)
         if self._select.limit is not None or self._select.offset is not None or self._select.order_by:
             raise errors.QueryError(f"{what}() applies to every matching row: drop order_by/limit/offset")
 
@@ -522,6 +641,17 @@ def _key_predicate(info: ModelInfo, key: Any) -> Predicate:
             raise errors.QueryError(f"{info.cls.__name__}.{f.name} is None: the instance has no key yet")
         preds.append(Compare(f.ref.field, Op.EQ, f.check(v)))
     return preds[0] if len(preds) == 1 else And(tuple(preds))
+
+
+def _inside_aggregate(pred: Predicate, f: Field) -> bool:
+    """Whether every use of ``f`` in a having clause is inside an aggregate."""
+    if isinstance(pred, (And, Or)):
+        return all(_inside_aggregate(i, f) for i in pred.items)
+    if isinstance(pred, Not):
+        return _inside_aggregate(pred.item, f)
+    if isinstance(pred, AggCompare):
+        return True
+    return pred.field != f
 
 
 def _non_negative(what: str, n: int) -> int:

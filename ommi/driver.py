@@ -25,7 +25,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from ommi import errors
 from ommi._model import FieldInfo, ModelInfo, get_model_info, infos_in_dependency_order
-from ommi.query import Delete, Insert, Save, Select, Update
+from ommi.query import Aggregate, Delete, Insert, Save, Select, Update
 
 __all__ = [
     "CAPABILITIES",
@@ -206,6 +206,13 @@ class Statements(abc.ABC):
     @abc.abstractmethod
     async def save(self, stmt: Save) -> int:
         """Write the non-key fields of each instance to the row with its key; return rows written."""
+
+    async def aggregate(self, stmt: Aggregate) -> list[tuple[Any, ...]]:
+        """One tuple per group: the group values then the aggregate values, as Python values.
+
+        Without ``group_by``, exactly one tuple, also when nothing matches.
+        """
+        raise errors.UnsupportedError(f"{type(self).__name__} does not support aggregates")
 
 
 class DriverTransaction(Statements):

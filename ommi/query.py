@@ -35,9 +35,18 @@ if TYPE_CHECKING:
     from ommi._model import FieldInfo
 
 __all__ = [
+    "Agg",
+    "AggCompare",
+    "AggFunc",
+    "AggOrder",
+    "AggRef",
+    "Aggregate",
     "And",
+    "Avg",
     "Between",
     "Compare",
+    "Count",
+    "CountDistinct",
     "Delete",
     "Field",
     "FieldRef",
@@ -45,6 +54,8 @@ __all__ = [
     "Insert",
     "IsNull",
     "Like",
+    "Max",
+    "Min",
     "Not",
     "Op",
     "Or",
@@ -52,6 +63,7 @@ __all__ = [
     "Predicate",
     "Save",
     "Select",
+    "Sum",
     "Update",
     "escape_like",
 ]
@@ -182,7 +194,39 @@ class Not(_PredicateOps):
         return self.item
 
 
-Predicate = Union[Compare, IsNull, In, Between, Like, And, Or, Not]  # noqa: UP007 - runtime alias
+class AggFunc(enum.Enum):
+    """Aggregate functions of :class:`Agg`."""
+
+    COUNT = "count"
+    COUNT_DISTINCT = "count_distinct"
+    SUM = "sum"
+    AVG = "avg"
+    MIN = "min"
+    MAX = "max"
+
+
+@dataclass(frozen=True, slots=True)
+class Agg:
+    """An aggregate over the rows of a group; ``field`` is ``None`` only for ``COUNT`` of rows.
+
+    NULLs are ignored by every function except ``Count()`` of rows. Over no
+    values, counts are 0 and the others are NULL (``None``).
+    """
+
+    func: AggFunc
+    field: Field | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AggCompare(_PredicateOps):
+    """``aggregate <op> value`` in a ``having`` clause (false when the aggregate is NULL)."""
+
+    agg: Agg
+    op: Op
+    value: Any
+
+
+Predicate = Union[Compare, IsNull, In, Between, Like, And, Or, Not, AggCompare]  # noqa: UP007 - runtime alias
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +234,14 @@ class OrderBy:
     """One ordering term; NULL sorts first ascending, last descending."""
 
     field: Field
+    descending: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AggOrder:
+    """Ordering of groups by an aggregate; NULL sorts first ascending, last descending."""
+
+    agg: Agg
     descending: bool = False
 
 
@@ -319,6 +371,113 @@ class FieldRef:
         return OrderBy(self.field, True)
 
 
+class AggRef:
+    """What ``Sum(Order.amount)`` is: builds ``having`` predicates and group orderings.
+
+    Like :class:`FieldRef`, it is sugar; :attr:`node` is the :class:`Agg` node.
+    """
+
+    __slots__ = ("node",)
+
+    def __init__(self, func: AggFunc, field: FieldRef | None) -> None:
+        if field is not None and not isinstance(field, FieldRef):
+            raise errors.QueryError(f"{func.value}() takes a model field such as Order.amount, not {field!r}")
+        if field is None and func is not AggFunc.COUNT:
+            raise errors.QueryError(f"{func.value}() needs a field")
+        if field is not None and func in (AggFunc.SUM, AggFunc.AVG):
+            from ommi._fields import Kind
+
+            if field.info.kind not in (Kind.INT, Kind.FLOAT, Kind.DECIMAL):
+                raise errors.QueryError(f"{func.value}({field!r}) needs a numeric field, not {field.info.kind.value}")
+        self.node = Agg(func, field.field if field is not None else None)
+
+    def __repr__(self) -> str:
+        inner = f"{self.node.field.model.__name__}.{self.node.field.name}" if self.node.field else ""
+        return f"{self.node.func.value}({inner})"
+
+    def __hash__(self) -> int:
+        return hash(self.node)
+
+    def check(self, value: Any) -> Any:
+        """Validate a value compared with this aggregate."""
+        from ommi._fields import Kind
+
+        agg = self.node
+        if agg.func in (AggFunc.COUNT, AggFunc.COUNT_DISTINCT) or agg.field is None:
+            if isinstance(value, int) and not isinstance(value, bool):
+                return value
+            raise errors.ValidationError(f"{self!r} is compared with an int, got {value!r}")
+        info = agg.field.info
+        if agg.func is AggFunc.AVG and info.kind is not Kind.DECIMAL:
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                return float(value)
+            raise errors.ValidationError(f"{self!r} is compared with a number, got {value!r}")
+        return info.check(value)
+
+    def _cmp(self, op: Op, value: Any) -> AggCompare:
+        if value is None:
+            raise errors.QueryError(f"{self!r} {op.value} None: aggregates are compared with values")
+        return AggCompare(self.node, op, self.check(value))
+
+    def __eq__(self, value: object) -> AggCompare:  # type: ignore[override]
+        return self._cmp(Op.EQ, value)
+
+    def __ne__(self, value: object) -> AggCompare:  # type: ignore[override]
+        return self._cmp(Op.NE, value)
+
+    def __lt__(self, value: Any) -> AggCompare:
+        return self._cmp(Op.LT, value)
+
+    def __le__(self, value: Any) -> AggCompare:
+        return self._cmp(Op.LE, value)
+
+    def __gt__(self, value: Any) -> AggCompare:
+        return self._cmp(Op.GT, value)
+
+    def __ge__(self, value: Any) -> AggCompare:
+        return self._cmp(Op.GE, value)
+
+    @property
+    def asc(self) -> AggOrder:
+        """Order groups by this aggregate, ascending (NULL first)."""
+        return AggOrder(self.node, False)
+
+    @property
+    def desc(self) -> AggOrder:
+        """Order groups by this aggregate, descending (NULL last)."""
+        return AggOrder(self.node, True)
+
+
+def Count(field: FieldRef | None = None) -> AggRef:
+    """``Count()`` counts rows; ``Count(field)`` counts non-NULL values."""
+    return AggRef(AggFunc.COUNT, field)
+
+
+def CountDistinct(field: FieldRef) -> AggRef:
+    """The number of distinct non-NULL values."""
+    return AggRef(AggFunc.COUNT_DISTINCT, field)
+
+
+def Sum(field: FieldRef) -> AggRef:
+    """The sum of non-NULL values (``int`` for ints, ``Decimal`` for Decimals, ``float`` for floats)."""
+    return AggRef(AggFunc.SUM, field)
+
+
+def Avg(field: FieldRef) -> AggRef:
+    """The mean of non-NULL values (``float``, or ``Decimal`` for Decimal fields)."""
+    return AggRef(AggFunc.AVG, field)
+
+
+def Min(field: FieldRef) -> AggRef:
+    """The smallest non-NULL value, of the field's own type."""
+    return AggRef(AggFunc.MIN, field)
+
+
+def Max(field: FieldRef) -> AggRef:
+    """The largest non-NULL value, of the field's own type."""
+    return AggRef(AggFunc.MAX, field)
+
+
 # ---------------------------------------------------------------------------
 # statements: what a driver receives
 
@@ -349,6 +508,28 @@ class Delete:
 
     model: type
     where: Predicate | None
+
+
+@dataclass(frozen=True, slots=True)
+class Aggregate:
+    """Aggregates over the rows of ``model`` matching ``where``, per group.
+
+    The driver returns one tuple per group: the ``group_by`` values, then the
+    ``aggregates`` values, in order. Without ``group_by`` there is exactly one
+    row, also when nothing matches (counts 0, the others ``None``). ``having``
+    may hold :class:`AggCompare` and predicates on group fields. Groups are
+    ordered by ``order_by`` (fields of ``group_by`` or aggregates), else by the
+    group fields ascending.
+    """
+
+    model: type
+    where: Predicate | None
+    group_by: tuple[Field, ...]
+    having: Predicate | None
+    aggregates: tuple[Agg, ...]
+    order_by: tuple[OrderBy | AggOrder, ...] = ()
+    limit: int | None = None
+    offset: int | None = None
 
 
 @dataclass(frozen=True, slots=True, eq=False)

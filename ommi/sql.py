@@ -20,11 +20,17 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, ClassVar
 
 from ommi._fields import Kind
 from ommi._model import FieldInfo, ModelInfo, get_model_info
 from ommi.query import (
+    Agg,
+    AggCompare,
+    AggFunc,
+    AggOrder,
+    Aggregate,
     And,
     Between,
     Compare,
@@ -35,6 +41,7 @@ from ommi.query import (
     Not,
     Op,
     Or,
+    OrderBy,
     Predicate,
     Select,
     Update,
@@ -117,6 +124,33 @@ class SQLDialect:
         """The column expression used in comparisons and ORDER BY (a hook for collations)."""
         return column_sql
 
+    def select_column(self, f: FieldInfo, column_sql: str) -> str:
+        """The expression that reads a field in a ``SELECT`` list (a hook for types fetched converted)."""
+        return column_sql
+
+    def aggregate_sql(self, agg: Agg, column_sql: str | None) -> str:
+        """The SQL of one aggregate over a (quoted) column, ``None`` for ``COUNT(*)``."""
+        func = agg.func
+        if column_sql is None:
+            return "COUNT(*)"
+        if func is AggFunc.COUNT_DISTINCT:
+            return f"COUNT(DISTINCT {column_sql})"
+        return f"{_AGG_SQL[func]}({column_sql})"
+
+    def aggregate_decoder(self, agg: Agg) -> Codec:
+        """Fetched aggregate value -> its Python value (see :class:`ommi.query.Agg` for the types)."""
+        func = agg.func
+        if func in (AggFunc.COUNT, AggFunc.COUNT_DISTINCT) or agg.field is None:
+            return int
+        kind = agg.field.info.kind
+        if func in (AggFunc.MIN, AggFunc.MAX):
+            return self.decoder(agg.field.info)
+        if kind is Kind.DECIMAL:
+            return _to_decimal
+        if func is AggFunc.AVG or kind is Kind.FLOAT:
+            return float
+        return int
+
     def like(self, column_sql: str, placeholder: str, negate: bool) -> str:
         """A case-sensitive pattern match with ``\\`` as escape character."""
         op = "NOT LIKE" if negate else "LIKE"
@@ -137,6 +171,13 @@ class SQLDialect:
 
 def _enum_value(v: Any) -> Any:
     return v.value
+
+
+def _to_decimal(v: Any) -> Decimal:
+    return v if isinstance(v, Decimal) else Decimal(str(v))
+
+
+_AGG_SQL = {AggFunc.COUNT: "COUNT", AggFunc.SUM: "SUM", AggFunc.AVG: "AVG", AggFunc.MIN: "MIN", AggFunc.MAX: "MAX"}
 
 
 @dataclass(eq=False)
@@ -177,6 +218,7 @@ class SQLCompiler:
         self._plans: dict[type, ModelPlan] = {}
         self._encoders: dict[FieldInfo, Codec] = {}
         self._cache: dict[Any, str] = {}
+        self._agg_cache: dict[Any, tuple[str, Callable[[Sequence[Any]], tuple[Any, ...]]]] = {}
 
     # -- per-model plans ----------------------------------------------------
 
@@ -213,7 +255,7 @@ class SQLCompiler:
         return ModelPlan(
             info=info,
             table=table,
-            columns=", ".join(cols),
+            columns=", ".join(d.select_column(f, c) for f, c in zip(info.fields, cols, strict=True)),
             insert_all=insert_all,
             insert_auto=insert_auto,
             save=save,
@@ -254,6 +296,67 @@ class SQLCompiler:
                 sql = f"SELECT COUNT(*) FROM ({inner}) AS ommi_page"
             self._store(shape, sql)
         return sql, params
+
+    def aggregate(self, stmt: Aggregate) -> tuple[str, list[Any], Callable[[Sequence[Any]], tuple[Any, ...]]]:
+        """``SELECT group fields, aggregates ... GROUP BY ... HAVING ...``, plus a row decoder."""
+        params: list[Any] = []
+        shape = (
+            "aggregate", stmt.model, self._collect(stmt.where, params), tuple(f.info for f in stmt.group_by),
+            self._collect(stmt.having, params), stmt.aggregates, stmt.order_by, *self._page(stmt, params),
+        )
+        cached = self._agg_cache.get(shape)
+        if cached is None:
+            if len(self._agg_cache) >= self.max_cache:
+                self._agg_cache.clear()
+            cached = self._agg_cache[shape] = (self._aggregate_sql(stmt), self._aggregate_decoder(stmt))
+        return cached[0], params, cached[1]
+
+    def _aggregate_sql(self, stmt: Aggregate) -> str:
+        d = self.dialect
+        ph = self._ph()
+        groups = [d.quote(f.column) for f in stmt.group_by]
+        items = [d.select_column(f.info, g) for f, g in zip(stmt.group_by, groups, strict=True)]
+        items += [self._agg_expr(a) for a in stmt.aggregates]
+        sql = f"SELECT {', '.join(items)} FROM {self.plan(stmt.model).table}{self._where(stmt.where, ph)}"
+        if groups:
+            sql += " GROUP BY " + ", ".join(groups)
+        if stmt.having is not None:
+            sql += " HAVING " + self._pred(stmt.having, False, ph)
+        orders = stmt.order_by or tuple(_ascending(f) for f in stmt.group_by)
+        if orders:
+            terms = []
+            for term in orders:
+                if isinstance(term, AggOrder):
+                    expr = self._agg_compare_expr(term.agg)
+                else:
+                    expr = d.compare_column(term.field.info, d.quote(term.field.column))
+                terms.append(self._order_term(expr, term.descending))
+            sql += " ORDER BY " + ", ".join(terms)
+        return sql + self._paging(stmt, ph)
+
+    def _aggregate_decoder(self, stmt: Aggregate) -> Callable[[Sequence[Any]], tuple[Any, ...]]:
+        codecs = [self.dialect.decoder(f.info) for f in stmt.group_by]
+        codecs += [self.dialect.aggregate_decoder(a) for a in stmt.aggregates]
+
+        def decode(row: Sequence[Any]) -> tuple[Any, ...]:
+            return tuple(v if c is None or v is None else c(v) for c, v in zip(codecs, row, strict=True))
+
+        return decode
+
+    def _agg_expr(self, agg: Agg) -> str:
+        col = self.dialect.quote(agg.field.column) if agg.field is not None else None
+        return self.dialect.aggregate_sql(agg, col)
+
+    def _agg_compare_expr(self, agg: Agg) -> str:
+        expr = self._agg_expr(agg)
+        if agg.field is not None and _keeps_field_type(agg):
+            expr = self.dialect.compare_column(agg.field.info, expr)
+        return expr
+
+    def _agg_param(self, agg: Agg, value: Any) -> Any:
+        if agg.field is not None and _keeps_field_type(agg):
+            return self._encode(agg.field.info, value)
+        return value
 
     def update(self, stmt: Update) -> tuple[str, list[Any]]:
         """``UPDATE ... SET ... WHERE ...``."""
@@ -324,7 +427,7 @@ class SQLCompiler:
         self._cache[shape] = sql
         return sql
 
-    def _page(self, stmt: Select, params: list[Any]) -> tuple[bool, bool]:
+    def _page(self, stmt: Select | Aggregate, params: list[Any]) -> tuple[bool, bool]:
         if stmt.limit is not None:
             params.append(stmt.limit)
         if stmt.offset is not None:
@@ -335,14 +438,21 @@ class SQLCompiler:
         ph = self._ph()
         sql = f"SELECT {what} FROM {self.plan(stmt.model).table}{self._where(stmt.where, ph)}"
         if order and stmt.order_by:
-            terms = []
-            for term in stmt.order_by:
-                col = self.dialect.compare_column(term.field.info, self.dialect.quote(term.field.column))
-                if term.descending:
-                    terms.append(f"{col} DESC" + (" NULLS LAST" if self.dialect.explicit_nulls_order else ""))
-                else:
-                    terms.append(f"{col} ASC" + (" NULLS FIRST" if self.dialect.explicit_nulls_order else ""))
+            d = self.dialect
+            terms = [
+                self._order_term(d.compare_column(t.field.info, d.quote(t.field.column)), t.descending)
+                for t in stmt.order_by
+            ]
             sql += " ORDER BY " + ", ".join(terms)
+        return sql + self._paging(stmt, ph)
+
+    def _order_term(self, expr: str, descending: bool) -> str:
+        if not self.dialect.explicit_nulls_order:
+            return f"{expr} DESC" if descending else f"{expr} ASC"
+        return f"{expr} DESC NULLS LAST" if descending else f"{expr} ASC NULLS FIRST"
+
+    def _paging(self, stmt: Select | Aggregate, ph: _Placeholders) -> str:
+        sql = ""
         if stmt.limit is not None:
             sql += f" LIMIT {ph()}"
         if stmt.offset is not None:
@@ -355,6 +465,16 @@ class SQLCompiler:
         if where is None:
             return ""
         return " WHERE " + self._pred(where, False, ph)
+
+    def _compare(self, op: Op, negate: bool, col: str, raw: str, ph: _Placeholders) -> str:
+        d = self.dialect
+        if op is Op.EQ:
+            return f"{col} {d.null_safe_ne} {ph()}" if negate else f"{col} = {ph()}"
+        if op is Op.NE:
+            return f"{col} = {ph()}" if negate else f"{col} {d.null_safe_ne} {ph()}"
+        if negate:
+            return f"({col} {_NEGATED_OP[op]} {ph()} OR {raw} IS NULL)"
+        return f"{col} {op.value} {ph()}"
 
     def _collect(self, node: Predicate | None, params: list[Any]) -> Any:
         """The hashable shape of a predicate; appends its encoded values to ``params``.
@@ -384,6 +504,9 @@ class SQLCompiler:
             params.append(self._encode(info, node.low))  # type: ignore[union-attr]
             params.append(self._encode(info, node.high))  # type: ignore[union-attr]
             return (Between, info)
+        if cls is AggCompare:
+            params.append(self._agg_param(node.agg, node.value))  # type: ignore[union-attr]
+            return (AggCompare, node.agg, node.op)  # type: ignore[union-attr]
         if cls is Like:
             params.append(self.dialect.like_param(node.pattern))  # type: ignore[union-attr]
             return (Like, node.field.info)  # type: ignore[union-attr]
@@ -399,18 +522,14 @@ class SQLCompiler:
             return "(" + joiner.join(self._pred(i, negate, ph) for i in node.items) + ")"
         if isinstance(node, Not):
             return self._pred(node.item, not negate, ph)
+        if isinstance(node, AggCompare):
+            expr = self._agg_compare_expr(node.agg)
+            return self._compare(node.op, negate, expr, self._agg_expr(node.agg), ph)
         info = node.field.info
         raw = d.quote(info.column)
         col = d.compare_column(info, raw)
         if isinstance(node, Compare):
-            op = node.op
-            if op is Op.EQ:
-                return f"{col} {d.null_safe_ne} {ph()}" if negate else f"{col} = {ph()}"
-            if op is Op.NE:
-                return f"{col} = {ph()}" if negate else f"{col} {d.null_safe_ne} {ph()}"
-            if negate:
-                return f"({col} {_NEGATED_OP[op]} {ph()} OR {raw} IS NULL)"
-            return f"{col} {op.value} {ph()}"
+            return self._compare(node.op, negate, col, raw, ph)
         if isinstance(node, IsNull):
             return f"{raw} IS NOT NULL" if negate else f"{raw} IS NULL"
         if isinstance(node, In):
@@ -437,6 +556,17 @@ class SQLCompiler:
                 return f"({d.like(raw, ph(), True)} OR {raw} IS NULL)"
             return d.like(raw, ph(), False)
         raise TypeError(f"unknown query node {node!r}")
+
+
+def _keeps_field_type(agg: Agg) -> bool:
+    """Whether the aggregate's value has its field's type (so it compares like the field)."""
+    if agg.field is None or agg.func in (AggFunc.COUNT, AggFunc.COUNT_DISTINCT):
+        return False
+    return agg.func is not AggFunc.AVG or agg.field.info.kind is Kind.DECIMAL
+
+
+def _ascending(f: Any) -> OrderBy:
+    return OrderBy(f, False)
 
 
 def _order_shape(stmt: Select) -> tuple[Any, ...]:

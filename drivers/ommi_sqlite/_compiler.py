@@ -9,9 +9,10 @@ from decimal import Decimal
 from typing import Any, ClassVar
 
 from ommi.driver import FieldInfo
+from ommi.query import Agg, AggFunc
 from ommi.sql import Codec, Kind, SQLDialect
 
-__all__ = ["DECIMAL_COLLATION", "SQLiteDialect", "decimal_collation", "like_to_glob"]
+__all__ = ["DECIMAL_COLLATION", "DecimalAvg", "DecimalSum", "SQLiteDialect", "decimal_collation", "like_to_glob"]
 
 DECIMAL_COLLATION = "ommi_decimal"
 
@@ -20,6 +21,36 @@ def decimal_collation(a: str, b: str) -> int:
     """Order decimal text numerically (SQLite has no decimal type; ommi stores exact text)."""
     x, y = Decimal(a), Decimal(b)
     return -1 if x < y else (1 if x > y else 0)
+
+
+class DecimalSum:
+    """SQLite aggregate: the exact sum of decimal text (SQLite's SUM would use floats)."""
+
+    def __init__(self) -> None:
+        self.total: Decimal | None = None
+
+    def step(self, value: str | None) -> None:
+        if value is not None:
+            self.total = Decimal(value) if self.total is None else self.total + Decimal(value)
+
+    def finalize(self) -> str | None:
+        return None if self.total is None else str(self.total)
+
+
+class DecimalAvg(DecimalSum):
+    """SQLite aggregate: the exact mean of decimal text."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.n = 0
+
+    def step(self, value: str | None) -> None:
+        if value is not None:
+            self.n += 1
+        super().step(value)
+
+    def finalize(self) -> str | None:
+        return None if self.total is None else str(self.total / self.n)
 
 
 def like_to_glob(pattern: str) -> str:
@@ -125,6 +156,16 @@ class SQLiteDialect(SQLDialect):
 
     def like(self, column_sql: str, placeholder: str, negate: bool) -> str:
         return f"{column_sql} {'NOT GLOB' if negate else 'GLOB'} {placeholder}"
+
+    def aggregate_sql(self, agg: Agg, column_sql: str | None) -> str:
+        if agg.field is not None and column_sql is not None and agg.field.info.kind is Kind.DECIMAL:
+            if agg.func is AggFunc.SUM:
+                return f"ommi_dsum({column_sql})"
+            if agg.func is AggFunc.AVG:
+                return f"ommi_davg({column_sql})"
+            if agg.func in (AggFunc.MIN, AggFunc.MAX):
+                return f"{agg.func.value.upper()}({column_sql} COLLATE {DECIMAL_COLLATION})"
+        return super().aggregate_sql(agg, column_sql)
 
     def like_param(self, pattern: str) -> Any:
         return like_to_glob(pattern)

@@ -29,10 +29,10 @@ from typing import Any, TypeVar
 
 from ommi import errors
 from ommi.driver import URL, Driver, DriverTransaction, ModelInfo
-from ommi.query import Delete, Insert, Save, Select, Update
+from ommi.query import Aggregate, Delete, Insert, Save, Select, Update
 from ommi.sql import ModelPlan, SQLCompiler
 
-from ._compiler import DECIMAL_COLLATION, SQLiteDialect, decimal_collation
+from ._compiler import DECIMAL_COLLATION, DecimalAvg, DecimalSum, SQLiteDialect, decimal_collation
 
 __all__ = ["SQLiteDriver"]
 
@@ -275,6 +275,10 @@ class _Ops:
         sql, params = self._compiler.count(stmt)
         return int(await self._worker.call(_op_scalar, sql, params))
 
+    async def aggregate(self, stmt: Aggregate) -> list[tuple[Any, ...]]:
+        sql, params, decode = self._compiler.aggregate(stmt)
+        return await self._worker.call(_op_fetch, sql, params, decode)
+
     async def update(self, stmt: Update) -> int:
         sql, params = self._compiler.update(stmt)
         return await self._worker.call(_op_write, sql, params)
@@ -336,6 +340,8 @@ class SQLiteDriver(_Ops, Driver):
         conn = sqlite3.connect(self._file, isolation_level=None, check_same_thread=False, timeout=self.timeout)
         conn.execute("PRAGMA foreign_keys = ON")
         conn.create_collation(DECIMAL_COLLATION, decimal_collation)
+        conn.create_aggregate("ommi_dsum", 1, DecimalSum)  # type: ignore[arg-type]
+        conn.create_aggregate("ommi_davg", 1, DecimalAvg)  # type: ignore[arg-type]
         if self.memory:
             conn.execute("PRAGMA synchronous = OFF")
         return conn

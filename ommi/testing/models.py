@@ -140,3 +140,18 @@ class PetPydantic(pydantic.BaseModel):
     name: str
     legs: int = 4
     id: Annotated[int | None, Key] = None
+
+
+@ommi_model(collection=suite_collection)
+@dataclass
+class Sale:
+    """Rows for aggregate tests: Decimal amounts, nullable ints, floats and dates."""
+
+    customer_id: int
+    status: str
+    amount: Decimal
+    qty: int | None = None
+    price: float | None = None
+    day: date | None = None
+    region: str | None = None
+    id: Annotated[int | None, Key] = None
