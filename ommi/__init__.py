@@ -22,7 +22,9 @@
 from ommi import errors
 from ommi._fields import Auto, AwareDatetime, Index, Key, ReferenceTo, StoreAs, TZAware, Unique
 from ommi._model import ModelCollection, default_collection, ommi_model
+from ommi._observe import StatementEvent
 from ommi._ommi import Ommi, Query, Schema, Transaction
+from ommi._relations import AssociateUsing, LazyLoadEveryRelated, LazyLoadTheRelated, LazyMany, LazyOne
 from ommi._results import Action, DBFailure, DBResult, DBSuccess
 from ommi.query import Avg, Count, CountDistinct, Max, Min, Sum
 
@@ -30,6 +32,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Action",
+    "AssociateUsing",
     "Auto",
     "Avg",
     "AwareDatetime",
@@ -40,6 +43,10 @@ __all__ = [
     "DBSuccess",
     "Index",
     "Key",
+    "LazyLoadEveryRelated",
+    "LazyLoadTheRelated",
+    "LazyMany",
+    "LazyOne",
     "Max",
     "Min",
     "ModelCollection",
@@ -47,6 +54,7 @@ __all__ = [
     "Query",
     "ReferenceTo",
     "Schema",
+    "StatementEvent",
     "StoreAs",
     "Sum",
     "TZAware",

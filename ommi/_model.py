@@ -7,6 +7,7 @@ checks, fast row loaders) and installs one descriptor per field, so that
 
 from __future__ import annotations
 
+import inspect
 import operator
 import sys
 import threading
@@ -30,6 +31,7 @@ from ommi._fields import (
     make_checker,
     parse_annotation,
 )
+from ommi._relations import Relation, RelationDescriptor, is_relation_annotation
 from ommi.query import FieldRef
 
 __all__ = [
@@ -154,6 +156,19 @@ def _find_any(name: str) -> ModelInfo | None:
     return None
 
 
+def all_model_infos() -> list[ModelInfo]:
+    """Every decorated model that is still current (a redefinition replaces the older class)."""
+    latest: dict[tuple[int, str], ModelInfo] = {}
+    for info in _all_models:
+        latest[(id(info.collection), info.name)] = info
+    return list(latest.values())
+
+
+def find_model(name: str, collection: ModelCollection) -> ModelInfo | None:
+    """A model by class or table name: in ``collection`` first, then among all models."""
+    return collection.find(name) or _find_any(name)
+
+
 class ModelInfo:
     """The per-model plan: fields, key, storage names and fast converters.
 
@@ -173,6 +188,7 @@ class ModelInfo:
         autos = [f for f in self.key if f.auto]
         self.auto_key: FieldInfo | None = autos[0] if autos else None
         self.source = source
+        self.relations: dict[str, Relation] = {}
         self._getter = _make_getter([f.name for f in self.fields])
         self._key_getter = _make_getter([f.name for f in self.key]) if self.key else None
 
@@ -327,15 +343,14 @@ def _apply_markers(info: FieldInfo, markers: Iterable[Any]) -> None:
 def _build(cls: type, collection: ModelCollection, name: str | None, localns: dict[str, Any] | None) -> None:
     source = adapter_for(cls)
     table = check_identifier(name if name is not None else cls.__name__, f"model {cls.__qualname__}: name")
-    try:
-        hints = typing.get_type_hints(cls, localns=localns, include_extras=True)
-    except NameError as exc:
-        raise errors.ModelError(f"{cls.__qualname__}: cannot resolve an annotation: {exc}") from exc
+    hints = _hints(cls, localns)
     fields: list[FieldInfo] = []
     for fname, has_default in source.fields(cls):
         where = f"{cls.__qualname__}.{fname}"
         if fname not in hints:
             raise errors.ModelError(f"{where} has no type annotation")
+        if isinstance(hints[fname], _Unresolved):
+            raise errors.ModelError(f"{where}: cannot resolve the annotation {hints[fname].text!r}")
         spec = parse_annotation(hints[fname], where)
         info = FieldInfo(name=fname, column=fname, kind=spec.kind, py_type=spec.py_type, nullable=spec.nullable,
                          has_default=has_default)
@@ -370,10 +385,57 @@ def _build(cls: type, collection: ModelCollection, name: str | None, localns: di
     for f in fields:
         f.model = info_obj
         source.install(cls, f.name, FieldRef(cls, f.name, f))
+    _install_relations(cls, info_obj, hints, localns)
     type.__setattr__(cls, "__ommi__", info_obj)
     with _lock:
         collection.add(info_obj)
         _all_models.append(info_obj)
+
+
+def _install_relations(cls: type, info: ModelInfo, hints: dict[str, Any], localns: dict[str, Any] | None) -> None:
+    field_names = set(info.by_name)
+    for rname, hint in hints.items():
+        raw = hint.text if isinstance(hint, _Unresolved) else hint
+        if rname in field_names or not is_relation_annotation(raw):
+            continue
+        if cls.__weakrefoffset__ == 0:
+            raise errors.ModelError(
+                f"{cls.__qualname__}.{rname}: lazy relations need instances that support weak references; "
+                "use @dataclass(slots=True, weakref_slot=True) or drop slots"
+            )
+        relation = Relation(info, rname, raw, localns)
+        info.relations[rname] = relation
+        type.__setattr__(cls, rname, RelationDescriptor(relation))
+
+
+@dataclass(frozen=True, slots=True)
+class _Unresolved:
+    """An annotation naming something not defined yet (resolved on first use)."""
+
+    text: str
+
+
+def _hints(cls: type, localns: dict[str, Any] | None) -> dict[str, Any]:
+    """Each annotation of the class, evaluated; forward references that cannot be
+    evaluated yet (models defined later) are kept as :class:`_Unresolved`."""
+    raw: dict[str, Any] = {}
+    for base in reversed(cls.__mro__):
+        raw.update(inspect.get_annotations(base))
+    module = sys.modules.get(cls.__module__)
+    globalns = dict(vars(module)) if module is not None else {}
+    out: dict[str, Any] = {}
+    for name, declared in raw.items():
+        annotation = declared.__forward_arg__ if isinstance(declared, typing.ForwardRef) else declared
+        if isinstance(annotation, str):
+            try:
+                out[name] = eval(annotation, globalns, localns)  # noqa: S307 - the class's own annotation
+            except NameError:
+                out[name] = _Unresolved(annotation)
+            except Exception as exc:
+                raise errors.ModelError(f"{cls.__qualname__}.{name}: cannot evaluate {annotation!r}: {exc}") from exc
+        else:
+            out[name] = annotation
+    return out
 
 
 def infos_in_dependency_order(infos: Iterable[ModelInfo]) -> list[ModelInfo]:

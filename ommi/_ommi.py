@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from types import TracebackType
@@ -15,6 +16,8 @@ from typing import Any, Generic, TypeVar, overload
 
 from ommi import errors
 from ommi._model import ModelCollection, ModelInfo, default_collection, get_model_info, infos_in_dependency_order
+from ommi._observe import Observed, StatementHook, logger
+from ommi._relations import RelationRef, bind, find_path
 from ommi._results import Action, as_ommi_error
 from ommi.driver import Driver, DriverTransaction, Statements, load_driver, parse_url
 from ommi.query import (
@@ -34,6 +37,7 @@ from ommi.query import (
     Or,
     OrderBy,
     Predicate,
+    Related,
     Save,
     Select,
     Update,
@@ -57,6 +61,8 @@ def _fields_of(pred: Predicate) -> Iterable[Field]:
     elif isinstance(pred, AggCompare):
         if pred.agg.field is not None:
             yield pred.agg.field
+    elif isinstance(pred, Related):
+        yield pred.path[0].source
     else:
         yield pred.field
 
@@ -69,9 +75,21 @@ class _Session:
     async def _statements(self) -> Statements:
         raise NotImplementedError
 
+    def _bind(self, model: type, rows: list[Any]) -> None:
+        """Let instances with lazy relations load them through this session."""
+        if rows and get_model_info(model).relations:
+            bind(rows, self)
+
+    async def _observed(self) -> Statements:
+        stmts = await self._statements()
+        hooks = self._db._hooks
+        if hooks or logger.isEnabledFor(logging.DEBUG):
+            return Observed(stmts, hooks)
+        return stmts
+
     def _action(self, fn: Callable[[Statements], Awaitable[T]]) -> Action[T]:
         async def run() -> T:
-            return await fn(await self._statements())
+            return await fn(await self._observed())
 
         return Action(run)
 
@@ -85,6 +103,8 @@ class _Session:
         async def run(stmts: Statements) -> list[Any]:
             for batch_model, batch in groups:
                 await stmts.insert(Insert(batch_model, tuple(batch)))
+            for batch_model, batch in groups:
+                self._bind(batch_model, batch)
             return list(models)
 
         try:
@@ -117,6 +137,7 @@ class _Session:
             rows = await stmts.select(Select(model, where, (), 1, None))
             if not rows:
                 raise errors.NotFound(f"no {model.__name__} with key {key!r}")
+            self._bind(model, rows)
             return rows[0]  # type: ignore[no-any-return]
 
         return self._action(run)
@@ -155,7 +176,7 @@ class _Session:
     def _in_transaction(self, fn: Callable[[Statements], Awaitable[T]]) -> Action[T]:
         async def run() -> T:
             async with self.transaction() as tx:
-                return await fn(await tx._statements())
+                return await fn(await tx._observed())
 
         return Action(run)
 
@@ -169,27 +190,91 @@ class _Session:
         return Transaction(self)
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Spec:
+    """Everything a query says, beside the session it runs in."""
+
+    select: Select
+    group_by: tuple[Field, ...] = ()
+    having: Predicate | None = None
+    orders: tuple[OrderBy | AggOrder, ...] = ()
+    includes: tuple[RelationRef, ...] = ()
+
+
 class Query(Generic[M]):
     """An immutable query; each builder method returns a new one.
 
     ``async for item in query`` streams the results from one cursor.
     """
 
-    __slots__ = ("_group_by", "_having", "_orders", "_select", "_session")
+    __slots__ = ("_session", "_spec")
 
-    def __init__(
-        self,
-        session: _Session,
-        select: Select,
-        group_by: tuple[Field, ...] = (),
-        having: Predicate | None = None,
-        orders: tuple[OrderBy | AggOrder, ...] = (),
-    ) -> None:
+    def __init__(self, session: _Session, select: Select | _Spec) -> None:
         self._session = session
-        self._select = select
-        self._group_by = group_by
-        self._having = having
-        self._orders = orders
+        self._spec = select if isinstance(select, _Spec) else _Spec(select)
+
+    @property
+    def _select(self) -> Select:
+        return self._spec.select
+
+    @property
+    def _group_by(self) -> tuple[Field, ...]:
+        return self._spec.group_by
+
+    @property
+    def _having(self) -> Predicate | None:
+        return self._spec.having
+
+    @property
+    def _orders(self) -> tuple[OrderBy | AggOrder, ...]:
+        return self._spec.orders
+
+    @property
+    def _includes(self) -> tuple[RelationRef, ...]:
+        return self._spec.includes
+
+    def _copy(self, **changes: Any) -> Query[M]:
+        return Query(self._session, dataclasses.replace(self._spec, **changes))
+
+    def include(self, *relations: Any) -> Query[M]:
+        """Load the named relations of every result with one extra query per relation.
+
+        ``db.find(User).include(User.posts)``; name the next hop to go deeper:
+        ``.include(User.posts, Post.comments)``. Awaiting an included field then
+        runs no query.
+        """
+        for r in relations:
+            if not isinstance(r, RelationRef):
+                raise errors.QueryError(f"include() takes relations such as User.posts, not {r!r}")
+        return self._copy(includes=self._includes + tuple(relations))
+
+    async def _loaded(self, stmts: Statements, select: Select) -> list[Any]:
+        rows = await stmts.select(select)
+        self._session._bind(select.model, rows)
+        if self._includes and rows:
+            await self._include(rows)
+        return rows
+
+    async def _include(self, rows: list[Any]) -> None:
+        loaded: dict[type, list[Any]] = {self._select.model: rows}
+        for ref in self._includes:
+            relation = ref.relation
+            owners = loaded.get(relation.owner.cls)
+            if owners is None:
+                raise errors.QueryError(
+                    f"include({relation!r}) needs {relation.owner.cls.__name__} instances: name a relation "
+                    "leading to them first"
+                )
+            values = await relation.fetch(self._session, owners)
+            target = relation.resolve()[1].cls
+            found: list[Any] = []
+            for value in values:
+                if isinstance(value, list):
+                    found.extend(value)
+                elif value is not None:
+                    found.append(value)
+            self._session._bind(target, found)
+            loaded.setdefault(target, []).extend(found)
 
     def __repr__(self) -> str:
         return f"<Query {self._select!r}>"
@@ -200,8 +285,7 @@ class Query(Generic[M]):
         return self._select
 
     def _with(self, **changes: Any) -> Query[M]:
-        return Query(self._session, dataclasses.replace(self._select, **changes), self._group_by, self._having,
-                     self._orders)
+        return self._copy(select=dataclasses.replace(self._select, **changes))
 
     def order_by(self, *terms: OrderBy | AggOrder | FieldRef) -> Query[M]:
         """Order by fields: ``User.age.desc``, ``User.name.asc`` or plain ``User.id`` (ascending).
@@ -215,17 +299,15 @@ class Query(Generic[M]):
                 raise errors.QueryError(f"order_by() takes fields or field.asc/.desc, not {term!r}")
             out.append(order)
         plain = tuple(o for o in out if isinstance(o, OrderBy))
-        query = self._with(order_by=self._select.order_by + plain)
-        query._orders = self._orders + tuple(out)
-        return query
+        select = dataclasses.replace(self._select, order_by=self._select.order_by + plain)
+        return self._copy(select=select, orders=self._orders + tuple(out))
 
     def group_by(self, *fields: FieldRef) -> Query[M]:
         """Group rows by fields for :meth:`aggregate` (one result per distinct combination)."""
         for f in fields:
             if not isinstance(f, FieldRef) or f.model is not self._select.model:
                 raise errors.QueryError(f"group_by() takes fields of {self._select.model.__name__}, not {f!r}")
-        return Query(self._session, self._select, self._group_by + tuple(f.field for f in fields), self._having,
-                     self._orders)
+        return self._copy(group_by=self._group_by + tuple(f.field for f in fields))
 
     def having(self, *predicates: object) -> Query[M]:
         """Filter groups after grouping: ``having(Sum(Order.amount) > 100)``; several are ANDed."""
@@ -237,7 +319,7 @@ class Query(Generic[M]):
         if self._having is not None:
             preds.insert(0, self._having)
         having: Predicate | None = preds[0] if len(preds) == 1 else And(tuple(preds)) if preds else None
-        return Query(self._session, self._select, self._group_by, having, self._orders)
+        return self._copy(having=having)
 
     def aggregate(self, **aggregates: AggRef) -> Action[Any]:
         """Compute aggregates in the database.
@@ -307,7 +389,7 @@ class Query(Generic[M]):
         except errors.OmmiError as exc:
             return Action(_fail(exc))
         select = self._select
-        return self._session._action(lambda s: s.select(select))
+        return self._session._action(lambda s: self._loaded(s, select))
 
     def first(self) -> Action[M | None]:
         """The first matching instance, or ``None``."""
@@ -318,7 +400,7 @@ class Query(Generic[M]):
         select = self._with(limit=1 if self._select.limit is None else min(1, self._select.limit))._select
 
         async def run(stmts: Statements) -> M | None:
-            rows = await stmts.select(select)
+            rows = await self._loaded(stmts, select)
             return rows[0] if rows else None
 
         return self._session._action(run)
@@ -332,7 +414,7 @@ class Query(Generic[M]):
         select = self._with(limit=2 if self._select.limit is None else min(2, self._select.limit))._select
 
         async def run(stmts: Statements) -> M:
-            rows = await stmts.select(select)
+            rows = await self._loaded(stmts, select)
             if not rows:
                 raise errors.NotFound(f"no {select.model.__name__} matches the query")
             if len(rows) > 1:
@@ -398,9 +480,15 @@ class Query(Generic[M]):
         return self._session._action(lambda s: s.delete(stmt))
 
     async def __aiter__(self) -> AsyncIterator[M]:
-        stmts = await self._session._statements()
+        self._plain("async for")
+        if self._includes:
+            raise errors.QueryError("include() loads relations for all() / first() / one(), not for async for")
+        stmts = await self._session._observed()
+        relations = bool(get_model_info(self._select.model).relations)
         try:
             async for item in stmts.stream(self._select):
+                if relations:
+                    bind((item,), self._session)
                 yield item
         except errors.OmmiError:
             raise
@@ -455,6 +543,7 @@ class Ommi(_Session):
             raise errors.UnsupportedError(f"Ommi() needs an ommi driver instance, not {driver!r}")
         self.driver = driver
         self._db = self
+        self._hooks: list[StatementHook] = []
         self._state = "new"
         self._lock = asyncio.Lock()
 
@@ -518,6 +607,20 @@ class Ommi(_Session):
             if self._state == "open":
                 await self.driver.close()
             self._state = "closed"
+
+    def on_statement(self, hook: StatementHook) -> Callable[[], None]:
+        """Call ``hook(event)`` after every statement sent to the driver (transactions included).
+
+        Returns a function that removes the hook. The ``ommi`` logger also
+        records each statement and its duration at DEBUG level.
+        """
+        self._hooks.append(hook)
+
+        def remove() -> None:
+            if hook in self._hooks:
+                self._hooks.remove(hook)
+
+        return remove
 
     def schema(self, collection: ModelCollection | None = None) -> Schema:
         """Schema actions for a collection's models (the default collection if omitted)."""
@@ -643,13 +746,40 @@ def _key_predicate(info: ModelInfo, key: Any) -> Predicate:
     return preds[0] if len(preds) == 1 else And(tuple(preds))
 
 
+def _models_in(pred: Predicate) -> set[type]:
+    return {f.model for f in _fields_of(pred)}
+
+
+def _localize(pred: Predicate, info: ModelInfo) -> Predicate:
+    """Turn parts of a predicate that name other models' fields into :class:`Related` nodes.
+
+    The largest subtree about one other model becomes one ``Related`` (so
+    ``(User.name == "A") & (User.age > 3)`` asks for one user matching both);
+    a negation stays outside (``~(User.name == "A")``: no related user is named A).
+    """
+    models = _models_in(pred)
+    if models <= {info.cls}:
+        return pred
+    if isinstance(pred, Not):
+        # "~(Writer.name == 'Ann')" on articles: no related writer is named Ann
+        return Not(_localize(pred.item, info))
+    if len(models) == 1:
+        (other,) = models
+        return Related(find_path(info, get_model_info(other)), pred)
+    if isinstance(pred, And):
+        return And(tuple(_localize(i, info) for i in pred.items))
+    if isinstance(pred, Or):
+        return Or(tuple(_localize(i, info) for i in pred.items))
+    raise errors.QueryError(f"cannot place {pred!r} on {info.cls.__name__}")
+
+
 def _inside_aggregate(pred: Predicate, f: Field) -> bool:
     """Whether every use of ``f`` in a having clause is inside an aggregate."""
     if isinstance(pred, (And, Or)):
         return all(_inside_aggregate(i, f) for i in pred.items)
     if isinstance(pred, Not):
         return _inside_aggregate(pred.item, f)
-    if isinstance(pred, AggCompare):
+    if isinstance(pred, (AggCompare, Related)):
         return True
     return pred.field != f
 
@@ -677,15 +807,10 @@ def _select_from(args: tuple[Any, ...]) -> Select:
             raise errors.QueryError(f"find() got the field {arg!r}; did you mean a comparison like {arg!r} == value?")
         else:
             raise errors.QueryError(f"find() takes a model class and predicates, not {arg!r}")
-    for pred in preds:
-        for f in _fields_of(pred):
-            if model is None:
-                model = f.model
-            elif f.model is not model:
-                raise errors.QueryError(
-                    f"{f.model.__name__}.{f.name} is not a field of {model.__name__}: "
-                    "filters on other models are not supported"
-                )
+    if model is None:
+        model = next((f.model for p in preds for f in _fields_of(p)), None)
+    if model is not None:
+        preds = [_localize(p, get_model_info(model)) for p in preds]
     if model is None:
         raise errors.QueryError("find() needs a model class or a predicate on a model's fields")
     where: Predicate | None

@@ -50,6 +50,7 @@ __all__ = [
     "Delete",
     "Field",
     "FieldRef",
+    "Hop",
     "In",
     "Insert",
     "IsNull",
@@ -61,6 +62,7 @@ __all__ = [
     "Or",
     "OrderBy",
     "Predicate",
+    "Related",
     "Save",
     "Select",
     "Sum",
@@ -226,7 +228,28 @@ class AggCompare(_PredicateOps):
     value: Any
 
 
-Predicate = Union[Compare, IsNull, In, Between, Like, And, Or, Not, AggCompare]  # noqa: UP007 - runtime alias
+@dataclass(frozen=True, slots=True)
+class Hop:
+    """One step along ``ReferenceTo`` links: rows relate where ``source`` (a field of the
+    current row's model) equals ``target`` (a field of the next model)."""
+
+    source: Field
+    target: Field
+
+
+@dataclass(frozen=True, slots=True)
+class Related(_PredicateOps):
+    """Some row reached from the queried row by following ``path`` satisfies ``where``.
+
+    Built by ``find()`` when a predicate names fields of another model
+    (``db.find(Post, User.name == "Alice")``); ``~Related`` means no such row.
+    """
+
+    path: tuple[Hop, ...]
+    where: Predicate
+
+
+Predicate = Union[Compare, IsNull, In, Between, Like, And, Or, Not, AggCompare, Related]  # noqa: UP007
 
 
 @dataclass(frozen=True, slots=True)

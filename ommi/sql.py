@@ -43,6 +43,7 @@ from ommi.query import (
     Or,
     OrderBy,
     Predicate,
+    Related,
     Select,
     Update,
 )
@@ -197,11 +198,15 @@ class ModelPlan:
 
 
 class _Placeholders:
-    __slots__ = ("n", "numeric")
+    """Numbers placeholders and subquery aliases while one statement compiles."""
+
+    __slots__ = ("aliases", "n", "numeric", "scope")
 
     def __init__(self, numeric: bool) -> None:
         self.n = 0
         self.numeric = numeric
+        self.aliases = 0
+        self.scope = ""
 
     def __call__(self) -> str:
         self.n += 1
@@ -317,10 +322,12 @@ class SQLCompiler:
         groups = [d.quote(f.column) for f in stmt.group_by]
         items = [d.select_column(f.info, g) for f, g in zip(stmt.group_by, groups, strict=True)]
         items += [self._agg_expr(a) for a in stmt.aggregates]
-        sql = f"SELECT {', '.join(items)} FROM {self.plan(stmt.model).table}{self._where(stmt.where, ph)}"
+        table = self.plan(stmt.model).table
+        sql = f"SELECT {', '.join(items)} FROM {table}{self._where(stmt.where, ph, table)}"
         if groups:
             sql += " GROUP BY " + ", ".join(groups)
         if stmt.having is not None:
+            ph.scope = table
             sql += " HAVING " + self._pred(stmt.having, False, ph)
         orders = stmt.order_by or tuple(_ascending(f) for f in stmt.group_by)
         if orders:
@@ -366,7 +373,8 @@ class SQLCompiler:
         if sql is None:
             ph = self._ph()
             sets = ", ".join(f"{self.dialect.quote(f.column)} = {ph()}" for f, _ in stmt.values)
-            sql = f"UPDATE {self.plan(stmt.model).table} SET {sets}{self._where(stmt.where, ph)}"
+            table = self.plan(stmt.model).table
+            sql = f"UPDATE {table} SET {sets}{self._where(stmt.where, ph, table)}"
             self._store(shape, sql)
         return sql, params
 
@@ -376,7 +384,8 @@ class SQLCompiler:
         shape = ("delete", stmt.model, self._collect(stmt.where, params))
         sql = self._cache.get(shape)
         if sql is None:
-            sql = self._store(shape, f"DELETE FROM {self.plan(stmt.model).table}{self._where(stmt.where, self._ph())}")
+            table = self.plan(stmt.model).table
+            sql = self._store(shape, f"DELETE FROM {table}{self._where(stmt.where, self._ph(), table)}")
         return sql, params
 
     # -- schema -------------------------------------------------------------
@@ -436,7 +445,8 @@ class SQLCompiler:
 
     def _select_sql(self, stmt: Select, what: str, order: bool = True) -> str:
         ph = self._ph()
-        sql = f"SELECT {what} FROM {self.plan(stmt.model).table}{self._where(stmt.where, ph)}"
+        table = self.plan(stmt.model).table
+        sql = f"SELECT {what} FROM {table}{self._where(stmt.where, ph, table)}"
         if order and stmt.order_by:
             d = self.dialect
             terms = [
@@ -461,10 +471,32 @@ class SQLCompiler:
             sql += f" OFFSET {ph()}"
         return sql
 
-    def _where(self, where: Predicate | None, ph: _Placeholders) -> str:
+    def _where(self, where: Predicate | None, ph: _Placeholders, table: str) -> str:
         if where is None:
             return ""
+        ph.scope = table
         return " WHERE " + self._pred(where, False, ph)
+
+    def _related(self, node: Related, ph: _Placeholders) -> str:
+        # EXISTS with correlated subqueries: two-valued even under NOT, and the
+        # aliases keep self-references (a category's parent) apart
+        q = self.dialect.quote
+        outer = ph.scope
+        opened: list[str] = []
+        for hop in node.path:
+            ph.aliases += 1
+            alias = q(f"ommi_r{ph.aliases}")
+            table = q(hop.target.info.model.name)
+            opened.append(
+                f"EXISTS (SELECT 1 FROM {table} AS {alias} WHERE "
+                f"{alias}.{q(hop.target.column)} = {outer}.{q(hop.source.column)} AND "
+            )
+            outer = alias
+        saved = ph.scope
+        ph.scope = outer
+        inner = self._pred(node.where, False, ph)
+        ph.scope = saved
+        return "".join(opened) + inner + ")" * len(opened)
 
     def _compare(self, op: Op, negate: bool, col: str, raw: str, ph: _Placeholders) -> str:
         d = self.dialect
@@ -504,6 +536,8 @@ class SQLCompiler:
             params.append(self._encode(info, node.low))  # type: ignore[union-attr]
             params.append(self._encode(info, node.high))  # type: ignore[union-attr]
             return (Between, info)
+        if cls is Related:
+            return (Related, node.path, self._collect(node.where, params))  # type: ignore[union-attr]
         if cls is AggCompare:
             params.append(self._agg_param(node.agg, node.value))  # type: ignore[union-attr]
             return (AggCompare, node.agg, node.op)  # type: ignore[union-attr]
@@ -522,6 +556,9 @@ class SQLCompiler:
             return "(" + joiner.join(self._pred(i, negate, ph) for i in node.items) + ")"
         if isinstance(node, Not):
             return self._pred(node.item, not negate, ph)
+        if isinstance(node, Related):
+            sql = self._related(node, ph)
+            return f"NOT {sql}" if negate else sql
         if isinstance(node, AggCompare):
             expr = self._agg_compare_expr(node.agg)
             return self._compare(node.op, negate, expr, self._agg_expr(node.agg), ph)

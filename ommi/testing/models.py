@@ -13,11 +13,26 @@ from typing import Annotated, Any
 import attrs
 import pydantic
 
-from ommi import AwareDatetime, Index, Key, ModelCollection, ReferenceTo, StoreAs, Unique, ommi_model
+from ommi import (
+    AssociateUsing,
+    AwareDatetime,
+    Index,
+    Key,
+    LazyLoadEveryRelated,
+    LazyLoadTheRelated,
+    ModelCollection,
+    ReferenceTo,
+    StoreAs,
+    Unique,
+    ommi_model,
+)
 
 __all__ = [
+    "Article",
+    "ArticleTag",
     "Author",
     "Book",
+    "Category",
     "Color",
     "FrozenPoint",
     "Level",
@@ -26,8 +41,11 @@ __all__ = [
     "Person",
     "PetAttrs",
     "PetPydantic",
+    "Remark",
     "Sample",
     "SlotItem",
+    "Tag",
+    "Writer",
     "suite_collection",
 ]
 
@@ -155,3 +173,67 @@ class Sale:
     day: date | None = None
     region: str | None = None
     id: Annotated[int | None, Key] = None
+
+
+# -- relationships: string forward references on purpose (Writer refers to
+# Article before it exists, and the two refer to each other)
+
+
+@ommi_model(collection=suite_collection)
+@dataclass
+class Writer:
+    name: str
+    id: Annotated[int | None, Key] = None
+
+    articles: LazyLoadEveryRelated[Article]
+    remarks: LazyLoadEveryRelated[Remark]
+
+
+@ommi_model(collection=suite_collection)
+@dataclass
+class Article:
+    title: str
+    writer_id: Annotated[int | None, ReferenceTo("Writer.id")] = None
+    id: Annotated[int | None, Key] = None
+
+    writer: LazyLoadTheRelated[Writer]
+    remarks: LazyLoadEveryRelated[Remark]
+    tags: LazyLoadEveryRelated[Annotated[Tag, AssociateUsing(ArticleTag)]]
+
+
+@ommi_model(collection=suite_collection)
+@dataclass
+class Remark:
+    text: str
+    article_id: Annotated[int, ReferenceTo(Article.id)]
+    writer_id: Annotated[int, ReferenceTo(Writer.id)]
+    id: Annotated[int | None, Key] = None
+
+    article: LazyLoadTheRelated[Article]
+
+
+@ommi_model(collection=suite_collection)
+@dataclass
+class Tag:
+    label: Annotated[str, Unique]
+    id: Annotated[int | None, Key] = None
+
+    articles: LazyLoadEveryRelated[Annotated[Article, AssociateUsing(ArticleTag)]]
+
+
+@ommi_model(collection=suite_collection)
+@dataclass
+class ArticleTag:
+    article_id: Annotated[int, Key, ReferenceTo(Article.id)]
+    tag_id: Annotated[int, Key, ReferenceTo(Tag.id)]
+
+
+@ommi_model(collection=suite_collection)
+@dataclass
+class Category:
+    name: str
+    parent_id: Annotated[int | None, ReferenceTo("Category.id")] = None
+    id: Annotated[int | None, Key] = None
+
+    parent: LazyLoadTheRelated[Category]
+    children: LazyLoadEveryRelated[Category]

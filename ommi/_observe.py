@@ -1,0 +1,116 @@
+"""Statement hooks and the ``ommi`` logger: see what ommi sends to the database.
+
+Every statement the interface hands to a driver can be observed: the ``ommi``
+logger records it with its duration at DEBUG level (never with bound values),
+and hooks registered with :meth:`ommi.Ommi.on_statement` receive a
+:class:`StatementEvent` after it ran, e.g. to count queries in a test.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ommi.driver import Statements
+from ommi.query import Aggregate, Delete, Insert, Save, Select, Update
+
+__all__ = ["StatementEvent", "StatementHook", "logger"]
+
+logger = logging.getLogger("ommi")
+
+
+@dataclass(frozen=True, slots=True)
+class StatementEvent:
+    """One statement sent to the driver.
+
+    Attributes:
+        operation: ``"select"``, ``"stream"``, ``"count"``, ``"insert"``, ``"update"``,
+            ``"delete"``, ``"save"`` or ``"aggregate"``.
+        statement: the :mod:`ommi.query` node the driver received.
+        seconds: how long the driver took.
+        error: the exception the driver raised, if any.
+    """
+
+    operation: str
+    statement: Any
+    seconds: float
+    error: BaseException | None = None
+
+    @property
+    def model(self) -> type:
+        """The model class the statement is about."""
+        return self.statement.model  # type: ignore[no-any-return]
+
+
+StatementHook = Callable[[StatementEvent], None]
+
+
+def _describe(event: StatementEvent) -> str:
+    stmt = event.statement
+    what = f"{event.operation} {stmt.model.__name__}"
+    if isinstance(stmt, (Insert, Save)):
+        what += f" ({len(stmt.instances)} rows)"
+    return what
+
+
+class Observed(Statements):
+    """Wraps a driver (or transaction) to time each statement for hooks and the log."""
+
+    __slots__ = ("hooks", "inner")
+
+    def __init__(self, inner: Statements, hooks: list[StatementHook]) -> None:
+        self.inner = inner
+        self.hooks = hooks
+
+    def _emit(self, operation: str, statement: Any, start: float, error: BaseException | None) -> None:
+        event = StatementEvent(operation, statement, time.perf_counter() - start, error)
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("%s in %.3f ms%s", _describe(event), event.seconds * 1000, " (failed)" if error else "")
+        for hook in tuple(self.hooks):
+            hook(event)
+
+    async def _run(self, operation: str, statement: Any, call: Callable[[Any], Any]) -> Any:
+        start = time.perf_counter()
+        try:
+            result = await call(statement)
+        except BaseException as exc:
+            self._emit(operation, statement, start, exc)
+            raise
+        self._emit(operation, statement, start, None)
+        return result
+
+    async def insert(self, stmt: Insert) -> None:
+        await self._run("insert", stmt, self.inner.insert)
+
+    async def select(self, stmt: Select) -> list[Any]:
+        return await self._run("select", stmt, self.inner.select)  # type: ignore[no-any-return]
+
+    async def stream(self, stmt: Select) -> AsyncIterator[Any]:
+        start = time.perf_counter()
+        error: BaseException | None = None
+        try:
+            async for item in self.inner.stream(stmt):
+                yield item
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            self._emit("stream", stmt, start, error)
+
+    async def count(self, stmt: Select) -> int:
+        return await self._run("count", stmt, self.inner.count)  # type: ignore[no-any-return]
+
+    async def update(self, stmt: Update) -> int:
+        return await self._run("update", stmt, self.inner.update)  # type: ignore[no-any-return]
+
+    async def delete(self, stmt: Delete) -> int:
+        return await self._run("delete", stmt, self.inner.delete)  # type: ignore[no-any-return]
+
+    async def save(self, stmt: Save) -> int:
+        return await self._run("save", stmt, self.inner.save)  # type: ignore[no-any-return]
+
+    async def aggregate(self, stmt: Aggregate) -> list[tuple[Any, ...]]:
+        return await self._run("aggregate", stmt, self.inner.aggregate)  # type: ignore[no-any-return]
