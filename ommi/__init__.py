@@ -20,6 +20,7 @@
 """
 
 from ommi import errors
+from ommi._events import on
 from ommi._fields import Auto, AwareDatetime, Index, Key, ReferenceTo, StoreAs, TZAware, Unique
 from ommi._model import ModelCollection, default_collection, ommi_model
 from ommi._observe import StatementEvent
@@ -64,4 +65,5 @@ __all__ = [
     "default_collection",
     "errors",
     "ommi_model",
+    "on",
 ]

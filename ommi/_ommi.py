@@ -15,6 +15,7 @@ from types import TracebackType
 from typing import Any, Generic, TypeVar, overload
 
 from ommi import errors
+from ommi._events import EventName, Hooks, call, fire
 from ommi._model import ModelCollection, ModelInfo, default_collection, get_model_info, infos_in_dependency_order
 from ommi._observe import Observed, StatementHook, logger
 from ommi._relations import RelationRef, bind, find_path
@@ -101,10 +102,14 @@ class _Session:
         """
 
         async def run(stmts: Statements) -> list[Any]:
+            hooks = self._db._events
+            for batch_model, batch in groups:
+                await fire(hooks, "before_add", batch_model, batch)
             for batch_model, batch in groups:
                 await stmts.insert(Insert(batch_model, tuple(batch)))
             for batch_model, batch in groups:
                 self._bind(batch_model, batch)
+                await fire(hooks, "after_add", batch_model, batch)
             return list(models)
 
         try:
@@ -149,8 +154,14 @@ class _Session:
         """
 
         async def run(stmts: Statements) -> list[Any]:
-            for batch_model, batch in _batches(models):
+            groups = _batches(models)
+            hooks = self._db._events
+            for batch_model, batch in groups:
+                await fire(hooks, "before_save", batch_model, batch)
+            for batch_model, batch in groups:
                 await stmts.save(Save(batch_model, tuple(batch)))
+            for batch_model, batch in groups:
+                await fire(hooks, "after_save", batch_model, batch)
             return list(models)
 
         if len(_safe_batches(models)) > 1:
@@ -162,11 +173,17 @@ class _Session:
 
         async def run(stmts: Statements) -> int:
             total = 0
-            for batch_model, batch in _batches(models):
+            groups = _batches(models)
+            hooks = self._db._events
+            for batch_model, batch in groups:
+                await fire(hooks, "before_delete", batch_model, batch)
+            for batch_model, batch in groups:
                 info = get_model_info(batch_model)
                 preds = [_key_predicate(info, info.key_of(m)) for m in batch]
                 where: Predicate = preds[0] if len(preds) == 1 else _or(preds)
                 total += await stmts.delete(Delete(batch_model, where))
+            for batch_model, batch in groups:
+                await fire(hooks, "after_delete", batch_model, batch)
             return total
 
         if len(_safe_batches(models)) > 1:
@@ -544,6 +561,7 @@ class Ommi(_Session):
         self.driver = driver
         self._db = self
         self._hooks: list[StatementHook] = []
+        self._events = Hooks()
         self._state = "new"
         self._lock = asyncio.Lock()
 
@@ -608,6 +626,17 @@ class Ommi(_Session):
                 await self.driver.close()
             self._state = "closed"
 
+    def on(self, event: EventName, hook: Callable[..., Any], *, model: type | None = None) -> Callable[[], None]:
+        """Register a lifecycle hook on this ``Ommi`` (and its transactions).
+
+        ``event`` is one of ``before_add``, ``after_add``, ``before_save``,
+        ``after_save``, ``before_delete``, ``after_delete`` (the hook gets each
+        instance; ``model=`` limits it to one class), ``after_commit`` and
+        ``after_rollback`` (the hook gets the transaction). Hooks may be async.
+        Returns a function that removes the hook.
+        """
+        return self._events.add(event, hook, model)
+
     def on_statement(self, hook: StatementHook) -> Callable[[], None]:
         """Call ``hook(event)`` after every statement sent to the driver (transactions included).
 
@@ -641,6 +670,36 @@ class Transaction(_Session):
         self._db = parent._db
         self._tx: DriverTransaction | None = None
         self._done = False
+        self._on_commit: list[Callable[[], Any]] = []
+        self._on_rollback: list[Callable[[], Any]] = []
+
+    def on_commit(self, callback: Callable[[], Any]) -> None:
+        """Call ``callback()`` (plain or async) once this transaction has really committed.
+
+        In a nested block, it waits for the outermost transaction; if the block
+        or the transaction rolls back, it is never called.
+        """
+        self._on_commit.append(callback)
+
+    def on_rollback(self, callback: Callable[[], Any]) -> None:
+        """Call ``callback()`` once this block's work has been rolled back."""
+        self._on_rollback.append(callback)
+
+    async def _finished(self, committed: bool) -> None:
+        parent = self._parent
+        if isinstance(parent, Transaction):
+            if committed:  # the outer transaction decides
+                parent._on_commit.extend(self._on_commit)
+                parent._on_rollback.extend(self._on_rollback)
+            else:
+                for fn in self._on_rollback:
+                    await call(fn, event="on_rollback")
+            return
+        event = "after_commit" if committed else "after_rollback"
+        for fn in self._on_commit if committed else self._on_rollback:
+            await call(fn, event=event)
+        for fn in self._db._events.matching(event, None):
+            await call(fn, self, event=event)
 
     async def _statements(self) -> Statements:
         if self._tx is None:
@@ -680,7 +739,9 @@ class Transaction(_Session):
         try:
             await tx.commit()  # type: ignore[attr-defined]
         except Exception as exc:
+            await self._finished(False)
             raise as_ommi_error(exc) from exc
+        await self._finished(True)
 
     async def rollback(self) -> None:
         """Undo everything done in this transaction (or savepoint)."""
@@ -690,6 +751,7 @@ class Transaction(_Session):
             await tx.rollback()  # type: ignore[attr-defined]
         except Exception as exc:
             raise as_ommi_error(exc) from exc
+        await self._finished(False)
 
 
 # ---------------------------------------------------------------------------

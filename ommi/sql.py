@@ -85,6 +85,8 @@ class SQLDialect:
     """Emit ``NULLS FIRST/LAST`` (needed where the default differs from ommi's rule)."""
     offset_without_limit: ClassVar[str] = ""
     """What to write before ``OFFSET`` when there is no limit (SQLite needs ``LIMIT -1``)."""
+    foreign_keys: ClassVar[bool] = True
+    """Emit ``FOREIGN KEY`` constraints for ``ReferenceTo`` fields (off where they cannot behave as ommi promises)."""
 
     def quote(self, name: str) -> str:
         """Quote an identifier (names are validated at decoration; quotes are doubled anyway)."""
@@ -408,7 +410,7 @@ class SQLCompiler:
                 parts.append(f"CONSTRAINT {q(d.index_name(info.name, [f.column], True))} UNIQUE ({q(f.column)})")
         for f in info.fields:
             target = f.references()
-            if target is not None:
+            if target is not None and d.foreign_keys:
                 parts.append(
                     f"FOREIGN KEY ({q(f.column)}) REFERENCES {q(target.model.name)} ({q(target.column)})"
                 )

@@ -25,6 +25,7 @@ from ommi import (
     StoreAs,
     Unique,
     ommi_model,
+    on,
 )
 
 __all__ = [
@@ -44,6 +45,7 @@ __all__ = [
     "Remark",
     "Sample",
     "SlotItem",
+    "Stamped",
     "Tag",
     "Writer",
     "suite_collection",
@@ -237,3 +239,19 @@ class Category:
 
     parent: LazyLoadTheRelated[Category]
     children: LazyLoadEveryRelated[Category]
+
+
+@ommi_model(collection=suite_collection)
+@dataclass
+class Stamped:
+    """Has model-level hooks (registered below with ``@on``) for the event tests."""
+
+    label: str
+    revision: int = 0
+    id: Annotated[int | None, Key] = None
+
+
+@on("before_add", Stamped)
+@on("before_save", Stamped)
+def _bump_revision(item: Stamped) -> None:
+    item.revision += 1
