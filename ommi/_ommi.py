@@ -192,6 +192,9 @@ class _Session:
 
     def _in_transaction(self, fn: Callable[[Statements], Awaitable[T]]) -> Action[T]:
         async def run() -> T:
+            if isinstance(self, Transaction) and not self._db.driver.supports("savepoints"):
+                # already atomic with the transaction; no nested block to open
+                return await fn(await self._observed())
             async with self.transaction() as tx:
                 return await fn(await tx._observed())
 

@@ -360,6 +360,7 @@ class SQLiteDriver(_Ops, Driver):
         try:
             await self._worker.call(setup)
         except errors.OmmiError as exc:
+            await self.close()
             raise errors.ConnectionFailed(f"cannot open SQLite database {self.path!r}: {exc}") from exc.__cause__
         self._connected = True
 

@@ -1,0 +1,161 @@
+"""The DuckDB dialect of the shared SQL compiler."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from decimal import Context, Decimal
+from typing import Any, ClassVar
+
+from ommi import errors
+from ommi.driver import FieldInfo
+from ommi.query import Agg, AggFunc
+from ommi.sql import Codec, Kind, SQLDialect
+
+__all__ = ["DECIMAL_SCALE", "DECIMAL_TYPE", "DuckDBDialect", "sequence_name"]
+
+DECIMAL_PRECISION = 38  # DuckDB's widest DECIMAL
+DECIMAL_SCALE = 10
+DECIMAL_TYPE = f"DECIMAL({DECIMAL_PRECISION}, {DECIMAL_SCALE})"
+_MAX_INTEGER_DIGITS = DECIMAL_PRECISION - DECIMAL_SCALE
+# Wide enough for every DECIMAL(38, 10) value: the default context (28 digits)
+# would round while dropping the padding zeros.
+_WIDE = Context(prec=DECIMAL_PRECISION + 2)
+_ONE = Decimal(1)
+
+
+def sequence_name(table: str) -> str:
+    """The sequence that generates a table's ``Auto`` keys."""
+    return f"ommi_seq_{table}"
+
+
+def _decimal_in(v: Decimal) -> Decimal:
+    # DECIMAL(38, 10) would round extra fraction digits silently: refuse them, so
+    # that what is read back always equals what was stored.
+    _, digits, exponent = v.as_tuple()
+    if not any(digits):
+        return Decimal(0)
+    n = len(digits)
+    exp = int(exponent)
+    while n > 1 and exp < 0 and digits[n - 1] == 0:  # trailing zeros after the point change nothing
+        n -= 1
+        exp += 1
+    fraction = -exp if exp < 0 else 0
+    integer = n + exp if n + exp > 0 else 0
+    if fraction > DECIMAL_SCALE or integer > _MAX_INTEGER_DIGITS:
+        raise errors.ValidationError(
+            f"{v} cannot be stored exactly in DuckDB's {DECIMAL_TYPE}: at most {_MAX_INTEGER_DIGITS} "
+            f"digits before the point and {DECIMAL_SCALE} after it"
+        )
+    return v
+
+
+def _decimal_out(v: Decimal) -> Decimal:
+    # DuckDB pads to the column's scale (1.5000000000); return the plain value (1.5).
+    n = _WIDE.normalize(v)
+    if n.as_tuple().exponent > 0:  # type: ignore[operator]
+        return _WIDE.quantize(n, _ONE)
+    return n
+
+
+def _aware_out(v: datetime) -> datetime:
+    # selected through timezone('UTC', col): the naive UTC wall clock of the instant
+    return v.replace(tzinfo=UTC)
+
+
+def _json_text(v: Any) -> str:
+    return json.dumps(v, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def _like_pattern(pattern: str) -> str:
+    # DuckDB rejects a pattern that ends in a lone escape character; ommi reads it
+    # as a literal backslash (as SQLite's translation does).
+    escaped = False
+    for ch in pattern:
+        escaped = not escaped if ch == "\\" else False
+    return pattern + "\\" if escaped else pattern
+
+
+_ENCODERS: dict[Kind, Codec] = {
+    Kind.DECIMAL: _decimal_in,
+    Kind.JSON: _json_text,
+}
+
+_DECODERS: dict[Kind, Codec] = {
+    Kind.DECIMAL: _decimal_out,
+    Kind.JSON: json.loads,
+}
+
+
+class DuckDBDialect(SQLDialect):
+    """DuckDB: native types for every kind; the shared compiler's defaults fit it otherwise.
+
+    Differences from the base table: ``DECIMAL(38, 10)`` (DuckDB's widest
+    decimal), ``TIMESTAMPTZ`` read back through ``timezone('UTC', ...)``
+    (fetching TIMESTAMPTZ directly needs pytz), ``Auto`` keys drawn from a
+    per-table sequence, no ``FOREIGN KEY`` constraints, and like patterns that
+    may end in a backslash.
+    """
+
+    name = "duckdb"
+    paramstyle = "qmark"
+    types: ClassVar[dict[Kind, str]] = {
+        Kind.STR: "VARCHAR",  # DuckDB's default collation is binary: code-point order
+        Kind.INT: "BIGINT",
+        Kind.FLOAT: "DOUBLE",
+        Kind.BOOL: "BOOLEAN",
+        Kind.BYTES: "BLOB",
+        Kind.DECIMAL: DECIMAL_TYPE,
+        Kind.DATETIME: "TIMESTAMP",
+        Kind.DATE: "DATE",
+        Kind.TIME: "TIME",
+        Kind.UUID: "UUID",
+        Kind.JSON: "JSON",
+    }
+    aware_datetime_type = "TIMESTAMPTZ"
+    null_safe_ne = "IS DISTINCT FROM"
+    explicit_nulls_order = True  # DuckDB sorts NULL last in both directions by default
+    offset_without_limit = ""
+    # DuckDB's foreign keys reject an UPDATE of any indexed column (unique, index,
+    # reference) on a row another row refers to, and a DELETE of rows that refer to
+    # each other: save() of a referenced instance and emptying a self-referencing
+    # table would fail. ReferenceTo stays a plain column here; see docs/backends/duckdb.md.
+    foreign_keys = False
+
+    def key_column(self, f: FieldInfo, single: bool) -> str:
+        if single and f.auto:
+            seq = sequence_name(f.model.name).replace("'", "''")
+            return f"{self.quote(f.column)} {self.column_type(f)} PRIMARY KEY DEFAULT nextval('{seq}')"
+        return super().key_column(f, single)
+
+    def encoder(self, f: FieldInfo) -> Codec:
+        return _ENCODERS.get(f.kind) or super().encoder(f)
+
+    def decoder(self, f: FieldInfo) -> Codec:
+        if f.kind is Kind.DATETIME and f.aware:
+            return _aware_out
+        return _DECODERS.get(f.kind) or super().decoder(f)
+
+    def aggregate_sql(self, agg: Agg, column_sql: str | None) -> str:
+        sql = super().aggregate_sql(agg, column_sql)
+        f = agg.field.info if agg.field is not None else None
+        if f is not None and f.kind is Kind.DATETIME and f.aware and agg.func in (AggFunc.MIN, AggFunc.MAX):
+            # read like the column itself (see select_column); in HAVING the UTC wall
+            # clock compares with bound instants through the session zone, UTC
+            return f"timezone('UTC', {sql})"
+        return sql
+
+    def aggregate_decoder(self, agg: Agg) -> Codec:
+        # SUM of DECIMAL(38, 10) is exact; drop the padding zeros as for stored values.
+        # (AVG of a DECIMAL is computed by DuckDB in DOUBLE: see the backend's limits.)
+        if agg.func is AggFunc.SUM and agg.field is not None and agg.field.info.kind is Kind.DECIMAL:
+            return _decimal_out
+        return super().aggregate_decoder(agg)
+
+    def select_column(self, f: FieldInfo, column_sql: str) -> str:
+        if f.kind is Kind.DATETIME and f.aware:
+            return f"timezone('UTC', {column_sql})"
+        return column_sql
+
+    def like_param(self, pattern: str) -> Any:
+        return _like_pattern(pattern)

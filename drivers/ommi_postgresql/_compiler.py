@@ -1,0 +1,171 @@
+"""The PostgreSQL dialect of the shared SQL compiler."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from ommi.driver import FieldInfo
+from ommi.query import Agg, AggFunc
+from ommi.sql import Codec, Kind, SQLDialect
+
+__all__ = ["PostgreSQLDialect", "escape_text", "like_to_regex", "unescape_text"]
+
+
+def _json_text(v: Any) -> str:
+    # asyncpg's jsonb codec takes and returns text; NaN is not JSON, so refuse it here
+    text = json.dumps(v, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    if "\\u0000" in text or "\\u0001" in text:
+        # jsonb cannot hold U+0000 either: store JSON strings with the text code below
+        text = json.dumps(_map_strings(v, escape_text), ensure_ascii=False, separators=(",", ":"))
+    return text
+
+
+def _json_value(text: str) -> Any:
+    value = json.loads(text)
+    return _map_strings(value, unescape_text) if "\\u0001" in text else value
+
+
+def _map_strings(v: Any, fn: Callable[[str], str]) -> Any:
+    if isinstance(v, str):
+        return fn(v)
+    if isinstance(v, dict):
+        return {fn(k): _map_strings(x, fn) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_map_strings(x, fn) for x in v]
+    return v
+
+
+def _uuid(v: Any) -> uuid.UUID:
+    # asyncpg returns its own UUID subclass; hand users the standard class
+    return v if type(v) is uuid.UUID else uuid.UUID(bytes=v.bytes)
+
+
+# PostgreSQL text cannot hold U+0000, which ommi strings may contain. Text is
+# stored with a prefix-free, order-preserving code: U+0000 -> U+0001 U+0001,
+# U+0001 -> U+0001 U+0002, every other character unchanged. Codewords compare
+# in the order of the characters they stand for (0101 < 0102 < 02 < 03 ...) and
+# none is a prefix of another, so equality and code-point ordering of the
+# stored text are those of the original strings. Strings without these two
+# control characters (nearly all) are stored as they are.
+
+
+def escape_text(v: str) -> str:
+    """A Python string -> the text stored for it (see the code above)."""
+    if "\x00" in v or "\x01" in v:
+        return v.replace("\x01", "\x01\x02").replace("\x00", "\x01\x01")
+    return v
+
+
+def unescape_text(v: str) -> str:
+    """The stored text -> the original string."""
+    if "\x01" in v:
+        # left to right, "\x01\x01" only ever matches a whole codeword: a "\x01\x02"
+        # pair cannot start a match at its second character
+        return v.replace("\x01\x01", "\x00").replace("\x01\x02", "\x01")
+    return v
+
+
+_REGEX_SPECIAL = frozenset("\\^$.|?*+()[]{}")
+# one original character of stored text: a plain character or a two-character codeword
+_ONE_CHAR = "(?:[^\x01]|\x01.)"
+
+
+def like_to_regex(pattern: str) -> str:
+    """Translate a like pattern (``%``, ``_``, ``\\`` escapes) to an anchored POSIX regex on stored text.
+
+    A regex rather than LIKE because ``_`` must match one original character,
+    which is two stored characters for U+0000 and U+0001, and ``%`` must not
+    stop inside a codeword. Matching is case-sensitive; a trailing lone
+    backslash matches itself (PostgreSQL's LIKE would reject it).
+    """
+    # wildcards are "%" and "_"; literal characters of stored text are ("", c)
+    tokens: list[str | tuple[str, str]] = []
+    chars = iter(pattern)
+    for ch in chars:
+        if ch in "%_":
+            if not (ch == "%" and tokens and tokens[-1] == "%"):
+                tokens.append(ch)
+        else:
+            literal = next(chars, "\\") if ch == "\\" else ch
+            tokens.extend(("", c) for c in escape_text(literal))
+    out = ["^"]
+    for i, tok in enumerate(tokens):
+        if tok == "_":
+            out.append(_ONE_CHAR)
+        elif tok == "%":
+            after = tokens[i + 1] if i + 1 < len(tokens) else None
+            # ".*" is exact unless what follows could start inside a codeword
+            out.append(_ONE_CHAR + "*" if after in ("_", ("", "\x01"), ("", "\x02")) else ".*")
+        else:
+            c = tok[1]
+            out.append("\\" + c if c in _REGEX_SPECIAL else c)
+    out.append("$")
+    return "".join(out)
+
+
+_ENCODERS: dict[Kind, Codec] = {Kind.STR: escape_text, Kind.JSON: _json_text}
+_DECODERS: dict[Kind, Codec] = {Kind.STR: unescape_text, Kind.JSON: _json_value, Kind.UUID: _uuid}
+
+
+class PostgreSQLDialect(SQLDialect):
+    """PostgreSQL: native types for every kind; text in the "C" collation (code-point order)."""
+
+    name = "postgresql"
+    paramstyle = "numeric"
+    types: ClassVar[dict[Kind, str]] = {
+        # "C" orders by code point and makes LIKE case-sensitive, as ommi requires;
+        # the database default collation would sort by locale rules instead
+        Kind.STR: 'TEXT COLLATE "C"',
+        Kind.INT: "BIGINT",
+        Kind.FLOAT: "DOUBLE PRECISION",
+        Kind.BOOL: "BOOLEAN",
+        Kind.BYTES: "BYTEA",
+        Kind.DECIMAL: "NUMERIC",  # no typmod: the scale of each value is kept
+        Kind.DATETIME: "TIMESTAMP",
+        Kind.DATE: "DATE",
+        Kind.TIME: "TIME",
+        Kind.UUID: "UUID",
+        Kind.JSON: "JSONB",
+    }
+    aware_datetime_type = "TIMESTAMPTZ"
+    null_safe_ne = "IS DISTINCT FROM"
+    explicit_nulls_order = True  # PostgreSQL sorts NULL last ascending by default
+    offset_without_limit = ""
+
+    def key_column(self, f: FieldInfo, single: bool) -> str:
+        if f.auto:
+            # BY DEFAULT (not ALWAYS): an explicit key may still be given at add()
+            ident = f"{self.quote(f.column)} BIGINT GENERATED BY DEFAULT AS IDENTITY"
+            return ident + " PRIMARY KEY" if single else ident
+        return super().key_column(f, single)
+
+    def encoder(self, f: FieldInfo) -> Codec:
+        return _ENCODERS.get(f.kind) or super().encoder(f)
+
+    def decoder(self, f: FieldInfo) -> Codec:
+        return _DECODERS.get(f.kind) or super().decoder(f)
+
+    def aggregate_sql(self, agg: Agg, column_sql: str | None) -> str:
+        if agg.field is None or column_sql is None or agg.func not in (AggFunc.MIN, AggFunc.MAX):
+            return super().aggregate_sql(agg, column_sql)
+        is_min = agg.func is AggFunc.MIN
+        kind = agg.field.info.kind
+        # PostgreSQL has no min()/max() for these types
+        if kind is Kind.BOOL:
+            return f"{'bool_and' if is_min else 'bool_or'}({column_sql})"
+        if kind is Kind.UUID:
+            # the canonical text of a UUID orders as its bytes do (fixed-width lowercase hex)
+            return f'{agg.func.value.upper()}({column_sql}::text COLLATE "C")::uuid'
+        if kind is Kind.JSON:
+            ordered = f"{column_sql} {'ASC' if is_min else 'DESC'}"
+            return f"(array_agg({column_sql} ORDER BY {ordered}) FILTER (WHERE {column_sql} IS NOT NULL))[1]"
+        return super().aggregate_sql(agg, column_sql)
+
+    def like(self, column_sql: str, placeholder: str, negate: bool) -> str:
+        return f"{column_sql} {'!~' if negate else '~'} {placeholder}"
+
+    def like_param(self, pattern: str) -> Any:
+        return like_to_regex(pattern)
