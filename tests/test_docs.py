@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import BACKENDS, backend_url
+
 ROOT = Path(__file__).resolve().parent.parent
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
 
@@ -34,9 +36,16 @@ def test_every_page_is_found() -> None:
     assert {"README.md", "docs/index.md", "docs/queries.md", "docs/backends/sqlite.md"} <= names
 
 
-@pytest.mark.parametrize("page", [p for p in pages() if blocks(p)], ids=lambda p: p.relative_to(ROOT).as_posix())
-async def test_docs_code_blocks_run(page: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def page_database(page: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A backend's page runs against that backend's test server; the others see no URL."""
     monkeypatch.delenv("OMMI_DATABASE_URL", raising=False)
+    if page.parent.name == "backends" and page.stem in BACKENDS and page.stem != "sqlite":
+        monkeypatch.setenv("OMMI_DATABASE_URL", backend_url(page.stem))
+
+
+@pytest.mark.parametrize("page", [p for p in pages() if blocks(p)], ids=lambda p: p.relative_to(ROOT).as_posix())
+async def test_docs_code_blocks_run(page: Path, page_database: None, monkeypatch: pytest.MonkeyPatch) -> None:
     module = types.ModuleType(f"ommi_docs_{page.stem.replace('-', '_')}")
     monkeypatch.setitem(sys.modules, module.__name__, module)
     namespace = module.__dict__

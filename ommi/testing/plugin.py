@@ -18,16 +18,23 @@ from typing import Any
 
 import pytest
 
-from ommi import Ommi
+from ommi import ModelCollection, Ommi, default_collection
 from ommi.driver import CAPABILITIES, infos_in_dependency_order
 
-__all__ = ["ommi_url", "suite_db", "suite_session"]
+__all__ = ["ommi_collection", "ommi_db", "ommi_url", "suite_db", "suite_session"]
 
 _declared: dict[str, frozenset[str]] = {}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("ommi")
+    group.addoption(
+        "--ommi-db-url",
+        action="append",
+        default=None,
+        help="database URL for the ommi_db fixture; repeat to run each test once per URL "
+        "(default: $OMMI_TEST_DATABASE_URL or in-memory SQLite)",
+    )
     group.addoption(
         "--ommi-url",
         action="store",
@@ -50,6 +57,57 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         for name in CAPABILITIES:
             mark = "yes" if name in caps else "no "
             terminalreporter.write_line(f"{url}: {mark} {name}")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "ommi_db_url" in metafunc.fixturenames:
+        urls = metafunc.config.getoption("--ommi-db-url") or [
+            u.strip() for u in os.environ.get("OMMI_TEST_DATABASE_URL", "sqlite://").split(",") if u.strip()
+        ]
+        metafunc.parametrize("ommi_db_url", urls, ids=[_url_id(u) for u in urls], scope="session")
+
+
+def _url_id(url: str) -> str:
+    from ommi.driver import parse_url
+
+    return parse_url(url).scheme
+
+
+def _for_worker(url: str, worker: str) -> str:
+    """Give each pytest-xdist worker its own database: ``{worker}`` in the URL, or a
+    suffix on SQLite file names (in-memory SQLite is private anyway)."""
+    if "{worker}" in url:
+        return url.replace("{worker}", worker)
+    if url.startswith("sqlite:///") and ":memory:" not in url and worker != "main":
+        stem, dot, ext = url.rpartition(".")
+        return f"{stem}-{worker}.{ext}" if dot and "/" not in ext else f"{url}-{worker}"
+    return url
+
+
+@pytest.fixture
+def ommi_collection() -> ModelCollection:
+    """The models ``ommi_db`` creates; override this fixture to name your app's collection."""
+    return default_collection
+
+
+@pytest.fixture
+async def ommi_db(ommi_db_url: str, ommi_collection: ModelCollection) -> AsyncIterator[Ommi]:
+    """An ``Ommi`` on a clean database with ``ommi_collection``'s tables, dropped afterwards.
+
+    The URL comes from ``--ommi-db-url`` (repeat it to run each test on several
+    backends) or ``$OMMI_TEST_DATABASE_URL`` (comma-separated), default
+    in-memory SQLite. Under pytest-xdist each worker gets its own database.
+    """
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    db = await Ommi.connect(_for_worker(ommi_db_url, worker))
+    schema = db.schema(ommi_collection)
+    try:
+        await schema.delete_models().or_raise()
+        await schema.create_models().or_raise()
+        yield db
+    finally:
+        await schema.delete_models()
+        await db.close()
 
 
 @pytest.fixture(scope="session")
