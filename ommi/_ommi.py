@@ -16,6 +16,7 @@ from typing import Any, Generic, TypeVar, overload
 
 from ommi import errors
 from ommi._events import EventName, Hooks, call, fire
+from ommi._integrity import check_references, check_unreferenced
 from ommi._model import ModelCollection, ModelInfo, default_collection, get_model_info, infos_in_dependency_order
 from ommi._observe import Observed, StatementHook, logger
 from ommi._relations import RelationRef, bind, find_path
@@ -106,6 +107,8 @@ class _Session:
             for batch_model, batch in groups:
                 await fire(hooks, "before_add", batch_model, batch)
             for batch_model, batch in groups:
+                if self._db._check_references:
+                    await check_references(stmts, batch_model, batch)
                 await stmts.insert(Insert(batch_model, tuple(batch)))
             for batch_model, batch in groups:
                 self._bind(batch_model, batch)
@@ -159,6 +162,8 @@ class _Session:
             for batch_model, batch in groups:
                 await fire(hooks, "before_save", batch_model, batch)
             for batch_model, batch in groups:
+                if self._db._check_references:
+                    await check_references(stmts, batch_model, batch)
                 await stmts.save(Save(batch_model, tuple(batch)))
             for batch_model, batch in groups:
                 await fire(hooks, "after_save", batch_model, batch)
@@ -181,6 +186,8 @@ class _Session:
                 info = get_model_info(batch_model)
                 preds = [_key_predicate(info, info.key_of(m)) for m in batch]
                 where: Predicate = preds[0] if len(preds) == 1 else _or(preds)
+                if self._db._check_references:
+                    await check_unreferenced(stmts, batch_model, where)
                 total += await stmts.delete(Delete(batch_model, where))
             for batch_model, batch in groups:
                 await fire(hooks, "after_delete", batch_model, batch)
@@ -488,7 +495,14 @@ class Query(Generic[M]):
         except errors.OmmiError as exc:
             return Action(_fail(exc))
         stmt = Update(self._select.model, self._select.where, tuple(pairs))
-        return self._session._action(lambda s: s.update(stmt))
+        session = self._session
+
+        async def run(stmts: Statements) -> int:
+            if session._db._check_references:
+                await check_references(stmts, stmt.model, [{f.name: v for f, v in stmt.values}])
+            return await stmts.update(stmt)
+
+        return session._action(run)
 
     def delete(self) -> Action[int]:
         """Delete every matching row; yields the number of rows deleted."""
@@ -497,7 +511,14 @@ class Query(Generic[M]):
         except errors.OmmiError as exc:
             return Action(_fail(exc))
         stmt = Delete(self._select.model, self._select.where)
-        return self._session._action(lambda s: s.delete(stmt))
+        session = self._session
+
+        async def run(stmts: Statements) -> int:
+            if session._db._check_references:
+                await check_unreferenced(stmts, stmt.model, stmt.where)
+            return await stmts.delete(stmt)
+
+        return session._action(run)
 
     async def __aiter__(self) -> AsyncIterator[M]:
         self._plain("async for")
@@ -565,6 +586,8 @@ class Ommi(_Session):
         self._db = self
         self._hooks: list[StatementHook] = []
         self._events = Hooks()
+        # drivers that don't enforce ReferenceTo get it checked by ommi
+        self._check_references = not driver.supports("foreign_keys")
         self._state = "new"
         self._lock = asyncio.Lock()
 

@@ -136,16 +136,19 @@ async def test_failed_adds_inside_transaction_keep_it_usable(db: Ommi) -> None:
         assert isinstance(same_label, DBFailure) and isinstance(same_label.error, errors.IntegrityError)
         twice_in_batch = await tx.add(Tag("x"), Tag("x"))
         assert isinstance(twice_in_batch, DBFailure) and isinstance(twice_in_batch.error, errors.IntegrityError)
-        await tx.add(ArticleTag(1, 1)).or_raise()
-        same_key = await tx.add(ArticleTag(2, 2), ArticleTag(1, 1))
+        [article] = await tx.add(Article("a")).or_raise()
+        [tag] = await tx.add(Tag("t")).or_raise()
+        await tx.add(ArticleTag(article.id, tag.id)).or_raise()
+        same_key = await tx.add(ArticleTag(article.id, tag.id))
         assert isinstance(same_key, DBFailure) and isinstance(same_key.error, errors.IntegrityError)
         await tx.add(Tag("kept")).or_raise()
-    assert sorted(t.label for t in await db.find(Tag).all().or_raise()) == ["db", "kept", "life"]
+    assert sorted(t.label for t in await db.find(Tag).all().or_raise()) == ["db", "kept", "life", "t"]
     assert await db.find(ArticleTag).count().or_raise() == 1
 
 
-async def test_references_are_plain_columns_so_referenced_rows_stay_writable(db: Ommi) -> None:
-    # DuckDB's own foreign keys would refuse every step below (see docs/backends/duckdb.md)
+async def test_references_are_checked_by_ommi_so_referenced_rows_stay_writable(db: Ommi) -> None:
+    # DuckDB's own foreign keys would refuse the writes below (see docs/backends/duckdb.md);
+    # ommi checks references itself instead
     [root] = await db.add(Category("root")).or_raise()
     [kid] = await db.add(Category("kid", root.id)).or_raise()
     await db.add(Category("leaf", kid.id)).or_raise()
@@ -160,7 +163,10 @@ async def test_references_are_plain_columns_so_referenced_rows_stay_writable(db:
     article.writer_id = bob.id
     await db.save(article).or_raise()
     assert (await db.get(Article, article.id).or_raise()).writer_id == bob.id
-    assert await db.add(Book("no such author", 424242)).or_raise()
+    dangling = await db.add(Book("no such author", 424242))
+    assert isinstance(dangling, DBFailure) and isinstance(dangling.error, errors.IntegrityError)
+    still_used = await db.delete(bob)
+    assert isinstance(still_used, DBFailure) and isinstance(still_used.error, errors.IntegrityError)
     assert "foreign_keys" not in db.capabilities
 
 

@@ -576,7 +576,6 @@ async def test_reserved_words_renamed_and_mixed_case_columns(suite_db: Ommi) -> 
     assert [o.group for o in await suite_db.find(Order).order_by(Order.MixedCase.desc).all().or_raise()] == ["g2", "g1"]
 
 
-@pytest.mark.requires("foreign_keys")
 async def test_references_are_enforced(suite_db: Ommi) -> None:
     [ann] = await suite_db.add(Author("Ann")).or_raise()
     await suite_db.add(Book("B1", ann.id)).or_raise()
@@ -999,7 +998,6 @@ async def test_include_of_a_single_relation_and_misuse(suite_db: Ommi) -> None:
     assert isinstance(bad, DBFailure) and isinstance(bad.error, errors.QueryError)
 
 
-@pytest.mark.requires("foreign_keys")
 async def test_deleting_a_referenced_row_is_integrity_error(suite_db: Ommi) -> None:
     b = await blog(suite_db)
     result = await suite_db.delete(b["bob"])
