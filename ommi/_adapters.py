@@ -15,7 +15,18 @@ from typing import Any
 from ommi import errors
 from ommi.query import FieldRef
 
-__all__ = ["FieldSource", "adapter_for"]
+__all__ = ["NO_DEFAULT", "FieldSource", "adapter_for"]
+
+
+class _NoDefault:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "NO_DEFAULT"
+
+
+NO_DEFAULT: Any = _NoDefault()
+"""Marks a field without a plain default value."""
 
 _set = object.__setattr__
 
@@ -65,8 +76,12 @@ class FieldSource:
 
     library = "?"
 
-    def fields(self, cls: type) -> list[tuple[str, bool]]:
-        """``(name, has_default)`` for each stored field, in declaration order."""
+    def fields(self, cls: type) -> list[tuple[str, bool, Any]]:
+        """``(name, has_default, default)`` for each stored field, in declaration order.
+
+        ``default`` is the plain default value, or :data:`NO_DEFAULT` when there
+        is none or it comes from a factory.
+        """
         raise NotImplementedError
 
     def install(self, cls: type, name: str, ref: FieldRef) -> None:
@@ -116,9 +131,13 @@ class FieldSource:
 class _DataclassSource(FieldSource):
     library = "dataclasses"
 
-    def fields(self, cls: type) -> list[tuple[str, bool]]:
+    def fields(self, cls: type) -> list[tuple[str, bool, Any]]:
         return [
-            (f.name, f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING)
+            (
+                f.name,
+                f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING,
+                NO_DEFAULT if f.default is dataclasses.MISSING else f.default,
+            )
             for f in dataclasses.fields(cls)
         ]
 
@@ -126,17 +145,27 @@ class _DataclassSource(FieldSource):
 class _AttrsSource(FieldSource):
     library = "attrs"
 
-    def fields(self, cls: type) -> list[tuple[str, bool]]:
+    def fields(self, cls: type) -> list[tuple[str, bool, Any]]:
         import attrs
 
-        return [(a.name, a.default is not attrs.NOTHING) for a in attrs.fields(cls)]
+        out: list[tuple[str, bool, Any]] = []
+        for a in attrs.fields(cls):
+            plain = a.default is not attrs.NOTHING and not isinstance(a.default, attrs.Factory)  # type: ignore[arg-type]
+            out.append((a.name, a.default is not attrs.NOTHING, a.default if plain else NO_DEFAULT))
+        return out
 
 
 class _PydanticSource(FieldSource):
     library = "pydantic"
 
-    def fields(self, cls: type) -> list[tuple[str, bool]]:
-        return [(name, not f.is_required()) for name, f in cls.model_fields.items()]  # type: ignore[attr-defined]
+    def fields(self, cls: type) -> list[tuple[str, bool, Any]]:
+        from pydantic_core import PydanticUndefined
+
+        out: list[tuple[str, bool, Any]] = []
+        for name, f in cls.model_fields.items():  # type: ignore[attr-defined]
+            default = NO_DEFAULT if f.default is PydanticUndefined else f.default
+            out.append((name, not f.is_required(), default))
+        return out
 
     def set_value(self, instance: Any, name: str, value: Any) -> None:
         instance.__dict__[name] = value

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
 
 from ommi import errors
-from ommi._adapters import FieldSource, adapter_for
+from ommi._adapters import NO_DEFAULT, FieldSource, adapter_for
 from ommi._fields import (
     Auto,
     Index,
@@ -115,6 +115,7 @@ class FieldInfo:
     aware: bool = False
     reference: ReferenceTo | None = None
     has_default: bool = False
+    default: Any = field(default=NO_DEFAULT, repr=False)
     model: ModelInfo = field(default=None, repr=False)  # type: ignore[assignment]
     check: Callable[[Any], Any] = field(default=None, repr=False)  # type: ignore[assignment]
 
@@ -345,7 +346,7 @@ def _build(cls: type, collection: ModelCollection, name: str | None, localns: di
     table = check_identifier(name if name is not None else cls.__name__, f"model {cls.__qualname__}: name")
     hints = _hints(cls, localns)
     fields: list[FieldInfo] = []
-    for fname, has_default in source.fields(cls):
+    for fname, has_default, default in source.fields(cls):
         where = f"{cls.__qualname__}.{fname}"
         if fname not in hints:
             raise errors.ModelError(f"{where} has no type annotation")
@@ -353,7 +354,7 @@ def _build(cls: type, collection: ModelCollection, name: str | None, localns: di
             raise errors.ModelError(f"{where}: cannot resolve the annotation {hints[fname].text!r}")
         spec = parse_annotation(hints[fname], where)
         info = FieldInfo(name=fname, column=fname, kind=spec.kind, py_type=spec.py_type, nullable=spec.nullable,
-                         has_default=has_default)
+                         has_default=has_default, default=default)
         _apply_markers(info, spec.markers)
         info.column = check_identifier(info.column, f"{where}: column name")
         if info.auto and not info.key:

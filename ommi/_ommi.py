@@ -17,6 +17,7 @@ from typing import Any, Generic, TypeVar, overload
 from ommi import errors
 from ommi._events import EventName, Hooks, call, fire
 from ommi._integrity import check_references, check_unreferenced
+from ommi._migrate import SchemaDiff, compute_diff, refuse_unallowed
 from ommi._model import ModelCollection, ModelInfo, default_collection, get_model_info, infos_in_dependency_order
 from ommi._observe import Observed, StatementHook, logger
 from ommi._relations import RelationRef, bind, find_path
@@ -558,6 +559,42 @@ class Schema:
             infos = self._infos()
             await driver.create_schema(infos)
             return [i.cls for i in infos]
+
+        return Action(run)
+
+    def diff(self) -> Action[SchemaDiff]:
+        """Compare the models with the live database.
+
+        Yields a :class:`SchemaDiff`: a printable list of differences (tables,
+        columns, types, nullability, keys, unique constraints, indexes), each
+        marked safe (additive) or destructive.
+        """
+
+        async def run() -> SchemaDiff:
+            driver = await self._db._connected()
+            infos = self._infos()
+            live = await driver.inspect_schema(infos)
+            return compute_diff(infos, live, driver.expected_type)
+
+        return Action(run)
+
+    def sync(self, *, allow: Iterable[str] = ()) -> Action[SchemaDiff]:
+        """Apply the safe differences (in one transaction where the backend allows).
+
+        Destructive differences are refused with a ``SchemaError`` listing
+        them — nothing is applied — unless their kind is in ``allow``
+        (``"add_required_column"``, ``"drop_column"``, ``"retype_column"``,
+        ``"change_nullability"``, ``"change_key"``). Yields the changes applied.
+        """
+
+        async def run() -> SchemaDiff:
+            driver = await self._db._connected()
+            infos = self._infos()
+            changes = compute_diff(infos, await driver.inspect_schema(infos), driver.expected_type)
+            refuse_unallowed(changes, allow)
+            if changes:
+                await driver.apply_schema_changes(changes)
+            return changes
 
         return Action(run)
 

@@ -24,16 +24,21 @@ from typing import Any, ClassVar
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from ommi import errors
+from ommi._adapters import NO_DEFAULT
 from ommi._model import FieldInfo, ModelInfo, get_model_info, infos_in_dependency_order
 from ommi.query import Aggregate, Delete, Insert, Save, Select, Update
 
 __all__ = [
     "CAPABILITIES",
+    "NO_DEFAULT",
     "URL",
     "Driver",
     "DriverTransaction",
     "FieldInfo",
+    "LiveColumn",
+    "LiveTable",
     "ModelInfo",
+    "SchemaChange",
     "Statements",
     "available_drivers",
     "infos_in_dependency_order",
@@ -172,6 +177,68 @@ def load_driver(scheme: str) -> type[Driver]:
     return driver
 
 
+@dataclass(frozen=True, slots=True)
+class LiveColumn:
+    """A column as the database reports it."""
+
+    name: str
+    type: str
+    nullable: bool
+
+
+@dataclass(frozen=True, slots=True)
+class LiveTable:
+    """A table (or collection) as the database reports it.
+
+    ``columns`` is ``None`` for schemaless stores (documents have no fixed
+    fields). ``unique`` and ``indexes`` hold column-name tuples; ``indexes``
+    lists non-unique indexes only.
+    """
+
+    name: str
+    columns: tuple[LiveColumn, ...] | None
+    key: tuple[str, ...]
+    unique: frozenset[tuple[str, ...]] = frozenset()
+    indexes: frozenset[tuple[str, ...]] = frozenset()
+
+    def column(self, name: str) -> LiveColumn | None:
+        """The column called ``name``, if any."""
+        return next((c for c in self.columns or () if c.name == name), None)
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaChange:
+    """One difference between the models and the database, and how to resolve it.
+
+    ``kind`` is one of ``add_table``, ``add_column``, ``add_index``,
+    ``add_unique`` (safe: additive) or ``add_required_column``,
+    ``drop_column``, ``retype_column``, ``change_nullability``,
+    ``change_key`` (destructive: need an explicit ``allow``).
+    """
+
+    kind: str
+    model: ModelInfo
+    column: str | None = None
+    detail: str = ""
+
+    SAFE: ClassVar[frozenset[str]] = frozenset({"add_table", "add_column", "add_index", "add_unique"})
+
+    @property
+    def safe(self) -> bool:
+        """Whether applying the change can lose or reject existing data."""
+        return self.kind in self.SAFE
+
+    @property
+    def field(self) -> FieldInfo | None:
+        """The model's field for the column, when the model has one."""
+        return self.model.by_column.get(self.column) if self.column else None
+
+    def __str__(self) -> str:
+        target = self.model.name + (f".{self.column}" if self.column else "")
+        mark = "safe" if self.safe else "destructive"
+        return f"[{mark}] {self.kind} {target}" + (f": {self.detail}" if self.detail else "")
+
+
 class Statements(abc.ABC):
     """The statement methods shared by a driver and its transactions."""
 
@@ -281,3 +348,27 @@ class Driver(Statements):
     def supports(self, capability: str) -> bool:
         """Whether this driver declares ``capability``."""
         return capability in self.capabilities
+
+    async def server_version(self) -> str:
+        """A short description of the database server or library and its version."""
+        return type(self).__name__
+
+    async def inspect_schema(self, models: Sequence[ModelInfo]) -> dict[str, LiveTable | None]:
+        """What the database holds for each model's table (``None`` if it does not exist).
+
+        Raises:
+            UnsupportedError: the driver cannot inspect its schema.
+        """
+        raise errors.UnsupportedError(f"{type(self).__name__} cannot inspect its schema")
+
+    def expected_type(self, field: FieldInfo) -> str | None:
+        """The column type of ``field`` as :meth:`inspect_schema` reports it (``None``: don't compare types)."""
+        return None
+
+    async def apply_schema_changes(self, changes: Sequence[SchemaChange]) -> None:
+        """Apply schema changes, in one transaction where the database allows.
+
+        Raises:
+            UnsupportedError: a change the database cannot make.
+        """
+        raise errors.UnsupportedError(f"{type(self).__name__} cannot change its schema")

@@ -23,8 +23,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, ClassVar
 
+from ommi import errors
 from ommi._fields import Kind
+from ommi._migrate import literal_default
 from ommi._model import FieldInfo, ModelInfo, get_model_info
+from ommi.driver import NO_DEFAULT, SchemaChange
 from ommi.query import (
     Agg,
     AggCompare,
@@ -162,6 +165,33 @@ class SQLDialect:
     def like_param(self, pattern: str) -> Any:
         """The bound value for a like pattern (SQLite translates it to GLOB)."""
         return pattern
+
+    type_aliases: ClassVar[dict[str, str]] = {}
+    """Spellings of a type the database reports, mapped to the spelling ommi creates."""
+
+    def canonical_type(self, text: str) -> str:
+        """One spelling per type, so declared and inspected types compare equal."""
+        upper = " ".join(text.upper().split())
+        upper = upper.split(" COLLATE ", 1)[0]
+        return self.type_aliases.get(upper, upper)
+
+    def literal(self, f: FieldInfo, value: Any) -> str:
+        """A SQL literal for a column default (only plain values reach here)."""
+        enc = self.encoder(f)
+        stored = enc(value) if enc is not None else value
+        if isinstance(stored, bool):
+            return "TRUE" if stored else "FALSE"
+        if isinstance(stored, (int, float, Decimal)):
+            return str(stored)
+        return "'" + str(stored).replace("'", "''") + "'"
+
+    def retype_column(self, table: str, column: str, type_sql: str) -> list[str]:
+        """Statements changing a column's type in place."""
+        return [f"ALTER TABLE {table} ALTER COLUMN {column} TYPE {type_sql}"]
+
+    def set_nullable(self, table: str, column: str, nullable: bool) -> list[str]:
+        """Statements allowing or forbidding NULL in a column."""
+        return [f"ALTER TABLE {table} ALTER COLUMN {column} {'DROP' if nullable else 'SET'} NOT NULL"]
 
     def index_name(self, table: str, columns: Sequence[str], unique: bool = False) -> str:
         """A deterministic index name within the 63-byte limit of PostgreSQL."""
@@ -423,6 +453,48 @@ class SQLCompiler:
                 )
         return out
 
+    def expected_type(self, f: FieldInfo) -> str:
+        """The canonical type of a field's column (compare with inspected types through ``canonical_type``)."""
+        return self.dialect.canonical_type(self.dialect.column_type(f))
+
+    def schema_change(self, change: SchemaChange) -> list[str]:
+        """The statements that apply one :class:`~ommi.driver.SchemaChange`.
+
+        Raises:
+            UnsupportedError: the dialect cannot make this change in place.
+        """
+        d = self.dialect
+        q = d.quote
+        info = change.model
+        table = q(info.name)
+        f = change.field
+        kind = change.kind
+        if kind == "add_table":
+            return self.create_table(info)
+        if kind == "drop_column":
+            return [f"ALTER TABLE {table} DROP COLUMN {q(change.column or '')}"]
+        if kind == "change_key" or f is None:
+            raise errors.UnsupportedError(f"{kind} on {info.name} cannot be applied in place: {change.detail}")
+        col = q(f.column)
+        if kind in ("add_column", "add_required_column"):
+            sql = f"ALTER TABLE {table} ADD COLUMN {col} {d.column_type(f)}"
+            if not f.nullable:
+                default = literal_default(f)
+                if default is NO_DEFAULT:
+                    default = _zero_value(f)
+                sql += f" NOT NULL DEFAULT {d.literal(f, default)}"
+            return [sql]
+        if kind == "add_index":
+            return [f"CREATE INDEX IF NOT EXISTS {q(d.index_name(info.name, [f.column]))} ON {table} ({col})"]
+        if kind == "add_unique":
+            name = q(d.index_name(info.name, [f.column], True))
+            return [f"CREATE UNIQUE INDEX IF NOT EXISTS {name} ON {table} ({col})"]
+        if kind == "retype_column":
+            return d.retype_column(table, col, d.column_type(f))
+        if kind == "change_nullability":
+            return d.set_nullable(table, col, f.nullable)
+        raise errors.UnsupportedError(f"unknown schema change {kind!r}")
+
     def drop_table(self, info: ModelInfo) -> str:
         """``DROP TABLE IF EXISTS``."""
         return f"DROP TABLE IF EXISTS {self.dialect.quote(info.name)}"
@@ -595,6 +667,15 @@ class SQLCompiler:
                 return f"({d.like(raw, ph(), True)} OR {raw} IS NULL)"
             return d.like(raw, ph(), False)
         raise TypeError(f"unknown query node {node!r}")
+
+
+def _zero_value(f: FieldInfo) -> Any:
+    zeros: dict[Kind, Any] = {Kind.STR: "", Kind.INT: 0, Kind.FLOAT: 0.0, Kind.BOOL: False, Kind.DECIMAL: Decimal(0)}
+    if f.kind not in zeros:
+        raise errors.UnsupportedError(
+            f"{f.model.name}.{f.column} is required and has no default: give the field a default to add it"
+        )
+    return zeros[f.kind]
 
 
 def _keeps_field_type(agg: Agg) -> bool:

@@ -113,6 +113,7 @@ class DuckDBDialect(SQLDialect):
         Kind.JSON: "JSON",
     }
     aware_datetime_type = "TIMESTAMPTZ"
+    type_aliases: ClassVar[dict[str, str]] = {"TIMESTAMP WITH TIME ZONE": "TIMESTAMPTZ"}
     null_safe_ne = "IS DISTINCT FROM"
     explicit_nulls_order = True  # DuckDB sorts NULL last in both directions by default
     offset_without_limit = ""

@@ -36,7 +36,7 @@ from typing import Any, TypeVar
 import duckdb
 
 from ommi import errors
-from ommi.driver import URL, Driver, DriverTransaction, FieldInfo, ModelInfo
+from ommi.driver import URL, Driver, DriverTransaction, FieldInfo, LiveColumn, LiveTable, ModelInfo, SchemaChange
 from ommi.query import Aggregate, Delete, Insert, Save, Select, Update
 from ommi.sql import ModelPlan, SQLCompiler
 
@@ -361,6 +361,44 @@ def _op_scalar(conn: _Conn, sql: str, params: Sequence[Any]) -> Any:
     return row[0] if row else None
 
 
+def _op_inspect(
+    conn: _Conn, names: Sequence[str], canonical: Callable[[str], str]
+) -> dict[str, LiveTable | None]:
+    cur = _claim(conn)
+    out: dict[str, LiveTable | None] = {}
+    for name in names:
+        rows = cur.execute(
+            "SELECT column_name, data_type, is_nullable FROM duckdb_columns() "
+            "WHERE table_name = ? AND schema_name = current_schema() ORDER BY column_index",
+            [name],
+        ).fetchall()
+        if not rows:
+            out[name] = None
+            continue
+        columns = tuple(LiveColumn(r[0], canonical(r[1]), bool(r[2])) for r in rows)
+        key: tuple[str, ...] = ()
+        unique: set[tuple[str, ...]] = set()
+        for kind, cols in cur.execute(
+            "SELECT constraint_type, constraint_column_names FROM duckdb_constraints() "
+            "WHERE table_name = ? AND schema_name = current_schema()",
+            [name],
+        ).fetchall():
+            if kind == "PRIMARY KEY":
+                key = tuple(cols)
+            elif kind == "UNIQUE":
+                unique.add(tuple(cols))
+        indexes: set[tuple[str, ...]] = set()
+        for is_unique, expressions in cur.execute(
+            "SELECT is_unique, expressions FROM duckdb_indexes() "
+            "WHERE table_name = ? AND schema_name = current_schema()",
+            [name],
+        ).fetchall():
+            cols = tuple(c.strip().strip('"') for c in str(expressions).strip("[]").split(",") if c.strip())
+            (unique if is_unique else indexes).add(cols)
+        out[name] = LiveTable(name, columns, key, frozenset(unique), frozenset(indexes))
+    return out
+
+
 def _op_script(conn: _Conn, statements: Sequence[str]) -> None:
     cur = _claim(conn)
     cur.execute("BEGIN TRANSACTION")
@@ -642,13 +680,33 @@ class DuckDBDriver(_Ops, Driver):
             ins = self._inserts[model] = _build_insert(self._compiler, self._compiler.plan(model))
         return ins
 
-    async def create_schema(self, models: Sequence[ModelInfo]) -> None:
+    def _create_statements(self, info: ModelInfo) -> list[str]:
         q = self._compiler.dialect.quote
         statements: list[str] = []
-        for info in models:
-            if info.auto_key is not None:
-                statements.append(f"CREATE SEQUENCE IF NOT EXISTS {q(sequence_name(info.name))}")
-            statements += self._compiler.create_table(info)
+        if info.auto_key is not None:
+            statements.append(f"CREATE SEQUENCE IF NOT EXISTS {q(sequence_name(info.name))}")
+        return statements + self._compiler.create_table(info)
+
+    async def create_schema(self, models: Sequence[ModelInfo]) -> None:
+        await self._worker.call(_op_script, [sql for info in models for sql in self._create_statements(info)])
+
+    async def server_version(self) -> str:
+        return f"DuckDB {duckdb.__version__}"
+
+    def expected_type(self, field: FieldInfo) -> str | None:
+        return self._compiler.expected_type(field)
+
+    async def inspect_schema(self, models: Sequence[ModelInfo]) -> dict[str, LiveTable | None]:
+        canonical = self._compiler.dialect.canonical_type
+        return await self._worker.call(_op_inspect, [m.name for m in models], canonical)
+
+    async def apply_schema_changes(self, changes: Sequence[SchemaChange]) -> None:
+        statements: list[str] = []
+        for change in changes:
+            if change.kind == "add_table":
+                statements += self._create_statements(change.model)
+            else:
+                statements += self._compiler.schema_change(change)
         await self._worker.call(_op_script, statements)
 
     async def drop_schema(self, models: Sequence[ModelInfo]) -> None:

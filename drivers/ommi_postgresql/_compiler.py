@@ -131,6 +131,11 @@ class PostgreSQLDialect(SQLDialect):
         Kind.JSON: "JSONB",
     }
     aware_datetime_type = "TIMESTAMPTZ"
+    type_aliases: ClassVar[dict[str, str]] = {
+        "TIMESTAMP WITHOUT TIME ZONE": "TIMESTAMP",
+        "TIMESTAMP WITH TIME ZONE": "TIMESTAMPTZ",
+        "TIME WITHOUT TIME ZONE": "TIME",
+    }
     null_safe_ne = "IS DISTINCT FROM"
     explicit_nulls_order = True  # PostgreSQL sorts NULL last ascending by default
     offset_without_limit = ""

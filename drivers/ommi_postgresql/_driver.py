@@ -25,7 +25,17 @@ from typing import Any, TypeVar
 import asyncpg  # type: ignore[import-untyped]
 
 from ommi import errors
-from ommi.driver import URL, Driver, DriverTransaction, ModelInfo, statement_logger
+from ommi.driver import (
+    URL,
+    Driver,
+    DriverTransaction,
+    FieldInfo,
+    LiveColumn,
+    LiveTable,
+    ModelInfo,
+    SchemaChange,
+    statement_logger,
+)
 from ommi.query import Aggregate, Delete, Insert, Save, Select, Update
 from ommi.sql import ModelPlan, SQLCompiler
 
@@ -239,6 +249,49 @@ async def _op_script(conn: Conn, statements: Sequence[str]) -> None:
             await conn.execute(sql)
 
     await _unit(conn, False, work)
+
+
+async def _op_version(conn: Conn) -> str:
+    return str(await conn.fetchval("SELECT 'PostgreSQL ' || current_setting('server_version')"))
+
+
+_COLUMNS_SQL = """
+SELECT a.attname, format_type(a.atttypid, a.atttypmod), NOT a.attnotnull
+FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+WHERE c.relname = $1 AND c.relnamespace = to_regnamespace(current_schema())
+  AND c.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdropped
+ORDER BY a.attnum
+"""
+
+_INDEXES_SQL = """
+SELECT ix.indisunique, ix.indisprimary,
+       ARRAY(SELECT a.attname FROM unnest(ix.indkey) WITH ORDINALITY AS k(n, ord)
+             JOIN pg_attribute a ON a.attrelid = ix.indrelid AND a.attnum = k.n ORDER BY k.ord)
+FROM pg_index ix JOIN pg_class c ON c.oid = ix.indrelid
+WHERE c.relname = $1 AND c.relnamespace = to_regnamespace(current_schema())
+"""
+
+
+async def _op_inspect(
+    conn: Conn, names: Sequence[str], canonical: Callable[[str], str]
+) -> dict[str, LiveTable | None]:
+    out: dict[str, LiveTable | None] = {}
+    for name in names:
+        rows = await conn.fetch(_COLUMNS_SQL, name)
+        if not rows:
+            out[name] = None
+            continue
+        columns = tuple(LiveColumn(r[0], canonical(r[1]), bool(r[2])) for r in rows)
+        key: tuple[str, ...] = ()
+        unique: set[tuple[str, ...]] = set()
+        indexes: set[tuple[str, ...]] = set()
+        for is_unique, is_primary, cols in await conn.fetch(_INDEXES_SQL, name):
+            if is_primary:
+                key = tuple(cols)
+            else:
+                (unique if is_unique else indexes).add(tuple(cols))
+        out[name] = LiveTable(name, columns, key, frozenset(unique), frozenset(indexes))
+    return out
 
 
 class _Ops:
@@ -631,6 +684,20 @@ class PostgreSQLDriver(_Ops, Driver):
 
     async def drop_schema(self, models: Sequence[ModelInfo]) -> None:
         await self._schema([self._compiler.drop_table(i) for i in models])
+
+    async def server_version(self) -> str:
+        version: str = await self._run(_op_version, retry=True)
+        return version
+
+    def expected_type(self, field: FieldInfo) -> str | None:
+        return self._compiler.expected_type(field)
+
+    async def inspect_schema(self, models: Sequence[ModelInfo]) -> dict[str, LiveTable | None]:
+        canonical = self._compiler.dialect.canonical_type
+        return await self._run(_op_inspect, [m.name for m in models], canonical, retry=True)
+
+    async def apply_schema_changes(self, changes: Sequence[SchemaChange]) -> None:
+        await self._schema([sql for change in changes for sql in self._compiler.schema_change(change)])
 
 
 class _TxState:

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any, ClassVar
 
+from ommi import errors
 from ommi.driver import FieldInfo
 from ommi.query import Agg, AggFunc
 from ommi.sql import Codec, Kind, SQLDialect
@@ -156,6 +157,17 @@ class SQLiteDialect(SQLDialect):
 
     def like(self, column_sql: str, placeholder: str, negate: bool) -> str:
         return f"{column_sql} {'NOT GLOB' if negate else 'GLOB'} {placeholder}"
+
+    def retype_column(self, table: str, column: str, type_sql: str) -> list[str]:
+        raise errors.UnsupportedError(
+            f"SQLite cannot change the type of {table}.{column} in place (it would rebuild the table); "
+            "copy the data into a new model's table instead"
+        )
+
+    def set_nullable(self, table: str, column: str, nullable: bool) -> list[str]:
+        raise errors.UnsupportedError(
+            f"SQLite cannot change whether {table}.{column} allows NULL in place (it would rebuild the table)"
+        )
 
     def aggregate_sql(self, agg: Agg, column_sql: str | None) -> str:
         if agg.field is not None and column_sql is not None and agg.field.info.kind is Kind.DECIMAL:

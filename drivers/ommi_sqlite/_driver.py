@@ -28,7 +28,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, TypeVar
 
 from ommi import errors
-from ommi.driver import URL, Driver, DriverTransaction, ModelInfo
+from ommi.driver import URL, Driver, DriverTransaction, FieldInfo, LiveColumn, LiveTable, ModelInfo, SchemaChange
 from ommi.query import Aggregate, Delete, Insert, Save, Select, Update
 from ommi.sql import ModelPlan, SQLCompiler
 
@@ -222,6 +222,31 @@ def _op_script(conn: sqlite3.Connection, statements: Sequence[str], in_tx: bool)
     _end_unit(conn, unit, True)
 
 
+def _op_inspect(
+    conn: sqlite3.Connection, names: Sequence[str], canonical: Callable[[str], str]
+) -> dict[str, LiveTable | None]:
+    out: dict[str, LiveTable | None] = {}
+    for name in names:
+        quoted = '"' + name.replace('"', '""') + '"'
+        info = conn.execute(f"PRAGMA table_info({quoted})").fetchall()
+        if not info:
+            out[name] = None
+            continue
+        # cid, name, type, notnull, default, pk (position in the key, 0 if not)
+        columns = tuple(LiveColumn(row[1], canonical(row[2]), not row[3] and not row[5]) for row in info)
+        key = tuple(row[1] for row in sorted((r for r in info if r[5]), key=lambda r: r[5]))
+        unique: set[tuple[str, ...]] = set()
+        indexes: set[tuple[str, ...]] = set()
+        for _seq, index, is_unique, origin, _partial in conn.execute(f"PRAGMA index_list({quoted})").fetchall():
+            if origin == "pk":
+                continue
+            qi = '"' + index.replace('"', '""') + '"'
+            cols = tuple(r[2] for r in conn.execute(f"PRAGMA index_info({qi})").fetchall())
+            (unique if is_unique else indexes).add(cols)
+        out[name] = LiveTable(name, columns, key, frozenset(unique), frozenset(indexes))
+    return out
+
+
 def _op_exec(conn: sqlite3.Connection, sql: str) -> None:
     conn.execute(sql)
 
@@ -398,6 +423,21 @@ class SQLiteDriver(_Ops, Driver):
 
     async def drop_schema(self, models: Sequence[ModelInfo]) -> None:
         await self._worker.call(_op_script, [self._compiler.drop_table(i) for i in models], False)
+
+    async def server_version(self) -> str:
+        return f"SQLite {sqlite3.sqlite_version}"
+
+    def expected_type(self, field: FieldInfo) -> str | None:
+        return self._compiler.expected_type(field)
+
+    async def inspect_schema(self, models: Sequence[ModelInfo]) -> dict[str, LiveTable | None]:
+        dialect = self._compiler.dialect
+        names = [m.name for m in models]
+        return await self._worker.call(_op_inspect, names, dialect.canonical_type)
+
+    async def apply_schema_changes(self, changes: Sequence[SchemaChange]) -> None:
+        statements = [sql for change in changes for sql in self._compiler.schema_change(change)]
+        await self._worker.call(_op_script, statements, False)
 
 
 class _SQLiteTransaction(_Ops, DriverTransaction):
