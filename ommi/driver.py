@@ -58,6 +58,7 @@ CAPABILITIES: Mapping[str, str] = {
     "savepoints": "nested transaction blocks (savepoints)",
     "foreign_keys": "ReferenceTo fields are enforced by the database",
     "concurrent_transactions": "several transactions may be open at once",
+    "schema_evolution": "the schema can be inspected and changed (schema diff and sync)",
 }
 """Every capability name a driver may declare, with what it promises."""
 

@@ -357,7 +357,10 @@ class SQLCompiler:
         table = self.plan(stmt.model).table
         sql = f"SELECT {', '.join(items)} FROM {table}{self._where(stmt.where, ph, table)}"
         if groups:
-            sql += " GROUP BY " + ", ".join(groups)
+            # grouping compares like the field (a decimal collation on SQLite)
+            sql += " GROUP BY " + ", ".join(
+                d.compare_column(f.info, g) for f, g in zip(stmt.group_by, groups, strict=True)
+            )
         if stmt.having is not None:
             ph.scope = table
             sql += " HAVING " + self._pred(stmt.having, False, ph)

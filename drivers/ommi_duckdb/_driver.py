@@ -545,7 +545,7 @@ class DuckDBDriver(_Ops, Driver):
     """
 
     # not "savepoints": DuckDB has no SAVEPOINT; not "foreign_keys": see DuckDBDialect
-    capabilities = frozenset({"transactions", "concurrent_transactions"})
+    capabilities = frozenset({"transactions", "concurrent_transactions", "schema_evolution"})
     schemes = ("duckdb",)
 
     def __init__(self, path: str = ":memory:", *, read_only: bool = False, threads: int | None = None) -> None:

@@ -405,7 +405,9 @@ class PostgreSQLDriver(_Ops, Driver):
         application_name: shown in ``pg_stat_activity`` (default ``"ommi"``).
     """
 
-    capabilities = frozenset({"transactions", "savepoints", "foreign_keys", "concurrent_transactions"})
+    capabilities = frozenset(
+        {"transactions", "savepoints", "foreign_keys", "concurrent_transactions", "schema_evolution"}
+    )
     schemes = ("postgresql", "postgres")
 
     def __init__(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import decimal
 import json
 import uuid
 from datetime import UTC, date, datetime, time
@@ -13,7 +14,15 @@ from ommi.driver import FieldInfo
 from ommi.query import Agg, AggFunc
 from ommi.sql import Codec, Kind, SQLDialect
 
-__all__ = ["DECIMAL_COLLATION", "DecimalAvg", "DecimalSum", "SQLiteDialect", "decimal_collation", "like_to_glob"]
+__all__ = [
+    "DECIMAL_COLLATION",
+    "DecimalAvg",
+    "DecimalSum",
+    "IntAvg",
+    "SQLiteDialect",
+    "decimal_collation",
+    "like_to_glob",
+]
 
 DECIMAL_COLLATION = "ommi_decimal"
 
@@ -24,6 +33,9 @@ def decimal_collation(a: str, b: str) -> int:
     return -1 if x < y else (1 if x > y else 0)
 
 
+_EXACT = decimal.Context(prec=200)  # wide enough that no sum of stored decimals rounds
+
+
 class DecimalSum:
     """SQLite aggregate: the exact sum of decimal text (SQLite's SUM would use floats)."""
 
@@ -32,7 +44,7 @@ class DecimalSum:
 
     def step(self, value: str | None) -> None:
         if value is not None:
-            self.total = Decimal(value) if self.total is None else self.total + Decimal(value)
+            self.total = Decimal(value) if self.total is None else _EXACT.add(self.total, Decimal(value))
 
     def finalize(self) -> str | None:
         return None if self.total is None else str(self.total)
@@ -52,6 +64,22 @@ class DecimalAvg(DecimalSum):
 
     def finalize(self) -> str | None:
         return None if self.total is None else str(self.total / self.n)
+
+
+class IntAvg:
+    """SQLite aggregate: the mean of integers from their exact sum (SQLite's AVG adds floats)."""
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.n = 0
+
+    def step(self, value: int | None) -> None:
+        if value is not None:
+            self.total += value
+            self.n += 1
+
+    def finalize(self) -> float | None:
+        return self.total / self.n if self.n else None
 
 
 def like_to_glob(pattern: str) -> str:
@@ -170,7 +198,13 @@ class SQLiteDialect(SQLDialect):
         )
 
     def aggregate_sql(self, agg: Agg, column_sql: str | None) -> str:
+        if agg.field is not None and column_sql is not None and agg.field.info.kind is Kind.INT and (
+            agg.func is AggFunc.AVG
+        ):
+            return f"ommi_iavg({column_sql})"
         if agg.field is not None and column_sql is not None and agg.field.info.kind is Kind.DECIMAL:
+            if agg.func is AggFunc.COUNT_DISTINCT:
+                return f"COUNT(DISTINCT {column_sql} COLLATE {DECIMAL_COLLATION})"
             if agg.func is AggFunc.SUM:
                 return f"ommi_dsum({column_sql})"
             if agg.func is AggFunc.AVG:

@@ -32,7 +32,7 @@ from ommi.driver import URL, Driver, DriverTransaction, FieldInfo, LiveColumn, L
 from ommi.query import Aggregate, Delete, Insert, Save, Select, Update
 from ommi.sql import ModelPlan, SQLCompiler
 
-from ._compiler import DECIMAL_COLLATION, DecimalAvg, DecimalSum, SQLiteDialect, decimal_collation
+from ._compiler import DECIMAL_COLLATION, DecimalAvg, DecimalSum, IntAvg, SQLiteDialect, decimal_collation
 
 __all__ = ["SQLiteDriver"]
 
@@ -324,7 +324,9 @@ class SQLiteDriver(_Ops, Driver):
             lets readers run beside a writer).
     """
 
-    capabilities = frozenset({"transactions", "savepoints", "foreign_keys", "concurrent_transactions"})
+    capabilities = frozenset(
+        {"transactions", "savepoints", "foreign_keys", "concurrent_transactions", "schema_evolution"}
+    )
     schemes = ("sqlite",)
 
     def __init__(self, path: str = ":memory:", *, timeout: float = 5.0, journal_mode: str = "wal") -> None:
@@ -367,6 +369,7 @@ class SQLiteDriver(_Ops, Driver):
         conn.create_collation(DECIMAL_COLLATION, decimal_collation)
         conn.create_aggregate("ommi_dsum", 1, DecimalSum)  # type: ignore[arg-type]
         conn.create_aggregate("ommi_davg", 1, DecimalAvg)  # type: ignore[arg-type]
+        conn.create_aggregate("ommi_iavg", 1, IntAvg)  # type: ignore[arg-type]
         if self.memory:
             conn.execute("PRAGMA synchronous = OFF")
         return conn

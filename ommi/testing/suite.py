@@ -1134,6 +1134,7 @@ def _versions(table: str) -> tuple[Any, ...]:
     return v1, ContactV1, v2, ContactV2
 
 
+@pytest.mark.requires("schema_evolution")
 async def test_diff_and_sync_create_missing_tables(suite_db: Ommi) -> None:
     v1, ContactV1, _, _ = _versions("EvolveCreate")
     schema = suite_db.schema(v1)
@@ -1152,6 +1153,7 @@ async def test_diff_and_sync_create_missing_tables(suite_db: Ommi) -> None:
         await schema.delete_models().or_raise()
 
 
+@pytest.mark.requires("schema_evolution")
 async def test_sync_applies_additive_changes_and_keeps_rows(suite_db: Ommi) -> None:
     v1, ContactV1, v2, ContactV2 = _versions("EvolveAdd")
     await suite_db.schema(v1).delete_models().or_raise()
@@ -1175,6 +1177,7 @@ async def test_sync_applies_additive_changes_and_keeps_rows(suite_db: Ommi) -> N
         await suite_db.schema(v1).delete_models().or_raise()
 
 
+@pytest.mark.requires("schema_evolution")
 async def test_sync_refuses_destructive_changes_unless_allowed(suite_db: Ommi) -> None:
     from dataclasses import dataclass as _dc
 
