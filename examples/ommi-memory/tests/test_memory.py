@@ -14,6 +14,7 @@ from ommi_memory import MemoryDriver
 from ommi_memory._compiler import like_matcher
 
 from ommi import Avg, Key, ModelCollection, Ommi, ReferenceTo, Sum, errors, ommi_model
+from ommi.driver import CAPABILITIES
 
 models = ModelCollection("ommi-memory-tests")
 
@@ -95,7 +96,7 @@ async def test_bad_urls_are_rejected(url: str) -> None:
 
 
 def test_driver_declares_every_capability() -> None:
-    assert MemoryDriver.capabilities == {"transactions", "savepoints", "foreign_keys", "concurrent_transactions"}
+    assert MemoryDriver.capabilities == set(CAPABILITIES)
 
 
 # -- copies, not references -----------------------------------------------------------

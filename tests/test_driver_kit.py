@@ -1,0 +1,39 @@
+"""The driver-author kit, used the way a third-party driver package uses it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "ommi-memory"
+
+
+def test_example_driver_passes_the_kit_from_its_own_package() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OMMI_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--ommi-url=memory://", "tests"],
+        cwd=EXAMPLE, capture_output=True, text=True, timeout=300, env=env,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert " passed" in done.stdout and " failed" not in done.stdout
+    # the plugin reports what the driver declared
+    assert "ommi driver capabilities" in done.stdout
+    assert "yes transactions" in done.stdout
+
+
+def test_unknown_url_scheme_in_the_kit_fails_with_the_installed_drivers_listed(tmp_path: Path) -> None:
+    (tmp_path / "conftest.py").write_text('pytest_plugins = ["ommi.testing.plugin"]\n')
+    (tmp_path / "test_kit.py").write_text("from ommi.testing.suite import test_add_of_nothing_is_an_empty_list  # noqa\n")
+    (tmp_path / "pytest.ini").write_text(
+        "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = session\n"
+        "asyncio_default_test_loop_scope = session\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--ommi-url=nosuch://x"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode != 0
+    assert "no ommi driver for URL scheme 'nosuch'" in done.stdout
+    assert "memory" in done.stdout and "sqlite" in done.stdout
