@@ -25,7 +25,9 @@ def test_example_driver_passes_the_kit_from_its_own_package() -> None:
 
 def test_unknown_url_scheme_in_the_kit_fails_with_the_installed_drivers_listed(tmp_path: Path) -> None:
     (tmp_path / "conftest.py").write_text('pytest_plugins = ["ommi.testing.plugin"]\n')
-    (tmp_path / "test_kit.py").write_text("from ommi.testing.suite import test_add_of_nothing_is_an_empty_list  # noqa\n")
+    (tmp_path / "test_kit.py").write_text(
+        "from ommi.testing.suite import test_add_of_nothing_is_an_empty_list  # noqa\n"
+    )
     (tmp_path / "pytest.ini").write_text(
         "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = session\n"
         "asyncio_default_test_loop_scope = session\n"
