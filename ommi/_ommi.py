@@ -10,7 +10,7 @@ import asyncio
 import dataclasses
 import logging
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from types import TracebackType
 from typing import Any, Generic, TypeVar, overload
 
@@ -836,8 +836,13 @@ def _or(preds: list[Predicate]) -> Predicate:
     return out
 
 
-def _batches(models: Iterable[Any]) -> list[tuple[type, list[Any]]]:
+def _batches(models: Sequence[Any]) -> list[tuple[type, list[Any]]]:
     """Consecutive runs of one model type, in order (one statement per run)."""
+    kinds = set(map(type, models))
+    if len(kinds) == 1:  # the common case, without a Python-level loop
+        (only,) = kinds
+        get_model_info(only)
+        return [(only, list(models))]
     out: list[tuple[type, list[Any]]] = []
     for m in models:
         cls = type(m)
@@ -849,7 +854,7 @@ def _batches(models: Iterable[Any]) -> list[tuple[type, list[Any]]]:
     return out
 
 
-def _safe_batches(models: Iterable[Any]) -> list[tuple[type, list[Any]]]:
+def _safe_batches(models: Sequence[Any]) -> list[tuple[type, list[Any]]]:
     try:
         return _batches(models)
     except errors.OmmiError:
