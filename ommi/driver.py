@@ -43,6 +43,7 @@ __all__ = [
     "available_drivers",
     "infos_in_dependency_order",
     "load_driver",
+    "log_statement",
     "model_info",
     "parse_url",
     "statement_logger",
@@ -52,6 +53,13 @@ model_info = get_model_info
 """``model_info(Model)`` returns the :class:`ModelInfo` a driver compiles against."""
 
 statement_logger = logging.getLogger("ommi.statements")
+"""Drivers log each statement's text here at DEBUG level: the text only, never bound values."""
+
+
+def log_statement(backend: str, text: str) -> None:
+    """Record a statement's text (never its bound values) on :data:`statement_logger`."""
+    if statement_logger.isEnabledFor(logging.DEBUG):
+        statement_logger.debug("%s: %s", backend, text)
 
 CAPABILITIES: Mapping[str, str] = {
     "transactions": "atomic transactions with commit and rollback",

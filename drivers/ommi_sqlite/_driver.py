@@ -28,7 +28,17 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, TypeVar
 
 from ommi import errors
-from ommi.driver import URL, Driver, DriverTransaction, FieldInfo, LiveColumn, LiveTable, ModelInfo, SchemaChange
+from ommi.driver import (
+    URL,
+    Driver,
+    DriverTransaction,
+    FieldInfo,
+    LiveColumn,
+    LiveTable,
+    ModelInfo,
+    SchemaChange,
+    log_statement,
+)
 from ommi.query import Aggregate, Delete, Insert, Save, Select, Update
 from ommi.sql import ModelPlan, SQLCompiler
 
@@ -271,17 +281,23 @@ class _Ops:
     _in_tx: bool
 
     async def insert(self, stmt: Insert) -> None:
-        await self._worker.call(_op_insert, self._compiler.plan(stmt.model), stmt.instances, self._in_tx)
+        plan = self._compiler.plan(stmt.model)
+        log_statement("sqlite", plan.insert_all)
+        await self._worker.call(_op_insert, plan, stmt.instances, self._in_tx)
 
     async def save(self, stmt: Save) -> int:
-        return await self._worker.call(_op_save, self._compiler.plan(stmt.model), stmt.instances, self._in_tx)
+        plan = self._compiler.plan(stmt.model)
+        log_statement("sqlite", plan.save or "")
+        return await self._worker.call(_op_save, plan, stmt.instances, self._in_tx)
 
     async def select(self, stmt: Select) -> list[Any]:
         sql, params = self._compiler.select(stmt)
+        log_statement("sqlite", sql)
         return await self._worker.call(_op_fetch, sql, params, self._compiler.plan(stmt.model).load)
 
     async def stream(self, stmt: Select) -> AsyncIterator[Any]:
         sql, params = self._compiler.select(stmt)
+        log_statement("sqlite", sql)
         load = self._compiler.plan(stmt.model).load
         worker = self._worker
         cur = await worker.call(_op_open_cursor, sql, params)
@@ -298,18 +314,22 @@ class _Ops:
 
     async def count(self, stmt: Select) -> int:
         sql, params = self._compiler.count(stmt)
+        log_statement("sqlite", sql)
         return int(await self._worker.call(_op_scalar, sql, params))
 
     async def aggregate(self, stmt: Aggregate) -> list[tuple[Any, ...]]:
         sql, params, decode = self._compiler.aggregate(stmt)
+        log_statement("sqlite", sql)
         return await self._worker.call(_op_fetch, sql, params, decode)
 
     async def update(self, stmt: Update) -> int:
         sql, params = self._compiler.update(stmt)
+        log_statement("sqlite", sql)
         return await self._worker.call(_op_write, sql, params)
 
     async def delete(self, stmt: Delete) -> int:
         sql, params = self._compiler.delete(stmt)
+        log_statement("sqlite", sql)
         return await self._worker.call(_op_write, sql, params)
 
 
