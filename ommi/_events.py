@@ -9,8 +9,7 @@ only when that transaction really committed or rolled back.
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Literal, TypeVar, get_args
 
 from ommi import errors
@@ -83,7 +82,7 @@ async def call(fn: Callable[..., Any], *args: Any, event: str) -> None:
     """Run one hook; failures become ``OmmiError`` naming the event and hook."""
     try:
         result = fn(*args)
-        if inspect.isawaitable(result):
+        if isinstance(result, Awaitable):
             await result
     except errors.OmmiError:
         raise
