@@ -1,0 +1,37 @@
+"""The benchmark runner's quick mode: every contender runs every workload and they all agree.
+
+Correctness only: nothing here looks at timings.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+pytest.importorskip("aiosqlite", reason="the bench dependency group is not installed")
+
+
+def test_quick_benchmark_runs_and_contenders_agree(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "OMMI_DATABASE_URL"}
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--backends", "sqlite", "--json", str(tmp_path / "quick.json")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "ok: every contender agreed on workloads ABCDEFGHIJK" in done.stdout
+    for letter in "ABCDEFGHIJK":
+        assert f"| {letter} " in done.stdout, f"workload {letter} missing from the report"
+    assert "Startup" in done.stdout
+    assert (tmp_path / "quick.json").exists()
+    # quick mode writes nothing into docs/ unless asked
+    assert "wrote" not in done.stdout

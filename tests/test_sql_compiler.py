@@ -1,0 +1,73 @@
+"""The shared SQL compiler: one SQL text per query shape, values always bound."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from ommi import Count, Key, ModelCollection, Sum, ommi_model
+from ommi.query import Aggregate, Delete, Select, Update
+from ommi.sql import SQLCompiler, SQLDialect
+from ommi_postgresql import PostgreSQLDialect
+from ommi_sqlite import SQLiteDialect
+
+coll = ModelCollection("compiler-tests")
+
+
+@ommi_model(collection=coll, name="Order")
+@dataclass
+class Order:
+    customer: str
+    amount: int
+    note: str | None = None
+    id: Annotated[int | None, Key] = None
+
+
+def test_same_shape_compiles_once_and_binds_every_value() -> None:
+    compiler = SQLCompiler(SQLiteDialect())
+    first_sql, first_params = compiler.select(Select(Order, (Order.amount > 5) & Order.customer.in_(["a", "b"])))
+    second_sql, second_params = compiler.select(Select(Order, (Order.amount > 7) & Order.customer.in_(["c", "d"])))
+    assert first_sql is second_sql  # the cached text, not a recompiled copy
+    assert first_params == [5, "a", "b"] and second_params == [7, "c", "d"]
+    assert "'a'" not in first_sql and "5" not in first_sql
+    other, _ = compiler.select(Select(Order, Order.customer.in_(["a", "b", "c"])))
+    assert other.count("?") == 3
+
+
+def test_identifiers_are_quoted_and_reserved_words_work() -> None:
+    sql, _ = SQLCompiler(SQLiteDialect()).select(Select(Order, Order.customer == "x"))
+    assert sql == 'SELECT "customer", "amount", "note", "id" FROM "Order" WHERE "customer" = ?'
+
+
+def test_negation_is_pushed_to_the_leaves_for_two_valued_logic() -> None:
+    compiler = SQLCompiler(SQLDialect())
+    sql, params = compiler.select(Select(Order, ~((Order.amount > 5) | (Order.note == "n"))))
+    assert sql.endswith('WHERE (("amount" <= ? OR "amount" IS NULL) AND "note" IS DISTINCT FROM ?)')
+    assert params == [5, "n"]
+    sql, _ = compiler.select(Select(Order, Order.note.not_in(["a", None])))
+    assert sql.endswith('WHERE ("note" NOT IN (?) AND "note" IS NOT NULL)')
+    sql, _ = compiler.select(Select(Order, Order.amount.in_([])))
+    assert sql.endswith("WHERE 1 = 0")
+
+
+def test_postgresql_dialect_numbers_placeholders_and_orders_nulls_explicitly() -> None:
+    compiler = SQLCompiler(PostgreSQLDialect())
+    sql, params = compiler.select(Select(Order, Order.amount.between(1, 9), (Order.note.desc,), 10, 20))
+    assert "BETWEEN $1 AND $2" in sql and "LIMIT $3 OFFSET $4" in sql
+    assert '"note" DESC NULLS LAST' in sql
+    assert params == [1, 9, 10, 20]
+
+
+def test_update_delete_and_aggregate_statements() -> None:
+    compiler = SQLCompiler(SQLiteDialect())
+    sql, params = compiler.update(Update(Order, Order.amount < 3, ((Order.note.field, "low"),)))
+    assert sql == 'UPDATE "Order" SET "note" = ? WHERE "amount" < ?' and params == ["low", 3]
+    sql, params = compiler.delete(Delete(Order, None))
+    assert sql == 'DELETE FROM "Order"' and params == []
+    stmt = Aggregate(Order, None, (Order.customer.field,), (Sum(Order.amount) > 10).__class__(
+        Sum(Order.amount).node, (Sum(Order.amount) > 10).op, 10), (Count().node, Sum(Order.amount).node))
+    sql, params, decode = compiler.aggregate(stmt)
+    assert sql == ('SELECT "customer", COUNT(*), SUM("amount") FROM "Order" GROUP BY "customer" '
+                   'HAVING SUM("amount") > ? ORDER BY "customer" ASC')
+    assert params == [10]
+    assert decode(("a", 3, 30)) == ("a", 3, 30)
