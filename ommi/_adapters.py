@@ -9,7 +9,7 @@ instance from stored values quickly, and how to set one value on an instance
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from ommi import errors
@@ -95,6 +95,16 @@ class FieldSource:
     def set_value(self, instance: Any, name: str, value: Any) -> None:
         """Set one field, bypassing ``frozen`` (used to write back generated keys)."""
         _set(instance, name, value)
+
+    def write_values(self, instances: Iterable[Any], name: str, values: Iterable[Any]) -> None:
+        """Set one field on many instances."""
+        set_value = self.set_value if type(self).set_value is not FieldSource.set_value else None
+        if set_value is not None:
+            for instance, value in zip(instances, values, strict=True):
+                set_value(instance, name, value)
+            return
+        for instance, value in zip(instances, values, strict=True):
+            _set(instance, name, value)
 
     def loader(
         self, cls: type, names: Sequence[str], decoders: Sequence[Callable[[Any], Any] | None]

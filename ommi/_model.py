@@ -19,6 +19,8 @@ from typing import Any, TypeVar, overload
 from ommi import errors
 from ommi._adapters import NO_DEFAULT, FieldSource, adapter_for
 from ommi._fields import (
+    INT64_MAX,
+    INT64_MIN,
     Auto,
     Index,
     Key,
@@ -122,7 +124,9 @@ class FieldInfo:
     @property
     def ref(self) -> FieldRef:
         """The query reference of this field (``Model.field``)."""
-        return FieldRef(self.model.cls, self.name, self)
+        return self._ref
+
+    _ref: FieldRef = field(default=None, repr=False)  # type: ignore[assignment]
 
     def references(self) -> FieldInfo | None:
         """The field this one refers to, resolving forward references by name."""
@@ -217,6 +221,10 @@ class ModelInfo:
         """Write a field on an instance, frozen classes included (used for generated keys)."""
         self.source.set_value(instance, name, value)
 
+    def write_values(self, name: str, instances: Iterable[Any], values: Iterable[Any]) -> None:
+        """``set_value`` for many instances at once (generated keys after a bulk insert)."""
+        self.source.write_values(instances, name, values)
+
     def loader(self, decoders: Sequence[Callable[[Any], Any] | None]) -> Callable[[Sequence[Any]], Any]:
         """Build a fast function turning one row (values in field order) into an instance.
 
@@ -226,14 +234,16 @@ class ModelInfo:
         return self.source.loader(self.cls, [f.name for f in self.fields], decoders)
 
     def dumper(
-        self, encoders: Sequence[Callable[[Any], Any] | None]
+        self, encoders: Sequence[Callable[[Any], Any] | None], skip: int | None = None
     ) -> Callable[[Any], tuple[Any, ...]]:
         """Build a fast function turning an instance into a validated row of stored values.
 
         Each value is validated by the field's check, then ``encoders[i]`` (if
         any) converts it to what the driver stores; encoders never see ``None``.
+        ``skip`` leaves one field out of the row (a generated key that is
+        ``None``, for an insert that lets the database fill it).
         """
-        return _make_dumper(self, encoders)
+        return _make_dumper(self, encoders, skip)
 
 
 def _make_getter(names: Sequence[str]) -> Callable[[Any], tuple[Any, ...]]:
@@ -251,7 +261,7 @@ _EXACT_TYPES: dict[Kind, str] = {
 
 
 def _make_dumper(
-    info: ModelInfo, encoders: Sequence[Callable[[Any], Any] | None]
+    info: ModelInfo, encoders: Sequence[Callable[[Any], Any] | None], skip: int | None = None
 ) -> Callable[[Any], tuple[Any, ...]]:
     # Generated once per (model, driver): a straight-line function with the
     # common exact-type case inlined, so a row costs no per-field lookups.
@@ -260,10 +270,16 @@ def _make_dumper(
         "," if len(info.fields) == 1 else "") + " = getter(obj)"]
     out = []
     for i, (f, enc) in enumerate(zip(info.fields, encoders, strict=True)):
+        if i == skip:
+            continue
         env[f"chk{i}"] = f.check
         exact = _EXACT_TYPES.get(f.kind)
         if f.kind is Kind.FLOAT:  # NaN is a float but is refused (v != v only for NaN)
             lines.append(f"    if v{i}.__class__ is not float or v{i} != v{i}: v{i} = chk{i}(v{i})")
+        elif f.kind is Kind.INT:
+            lines.append(
+                f"    if v{i}.__class__ is not int or not {INT64_MIN} <= v{i} <= {INT64_MAX}: v{i} = chk{i}(v{i})"
+            )
         elif exact is not None:
             lines.append(f"    if v{i}.__class__ is not {exact}: v{i} = chk{i}(v{i})")
         else:
@@ -385,7 +401,8 @@ def _build(cls: type, collection: ModelCollection, name: str | None, localns: di
     info_obj = ModelInfo(cls, table, collection, fields, source)
     for f in fields:
         f.model = info_obj
-        source.install(cls, f.name, FieldRef(cls, f.name, f))
+        f._ref = FieldRef(cls, f.name, f)
+        source.install(cls, f.name, f._ref)
     _install_relations(cls, info_obj, hints, localns)
     type.__setattr__(cls, "__ommi__", info_obj)
     with _lock:

@@ -862,6 +862,9 @@ def _safe_batches(models: Sequence[Any]) -> list[tuple[type, list[Any]]]:
 
 
 def _key_predicate(info: ModelInfo, key: Any) -> Predicate:
+    if len(info.key) == 1 and key is not None and not isinstance(key, tuple):  # the common case, first
+        f = info.key[0]
+        return Compare(f.ref.field, Op.EQ, f.check(key))
     if not info.key:
         raise errors.QueryError(f"{info.cls.__name__} has no key: declare one with Annotated[..., Key]")
     values = key if isinstance(key, tuple) else (key,)

@@ -64,8 +64,9 @@ class _State:
 _states: dict[int, _State] = {}
 
 
-def _forget_ref(key: int, _ref: object) -> None:
-    _states.pop(key, None)
+def _forget_ref(key: int, _ref: object, states: dict[int, _State] = _states) -> None:
+    # bound as a default: at interpreter exit module globals may already be None
+    states.pop(key, None)
 
 
 def bind(instances: Any, session: Any) -> None:

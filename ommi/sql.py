@@ -225,6 +225,8 @@ class ModelPlan:
     save: str | None
     load: Callable[[Sequence[Any]], Any]
     dump: Callable[[Any], tuple[Any, ...]]
+    dump_auto: Callable[[Any], tuple[Any, ...]] | None
+    """Like ``dump`` without the generated key: the row for ``insert_auto``."""
     auto_index: int | None
     save_order: tuple[int, ...]
 
@@ -298,6 +300,7 @@ class SQLCompiler:
             save=save,
             load=info.loader([d.decoder(f) for f in info.fields]),
             dump=info.dumper([d.encoder(f) for f in info.fields]),
+            dump_auto=info.dumper([d.encoder(f) for f in info.fields], auto_index) if auto_index is not None else None,
             auto_index=auto_index,
             save_order=save_order,
         )

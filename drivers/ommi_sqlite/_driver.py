@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import operator
 import os
 import queue
 import shutil
@@ -153,38 +154,55 @@ def _end_unit(conn: sqlite3.Connection, name: str, ok: bool) -> None:
 
 
 def _op_insert(conn: sqlite3.Connection, plan: ModelPlan, instances: Sequence[Any], in_tx: bool) -> None:
-    dump = plan.dump
-    rows = [dump(m) for m in instances]  # validates everything before any write
     ai = plan.auto_index
-    generated: list[tuple[Any, int]] = []
+    given: list[tuple[Any, ...]] = []
+    pending: list[Any] = []  # instances whose key the database generates
+    pending_rows: list[tuple[Any, ...]] = []
+    if ai is None:
+        given = list(map(plan.dump, instances))
+    else:
+        assert plan.dump_auto is not None
+        keys = list(map(operator.attrgetter(plan.info.fields[ai].name), instances))
+        if keys.count(None) == len(keys):  # the usual case: every key generated
+            pending, pending_rows = list(instances), list(map(plan.dump_auto, instances))
+        else:
+            for m, k in zip(instances, keys, strict=True):
+                if k is None:
+                    pending.append(m)
+                    pending_rows.append(plan.dump_auto(m))
+                else:
+                    given.append(plan.dump(m))
+    # every row is validated above, before anything is written
+    generated: Sequence[int] = ()
+    if len(instances) == 1:
+        # one statement is atomic by itself, in or out of a transaction: no unit needed
+        if given:
+            conn.execute(plan.insert_all, given[0])
+        else:
+            assert plan.insert_auto is not None
+            generated = (conn.execute(plan.insert_auto, pending_rows[0]).lastrowid or 0,)
+            plan.info.write_values(plan.info.fields[ai].name, pending, generated)  # type: ignore[index]
+        return
     unit = _begin_unit(conn, in_tx)
     try:
-        if ai is None:
-            conn.executemany(plan.insert_all, rows)
-        else:
-            given = [r for r in rows if r[ai] is not None]
-            pending = [(m, r) for m, r in zip(instances, rows, strict=True) if r[ai] is None]
-            if given:
-                conn.executemany(plan.insert_all, given)
-            if pending:
-                assert plan.insert_auto is not None
-                # SQLite gives a new rowid one larger than the largest present, so
-                # a batch inserted under our write lock gets top+1 .. top+n.
-                top = conn.execute(f"SELECT max(rowid) FROM {plan.table}").fetchone()[0] or 0
-                if top + len(pending) < _INT64_MAX:
-                    conn.executemany(plan.insert_auto, [r[:ai] + r[ai + 1 :] for _, r in pending])
-                    generated = [(m, top + 1 + i) for i, (m, _) in enumerate(pending)]
-                else:  # near the top of the range SQLite picks rowids at random
-                    for m, r in pending:
-                        cur = conn.execute(plan.insert_auto, r[:ai] + r[ai + 1 :])
-                        generated.append((m, cur.lastrowid or 0))
+        if given:
+            conn.executemany(plan.insert_all, given)
+        if pending:
+            assert plan.insert_auto is not None
+            # SQLite gives a new rowid one larger than the largest present, so
+            # a batch inserted under our write lock gets top+1 .. top+n.
+            top = conn.execute(f"SELECT max(rowid) FROM {plan.table}").fetchone()[0] or 0
+            if top + len(pending) < _INT64_MAX:
+                conn.executemany(plan.insert_auto, pending_rows)
+                generated = range(top + 1, top + 1 + len(pending))
+            else:  # near the top of the range SQLite picks rowids at random
+                generated = [conn.execute(plan.insert_auto, r).lastrowid or 0 for r in pending_rows]
     except BaseException:
         _end_unit(conn, unit, False)
         raise
     _end_unit(conn, unit, True)
-    name = plan.info.fields[ai].name if ai is not None else ""
-    for m, key in generated:
-        plan.info.set_value(m, name, key)
+    if pending:
+        plan.info.write_values(plan.info.fields[ai].name, pending, generated)  # type: ignore[index]
 
 
 def _op_save(conn: sqlite3.Connection, plan: ModelPlan, instances: Sequence[Any], in_tx: bool) -> int:
