@@ -16,10 +16,12 @@ Built-in drivers register exactly the same way.
 from __future__ import annotations
 
 import abc
+import importlib
 import logging
+import os
+import sys
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from importlib import metadata
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
@@ -148,9 +150,59 @@ def parse_url(url: str) -> URL:
     )
 
 
-def available_drivers() -> dict[str, metadata.EntryPoint]:
+def available_drivers() -> dict[str, Any]:
     """The installed drivers, by URL scheme (the ``ommi.drivers`` entry-point group)."""
+    from importlib import metadata
+
     return {ep.name: ep for ep in metadata.entry_points(group="ommi.drivers")}
+
+
+_GROUP_HEADER = "[ommi.drivers]"
+_scanned: dict[str, str] | None = None
+
+
+def _scan_entry_points() -> dict[str, str]:
+    """``scheme -> "module:attr"`` read straight from installed ``*.dist-info`` folders.
+
+    Connecting should not cost the import of :mod:`importlib.metadata` (a
+    large share of ommi's start-up time); anything this quick scan cannot
+    see (zipped or unusual installs) falls back to it in :func:`load_driver`.
+    """
+    global _scanned  # noqa: PLW0603 - computed once per process
+    if _scanned is not None:
+        return _scanned
+    found: dict[str, str] = {}
+    for base in sys.path:
+        try:
+            entries = os.listdir(base or ".")
+        except OSError:
+            continue
+        for entry in entries:
+            if not entry.endswith(".dist-info"):
+                continue
+            try:
+                with open(os.path.join(base or ".", entry, "entry_points.txt"), encoding="utf-8") as fh:
+                    text = fh.read()
+            except OSError:
+                continue
+            if _GROUP_HEADER in text:
+                for name, value in _section(text):
+                    found.setdefault(name, value)
+    _scanned = found
+    return found
+
+
+def _section(text: str) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    inside = False
+    for raw in text.splitlines():
+        line = raw.strip()
+        if line.startswith("["):
+            inside = line == _GROUP_HEADER
+        elif inside and "=" in line:
+            name, _, value = line.partition("=")
+            out.append((name.strip().strip('"'), value.strip()))
+    return out
 
 
 def load_driver(scheme: str) -> type[Driver]:
@@ -160,6 +212,21 @@ def load_driver(scheme: str) -> type[Driver]:
         UnsupportedError: no installed driver handles ``scheme``; the message
             lists the installed ones and the pip extra that would add it.
     """
+    spec = _scan_entry_points().get(scheme)
+    if spec is not None:
+        module_name, _, attr = spec.partition(":")
+        try:
+            found: Any = importlib.import_module(module_name)
+            for part in attr.split(".") if attr else ():
+                found = getattr(found, part)
+        except ImportError as exc:
+            extra = _EXTRAS.get(scheme)
+            hint = f"; install it with: pip install 'ommi[{extra}]'" if extra else ""
+            raise errors.UnsupportedError(
+                f"the {scheme!r} driver is installed but cannot be imported: {exc}{hint}"
+            ) from exc
+        if isinstance(found, type) and issubclass(found, Driver):
+            return found
     drivers = available_drivers()
     entry = drivers.get(scheme)
     if entry is None:
