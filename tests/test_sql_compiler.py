@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
+from ommi_postgresql import PostgreSQLDialect
+from ommi_sqlite import SQLiteDialect
+
 from ommi import Count, Key, ModelCollection, Sum, ommi_model
 from ommi.query import Aggregate, Delete, Select, Update
 from ommi.sql import SQLCompiler, SQLDialect
-from ommi_postgresql import PostgreSQLDialect
-from ommi_sqlite import SQLiteDialect
 
 coll = ModelCollection("compiler-tests")
 
