@@ -163,7 +163,11 @@ class SQLDialect:
         return f"{column_sql} {op} {placeholder} ESCAPE '\\'"
 
     def like_param(self, pattern: str) -> Any:
-        """The bound value for a like pattern (SQLite translates it to GLOB)."""
+        """The bound value for a like pattern (SQLite translates it to GLOB).
+
+        A ``qmark`` dialect whose :meth:`like` writes several ``?`` may return a
+        tuple: one value per placeholder, in order.
+        """
         return pattern
 
     type_aliases: ClassVar[dict[str, str]] = {}
@@ -622,7 +626,11 @@ class SQLCompiler:
             params.append(self._agg_param(node.agg, node.value))  # type: ignore[union-attr]
             return (AggCompare, node.agg, node.op)  # type: ignore[union-attr]
         if cls is Like:
-            params.append(self.dialect.like_param(node.pattern))  # type: ignore[union-attr]
+            value = self.dialect.like_param(node.pattern)  # type: ignore[union-attr]
+            if isinstance(value, tuple):
+                params.extend(value)
+            else:
+                params.append(value)
             return (Like, node.field.info)  # type: ignore[union-attr]
         raise TypeError(f"unknown query node {node!r}")
 

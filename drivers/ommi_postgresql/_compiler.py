@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any, ClassVar
 
 from ommi.driver import FieldInfo
@@ -19,8 +20,42 @@ def _json_text(v: Any) -> str:
     text = json.dumps(v, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     if "\\u0000" in text or "\\u0001" in text:
         # jsonb cannot hold U+0000 either: store JSON strings with the text code below
-        text = json.dumps(_map_strings(v, escape_text), ensure_ascii=False, separators=(",", ":"))
+        v = _map_strings(v, escape_text)
+        text = json.dumps(v, ensure_ascii=False, separators=(",", ":"))
+    if _has_exponent_float(v):
+        text = _positional_json(v)
     return text
+
+
+def _has_exponent_float(v: Any) -> bool:
+    if isinstance(v, float):
+        return "e" in repr(v)
+    if isinstance(v, dict):
+        return any(_has_exponent_float(x) for x in v.values())
+    if isinstance(v, list):
+        return any(_has_exponent_float(x) for x in v)
+    return False
+
+
+def _positional_json(v: Any) -> str:
+    """JSON text whose floats are written without an exponent and with a fraction.
+
+    jsonb stores numbers as ``numeric`` and prints them positionally: ``1e+16``
+    would come back as ``10000000000000000``, which ``json.loads`` reads as an
+    int. Written as ``10000000000000000.0`` (the float's shortest repr, exact),
+    it comes back as the same text, so the same float.
+    """
+    if isinstance(v, float):
+        if "e" not in repr(v):
+            return repr(v)
+        text = format(Decimal(repr(v)), "f")
+        return text if "." in text else text + ".0"
+    if isinstance(v, dict):
+        items = (json.dumps(k, ensure_ascii=False) + ":" + _positional_json(x) for k, x in v.items())
+        return "{" + ",".join(items) + "}"
+    if isinstance(v, list):
+        return "[" + ",".join(_positional_json(x) for x in v) + "]"
+    return json.dumps(v, ensure_ascii=False, allow_nan=False)
 
 
 def _json_value(text: str) -> Any:

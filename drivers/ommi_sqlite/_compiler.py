@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import decimal
+import functools
 import json
+import re
 import uuid
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
@@ -16,11 +18,13 @@ from ommi.sql import Codec, Kind, SQLDialect
 
 __all__ = [
     "DECIMAL_COLLATION",
+    "LIKE_FUNCTION",
     "DecimalAvg",
     "DecimalSum",
     "IntAvg",
     "SQLiteDialect",
     "decimal_collation",
+    "like_match",
     "like_to_glob",
 ]
 
@@ -80,6 +84,32 @@ class IntAvg:
 
     def finalize(self) -> float | None:
         return self.total / self.n if self.n else None
+
+
+LIKE_FUNCTION = "ommi_like"
+
+
+@functools.lru_cache(maxsize=256)
+def _like_regex(pattern: str) -> re.Pattern[str]:
+    out: list[str] = []
+    chars = iter(pattern)
+    for ch in chars:
+        if ch == "\\":
+            out.append(re.escape(next(chars, "\\")))
+        elif ch == "%":
+            out.append(".*")
+        elif ch == "_":
+            out.append(".")
+        else:
+            out.append(re.escape(ch))
+    return re.compile("".join(out), re.DOTALL)
+
+
+def like_match(value: str | None, pattern: str | None) -> int | None:
+    """SQLite function: ommi's like (``%``, ``_``, ``\\`` escapes, case-sensitive) on any text."""
+    if value is None or pattern is None:
+        return None
+    return 1 if _like_regex(pattern).fullmatch(value) else 0
 
 
 def like_to_glob(pattern: str) -> str:
@@ -184,7 +214,13 @@ class SQLiteDialect(SQLDialect):
         return column_sql
 
     def like(self, column_sql: str, placeholder: str, negate: bool) -> str:
-        return f"{column_sql} {'NOT GLOB' if negate else 'GLOB'} {placeholder}"
+        # GLOB is fast and case-sensitive but stops at a NUL character: text
+        # holding one (in the value or the pattern) is matched in Python.
+        test = (
+            f"CASE WHEN instr({column_sql}, char(0)) > 0 OR instr({placeholder}, char(0)) > 0 "
+            f"THEN {LIKE_FUNCTION}({column_sql}, {placeholder}) ELSE {column_sql} GLOB {placeholder} END"
+        )
+        return f"NOT ({test})" if negate else test
 
     def retype_column(self, table: str, column: str, type_sql: str) -> list[str]:
         raise errors.UnsupportedError(
@@ -214,4 +250,4 @@ class SQLiteDialect(SQLDialect):
         return super().aggregate_sql(agg, column_sql)
 
     def like_param(self, pattern: str) -> Any:
-        return like_to_glob(pattern)
+        return (pattern, pattern, like_to_glob(pattern))

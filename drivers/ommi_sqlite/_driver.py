@@ -43,7 +43,16 @@ from ommi.driver import (
 from ommi.query import Aggregate, Delete, Insert, Save, Select, Update
 from ommi.sql import ModelPlan, SQLCompiler
 
-from ._compiler import DECIMAL_COLLATION, DecimalAvg, DecimalSum, IntAvg, SQLiteDialect, decimal_collation
+from ._compiler import (
+    DECIMAL_COLLATION,
+    LIKE_FUNCTION,
+    DecimalAvg,
+    DecimalSum,
+    IntAvg,
+    SQLiteDialect,
+    decimal_collation,
+    like_match,
+)
 
 __all__ = ["SQLiteDriver"]
 
@@ -408,6 +417,7 @@ class SQLiteDriver(_Ops, Driver):
         conn.create_aggregate("ommi_dsum", 1, DecimalSum)  # type: ignore[arg-type]
         conn.create_aggregate("ommi_davg", 1, DecimalAvg)  # type: ignore[arg-type]
         conn.create_aggregate("ommi_iavg", 1, IntAvg)  # type: ignore[arg-type]
+        conn.create_function(LIKE_FUNCTION, 2, like_match, deterministic=True)
         if self.memory:
             conn.execute("PRAGMA synchronous = OFF")
         return conn

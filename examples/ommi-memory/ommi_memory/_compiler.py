@@ -73,7 +73,10 @@ _ORDERED: dict[Op, Callable[[Any, Any], bool]] = {
 
 
 def _utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as exc:  # year 1 east of UTC, or year 9999 west of it
+        raise errors.ValidationError(f"{value!r} has no UTC instant inside years 1-9999") from exc
 
 
 def _enum_value(value: Any) -> Any:

@@ -1,0 +1,697 @@
+"""Differential fuzzing: every backend returns exactly what the ``memory://`` oracle returns.
+
+Hypothesis generates small data sets (tens of rows, drawn from value pools
+full of edge cases so that predicates actually match and ties occur) and
+random queries: predicate trees over every operator, ordering with ties
+broken by the key, limit and offset, counts, and aggregates with group_by and
+having. Each batch of queries runs against one data set on the backend under
+test and on a private ``memory://`` store (the pure-Python reference driver in
+examples/ommi-memory), and the answers must be identical, value for value and
+type for type.
+
+Tolerances (the only places "identical" is relaxed), each because backends
+legitimately compute the value differently:
+
+* ``Avg`` of a float or int field, and ``Sum`` of a float field: the oracle
+  sums correctly rounded (``math.fsum``), SQL engines and MongoDB add in row
+  order, so the last bits differ: relative 1e-12.
+* ``Avg`` of a Decimal field: the oracle divides to 28 significant digits,
+  PostgreSQL to its own scale and DuckDB in DOUBLE (documented in
+  docs/backends/duckdb.md): relative 1e-12.
+
+Counts and sizes are in docs/reliability.md; ``OMMI_SOAK=10`` runs ten times
+as many; a failure prints the query and the data set so it can be pinned.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, fields
+from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Annotated, Any
+
+import pytest
+from hypothesis import strategies as st
+
+from ommi import (
+    Avg,
+    AwareDatetime,
+    Count,
+    CountDistinct,
+    DBFailure,
+    Key,
+    Max,
+    Min,
+    ModelCollection,
+    Ommi,
+    Sum,
+    ommi_model,
+)
+from ommi.query import AggRef, FieldRef
+from tests._fuzz import generate, pinned, scaled
+
+coll = ModelCollection("differential")
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+@ommi_model(collection=coll)
+@dataclass
+class Row:
+    k: Annotated[int, Key]
+    s: str | None = None
+    t: str | None = None
+    i: int | None = None
+    n: int | None = None
+    f: float | None = None
+    d: Decimal | None = None
+    dt: datetime | None = None
+    at: AwareDatetime | None = None
+    day: date | None = None
+    flag: bool | None = None
+
+
+# -- value pools --------------------------------------------------------------------------
+# Small pools make predicates match and groups and ties form; each holds the edge cases.
+
+STRS = [
+    "",
+    "a",
+    "A",
+    "b",
+    "B",
+    "ab",
+    "abc",
+    "Ab",
+    "a%b",
+    "a_b",
+    "a\\b",
+    "%",
+    "_",
+    "\\",
+    "é",
+    "e\u0301",
+    "Z",
+    "z",
+    "ß",
+    "日本",
+    "😀",
+    "a😀",
+    "\x00",
+    "a\x00b",
+    "'",
+    '"',
+    " ",
+    "a ",
+    "ÿ",
+    "\uffff",
+    "\U0010ffff",
+    "x'); DROP TABLE Row; --",
+    "$ne",
+    "*",
+    ".*",
+]
+STR_CHARS = sorted({c for s in STRS for c in s})
+INTS = [0, 1, -1, 2, 7, -7, 42, 2**31 - 1, -(2**31), 2**53 + 1, INT64_MIN, INT64_MAX, INT64_MAX - 1, INT64_MIN + 1]
+SMALL_INTS = list(range(-5, 6)) + [100, -100, 10**12]
+# ±0.0, subnormals, huge values and infinities are stored and compared; NaN is refused by ommi.
+FLOATS = [0.0, -0.0, 1.0, -1.0, 0.5, 1.5, -2.25, 0.1, 0.2, 1e-300, 5e-324, 1e300, -1e300, math.inf, -math.inf, 3.0]
+# Portable Decimals (see docs/reliability.md) are <= 28 digits before the point, <= 10 after, <= 34 in all;
+# here at most 22 before the point, so that sums of a data set's 30 rows stay portable too (DuckDB's
+# DECIMAL(38, 10) sum overflows past 28 digits; MongoDB's Decimal128 rounds past 34). test_roundtrip
+# stores the full-width values.
+DECIMALS = [
+    Decimal(x)
+    for x in [
+        "0",
+        "0.0",
+        "-0",
+        "1",
+        "1.0",
+        "1.50",
+        "-1.5",
+        "0.1",
+        "0.0000000001",
+        "-0.0000000001",
+        "3.14159",
+        "123456789012345678.0123456789",
+        "-123456789012345678.0123456789",
+        "9999999999999999999999",
+        "-9999999999999999999999.9999999999",
+        "100",
+        "1E+2",
+        "42.4200",
+    ]
+]
+NAIVE = [
+    datetime(1, 1, 1),
+    datetime(1969, 12, 31, 23, 59, 59, 999999),
+    datetime(1970, 1, 1),
+    datetime(2000, 2, 29, 12),
+    datetime(2024, 5, 1, 12, 0, 0, 1),
+    datetime(2024, 5, 1, 12, 0, 0, 2),
+    datetime(2024, 5, 1, 12),
+    datetime(9999, 12, 31, 23, 59, 59, 999999),
+]
+ZONES = [
+    UTC,
+    timezone(timedelta(hours=5, minutes=30)),
+    timezone(timedelta(hours=-8)),
+    timezone(timedelta(hours=14)),
+]
+AWARE = [
+    datetime(2024, 5, 1, 12, tzinfo=UTC),
+    datetime(2024, 5, 1, 17, 30, tzinfo=ZONES[1]),  # the same instant as the first
+    datetime(2024, 5, 1, 4, 0, 0, 1, tzinfo=ZONES[2]),
+    datetime(1970, 1, 1, tzinfo=UTC),
+    datetime(1969, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+    datetime(2038, 1, 19, 3, 14, 8, tzinfo=ZONES[3]),
+    datetime(2, 1, 1, tzinfo=ZONES[1]),
+]
+DAYS = [date(1, 1, 1), date(1970, 1, 1), date(2000, 2, 29), date(2024, 5, 1), date(2024, 5, 2), date(9999, 12, 31)]
+
+
+def _pool(values: list[Any], extra: st.SearchStrategy[Any] | None = None) -> st.SearchStrategy[Any]:
+    base = st.sampled_from(values)
+    return base if extra is None else st.one_of(base, base, extra)
+
+
+POOLS: dict[str, st.SearchStrategy[Any]] = {
+    "s": _pool(STRS, st.text(st.sampled_from(STR_CHARS), max_size=4)),
+    "t": _pool(STRS[:12]),
+    "i": _pool(INTS, st.integers(INT64_MIN, INT64_MAX)),
+    "n": _pool(SMALL_INTS),
+    "f": _pool(FLOATS, st.floats(allow_nan=False, width=64, min_value=-1e6, max_value=1e6)),
+    "d": _pool(
+        DECIMALS, st.decimals(min_value=-(10**6), max_value=10**6, places=3, allow_nan=False, allow_infinity=False)
+    ),
+    "dt": _pool(NAIVE, st.datetimes(min_value=datetime(1960, 1, 1), max_value=datetime(2100, 1, 1))),
+    "at": _pool(
+        AWARE,
+        st.builds(
+            lambda d, z: d.replace(tzinfo=z),
+            st.datetimes(min_value=datetime(1960, 1, 2), max_value=datetime(2100, 1, 1)),
+            st.sampled_from(ZONES),
+        ),
+    ),
+    "day": _pool(DAYS),
+    "flag": st.sampled_from([True, False]),
+}
+COLUMNS = list(POOLS)
+REFS: dict[str, FieldRef] = {name: getattr(Row, name) for name in COLUMNS}
+TEXT = ["s", "t"]
+ORDERED = [
+    c for c in COLUMNS if c != "flag"
+]  # bool has == and in_ only in this generator: True > False is not portable intent
+
+
+@st.composite
+def datasets(draw: st.DrawFn) -> list[Row]:
+    size = draw(st.integers(0, 30))
+    rows = []
+    for k in range(size):
+        values = {c: draw(st.one_of(st.none(), POOLS[c], POOLS[c])) for c in COLUMNS}
+        rows.append(Row(k=k * 3 - 20, **values))
+    return rows
+
+
+# -- predicates ----------------------------------------------------------------------------
+
+_PATTERN_PIECES = ["%", "_", "\\%", "\\_", "\\\\", *STR_CHARS]
+
+
+@st.composite
+def leaves(draw: st.DrawFn) -> Any:
+    col = draw(st.sampled_from(COLUMNS))
+    ref = REFS[col]
+    value = POOLS[col]
+    ops = ["==", "!=", "null", "notnull", "in", "notin"]
+    if col in ORDERED:
+        ops += ["<", "<=", ">", ">=", "between"]
+    if col in TEXT:
+        ops += ["like", "like", "contains", "startswith", "endswith"]
+    op = draw(st.sampled_from(ops))
+    match op:
+        case "==":
+            return ref == draw(value)
+        case "!=":
+            return ref != draw(value)
+        case "<":
+            return ref < draw(value)
+        case "<=":
+            return ref <= draw(value)
+        case ">":
+            return ref > draw(value)
+        case ">=":
+            return ref >= draw(value)
+        case "null":
+            return ref.is_null() if draw(st.booleans()) else ref == None  # noqa: E711
+        case "notnull":
+            return ref.is_not_null() if draw(st.booleans()) else ref != None  # noqa: E711
+        case "in" | "notin":
+            values = draw(st.lists(st.one_of(value, st.none()) if draw(st.booleans()) else value, max_size=4))
+            return ref.in_(values) if op == "in" else ref.not_in(values)
+        case "between":
+            low, high = draw(value), draw(value)
+            if draw(st.booleans()):
+                low, high = min(low, high), max(low, high)
+            return ref.between(low, high)
+        case "like":
+            pieces = draw(st.lists(st.sampled_from(_PATTERN_PIECES), max_size=5))
+            return ref.like("".join(pieces))
+        case "contains":
+            return ref.contains(draw(value))
+        case "startswith":
+            return ref.startswith(draw(value))
+        case _:
+            return ref.endswith(draw(value))
+
+
+predicates = st.recursive(
+    leaves(),
+    lambda inner: st.one_of(
+        st.builds(lambda a, b: a & b, inner, inner),
+        st.builds(lambda a, b: a | b, inner, inner),
+        st.builds(lambda a: ~a, inner),
+    ),
+    max_leaves=6,
+)
+
+
+@dataclass(frozen=True)
+class FindQuery:
+    where: Any
+    order: tuple[tuple[str, bool], ...]
+    limit: int | None
+    offset: int | None
+    count: bool
+
+    def run(self, db: Ommi) -> Any:
+        q = db.find(Row, self.where) if self.where is not None else db.find(Row)
+        if self.order or self.limit is not None or self.offset is not None:
+            # ties broken by the key, so the order is total
+            q = q.order_by(*(REFS[c].desc if desc else REFS[c].asc for c, desc in self.order), Row.k)
+        if self.limit is not None:
+            q = q.limit(self.limit)
+        if self.offset is not None:
+            q = q.offset(self.offset)
+        return q.count() if self.count else q.all()
+
+
+AGG_FUNCS = ["count", "count_field", "count_distinct", "sum", "avg", "min", "max"]
+NUMERIC = ["i", "n", "f", "d"]
+
+
+@dataclass(frozen=True)
+class AggQuery:
+    where: Any
+    group: tuple[str, ...]
+    aggs: tuple[tuple[str, str | None], ...]
+    having: tuple[tuple[int, str, Any], ...]  # (aggregate index, op, value) or predicates on group fields
+    having_fields: Any
+    order: tuple[tuple[int, bool], ...]
+    limit: int | None
+    offset: int | None
+
+    def ref(self, index: int) -> AggRef:
+        func, col = self.aggs[index]
+        ref = REFS[col] if col is not None else None
+        match func:
+            case "count":
+                return Count()
+            case "count_field":
+                return Count(ref)
+            case "count_distinct":
+                return CountDistinct(ref)  # type: ignore[arg-type]
+            case "sum":
+                return Sum(ref)  # type: ignore[arg-type]
+            case "avg":
+                return Avg(ref)  # type: ignore[arg-type]
+            case "min":
+                return Min(ref)  # type: ignore[arg-type]
+            case _:
+                return Max(ref)  # type: ignore[arg-type]
+
+    def run(self, db: Ommi) -> Any:
+        q = db.find(Row, self.where) if self.where is not None else db.find(Row)
+        if self.group:
+            q = q.group_by(*(REFS[c] for c in self.group))
+            preds = [_agg_compare(self.ref(i), op, v) for i, op, v in self.having]
+            if self.having_fields is not None:
+                preds.append(self.having_fields)
+            if preds:
+                q = q.having(*preds)
+            # ties between aggregates broken by the group fields, so the order is total
+            terms = [self.ref(i).desc if desc else self.ref(i).asc for i, desc in self.order]
+            if terms:
+                q = q.order_by(*terms, *(REFS[c] for c in self.group))
+            if self.limit is not None:
+                q = q.limit(self.limit)
+            if self.offset is not None:
+                q = q.offset(self.offset)
+        return q.aggregate(**{f"a{i}": self.ref(i) for i in range(len(self.aggs))})
+
+
+def _agg_compare(ref: AggRef, op: str, value: Any) -> Any:
+    match op:
+        case "==":
+            return ref == value
+        case "!=":
+            return ref != value
+        case "<":
+            return ref < value
+        case "<=":
+            return ref <= value
+        case ">":
+            return ref > value
+        case _:
+            return ref >= value
+
+
+@st.composite
+def aggregates(draw: st.DrawFn) -> tuple[str, str | None]:
+    func = draw(st.sampled_from(AGG_FUNCS))
+    if func == "count":
+        return (func, None)
+    if func in ("sum", "avg"):
+        # Sum of the int64-extreme field i would overflow 64 bits on SQLite (an error) and
+        # MongoDB (a double): sums run over n, f and d; Avg may use i.
+        return (func, draw(st.sampled_from(["n", "f", "d"] if func == "sum" else NUMERIC)))
+    return (func, draw(st.sampled_from(COLUMNS if func.startswith("count") else ORDERED)))
+
+
+@st.composite
+def agg_queries(draw: st.DrawFn) -> AggQuery:
+    where = draw(st.none() | predicates)
+    group = tuple(draw(st.lists(st.sampled_from(COLUMNS), max_size=2, unique=True)))
+    aggs = tuple(draw(st.lists(aggregates(), min_size=1, max_size=4)))
+    having: list[tuple[int, str, Any]] = []
+    having_fields = None
+    order: tuple[tuple[int, bool], ...] = ()
+    limit = offset = None
+    if group:
+        for _ in range(draw(st.integers(0, 2))):
+            index = draw(st.integers(0, len(aggs) - 1))
+            func, col = aggs[index]
+            if func == "avg":
+                continue  # an Avg compared for equality depends on the last digit: see the tolerances above
+            op = draw(st.sampled_from(["==", "!=", "<", "<=", ">", ">="]))
+            if func.startswith("count"):
+                value = draw(st.integers(0, 4))
+            elif func == "sum" and col == "n":
+                value = draw(st.integers(-10, 10))
+            elif func == "sum" and col == "f":
+                value = draw(st.sampled_from([0.0, 1.5, -1.0, math.inf]))
+            else:
+                assert col is not None
+                value = draw(POOLS[col])
+            having.append((index, op, value))
+        if draw(st.booleans()):
+            having_fields = draw(_group_predicate(group))
+        order = tuple(draw(st.lists(st.tuples(st.integers(0, len(aggs) - 1), st.booleans()), max_size=2)))
+        limit = draw(st.none() | st.integers(0, 5))
+        offset = draw(st.none() | st.integers(0, 5))
+    return AggQuery(where, group, aggs, tuple(having), having_fields, order, limit, offset)
+
+
+def _group_predicate(group: tuple[str, ...]) -> st.SearchStrategy[Any]:
+    def one(col: str) -> st.SearchStrategy[Any]:
+        ref = REFS[col]
+        return st.one_of(
+            POOLS[col].map(lambda v: ref == v),
+            POOLS[col].map(lambda v: ref != v),
+            st.just(ref.is_null()),
+            st.lists(POOLS[col], max_size=3).map(ref.in_),
+        )
+
+    return st.sampled_from(group).flatmap(one)
+
+
+find_queries = st.builds(
+    FindQuery,
+    where=st.none() | predicates | predicates,
+    order=st.lists(st.tuples(st.sampled_from(COLUMNS), st.booleans()), max_size=3).map(tuple),
+    limit=st.none() | st.none() | st.integers(0, 10),
+    offset=st.none() | st.none() | st.integers(0, 10),
+    count=st.booleans(),
+)
+
+
+# -- comparison -------------------------------------------------------------------------------
+
+
+def _strict(value: Any) -> Any:
+    """A value in a form where == also checks the type and the sign of zero."""
+    if isinstance(value, float):
+        return ("float", repr(value))
+    if isinstance(value, Decimal):
+        return ("Decimal", value)  # value, not scale: DuckDB drops padding zeros (documented)
+    if isinstance(value, datetime):
+        return ("datetime", value, value.utcoffset())
+    if isinstance(value, Row):
+        return tuple(_strict(getattr(value, f.name)) for f in fields(value))
+    if isinstance(value, list):
+        return [_strict(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _strict(v) for k, v in value.items()}
+    return (type(value).__name__, value)
+
+
+def _unsigned_zero(value: Any) -> Any:
+    """-0.0 as 0.0, for SQLite: its REAL columns store -0.0 as the integer 0 (documented limit)."""
+    if isinstance(value, float) and value == 0:
+        return 0.0
+    if isinstance(value, Row):
+        return Row(**{f.name: _unsigned_zero(getattr(value, f.name)) for f in fields(value)})
+    if isinstance(value, list):
+        return [_unsigned_zero(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _unsigned_zero(v) for k, v in value.items()}
+    return value
+
+
+def _rows(rows: list[Row]) -> str:
+    return "[" + ", ".join(repr(tuple(getattr(r, f.name) for f in fields(r))) for r in rows) + "]"
+
+
+def _difference(got: Any, want: Any) -> str:
+    """Where two answers differ, briefly (the whole answers when short)."""
+    if isinstance(got, list) and isinstance(want, list):
+        for index, (g, w) in enumerate(zip(got, want, strict=False)):
+            if _strict(g) != _strict(w):
+                return f"first difference at [{index}] (lengths {len(got)} vs {len(want)}):\n got={g!r}\nwant={w!r}"
+        return f"lengths differ: got {len(got)}, want {len(want)}: extra {(got[len(want) :] or want[len(got) :])!r}"
+    return f" got={got!r}\nwant={want!r}"
+
+
+def _close(got: Any, want: Any) -> bool:
+    if type(got) is not type(want):
+        return False
+    if isinstance(want, float):
+        if math.isnan(want) or math.isinf(want):
+            return repr(got) == repr(want)
+        return math.isclose(got, want, rel_tol=1e-12, abs_tol=1e-300)
+    return bool(abs(got - want) <= abs(want) * Decimal("1e-12"))
+
+
+def _loose_keys(query: AggQuery) -> set[str]:
+    """Aggregates compared with a tolerance (see the module docstring)."""
+    return {f"a{i}" for i, (func, col) in enumerate(query.aggs) if func == "avg" or (func == "sum" and col == "f")}
+
+
+def same(query: Any, got: Any, want: Any, signed_zero: bool = True) -> bool:
+    """Whether a backend's answer equals the oracle's (``signed_zero=False``: the SQLite allowances)."""
+    if not signed_zero:
+        got, want = _unsigned_zero(got), _unsigned_zero(want)
+    if not isinstance(query, AggQuery):
+        return bool(_strict(got) == _strict(want))
+    loose = _loose_keys(query)
+    got_rows = got if isinstance(got, list) else [got]
+    want_rows = want if isinstance(want, list) else [want]
+    if len(got_rows) != len(want_rows):
+        return False
+    for g, w in zip(got_rows, want_rows, strict=True):
+        if g.keys() != w.keys():
+            return False
+        for key, wv in w.items():
+            gv = g[key]
+            if not signed_zero and gv is None and isinstance(wv, float) and math.isnan(wv):
+                continue  # SQLite has no NaN: a float Sum/Avg over inf and -inf is NULL there (documented)
+            if key in loose and gv is not None and wv is not None:
+                if not _close(gv, wv):
+                    return False
+            elif _strict(gv) != _strict(wv):
+                return False
+    return True
+
+
+# -- the batch -------------------------------------------------------------------------------
+
+DATASETS = scaled(12)
+FINDS_PER_DATASET = scaled(32)
+AGGS_PER_DATASET = scaled(24)
+
+_batch: dict[str, Any] = {}
+
+
+def batch() -> tuple[list[list[Row]], list[FindQuery], list[AggQuery]]:
+    """The generated data sets and queries (generated once per session, the same for every backend)."""
+    if not _batch:
+        data = generate(datasets(), DATASETS)
+        # a few fixed data sets as well: empty, all-NULL, and every pool value once
+        data[:0] = [[], [Row(k=1), Row(k=2)], _every_value()]
+        _batch["data"] = data
+        _batch["finds"] = generate(find_queries, FINDS_PER_DATASET * len(data))
+        _batch["aggs"] = generate(agg_queries(), AGGS_PER_DATASET * len(data))
+    return _batch["data"], _batch["finds"], _batch["aggs"]
+
+
+def _every_value() -> list[Row]:
+    pools = {
+        "s": STRS,
+        "t": STRS[:12],
+        "i": INTS,
+        "n": SMALL_INTS,
+        "f": FLOATS,
+        "d": DECIMALS,
+        "dt": NAIVE,
+        "at": AWARE,
+        "day": DAYS,
+        "flag": [True, False],
+    }
+    longest = max(len(p) for p in pools.values())
+    return [Row(k=1000 + j, **{c: p[j] if j < len(p) else None for c, p in pools.items()}) for j in range(longest)]
+
+
+async def _reset(db: Ommi, rows: list[Row]) -> None:
+    await db.find(Row).delete().or_raise()
+    if rows:
+        await db.add(*[Row(**{f.name: getattr(r, f.name) for f in fields(r)}) for r in rows]).or_raise()
+
+
+_stats: dict[str, int] = {}
+
+
+async def run_differential(url: str) -> int:
+    """Run the whole batch against ``url`` and the oracle; return the number of queries compared."""
+    data, finds, aggs = batch()
+    compared = 0
+    failures: list[str] = []
+    # SQLite's REAL columns store -0.0 as 0 (documented in docs/backends/sqlite.md): its zeros are compared unsigned
+    signed_zero = not url.startswith("sqlite:")
+    # the secantusdb test server fails $avg over int64 extremes (an internal error, bug reported);
+    # test_pinned_avg_of_int64_extremes keeps it visible, so the fuzzer can look for other bugs there
+    skip_avg_of_i = url.startswith("mongodb")
+    async with Ommi.connect(url) as db, Ommi.connect("memory://") as oracle:
+        for handle in (db, oracle):
+            await handle.schema(coll).delete_models().or_raise()
+            await handle.schema(coll).create_models().or_raise()
+        try:
+            for n, rows in enumerate(data):
+                await _reset(db, rows)
+                await _reset(oracle, rows)
+                queries: list[Any] = [
+                    *finds[n * FINDS_PER_DATASET : (n + 1) * FINDS_PER_DATASET],
+                    *aggs[n * AGGS_PER_DATASET : (n + 1) * AGGS_PER_DATASET],
+                ]
+                for query in queries:
+                    if skip_avg_of_i and isinstance(query, AggQuery) and ("avg", "i") in query.aggs:
+                        continue  # MongoDB fails these: see test_pinned_avg_of_int64_extremes
+                    want = await query.run(oracle)
+                    got = await query.run(db)
+                    compared += 1
+                    if isinstance(want, DBFailure):
+                        failures.append(pinned("the oracle failed", f"{query!r}\n{want.error!r}\nrows={rows!r}"))
+                    elif isinstance(got, DBFailure) or not same(query, got.value, want.value, signed_zero):
+                        shown = got.error if isinstance(got, DBFailure) else got.value
+                        failures.append(
+                            pinned(
+                                f"{url.split(':')[0]} disagrees with the oracle on data set {n}",
+                                f"query={query!r}\n{_difference(shown, want.value)}\nrows={_rows(rows)}",
+                            )
+                        )
+                    if len(failures) >= 3:
+                        break
+                if len(failures) >= 3:
+                    break
+        finally:
+            await db.schema(coll).delete_models().or_use(None)
+    if failures:
+        pytest.fail("\n\n".join(failures), pytrace=False)
+    return compared
+
+
+async def test_every_backend_agrees_with_the_oracle(ommi_url: str) -> None:
+    t0 = time.monotonic()
+    compared = await run_differential(ommi_url)
+    assert compared >= 500
+    print(f"differential: {compared} queries on {ommi_url.split(':')[0]} in {time.monotonic() - t0:.1f}s")
+
+
+# -- pinned examples: each a disagreement the fuzzer found, or a documented limit it led to ----------
+
+
+@pytest.fixture
+async def pinned_db(ommi_url: str) -> Any:
+    async with Ommi.connect(ommi_url) as db:
+        await db.schema(coll).delete_models().or_raise()
+        await db.schema(coll).create_models().or_raise()
+        try:
+            yield db
+        finally:
+            await db.schema(coll).delete_models().or_raise()
+
+
+async def test_pinned_avg_of_int64_extremes(pinned_db: Ommi) -> None:
+    """Averaging ints near the int64 limits must not overflow (found on MongoDB/secantusdb: internal error)."""
+    db = pinned_db
+    await db.add(Row(1, i=INT64_MAX), Row(2, i=INT64_MAX - 1), Row(3, i=INT64_MIN), Row(4, i=7)).or_raise()
+    got = await db.find(Row, Row.k < 3).aggregate(a=Avg(Row.i)).or_raise()
+    assert got == {"a": float((2 * INT64_MAX - 1) / 2)}
+    got = await db.find(Row).aggregate(a=Avg(Row.i)).or_raise()
+    assert math.isclose(got["a"], (INT64_MAX + INT64_MAX - 1 + INT64_MIN + 7) / 4, rel_tol=1e-12)
+
+
+async def test_pinned_sum_of_ints_past_int64_is_exact_or_a_query_error(pinned_db: Ommi) -> None:
+    """A sum of ints past 64 bits: exact where the engine has wider sums, else a clean QueryError.
+
+    PostgreSQL (numeric), DuckDB (HUGEINT) and the memory store sum exactly;
+    SQLite refuses with "integer overflow" (documented in docs/reliability.md).
+    """
+    db = pinned_db
+    await db.add(Row(1, n=INT64_MAX), Row(2, n=1)).or_raise()
+    got = await db.find(Row).aggregate(a=Sum(Row.n))
+    if isinstance(got, DBFailure):
+        assert type(got.error).__name__ == "QueryError" and "overflow" in str(got.error), got
+    else:
+        assert got.value == {"a": INT64_MAX + 1}
+
+
+async def test_pinned_float_sum_over_both_infinities(pinned_db: Ommi) -> None:
+    """inf + -inf is NaN; SQLite has no NaN and gives NULL (documented limit)."""
+    db = pinned_db
+    await db.add(Row(1, f=math.inf), Row(2, f=-math.inf), Row(3, f=1.0)).or_raise()
+    got = await db.find(Row).aggregate(a=Sum(Row.f), b=Avg(Row.f)).or_raise()
+    if db.driver.__class__.__name__ == "SQLiteDriver":
+        assert got == {"a": None, "b": None}
+    else:
+        assert math.isnan(got["a"]) and math.isnan(got["b"])
+    assert await db.find(Row, Row.k != 3).aggregate(m=Max(Row.f), n=Min(Row.f)).or_raise() == {
+        "m": math.inf,
+        "n": -math.inf,
+    }
+
+
+async def test_pinned_negative_zero(pinned_db: Ommi) -> None:
+    """-0.0 equals 0.0 in every query; it keeps its sign except on SQLite (documented limit)."""
+    db = pinned_db
+    await db.add(Row(1, f=-0.0), Row(2, f=0.0)).or_raise()
+    assert await db.find(Row, Row.f == 0.0).count().or_raise() == 2
+    assert await db.find(Row, Row.f == -0.0).count().or_raise() == 2
+    assert await db.find(Row, Row.f < 0).count().or_raise() == 0
+    assert await db.find(Row).aggregate(n=CountDistinct(Row.f)).or_raise() == {"n": 1}
+    first = await db.get(Row, 1).or_raise()
+    sqlite = db.driver.__class__.__name__ == "SQLiteDriver"
+    assert math.copysign(1.0, first.f) == (1.0 if sqlite else -1.0)
