@@ -93,6 +93,8 @@ class URL:
     port: int | None = None
     path: str = ""
     query: Mapping[str, str] = field(default_factory=dict)
+    hosts: tuple[str, ...] = ()
+    """Several ``host[:port]`` entries (``mongodb://h1,h2:27018/db``); then ``host`` and ``port`` are ``None``."""
 
     @property
     def database(self) -> str:
@@ -107,7 +109,9 @@ class URL:
             if self.password is not None:
                 netloc += ":" + ("***" if hide_password else quote(self.password, safe=""))
             netloc += "@"
-        if self.host:
+        if self.hosts:
+            netloc += ",".join(self.hosts)
+        elif self.host:
             netloc += f"[{self.host}]" if ":" in self.host else quote(self.host, safe="")
         if self.port is not None:
             netloc += f":{self.port}"
@@ -136,6 +140,17 @@ def parse_url(url: str) -> URL:
     scheme = url.split("://", 1)[0].lower()
     try:
         parts = urlsplit(url)
+        userinfo, _, hostlist = parts.netloc.rpartition("@")
+        if "," in hostlist:  # a host list, as MongoDB replica sets use
+            user, colon, password = userinfo.partition(":")
+            return URL(
+                scheme=scheme,
+                username=unquote(user) if userinfo else None,
+                password=unquote(password) if colon else None,
+                path=unquote(parts.path),
+                query=dict(parse_qsl(parts.query, keep_blank_values=True)),
+                hosts=tuple(h for h in hostlist.split(",") if h),
+            )
         port = parts.port
     except ValueError as exc:
         raise errors.ConnectionFailed(f"malformed {scheme} URL: bad host or port") from exc

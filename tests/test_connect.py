@@ -34,6 +34,14 @@ def test_url_parsing_hides_the_password() -> None:
     assert "s3cr%40t" in url.render(hide_password=False)
 
 
+def test_host_lists_are_kept_and_hide_the_password() -> None:
+    url = parse_url("mongodb://app:s3cret@h1:27017,h2:27018,h3/shop?replicaSet=rs0")
+    assert url.hosts == ("h1:27017", "h2:27018", "h3") and url.host is None and url.port is None
+    assert (url.username, url.password, url.database) == ("app", "s3cret", "shop")
+    assert str(url) == "mongodb://app:***@h1:27017,h2:27018,h3/shop?replicaSet=rs0"
+    assert "s3cret" in url.render(hide_password=False)
+
+
 @pytest.mark.parametrize("bad", ["", "no-scheme", "sqlite:", "postgresql://h:notaport/db"])
 def test_malformed_urls_fail_clearly(bad: str) -> None:
     with pytest.raises(errors.ConnectionFailed, match="malformed"):

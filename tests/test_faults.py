@@ -56,7 +56,9 @@ async def test_postgresql_stop_mid_work_keeps_committed_batches_whole(pg_server:
         stop = asyncio.Event()
 
         async def writer(w: int) -> None:
-            for b in range(w * 1000, w * 1000 + 200):
+            # keep writing until the stop has made a write fail (bounded by the
+            # wait_for below), so the stop always lands in the middle of work
+            for b in range(w * 1_000_000, w * 1_000_000 + 1_000_000):
                 result = await db.add(*(Item(b, n) for n in range(20)))
                 outcomes[b] = not isinstance(result, DBFailure)
                 if isinstance(result, DBFailure):

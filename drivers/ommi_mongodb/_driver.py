@@ -1,0 +1,789 @@
+"""MongoDB driver on PyMongo's native asyncio client (``pymongo.AsyncMongoClient``).
+
+Design notes (the user-facing version is docs/backends/mongodb.md):
+
+* Atomicity. One ``add()``/``save()`` of several documents, and an ``update()``
+  that touches a unique field, run in a multi-document transaction of their own
+  when no transaction is open, so they are all-or-nothing like one SQL
+  statement. (This needs a replica set or sharded cluster, as transactions do.)
+* Failed writes inside a transaction. MongoDB aborts the whole transaction on
+  any write error, duplicate keys included; SQL databases keep it usable. So
+  inside a transaction the driver first checks keys and unique values against
+  the transaction's snapshot and raises ``IntegrityError`` before writing
+  anything. (A conflicting write committed concurrently can still abort the
+  transaction; later statements then fail with ``TransactionError``.)
+* Generated keys come from a counters collection (``find_one_and_update`` with
+  ``$inc``, one round trip per batch), outside any transaction like an SQL
+  sequence, so concurrent transactions never conflict on it. Explicit keys
+  raise the counter with ``$max`` so later generated keys never collide.
+* Filters across references (``Related``) have no correlated-subquery form
+  in a MongoDB filter: they are resolved first, one ``distinct`` per hop from
+  the far end, into ``$in``/``$nin`` on the referencing field.
+* A missing collection is a ``SchemaError`` as on the SQL backends, not an
+  empty result: each collection is looked up once per driver.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from decimal import DecimalException
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+from bson.errors import BSONError
+from pymongo import AsyncMongoClient, ReplaceOne, ReturnDocument
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import (
+    BulkWriteError,
+    CollectionInvalid,
+    ConfigurationError,
+    ConnectionFailure,
+    DuplicateKeyError,
+    InvalidOperation,
+    OperationFailure,
+    PyMongoError,
+    ServerSelectionTimeoutError,
+)
+from pymongo.read_concern import ReadConcern
+from pymongo.write_concern import WriteConcern
+
+from ommi import errors
+from ommi.driver import URL, Driver, DriverTransaction, LiveTable, ModelInfo, SchemaChange, statement_logger
+from ommi.query import Aggregate, Delete, Insert, Predicate, Save, Select, Update
+
+from ._compiler import Filter, ModelPlan, MongoCompiler, related_nodes
+
+__all__ = ["COUNTERS", "MongoDBDriver"]
+
+T = TypeVar("T")
+Doc = dict[str, Any]
+
+COUNTERS = "ommi_counters"
+"""The collection holding one counter document per model with a generated key."""
+
+_STREAM_BATCH = 500
+_DUPLICATE_KEY = (11000, 11001, 12582)
+_TRANSACTION_CODES = frozenset({112, 244, 246, 251, 256, 257, 263, 290})
+_DEFAULTS = {"serverSelectionTimeoutMS": 5000, "connectTimeoutMS": 5000}
+_TX_READ = ReadConcern("snapshot")
+_TX_WRITE = WriteConcern("majority")
+
+
+def _short(exc: BaseException) -> str:
+    # PyMongo appends the whole topology description (every host and its state)
+    # and the raw server reply to some messages; keep the human part.
+    msg = str(exc)
+    for cut in (", Topology Description:", ", full error:"):
+        msg = msg.split(cut, 1)[0]
+    return msg
+
+
+def _is_duplicate(exc: PyMongoError) -> bool:
+    if isinstance(exc, DuplicateKeyError):
+        return True
+    if isinstance(exc, BulkWriteError):
+        return any(e.get("code") in _DUPLICATE_KEY for e in exc.details.get("writeErrors", ()))
+    return isinstance(exc, OperationFailure) and exc.code in _DUPLICATE_KEY
+
+
+def _bulk_message(exc: BulkWriteError) -> str:
+    first = next(iter(exc.details.get("writeErrors", ())), None)
+    return str(first.get("errmsg", "")) if first else _short(exc)
+
+
+class _Translator:
+    """Turn PyMongo exceptions into ommi errors, with the password scrubbed from messages."""
+
+    def __init__(self, password: str | None) -> None:
+        self._secrets = [s for s in {password, quote(password or "", safe="")} if s] if password else []
+
+    def scrub(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def error(self, exc: BaseException, context: str = "") -> errors.OmmiError:
+        prefix = f"{context}: " if context else ""
+        if isinstance(exc, BulkWriteError) and _is_duplicate(exc):
+            return errors.IntegrityError(self.scrub(prefix + _bulk_message(exc)))
+        msg = self.scrub(prefix + _short(exc))
+        if isinstance(exc, PyMongoError) and _is_duplicate(exc):
+            return errors.IntegrityError(msg)
+        if isinstance(exc, (ConnectionFailure, ConfigurationError)):  # includes ServerSelectionTimeoutError
+            return errors.ConnectionFailed(msg)
+        if isinstance(exc, InvalidOperation) and "after close" in msg:
+            return errors.ConnectionFailed(self.scrub(prefix + "the MongoDB client has been closed"))
+        if isinstance(exc, OperationFailure):
+            if exc.has_error_label("TransientTransactionError") or exc.code in _TRANSACTION_CODES:
+                return errors.TransactionError(msg)
+            return errors.QueryError(msg)
+        if isinstance(exc, (BSONError, DecimalException, OverflowError)):
+            return errors.ValidationError(msg)
+        return errors.QueryError(msg)
+
+    @contextlib.contextmanager
+    def native(self, context: str = "") -> Iterator[None]:
+        """Translate native errors raised inside the block (``raise X(msg) from exc``)."""
+        try:
+            yield
+        except errors.OmmiError:
+            raise
+        except (PyMongoError, BSONError, DecimalException, OverflowError) as exc:
+            raise self.error(exc, context) from exc
+
+
+def _hashable(v: Any) -> Any:
+    return tuple(v.items()) if isinstance(v, dict) else v
+
+
+class _Ops:
+    """The statement methods, on the driver (no session) or a transaction (its session)."""
+
+    _driver: MongoDBDriver
+    _session: AsyncClientSession | None
+
+    def _coll(self, plan: ModelPlan) -> AsyncCollection[Doc]:
+        return self._driver._database()[plan.collection]
+
+    async def _plan(self, model: type) -> ModelPlan:
+        """The model's plan, once its collection is known to exist.
+
+        MongoDB creates a collection on first insert and reads a missing one as
+        empty; ommi reports a missing table as ``SchemaError`` on every backend,
+        so each collection is looked up once (then remembered).
+        """
+        d = self._driver
+        plan = d._compiler.plan(model)
+        if plan.collection not in d._known:
+            with d._errors.native(f"cannot look up the collection of {plan.info.cls.__name__}"):
+                names = await d._database().list_collection_names(filter={"name": plan.collection})
+            if plan.collection not in names:
+                raise errors.SchemaError(
+                    f"MongoDB collection {plan.collection!r} of {plan.info.cls.__name__} does not exist "
+                    "(create it with `await db.schema().create_models()`)"
+                )
+            d._known.add(plan.collection)
+        return plan
+
+    def _log(self, op: str, plan: ModelPlan, spec: Any = None) -> None:
+        if statement_logger.isEnabledFor(10):  # DEBUG
+            statement_logger.debug("mongodb %s %s %r", op, plan.collection, spec)
+
+    async def _atomic(self, work: Callable[[AsyncClientSession | None], Awaitable[T]], many: bool) -> T:
+        """Run ``work`` in the open transaction, or in one of its own when it writes several documents."""
+        if self._session is not None or not many:
+            return await work(self._session)
+        client = self._driver._require_client()
+        async with client.start_session() as session:
+            return await session.with_transaction(work, read_concern=_TX_READ, write_concern=_TX_WRITE)
+
+    # -- insert -------------------------------------------------------------------
+
+    async def insert(self, stmt: Insert) -> None:
+        d = self._driver
+        plan = await self._plan(stmt.model)
+        instances = stmt.instances
+        if not instances:
+            return
+        with d._errors.native("cannot encode a value for MongoDB"):
+            docs = [plan.to_doc(plan.dump(m)) for m in instances]  # validates everything before any write
+        generated: list[tuple[Any, int]] = []
+        ai = plan.auto_index
+        with d._errors.native(f"cannot add {plan.info.cls.__name__}"):
+            if ai is not None:
+                path = plan.paths[ai]
+                col = plan.info.fields[ai].column
+                pending = [i for i, doc in enumerate(docs) if _key_value(doc, path, col) is None]
+                given = [k for doc in docs if (k := _key_value(doc, path, col)) is not None]
+                if given:
+                    await d._bump_counter(plan, max(given))
+                if pending:
+                    first = await d._reserve_keys(plan, len(pending))
+                    for n, i in enumerate(pending):
+                        _set_key(docs[i], path, col, first + n)
+                        generated.append((instances[i], first + n))
+            coll = self._coll(plan)
+            self._log("insert", plan, len(docs))
+            if self._session is not None:
+                await _check_conflicts(coll, plan, docs, self._session, replacing=False)
+
+            async def work(session: AsyncClientSession | None) -> None:
+                if len(docs) == 1:
+                    await coll.insert_one(docs[0], session=session)
+                else:
+                    await coll.insert_many(docs, ordered=True, session=session)
+
+            await self._atomic(work, many=len(docs) > 1)
+        if ai is not None:
+            name = plan.info.fields[ai].name
+            for m, key in generated:
+                plan.info.set_value(m, name, key)
+
+    # -- save ---------------------------------------------------------------------
+
+    async def save(self, stmt: Save) -> int:
+        d = self._driver
+        plan = await self._plan(stmt.model)
+        info = plan.info
+        if not info.key:
+            raise errors.QueryError(f"{info.cls.__name__} has no key, so instances cannot be saved")
+        with d._errors.native("cannot encode a value for MongoDB"):
+            docs = [plan.to_doc(plan.dump(m)) for m in stmt.instances]
+        if not docs:
+            return 0
+        coll = self._coll(plan)
+        self._log("save", plan, len(docs))
+
+        async def work(session: AsyncClientSession | None) -> int:
+            if len(docs) == 1 and self._session is None:
+                result = await coll.replace_one({"_id": {"$eq": docs[0]["_id"]}}, docs[0], session=session)
+                if result.matched_count != 1:
+                    raise _not_found(info, stmt.instances[0])
+                return 1
+            # Check every key first so a missing row stores nothing (and does not
+            # leave an open transaction half-written).
+            ids = [doc["_id"] for doc in docs]
+            found = {_hashable(x["_id"]) async for x in coll.find({"_id": {"$in": ids}}, {"_id": 1}, session=session)}
+            for m, doc in zip(stmt.instances, docs, strict=True):
+                if _hashable(doc["_id"]) not in found:
+                    raise _not_found(info, m)
+            if self._session is not None:
+                await _check_conflicts(coll, plan, docs, session, replacing=True)
+            await coll.bulk_write(
+                [ReplaceOne({"_id": {"$eq": doc["_id"]}}, doc) for doc in docs], ordered=True, session=session
+            )
+            return len(docs)
+
+        with d._errors.native(f"cannot save {info.cls.__name__}"):
+            return await self._atomic(work, many=len(docs) > 1)
+
+    # -- reads --------------------------------------------------------------------
+
+    async def _filter(self, where: Predicate | None) -> Filter:
+        """Compile a predicate, first resolving filters across references (one query per hop)."""
+        c = self._driver._compiler
+        nodes = related_nodes(where)
+        if not nodes:
+            return c.filter(where)
+        db = self._driver._database()
+        resolved: dict[int, list[Any]] = {}
+        for node in nodes:  # innermost first, so a node's own filter is resolvable
+            flt = c.filter(node.where, resolved)
+            values: list[Any] = []
+            for collection, target, in_path in c.related_steps(node):
+                if in_path is not None:
+                    flt = {in_path: {"$in": values}}
+                found = await db[collection].distinct(target, flt, session=self._session)
+                values = [v for v in found if v is not None]  # NULL never equals anything
+            resolved[id(node)] = values
+        return c.filter(where, resolved)
+
+    async def _find_args(self, stmt: Select, plan: ModelPlan) -> dict[str, Any]:
+        c = self._driver._compiler
+        args: dict[str, Any] = {"filter": await self._filter(stmt.where), "session": self._session}
+        if stmt.order_by:
+            args["sort"] = c.sort(stmt.order_by)
+        if stmt.offset:
+            args["skip"] = stmt.offset
+        if stmt.limit is not None:
+            args["limit"] = stmt.limit  # never 0 here: MongoDB reads limit 0 as "no limit"
+        self._log("find", plan, args["filter"])
+        return args
+
+    async def select(self, stmt: Select) -> list[Any]:
+        if stmt.limit == 0:
+            return []
+        d = self._driver
+        plan = await self._plan(stmt.model)
+        with d._errors.native(f"cannot query {plan.info.cls.__name__}"):
+            args = await self._find_args(stmt, plan)
+            cursor = self._coll(plan).find(**args)
+            docs = await cursor.to_list(None)
+        load = plan.load
+        return [load(doc) for doc in docs]
+
+    async def stream(self, stmt: Select) -> AsyncIterator[Any]:
+        if stmt.limit == 0:
+            return
+        d = self._driver
+        plan = await self._plan(stmt.model)
+        load = plan.load
+        with d._errors.native(f"cannot query {plan.info.cls.__name__}"):
+            args = await self._find_args(stmt, plan)
+            cursor = self._coll(plan).find(batch_size=_STREAM_BATCH, **args)
+        try:
+            while True:
+                with d._errors.native(f"cannot query {plan.info.cls.__name__}"):
+                    # one batch per round trip; documents come from the cursor's buffer
+                    batch = await cursor.to_list(_STREAM_BATCH)
+                if not batch:
+                    break
+                for doc in batch:
+                    yield load(doc)
+        finally:
+            with contextlib.suppress(PyMongoError):
+                await cursor.close()
+
+    async def count(self, stmt: Select) -> int:
+        if stmt.limit == 0:
+            return 0
+        d = self._driver
+        plan = await self._plan(stmt.model)
+        kwargs: dict[str, Any] = {}
+        if stmt.offset:
+            kwargs["skip"] = stmt.offset
+        if stmt.limit is not None:
+            kwargs["limit"] = stmt.limit
+        with d._errors.native(f"cannot count {plan.info.cls.__name__}"):
+            flt = await self._filter(stmt.where)
+            self._log("count", plan, flt)
+            return await self._coll(plan).count_documents(flt, session=self._session, **kwargs)
+
+    # -- update and delete --------------------------------------------------------
+
+    async def update(self, stmt: Update) -> int:
+        d = self._driver
+        c = d._compiler
+        plan = await self._plan(stmt.model)
+        info = plan.info
+        sets: Doc = {}
+        unsets: Doc = {}
+        unique: list[tuple[str, Any]] = []
+        with d._errors.native("cannot encode a value for MongoDB"):
+            for fld, value in stmt.values:
+                f = fld.info
+                path = c.path(f)
+                if value is None:
+                    unsets[path] = ""  # NULL is an absent field
+                else:
+                    sets[path] = c.encode(f, value)
+                    if f.unique:
+                        unique.append((path, sets[path]))
+        if any(p == "_id" or p.startswith("_id.") for p in sets):
+            return await self._update_key(plan, await self._filter(stmt.where), sets, unsets, unique)
+        change: Doc = {}
+        if sets:
+            change["$set"] = sets
+        if unsets:
+            change["$unset"] = unsets
+        coll = self._coll(plan)
+        with d._errors.native(f"cannot update {info.cls.__name__}"):
+            flt = await self._filter(stmt.where)
+            self._log("update", plan, flt)
+
+            async def work(session: AsyncClientSession | None) -> int:
+                if unique and self._session is not None:
+                    await _check_update_conflicts(coll, info, flt, unique, session)
+                result = await coll.update_many(flt, change, session=session)
+                return result.matched_count
+
+            # a unique violation part-way through update_many must not leave half the rows changed
+            return await self._atomic(work, many=bool(unique))
+
+    async def _update_key(
+        self, plan: ModelPlan, flt: Filter, sets: Doc, unsets: Doc, unique: Sequence[tuple[str, Any]]
+    ) -> int:
+        """Change key fields: MongoDB's ``_id`` is immutable, so replace the documents (in a transaction)."""
+        d = self._driver
+        info = plan.info
+        coll = self._coll(plan)
+        ai = plan.auto_index
+        if ai is not None and isinstance(new_key := sets.get(plan.paths[ai]), int):
+            with d._errors.native(f"cannot update {info.cls.__name__}"):
+                await d._bump_counter(plan, new_key)
+
+        async def work(session: AsyncClientSession | None) -> int:
+            old = [doc async for doc in coll.find(flt, session=session)]
+            if not old:
+                return 0
+            new: list[Doc] = []
+            for stored in old:
+                doc = {**stored, "_id": dict(stored["_id"]) if isinstance(stored["_id"], dict) else stored["_id"]}
+                for path, value in sets.items():
+                    if path == "_id":
+                        doc["_id"] = value
+                    elif path.startswith("_id."):
+                        doc["_id"][path[4:]] = value
+                    else:
+                        doc[path] = value
+                for path in unsets:
+                    doc.pop(path, None)
+                new.append(doc)
+            old_ids = [doc["_id"] for doc in old]
+            if self._session is not None:
+                if len({_hashable(doc["_id"]) for doc in new}) < len(new):
+                    raise errors.IntegrityError(f"update would give several {info.cls.__name__} rows the same key")
+                clash = await coll.find_one(
+                    {"$and": [{"_id": {"$in": [doc["_id"] for doc in new]}}, {"_id": {"$nin": old_ids}}]},
+                    {"_id": 1}, session=session,
+                )
+                if clash is not None:
+                    raise errors.IntegrityError(
+                        f"duplicate key: a {info.cls.__name__} with key {clash['_id']!r} exists"
+                    )
+                if unique:
+                    await _check_update_conflicts(coll, info, flt, unique, session)
+            await coll.delete_many({"_id": {"$in": old_ids}}, session=session)
+            await coll.insert_many(new, ordered=True, session=session)
+            return len(old)
+
+        with d._errors.native(f"cannot update {info.cls.__name__}"):
+            self._log("update key", plan, flt)
+            return await self._atomic(work, many=True)
+
+    async def aggregate(self, stmt: Aggregate) -> list[tuple[Any, ...]]:
+        if stmt.limit == 0:
+            return []
+        d = self._driver
+        plan = await self._plan(stmt.model)
+        with d._errors.native(f"cannot aggregate {plan.info.cls.__name__}"):
+            pipeline, decode = d._compiler.aggregate_pipeline(stmt, await self._filter(stmt.where))
+            self._log("aggregate", plan, pipeline)
+            cursor = await self._coll(plan).aggregate(pipeline, session=self._session)
+            docs = await cursor.to_list(None)
+        return [decode(doc) for doc in docs]
+
+    async def delete(self, stmt: Delete) -> int:
+        d = self._driver
+        plan = await self._plan(stmt.model)
+        with d._errors.native(f"cannot delete {plan.info.cls.__name__}"):
+            flt = await self._filter(stmt.where)
+            self._log("delete", plan, flt)
+            result = await self._coll(plan).delete_many(flt, session=self._session)
+        return result.deleted_count
+
+
+def _key_value(doc: Doc, path: str, col: str) -> Any:
+    return doc["_id"].get(col) if path != "_id" else doc.get("_id")
+
+
+def _set_key(doc: Doc, path: str, col: str, value: int) -> None:
+    if path == "_id":
+        doc["_id"] = value
+    else:
+        doc["_id"][col] = value
+
+
+def _not_found(info: ModelInfo, instance: Any) -> errors.NotFound:
+    return errors.NotFound(f"cannot save {info.cls.__name__} with key {info.key_of(instance)!r}: no such document")
+
+
+async def _check_conflicts(
+    coll: AsyncCollection[Doc], plan: ModelPlan, docs: Sequence[Doc], session: AsyncClientSession | None,
+    *, replacing: bool,
+) -> None:
+    """Raise ``IntegrityError`` if writing ``docs`` would break a key or unique index.
+
+    Used inside transactions only, where a failed write would abort the whole
+    transaction (see the module docstring).
+    """
+    name = plan.info.cls.__name__
+    if plan.info.key and not replacing:
+        seen: set[Any] = set()
+        for doc in docs:
+            k = _hashable(doc["_id"])
+            if k in seen:
+                raise errors.IntegrityError(f"duplicate key {doc['_id']!r} for {name} within one add()")
+            seen.add(k)
+        clash = await coll.find_one({"_id": {"$in": [doc["_id"] for doc in docs]}}, {"_id": 1}, session=session)
+        if clash is not None:
+            raise errors.IntegrityError(f"duplicate key: a {name} with key {clash['_id']!r} already exists")
+    for i in plan.unique:
+        path = plan.paths[i]
+        values: dict[Any, Any] = {}
+        for doc in docs:
+            v = doc.get(path)
+            if v is None:
+                continue
+            if _hashable(v) in values:
+                raise errors.IntegrityError(f"duplicate value {v!r} for unique field {name}.{path}")
+            values[_hashable(v)] = doc.get("_id")
+        if not values:
+            continue
+        query: Filter = {path: {"$in": [doc[path] for doc in docs if doc.get(path) is not None]}}
+        if replacing:
+            query = {"$and": [query, {"_id": {"$nin": [doc["_id"] for doc in docs]}}]}
+        clash = await coll.find_one(query, {path: 1}, session=session)
+        if clash is not None:
+            raise errors.IntegrityError(f"duplicate value {clash[path]!r} for unique field {name}.{path}")
+
+
+async def _check_update_conflicts(
+    coll: AsyncCollection[Doc], info: ModelInfo, flt: Filter, unique: Sequence[tuple[str, Any]],
+    session: AsyncClientSession | None,
+) -> None:
+    name = info.cls.__name__
+    matched = await coll.count_documents(flt, session=session, limit=2)
+    if matched == 0:
+        return
+    for path, value in unique:
+        if matched > 1:
+            raise errors.IntegrityError(
+                f"update would give {matched}+ rows the same value for unique field {name}.{path}"
+            )
+        clash = await coll.find_one({"$and": [{path: {"$eq": value}}, {"$nor": [flt]}]}, {"_id": 1}, session=session)
+        if clash is not None:
+            raise errors.IntegrityError(f"duplicate value {value!r} for unique field {name}.{path}")
+
+
+class MongoDBDriver(_Ops, Driver):
+    """MongoDB through ``pymongo.AsyncMongoClient``.
+
+    URLs: ``mongodb://user:password@host:27017/database?option=value`` and
+    ``mongodb+srv://user:password@cluster.example.net/database``. The database
+    comes from the path. Query options and keyword options go to
+    ``AsyncMongoClient`` (``serverSelectionTimeoutMS`` and ``connectTimeoutMS``
+    default to 5000 so an unreachable server fails fast).
+    """
+
+    capabilities = frozenset({"transactions", "concurrent_transactions", "schema_evolution"})
+    schemes = ("mongodb", "mongodb+srv")
+
+    def __init__(self, url: URL, **client_options: Any) -> None:
+        self.url = url
+        self.database = url.database
+        self._options = client_options
+        self._errors = _Translator(url.password)
+        self._compiler = MongoCompiler()
+        self._client: AsyncMongoClient[Doc] | None = None
+        self._db: AsyncDatabase[Doc] | None = None
+        self._closed = False
+        self._known: set[str] = set()
+        self._driver = self
+        self._session = None
+
+    def __repr__(self) -> str:
+        return f"MongoDBDriver({self.url.render()!r})"
+
+    @classmethod
+    def from_url(cls, url: URL, **options: Any) -> MongoDBDriver:
+        """Build a driver for ``mongodb://...`` or ``mongodb+srv://...``.
+
+        Raises:
+            ConnectionFailed: the URL has no database name or no host.
+        """
+        if url.scheme not in cls.schemes:
+            raise errors.ConnectionFailed(f"not a MongoDB URL: {url}")
+        if not url.host and not url.hosts:
+            raise errors.ConnectionFailed(f"MongoDB URL without a host: {url} (use mongodb://host:27017/database)")
+        name = url.database
+        if not name or any(ch in name for ch in '/\\. "$\x00') or len(name.encode()) > 63:
+            raise errors.ConnectionFailed(
+                f"MongoDB URL needs a database name in its path, e.g. mongodb://host:27017/app (got {url})"
+            )
+        merged: dict[str, Any] = dict(url.query)
+        merged.update(options)
+        uuid_rep = {k.lower(): v for k, v in merged.items()}.get("uuidrepresentation", "standard")
+        if str(uuid_rep).lower() != "standard":
+            raise errors.ConnectionFailed(
+                "ommi stores UUIDs as standard binary (subtype 4): uuidRepresentation must be 'standard'"
+            )
+        return cls(dataclasses.replace(url, query={}), **merged)
+
+    def _client_options(self) -> dict[str, Any]:
+        given = {k.lower() for k in self._options}
+        opts: dict[str, Any] = {k: v for k, v in _DEFAULTS.items() if k.lower() not in given}
+        opts.update({k: v for k, v in self._options.items() if k.lower() != "uuidrepresentation"})
+        opts["uuidRepresentation"] = "standard"
+        if self.url.username is not None:
+            opts["username"] = self.url.username
+        if self.url.password is not None:
+            opts["password"] = self.url.password  # kept out of the URI text PyMongo may echo
+        return opts
+
+    def _require_client(self) -> AsyncMongoClient[Doc]:
+        if self._client is None:
+            state = "closed" if self._closed else "not connected"
+            raise errors.ConnectionFailed(f"the MongoDB driver is {state}")
+        return self._client
+
+    def _database(self) -> AsyncDatabase[Doc]:
+        if self._db is None:
+            self._require_client()
+        assert self._db is not None
+        return self._db
+
+    async def connect(self) -> None:
+        if self._client is not None:
+            return
+        if self._closed:
+            raise errors.ConnectionFailed("the MongoDB driver has been closed")
+        address = dataclasses.replace(self.url, username=None, password=None).render(hide_password=False)
+        try:
+            client: AsyncMongoClient[Doc] = AsyncMongoClient(address, **self._client_options())
+        except (PyMongoError, TypeError, ValueError) as exc:
+            raise errors.ConnectionFailed(
+                self._errors.scrub(f"cannot connect to MongoDB at {self.url}: {_short(exc)}")
+            ) from exc
+        try:
+            await client.admin.command("ping")
+        except PyMongoError as exc:
+            await client.close()
+            kind = "timed out" if isinstance(exc, ServerSelectionTimeoutError) else "failed"
+            raise errors.ConnectionFailed(
+                self._errors.scrub(f"connecting to MongoDB at {self.url} {kind}: {_short(exc)}")
+            ) from exc
+        self._client = client
+        self._db = client[self.database]
+
+    async def close(self) -> None:
+        client, self._client, self._db = self._client, None, None
+        self._closed = True
+        if client is not None:
+            await client.close()
+
+    async def begin(self) -> DriverTransaction:
+        client = self._require_client()
+        session = client.start_session()
+        try:
+            with self._errors.native("cannot start a MongoDB transaction"):
+                await session.start_transaction(read_concern=_TX_READ, write_concern=_TX_WRITE)
+        except BaseException:
+            await session.end_session()
+            raise
+        return _MongoTransaction(self, session)
+
+    # -- generated keys ---------------------------------------------------------------
+
+    def _counters(self) -> AsyncCollection[Doc]:
+        return self._database()[COUNTERS]
+
+    async def _reserve_keys(self, plan: ModelPlan, n: int) -> int:
+        """Reserve ``n`` consecutive keys atomically; returns the first."""
+        try:
+            doc = await self._counters().find_one_and_update(
+                {"_id": plan.collection}, {"$inc": {"seq": n}}, upsert=True, return_document=ReturnDocument.AFTER
+            )
+        except OperationFailure as exc:
+            if "$inc" not in str(exc):
+                raise
+            raise errors.IntegrityError(
+                f"{plan.info.cls.__name__}: no generated keys left in the 64-bit range (the counter in "
+                f"{COUNTERS!r} has reached the largest key)"
+            ) from exc
+        assert doc is not None
+        return int(doc["seq"]) - n + 1
+
+    async def _bump_counter(self, plan: ModelPlan, key: Any) -> None:
+        if isinstance(key, int):
+            await self._counters().update_one({"_id": plan.collection}, {"$max": {"seq": key}}, upsert=True)
+
+    # -- schema ---------------------------------------------------------------------
+
+    async def create_schema(self, models: Sequence[ModelInfo]) -> None:
+        db = self._database()
+        with self._errors.native("cannot create the MongoDB schema"):
+            existing = set(await db.list_collection_names())
+            for info in models:
+                try:
+                    plan = self._compiler.plan(info.cls)
+                except errors.ModelError as exc:
+                    raise errors.SchemaError(str(exc)) from exc
+                coll = db[plan.collection]
+                self._known.add(plan.collection)
+                if plan.collection not in existing:
+                    with contextlib.suppress(CollectionInvalid):
+                        await db.create_collection(plan.collection)
+                for i in plan.unique:
+                    path = plan.paths[i]
+                    # present values only: NULL is an absent field, so NULLs never collide (as in SQL)
+                    await coll.create_index(
+                        [(path, 1)], name=f"ux_{path}", unique=True, partialFilterExpression={path: {"$exists": True}}
+                    )
+                for i in plan.indexed:
+                    path = plan.paths[i]
+                    await coll.create_index([(path, 1)], name=f"ix_{path}")
+                if plan.auto_index is not None:
+                    await self._sync_counter(plan, coll)
+
+    async def _sync_counter(self, plan: ModelPlan, coll: AsyncCollection[Doc]) -> None:
+        # Documents written before the counter existed (or by other tools) must not collide.
+        path = plan.paths[plan.auto_index or 0]
+        top = await coll.find_one({path: {"$type": "number"}}, {path: 1}, sort=[(path, -1)])
+        if top is not None:
+            value = top["_id"] if path == "_id" else top["_id"][path.split(".", 1)[1]]
+            await self._bump_counter(plan, int(value))
+
+    async def server_version(self) -> str:
+        client = self._require_client()
+        with self._errors.native("cannot read the MongoDB server version"):
+            info = await client.server_info()
+        return f"MongoDB {info.get('version', 'unknown')}"
+
+    async def inspect_schema(self, models: Sequence[ModelInfo]) -> dict[str, LiveTable | None]:
+        """Collections and their indexes; documents have no fixed fields, so ``columns`` is ``None``."""
+        db = self._database()
+        out: dict[str, LiveTable | None] = {}
+        with self._errors.native("cannot inspect the MongoDB schema"):
+            existing = set(await db.list_collection_names())
+            for info in models:
+                if info.name not in existing:
+                    out[info.name] = None
+                    continue
+                unique: set[tuple[str, ...]] = set()
+                plain: set[tuple[str, ...]] = set()
+                for spec in (await db[info.name].index_information()).values():
+                    columns = tuple(path.removeprefix("_id.") for path, _ in spec["key"])
+                    if columns == ("_id",):
+                        continue
+                    (unique if spec.get("unique") else plain).add(columns)
+                out[info.name] = LiveTable(
+                    info.name, None, tuple(f.column for f in info.key), frozenset(unique), frozenset(plain)
+                )
+        return out
+
+    async def apply_schema_changes(self, changes: Sequence[SchemaChange]) -> None:
+        """Create missing collections and indexes; MongoDB has no columns to add, retype or drop."""
+        unsupported = [c for c in changes if c.kind not in ("add_table", "add_index", "add_unique")]
+        if unsupported:
+            raise errors.UnsupportedError(
+                "MongoDB collections have no fixed fields; cannot apply: " + ", ".join(str(c) for c in unsupported)
+            )
+        seen: dict[int, ModelInfo] = {}
+        for change in changes:
+            seen.setdefault(id(change.model), change.model)
+        # create_schema creates what is missing (collections, indexes) and leaves the rest
+        await self.create_schema(list(seen.values()))
+
+    async def drop_schema(self, models: Sequence[ModelInfo]) -> None:
+        db = self._database()
+        with self._errors.native("cannot drop the MongoDB schema"):
+            for info in models:
+                plan = self._compiler.plan(info.cls)
+                self._known.discard(plan.collection)
+                await db.drop_collection(plan.collection)
+                await self._counters().delete_one({"_id": plan.collection})
+
+
+class _MongoTransaction(_Ops, DriverTransaction):
+    """A client session with a multi-document transaction (snapshot reads, majority commit)."""
+
+    def __init__(self, driver: MongoDBDriver, session: AsyncClientSession) -> None:
+        self._driver = driver
+        self._session = session
+
+    async def commit(self) -> None:
+        session = self._session
+        assert session is not None
+        try:
+            await session.commit_transaction()
+        except PyMongoError as exc:
+            err = self._driver._errors.error(exc, "cannot commit the MongoDB transaction")
+            if not isinstance(err, (errors.ConnectionFailed, errors.IntegrityError)):
+                err = errors.TransactionError(str(err))
+            raise err from exc
+        finally:
+            await session.end_session()
+
+    async def rollback(self) -> None:
+        session = self._session
+        assert session is not None
+        try:
+            with self._driver._errors.native("cannot roll back the MongoDB transaction"):
+                await session.abort_transaction()
+        finally:
+            await session.end_session()

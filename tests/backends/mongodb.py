@@ -1,0 +1,46 @@
+"""MongoDB backend for the tests: a throwaway secantusdb server, or ``$OMMI_TEST_MONGODB_URL``.
+
+No mongod binary can be installed from this project's package sources, so the
+suite starts secantusdb (a MongoDB wire-compatible server on WiredTiger that
+runs as a single-node replica set, so multi-document transactions work) in
+this process on a free loopback port with a temporary storage directory. Set
+``OMMI_TEST_MONGODB_URL=mongodb://host:27017/ommi_test`` (a replica set: the
+driver uses transactions) to run the suite against a real mongod instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+
+NAME = "mongodb"
+DATABASE = "ommi_test"
+
+
+@contextlib.contextmanager
+def server() -> Iterator[str]:
+    if os.environ.get("OMMI_TEST_MONGODB_URL"):
+        yield os.environ["OMMI_TEST_MONGODB_URL"]
+        return
+    try:
+        from secantus import SecantusDBServer
+    except ImportError as exc:
+        raise RuntimeError(
+            "the MongoDB tests need a server: install the test dependency secantusdb==0.7.0b3 "
+            "or set OMMI_TEST_MONGODB_URL"
+        ) from exc
+    storage = tempfile.mkdtemp(prefix="ommi-test-mongodb-")
+    srv = SecantusDBServer(host="127.0.0.1", port=0, storage_path=storage)
+    try:
+        srv.start()
+    except Exception as exc:
+        shutil.rmtree(storage, ignore_errors=True)
+        raise RuntimeError(f"cannot start the secantusdb test server: {exc}") from exc
+    try:
+        yield srv.uri.rstrip("/") + "/" + DATABASE
+    finally:
+        srv.stop()
+        shutil.rmtree(storage, ignore_errors=True)
