@@ -16,13 +16,16 @@ Built-in drivers register exactly the same way.
 from __future__ import annotations
 
 import abc
+import asyncio
 import importlib
 import logging
 import os
+import queue
 import sys
-from collections.abc import AsyncIterator, Mapping, Sequence
+import threading
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from ommi import errors
@@ -42,6 +45,7 @@ __all__ = [
     "ModelInfo",
     "SchemaChange",
     "Statements",
+    "ThreadWorker",
     "available_drivers",
     "infos_in_dependency_order",
     "load_driver",
@@ -463,3 +467,107 @@ class Driver(Statements):
             UnsupportedError: a change the database cannot make.
         """
         raise errors.UnsupportedError(f"{type(self).__name__} cannot change its schema")
+
+
+C = TypeVar("C")
+R = TypeVar("R")
+
+
+def _settle(fut: asyncio.Future[Any], result: Any, exc: BaseException | None) -> None:
+    if fut.done():  # the awaiting task was cancelled
+        return
+    if exc is not None:
+        fut.set_exception(exc)
+    else:
+        fut.set_result(result)
+
+
+class ThreadWorker(Generic[C]):
+    """One thread that owns one connection of a synchronous database API.
+
+    For drivers whose native library blocks (sqlite3, duckdb): every call runs
+    on the worker's own thread, in order, so the event loop never waits and
+    the connection is never used by two threads. A driver makes one call per
+    user-level operation (a statement plus turning its rows into instances)
+    because each trip between threads costs far more than a small statement.
+
+    Args:
+        connect: opens the connection, on the worker's thread, at the first call.
+        close: closes it, on the worker's thread, when the worker stops.
+        translate: maps an exception raised by a call to the ``OmmiError`` to
+            raise instead (chained), or ``None`` to let it through.
+        name: the thread's name.
+        closed_message: the ``ConnectionFailed`` message for calls after :meth:`stop`.
+    """
+
+    def __init__(
+        self,
+        connect: Callable[[], C],
+        *,
+        close: Callable[[C], None],
+        translate: Callable[[BaseException], errors.OmmiError | None],
+        name: str,
+        closed_message: str,
+    ) -> None:
+        self._connect = connect
+        self._close = close
+        self._translate = translate
+        self._closed_message = closed_message
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._conn: C | None = None
+        self.closed = False
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                break
+            fn, args, fut, loop = item
+            try:
+                if self._conn is None:
+                    self._conn = self._connect()
+                result = fn(self._conn, *args)
+            except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task
+                loop.call_soon_threadsafe(_settle, fut, None, exc)
+            else:
+                loop.call_soon_threadsafe(_settle, fut, result, None)
+        if self._conn is not None:
+            self._close(self._conn)
+            self._conn = None
+
+    async def call(self, fn: Callable[..., R], *args: Any) -> R:
+        """Run ``fn(connection, *args)`` on the worker's thread and return its result."""
+        if self.closed:
+            raise errors.ConnectionFailed(self._closed_message)
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[R] = loop.create_future()
+        if self._thread.ident is None:
+            self._thread.start()
+        self._queue.put((fn, args, fut, loop))
+        try:
+            return await fut
+        except errors.OmmiError:
+            raise
+        except Exception as exc:
+            mapped = self._translate(exc)
+            if mapped is None:
+                raise
+            raise mapped from exc
+
+    async def stop(self) -> None:
+        """Finish the queued calls, close the connection and end the thread."""
+        if self.closed:
+            return
+        self.closed = True
+        if self._thread.ident is None:
+            return
+        self._queue.put(None)
+        await asyncio.get_running_loop().run_in_executor(None, self._thread.join)
+
+    def stop_now(self, timeout: float) -> None:
+        """Stop from outside any event loop (at interpreter exit), waiting at most ``timeout`` seconds."""
+        self.closed = True
+        if self._thread.ident is not None and self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join(timeout)

@@ -26,7 +26,6 @@ import asyncio
 import atexit
 import collections
 import contextlib
-import queue
 import threading
 import weakref
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -36,7 +35,17 @@ from typing import Any, TypeVar
 import duckdb
 
 from ommi import errors
-from ommi.driver import URL, Driver, DriverTransaction, FieldInfo, LiveColumn, LiveTable, ModelInfo, SchemaChange
+from ommi.driver import (
+    URL,
+    Driver,
+    DriverTransaction,
+    FieldInfo,
+    LiveColumn,
+    LiveTable,
+    ModelInfo,
+    SchemaChange,
+    ThreadWorker,
+)
 from ommi.query import Aggregate, Delete, Insert, Save, Select, Update
 from ommi.sql import ModelPlan, SQLCompiler
 
@@ -48,15 +57,6 @@ T = TypeVar("T")
 _INT64_MAX = 2**63 - 1
 _STREAM_BATCH = 1000
 _Cursor = duckdb.DuckDBPyConnection
-
-
-def _settle(fut: asyncio.Future[Any], result: Any, exc: BaseException | None) -> None:
-    if fut.done():  # the awaiting task was cancelled
-        return
-    if exc is not None:
-        fut.set_exception(exc)
-    else:
-        fut.set_result(result)
 
 
 def _translate(exc: duckdb.Error) -> errors.OmmiError:
@@ -109,64 +109,26 @@ def _claim(conn: _Conn) -> _Cursor:
     return conn.cur
 
 
-class _Worker:
-    """One DuckDB cursor owned by one thread; calls run there in order."""
+def _worker(open_cursor: Callable[[], _Cursor]) -> ThreadWorker[_Conn]:
+    return ThreadWorker(
+        lambda: _Conn(open_cursor()),
+        close=_close_conn,
+        translate=_translate_any,
+        name="ommi-duckdb",
+        closed_message="the DuckDB database has been closed",
+    )
 
-    def __init__(self, open_cursor: Callable[[], _Cursor]) -> None:
-        self._open_cursor = open_cursor
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name="ommi-duckdb", daemon=True)
-        self._conn: _Conn | None = None
-        self.closed = False
 
-    def _run(self) -> None:
-        while True:
-            item = self._queue.get()
-            if item is None:
-                break
-            fn, args, fut, loop = item
-            try:
-                if self._conn is None:
-                    self._conn = _Conn(self._open_cursor())
-                result = fn(self._conn, *args)
-            except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task
-                loop.call_soon_threadsafe(_settle, fut, None, exc)
-            else:
-                loop.call_soon_threadsafe(_settle, fut, result, None)
-        if self._conn is not None:
-            self._conn.cur.close()
-            self._conn = None
+def _close_conn(conn: _Conn) -> None:
+    conn.cur.close()
 
-    async def call(self, fn: Callable[..., T], *args: Any) -> T:
-        if self.closed:
-            raise errors.ConnectionFailed("the DuckDB database has been closed")
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[T] = loop.create_future()
-        if self._thread.ident is None:
-            self._thread.start()
-        self._queue.put((fn, args, fut, loop))
-        try:
-            return await fut
-        except duckdb.Error as exc:
-            raise _translate(exc) from exc
-        except (OverflowError, ValueError, TypeError) as exc:
-            raise errors.ValidationError(f"DuckDB cannot store a value: {exc}") from exc
 
-    async def stop(self) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        if self._thread.ident is None:
-            return
-        self._queue.put(None)
-        await asyncio.get_running_loop().run_in_executor(None, self._thread.join)
-
-    def stop_now(self, timeout: float) -> None:
-        """Stop from outside any event loop (at interpreter exit)."""
-        self.closed = True
-        if self._thread.ident is not None and self._thread.is_alive():
-            self._queue.put(None)
-            self._thread.join(timeout)
+def _translate_any(exc: BaseException) -> errors.OmmiError | None:
+    if isinstance(exc, duckdb.Error):
+        return _translate(exc)
+    if isinstance(exc, (OverflowError, ValueError, TypeError)):
+        return errors.ValidationError(f"DuckDB cannot store a value: {exc}")
+    return None
 
 
 class _Keys:
@@ -464,7 +426,7 @@ def _op_close_stream(conn: _Conn, st: _Stream) -> None:
 class _Ops:
     """The statement methods, run on one worker (the driver's or a transaction's)."""
 
-    _worker: _Worker
+    _worker: ThreadWorker[_Conn]
     _driver: DuckDBDriver
     _in_tx: bool
 
@@ -558,10 +520,10 @@ class DuckDBDriver(_Ops, Driver):
         self._driver = self
         self._in_tx = False
         self._root: _Cursor | None = None
-        self._worker = _Worker(self._open_cursor)
+        self._worker = _worker(self._open_cursor)
         self._keys = _Keys(self._open_cursor)
-        self._idle: list[_Worker] = []
-        self._all: set[_Worker] = {self._worker}
+        self._idle: list[ThreadWorker[_Conn]] = []
+        self._all: set[ThreadWorker[_Conn]] = {self._worker}
         self._connected = False
         self._closed = False
 
@@ -660,7 +622,7 @@ class DuckDBDriver(_Ops, Driver):
             raise errors.ConnectionFailed("the DuckDB database has been closed")
         worker = self._idle.pop() if self._idle else None
         if worker is None:
-            worker = _Worker(self._open_cursor)
+            worker = _worker(self._open_cursor)
             self._all.add(worker)
         try:
             await worker.call(_op_exec, "BEGIN TRANSACTION")
@@ -670,7 +632,7 @@ class DuckDBDriver(_Ops, Driver):
             raise
         return _DuckDBTransaction(self, worker)
 
-    def _release(self, worker: _Worker) -> None:
+    def _release(self, worker: ThreadWorker[_Conn]) -> None:
         if not worker.closed and not self._worker.closed:
             self._idle.append(worker)
 
@@ -734,7 +696,7 @@ def _close_forgotten_databases() -> None:
 class _DuckDBTransaction(_Ops, DriverTransaction):
     """A transaction on a cursor of its own. DuckDB has no savepoints: nested blocks are unsupported."""
 
-    def __init__(self, driver: DuckDBDriver, worker: _Worker) -> None:
+    def __init__(self, driver: DuckDBDriver, worker: ThreadWorker[_Conn]) -> None:
         self._driver = driver
         self._worker = worker
         self._in_tx = True

@@ -16,15 +16,12 @@ cannot share between connections with normal isolation.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import operator
 import os
-import queue
 import shutil
 import sqlite3
 import tempfile
-import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, TypeVar
 
@@ -38,6 +35,7 @@ from ommi.driver import (
     LiveTable,
     ModelInfo,
     SchemaChange,
+    ThreadWorker,
     log_statement,
 )
 from ommi.query import Aggregate, Delete, Insert, Save, Select, Update
@@ -62,67 +60,22 @@ _STREAM_BATCH = 500
 _savepoint_ids = itertools.count(1)
 
 
-def _settle(fut: asyncio.Future[Any], result: Any, exc: BaseException | None) -> None:
-    if fut.done():  # the awaiting task was cancelled
-        return
-    if exc is not None:
-        fut.set_exception(exc)
-    else:
-        fut.set_result(result)
+def _worker(connect: Callable[[], sqlite3.Connection]) -> ThreadWorker[sqlite3.Connection]:
+    return ThreadWorker(
+        connect,
+        close=sqlite3.Connection.close,
+        translate=_translate_any,
+        name="ommi-sqlite",
+        closed_message="the SQLite database has been closed",
+    )
 
 
-class _Worker:
-    """One sqlite3 connection owned by one thread; calls run there in order."""
-
-    def __init__(self, connect: Callable[[], sqlite3.Connection]) -> None:
-        self._connect = connect
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name="ommi-sqlite", daemon=True)
-        self._conn: sqlite3.Connection | None = None
-        self.closed = False
-
-    def _run(self) -> None:
-        while True:
-            item = self._queue.get()
-            if item is None:
-                break
-            fn, args, fut, loop = item
-            try:
-                if self._conn is None:
-                    self._conn = self._connect()
-                result = fn(self._conn, *args)
-            except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task
-                loop.call_soon_threadsafe(_settle, fut, None, exc)
-            else:
-                loop.call_soon_threadsafe(_settle, fut, result, None)
-        if self._conn is not None:
-            self._conn.close()
-
-    async def call(self, fn: Callable[..., T], *args: Any) -> T:
-        if self.closed:
-            raise errors.ConnectionFailed("the SQLite database has been closed")
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[T] = loop.create_future()
-        if not self._thread.is_alive() and self._thread.ident is None:
-            self._thread.start()
-        self._queue.put((fn, args, fut, loop))
-        try:
-            return await fut
-        except sqlite3.Error as exc:
-            raise _translate(exc) from exc
-        except (OverflowError, ValueError, TypeError) as exc:
-            if isinstance(exc, errors.OmmiError):
-                raise
-            raise errors.ValidationError(f"SQLite cannot store a value: {exc}") from exc
-
-    async def stop(self) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        if self._thread.ident is None:
-            return
-        self._queue.put(None)
-        await asyncio.get_running_loop().run_in_executor(None, self._thread.join)
+def _translate_any(exc: BaseException) -> errors.OmmiError | None:
+    if isinstance(exc, sqlite3.Error):
+        return _translate(exc)
+    if isinstance(exc, (OverflowError, ValueError, TypeError)):
+        return errors.ValidationError(f"SQLite cannot store a value: {exc}")
+    return None
 
 
 def _translate(exc: sqlite3.Error, context: str = "") -> errors.OmmiError:
@@ -303,7 +256,7 @@ def _op_close_cursor(conn: sqlite3.Connection, cur: sqlite3.Cursor) -> None:
 class _Ops:
     """The statement methods, run on one worker (the driver's or a transaction's)."""
 
-    _worker: _Worker
+    _worker: ThreadWorker[sqlite3.Connection]
     _compiler: SQLCompiler
     _in_tx: bool
 
@@ -385,9 +338,9 @@ class SQLiteDriver(_Ops, Driver):
         self._in_tx = False
         self._tmpdir: str | None = None
         self._file = path
-        self._worker = _Worker(self._open)
-        self._idle: list[_Worker] = []
-        self._all: set[_Worker] = {self._worker}
+        self._worker = _worker(self._open)
+        self._idle: list[ThreadWorker[sqlite3.Connection]] = []
+        self._all: set[ThreadWorker[sqlite3.Connection]] = {self._worker}
         self._connected = False
 
     def __repr__(self) -> str:
@@ -454,7 +407,7 @@ class SQLiteDriver(_Ops, Driver):
             raise errors.ConnectionFailed("the SQLite database has been closed")
         worker = self._idle.pop() if self._idle else None
         if worker is None:
-            worker = _Worker(self._open)
+            worker = _worker(self._open)
             self._all.add(worker)
         try:
             await worker.call(_op_exec, "BEGIN IMMEDIATE")
@@ -464,7 +417,7 @@ class SQLiteDriver(_Ops, Driver):
             raise
         return _SQLiteTransaction(self, worker)
 
-    def _release(self, worker: _Worker) -> None:
+    def _release(self, worker: ThreadWorker[sqlite3.Connection]) -> None:
         if not worker.closed and not self._worker.closed:
             self._idle.append(worker)
 
@@ -492,7 +445,7 @@ class SQLiteDriver(_Ops, Driver):
 
 
 class _SQLiteTransaction(_Ops, DriverTransaction):
-    def __init__(self, driver: SQLiteDriver, worker: _Worker, savepoint: str = "") -> None:
+    def __init__(self, driver: SQLiteDriver, worker: ThreadWorker[sqlite3.Connection], savepoint: str = "") -> None:
         self._driver = driver
         self._worker = worker
         self._compiler = driver._compiler
