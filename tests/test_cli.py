@@ -82,7 +82,7 @@ def python(cwd: Path, script: str, *args: str) -> subprocess.CompletedProcess[st
     return subprocess.run([sys.executable, "-c", script, *args], cwd=cwd, capture_output=True, text=True, timeout=120)
 
 
-@pytest.fixture(params=["sqlite", "duckdb", "postgresql"])
+@pytest.fixture(params=["sqlite", "duckdb", "postgresql", "mongodb"])
 def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return "sqlite:///" + str(tmp_path / "cli.db")
@@ -123,6 +123,16 @@ def test_migration_through_the_command(tmp_path: Path, database: str) -> None:
 
     diff = ommi(tmp_path, "schema", "diff", "--url", database, "--models", "app_v2:models")
     assert diff.returncode == 1, diff.stderr
+    if database.startswith("mongodb"):
+        # documents have no columns: only the new index differs, and old
+        # documents read the new field's default
+        assert diff.stdout.strip() == f"[safe] add_index {table}.colour"
+        applied = ommi(tmp_path, "schema", "sync", "--url", database, "--models", "app_v2:models")
+        assert applied.returncode == 0 and "applied 1 change(s)" in applied.stdout, applied.stderr
+        read = python(tmp_path, READ, database)
+        assert read.returncode == 0, read.stderr
+        assert read.stdout.strip() == "[('kept', 5, None)]"
+        return
     assert f"[safe] add_column {table}.price" in diff.stdout
     assert f"[safe] add_index {table}.colour" in diff.stdout
     assert f"[destructive] drop_column {table}.legacy" in diff.stdout

@@ -143,3 +143,78 @@ async def test_closing_an_ommi_fails_its_users_cleanly(ommi_url: str) -> None:
             count = await again.find(Item, Item.batch == 1).count().or_raise()
             assert 0 in batches and count in (0, 200), count
             await again.schema(coll).delete_models().or_raise()
+
+
+@pytest.fixture
+def mongo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A private secantusdb server the test may stop and start again (same port and storage)."""
+    if "mongodb" not in selected_backends():
+        pytest.skip("OMMI_TEST_BACKENDS does not select mongodb")
+    import socket
+
+    from secantus import SecantusDBServer
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    storage = str(tmp_path_factory.mktemp("mongo-faults"))
+
+    class Restartable:
+        def __init__(self) -> None:
+            self.server: Any = None
+            self.start()
+            self.url = self.server.uri.rstrip("/") + "/faults"
+
+        def start(self) -> None:
+            self.server = SecantusDBServer(host="127.0.0.1", port=port, storage_path=storage)
+            self.server.start()
+
+        def stop(self) -> None:
+            if self.server is not None:
+                self.server.stop()
+                self.server = None
+
+    handle = Restartable()
+    try:
+        yield handle
+    finally:
+        handle.stop()
+
+
+# secantusdb's request threads report "Storage is closed" while the server stops
+# under them; that is the test server's own noise, not ommi's behaviour
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+async def test_mongodb_stop_mid_work_fails_promptly_and_recovers(mongo_server: Any) -> None:
+    async with Ommi.connect(mongo_server.url) as db:
+        await db.schema(coll).create_models().or_raise()
+        await db.find(Item).delete().or_raise()
+        outcomes: dict[int, bool] = {}
+        stop = asyncio.Event()
+
+        async def writer(w: int) -> None:
+            for b in range(w * 1_000_000, w * 1_000_000 + 1_000_000):
+                result = await db.add(*(Item(b, n) for n in range(10)))
+                outcomes[b] = not isinstance(result, DBFailure)
+                if isinstance(result, DBFailure):
+                    assert isinstance(result.error, errors.ConnectionFailed), result
+                if stop.is_set() and not outcomes[b]:
+                    return
+
+        tasks = [asyncio.create_task(writer(w)) for w in range(3)]
+        await asyncio.sleep(0.5)
+        stop.set()
+        t0 = time.monotonic()
+        await asyncio.to_thread(mongo_server.stop)
+        try:
+            await asyncio.wait_for(asyncio.gather(*tasks), timeout=60)
+            assert time.monotonic() - t0 < 30, "writers must fail promptly once the server is gone"
+            assert not all(outcomes.values()), "the stop interrupted nothing"
+        finally:
+            await asyncio.to_thread(mongo_server.start)
+        rows = await db.find(Item).all().or_raise()  # the same Ommi reconnects
+        stored: dict[int, int] = {}
+        for r in rows:
+            stored[r.batch] = stored.get(r.batch, 0) + 1
+        assert all(count == 10 for count in stored.values()), "a batch was half written"
+        committed = {b for b, ok in outcomes.items() if ok}
+        assert committed and committed <= set(stored), "a batch reported as stored was lost"

@@ -69,6 +69,7 @@ _STREAM_BATCH = 500
 _DUPLICATE_KEY = (11000, 11001, 12582)
 _TRANSACTION_CODES = frozenset({112, 244, 246, 251, 256, 257, 263, 290})
 _DEFAULTS = {"serverSelectionTimeoutMS": 5000, "connectTimeoutMS": 5000}
+_TX_ATTEMPTS = 3  # a write conflict with a concurrent transaction is retried this often
 _TX_READ = ReadConcern("snapshot")
 _TX_WRITE = WriteConcern("majority")
 
@@ -179,7 +180,17 @@ class _Ops:
             return await work(self._session)
         client = self._driver._require_client()
         async with client.start_session() as session:
-            return await session.with_transaction(work, read_concern=_TX_READ, write_concern=_TX_WRITE)
+            # Not session.with_transaction(): it retries transient errors for up to
+            # two minutes, and a server that went away would look like a hang.
+            for attempt in range(1, _TX_ATTEMPTS + 1):
+                try:
+                    async with await session.start_transaction(read_concern=_TX_READ, write_concern=_TX_WRITE):
+                        return await work(session)
+                except PyMongoError as exc:
+                    retry = exc.has_error_label("TransientTransactionError") and not isinstance(exc, ConnectionFailure)
+                    if not retry or attempt == _TX_ATTEMPTS:
+                        raise
+            raise AssertionError("unreachable")  # pragma: no cover
 
     # -- insert -------------------------------------------------------------------
 
@@ -665,7 +676,10 @@ class MongoDBDriver(_Ops, Driver):
                 f"{plan.info.cls.__name__}: no generated keys left in the 64-bit range (the counter in "
                 f"{COUNTERS!r} has reached the largest key)"
             ) from exc
-        assert doc is not None
+        if doc is None:  # an upsert always returns the document, unless the server is going away
+            raise errors.ConnectionFailed(
+                f"cannot reserve keys for {plan.info.cls.__name__}: the MongoDB server returned no counter document"
+            )
         return int(doc["seq"]) - n + 1
 
     async def _bump_counter(self, plan: ModelPlan, key: Any) -> None:
