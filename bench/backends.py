@@ -181,5 +181,104 @@ class DuckDBBackend(Backend):
         yield _DuckDBRun(workdir)
 
 
-BACKENDS: dict[str, Backend] = {b.name: b for b in (SQLiteBackend(), PostgreSQLBackend(), DuckDBBackend())}
+class _MongoDBRun(BackendRun):
+    def __init__(self, url: str) -> None:
+        from pymongo import MongoClient
+
+        from bench.contenders.pymongo_raw import mongodb_address
+
+        self.address, _ = mongodb_address(url)
+        self.query = url.partition("?")[2]
+        self.client: MongoClient[dict[str, object]] = MongoClient(self.address)
+        self.filled: dict[int, str] = {}
+
+    def _url(self, database: str) -> str:
+        return self.address.partition("?")[0].rstrip("/") + "/" + database + ("?" + self.query if self.query else "")
+
+    def database(self, label: str) -> str:
+        name = "bench_" + label.lower()
+        self.client.drop_database(name)
+        return self._url(name)
+
+    def stream_database(self, rows: int) -> str:
+        if rows not in self.filled:
+            from itertools import islice
+
+            name = f"bench_stream_{rows}"
+            self.client.drop_database(name)
+            coll = self.client[name]["person"]
+            data = enumerate(stream_rows_iter(rows), start=1)
+            while chunk := list(islice(data, 10_000)):
+                coll.insert_many(
+                    [{"_id": key, "name": n, "age": age, "email": email} for key, (n, age, email) in chunk]
+                )
+            self.filled[rows] = self._url(name)
+        return self.filled[rows]
+
+    def close(self) -> None:
+        self.client.close()
+
+
+# Run in a child process: tests/backends/mongodb.py's server() (secantusdb, a pure-Python server that
+# would otherwise run in threads of the measuring process, sharing its GIL and its profiles).
+_MONGODB_CHILD = """
+import sys
+from tests.backends import mongodb
+with mongodb.server() as url:
+    print(url, flush=True)
+    sys.stdin.read()  # until the parent closes our stdin
+"""
+
+
+class MongoDBBackend(Backend):
+    """The test suite's throwaway secantusdb server in a child process, or ``$OMMI_TEST_MONGODB_URL``."""
+
+    name = "mongodb"
+    baseline = "pymongo"
+    stream_rows = 100_000
+
+    @contextlib.contextmanager
+    def started(self, workdir: str) -> Iterator[BackendRun]:
+        with self._server() as url:
+            run = _MongoDBRun(url)
+            try:
+                yield run
+            finally:
+                run.close()
+
+    @contextlib.contextmanager
+    def _server(self) -> Iterator[str]:
+        if os.environ.get("OMMI_TEST_MONGODB_URL"):
+            yield os.environ["OMMI_TEST_MONGODB_URL"]
+            return
+        import subprocess
+        import sys
+
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        child = subprocess.Popen(  # noqa: S603 - this interpreter, our own code
+            [sys.executable, "-c", _MONGODB_CHILD],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=root,
+        )
+        try:
+            assert child.stdout is not None
+            url = child.stdout.readline().strip()
+            if not url:
+                raise RuntimeError(f"the MongoDB test server did not start (exit code {child.wait()})")
+            yield url
+        finally:
+            assert child.stdin is not None
+            child.stdin.close()  # the child leaves server(), which stops the server and removes its storage
+            try:
+                child.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+
+
+BACKENDS: dict[str, Backend] = {
+    b.name: b for b in (SQLiteBackend(), PostgreSQLBackend(), DuckDBBackend(), MongoDBBackend())
+}
 """Every backend the runner knows, in report order."""

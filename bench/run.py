@@ -42,6 +42,7 @@ NEEDS = {
     "Tortoise": ["tortoise"],
     "asyncpg": ["asyncpg"],
     "duckdb": ["duckdb"],
+    "pymongo": ["pymongo"],
 }
 
 

@@ -35,3 +35,23 @@ def test_quick_benchmark_runs_and_contenders_agree(tmp_path: Path) -> None:
     assert (tmp_path / "quick.json").exists()
     # quick mode writes nothing into docs/ unless asked
     assert "wrote" not in done.stdout
+
+
+SMALL = ["--rows", "200", "--lookups", "20", "--stream-rows", "500"]
+
+
+def test_quick_benchmark_on_mongodb_agrees() -> None:
+    """ommi and raw PyMongo agree on MongoDB (smaller sizes than --quick, to stay a few seconds)."""
+    pytest.importorskip("pymongo", reason="the mongodb extra is not installed")
+    env = {k: v for k, v in os.environ.items() if k != "OMMI_DATABASE_URL"}
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--backends", "mongodb", "--no-startup", *SMALL],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "ok: every contender agreed on workloads ABCDEFGHIJK" in done.stdout
+    assert "| ommi | pymongo |" in done.stdout

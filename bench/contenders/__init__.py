@@ -17,6 +17,7 @@ REGISTRY: dict[str, str] = {
     "sqlite3": "bench.contenders.sqlite3_raw:Sqlite3Contender",
     "asyncpg": "bench.contenders.asyncpg_raw:AsyncpgContender",
     "duckdb": "bench.contenders.duckdb_raw:DuckDBContender",
+    "pymongo": "bench.contenders.pymongo_raw:PymongoContender",
     "SQLAlchemy": "bench.contenders.sqlalchemy_orm:SQLAlchemyContender",
     "Tortoise": "bench.contenders.tortoise_orm:TortoiseContender",
 }

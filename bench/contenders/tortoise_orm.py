@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from tortoise import Tortoise, fields
+from tortoise.backends.base.executor import EXECUTOR_CACHE
 from tortoise.functions import Count, Sum
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
@@ -51,6 +52,10 @@ class TortoiseContender(Contender):
 
     async def teardown(self) -> None:
         await Tortoise.close_connections()
+        # Tortoise caches each model's INSERT per connection name ("default") process-wide; the next
+        # backend in this process may be another database (a PostgreSQL run after a SQLite one would
+        # otherwise send SQLite's qmark INSERT to PostgreSQL)
+        EXECUTOR_CACHE.clear()
 
     async def insert_each(self, rows: list[tuple[str, int, str]]) -> list[int]:
         keys = []
