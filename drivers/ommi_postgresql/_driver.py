@@ -257,6 +257,19 @@ async def _op_script(conn: Conn, statements: Sequence[str]) -> None:
     await _unit(conn, False, work)
 
 
+class _Connection(asyncpg.Connection):  # type: ignore[misc]
+    """A pooled connection released without asyncpg's reset query.
+
+    ommi changes no session state (transactions are begun and ended
+    explicitly; cursors live inside them), so the ``RESET ALL``/``CLOSE ALL``
+    round trip on every release is pure cost. asyncpg still rolls back any
+    transaction left open on release.
+    """
+
+    def get_reset_query(self) -> str:
+        return ""
+
+
 async def _op_version(conn: Conn) -> str:
     return str(await conn.fetchval("SELECT 'PostgreSQL ' || current_setting('server_version')"))
 
@@ -537,6 +550,7 @@ class PostgreSQLDriver(_Ops, Driver):
                 statement_cache_size=self.statement_cache_size,
                 ssl=self.ssl,
                 server_settings={"application_name": self.application_name},
+                connection_class=_Connection,
             )
             if self.min_size == 0:  # nothing was opened yet: check the server answers
                 async with pool.acquire() as conn:
