@@ -53,6 +53,10 @@ _savepoint_ids = itertools.count(1)
 _CONNECTION_STATES = ("08", "28", "3D000", "53300", "57P01", "57P02", "57P03")
 _TRANSACTION_STATES = ("40", "25")
 
+_COPY_THRESHOLD = 100  # from this many generated-key rows on, one add() uses COPY
+
+_RESERVE_KEYS = "SELECT nextval(pg_get_serial_sequence($1, $2)) FROM generate_series(1, $3::int)"
+
 _BUMP_IDENTITY = (
     # An explicit key may lie ahead of the identity sequence: move the sequence
     # past it so later generated keys cannot collide (never move it back).
@@ -176,11 +180,14 @@ async def _op_insert(
 ) -> list[Any]:
     """Insert rows; returns the generated keys of the rows whose auto key was ``None``, in order."""
     ai = plan.auto_index
+    full: list[tuple[Any, ...]] = []  # rows whose key the database generates, key column included
     if ai is None or returning is None:
         given, pending = rows, []
     else:
         given = [r for r in rows if r[ai] is not None]
-        pending = [r[:ai] + r[ai + 1 :] for r in rows if r[ai] is None]
+        full = [r for r in rows if r[ai] is None]
+        # the COPY path keeps the key column; the others leave it out
+        pending = full if len(full) >= _COPY_THRESHOLD else [r[:ai] + r[ai + 1 :] for r in full]
 
     async def work() -> list[Any]:
         if given:
@@ -195,8 +202,21 @@ async def _op_insert(
             return []
         if len(pending) == 1:
             return [await conn.fetchval(returning, *pending[0])]
+        if len(pending) >= _COPY_THRESHOLD and ai is not None:
+            # Bulk: reserve the keys from the identity sequence, then COPY the rows
+            # with their keys: one statement each way, and keys known in order.
+            column = plan.info.fields[ai].column
+            keys = [r[0] for r in await conn.fetch(_RESERVE_KEYS, plan.table, column, len(full))]
+            tail = ai + 1
+            records = [(*r[:ai], k, *r[tail:]) for r, k in zip(full, keys, strict=True)]
+            await conn.copy_records_to_table(
+                plan.info.name, records=records, columns=[f.column for f in plan.info.fields]
+            )
+            return keys
         return [r[0] for r in await conn.fetchmany(returning, pending)]
 
+    if len(pending) >= _COPY_THRESHOLD and not in_tx:
+        return await _unit(conn, False, work)
     if not in_tx and not (given and pending) and not (given and ai is not None):
         # one statement: asyncpg runs even a batch (executemany) atomically
         return await work()
