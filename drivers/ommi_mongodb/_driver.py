@@ -220,7 +220,9 @@ class _Ops:
             coll = self._coll(plan)
             self._log("insert", plan, len(docs))
             if self._session is not None:
-                await _check_conflicts(coll, plan, docs, self._session, replacing=False)
+                # keys just drawn from the counter cannot clash (explicit keys push it ahead)
+                fresh_keys = len(generated) == len(docs)
+                await _check_conflicts(coll, plan, docs, self._session, replacing=False, check_keys=not fresh_keys)
 
             async def work(session: AsyncClientSession | None) -> None:
                 if len(docs) == 1:
@@ -485,7 +487,7 @@ def _not_found(info: ModelInfo, instance: Any) -> errors.NotFound:
 
 async def _check_conflicts(
     coll: AsyncCollection[Doc], plan: ModelPlan, docs: Sequence[Doc], session: AsyncClientSession | None,
-    *, replacing: bool,
+    *, replacing: bool, check_keys: bool = True,
 ) -> None:
     """Raise ``IntegrityError`` if writing ``docs`` would break a key or unique index.
 
@@ -493,7 +495,7 @@ async def _check_conflicts(
     transaction (see the module docstring).
     """
     name = plan.info.cls.__name__
-    if plan.info.key and not replacing:
+    if plan.info.key and not replacing and check_keys:
         seen: set[Any] = set()
         for doc in docs:
             k = _hashable(doc["_id"])
