@@ -59,16 +59,21 @@ def _describe(event: StatementEvent) -> str:
 class Observed(Statements):
     """Wraps a driver (or transaction) to time each statement for hooks and the log."""
 
-    __slots__ = ("hooks", "inner")
+    __slots__ = ("hooks", "inner", "log_values")
 
-    def __init__(self, inner: Statements, hooks: list[StatementHook]) -> None:
+    def __init__(self, inner: Statements, hooks: list[StatementHook], log_values: bool = False) -> None:
         self.inner = inner
         self.hooks = hooks
+        self.log_values = log_values
 
     def _emit(self, operation: str, statement: Any, start: float, error: BaseException | None) -> None:
         event = StatementEvent(operation, statement, time.perf_counter() - start, error)
         if logger.isEnabledFor(logging.DEBUG):
-            logger.debug("%s in %.3f ms%s", _describe(event), event.seconds * 1000, " (failed)" if error else "")
+            failed = " (failed)" if error else ""
+            if self.log_values:  # the user opted in: the whole statement node, values included
+                logger.debug("%s in %.3f ms%s: %r", _describe(event), event.seconds * 1000, failed, statement)
+            else:
+                logger.debug("%s in %.3f ms%s", _describe(event), event.seconds * 1000, failed)
         for hook in tuple(self.hooks):
             hook(event)
 

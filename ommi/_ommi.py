@@ -87,7 +87,7 @@ class _Session:
         stmts = await self._statements()
         hooks = self._db._hooks
         if hooks or logger.isEnabledFor(logging.DEBUG):
-            return Observed(stmts, hooks)
+            return Observed(stmts, hooks, self._db.log_values)
         return stmts
 
     def _action(self, fn: Callable[[Statements], Awaitable[T]]) -> Action[T]:
@@ -622,6 +622,8 @@ class Ommi(_Session):
         self.driver = driver
         self._db = self
         self._hooks: list[StatementHook] = []
+        self.log_values = False
+        """Set to ``True`` to include bound values in the ``ommi`` DEBUG log (off: they may be private)."""
         self._events = Hooks()
         # drivers that don't enforce ReferenceTo get it checked by ommi
         self._check_references = not driver.supports("foreign_keys")
