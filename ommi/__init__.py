@@ -24,9 +24,11 @@ from ommi._events import on
 from ommi._fields import Auto, AwareDatetime, Index, Key, ReferenceTo, StoreAs, TZAware, Unique
 from ommi._model import ModelCollection, default_collection, ommi_model
 from ommi._observe import StatementEvent
-from ommi._ommi import Ommi, Query, Schema, Transaction
+from ommi._query import Query
 from ommi._relations import AssociateUsing, LazyLoadEveryRelated, LazyLoadTheRelated, LazyMany, LazyOne
 from ommi._results import Action, DBFailure, DBResult, DBSuccess
+from ommi._schema import Schema
+from ommi._session import Ommi, Transaction
 from ommi.query import Avg, Count, CountDistinct, Max, Min, Sum
 
 __version__ = "0.1.0"

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from ommi import errors
 from ommi._model import ModelCollection, default_collection
-from ommi._ommi import Ommi
+from ommi._session import Ommi
 from ommi.driver import CAPABILITIES, parse_url
 
 __all__ = ["main"]

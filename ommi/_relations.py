@@ -70,7 +70,7 @@ def _forget_ref(key: int, _ref: object, states: dict[int, _State] = _states) -> 
 
 
 def bind(instances: Any, session: Any) -> None:
-    """Remember which session (``Ommi`` or transaction) ``instances`` came through."""
+    """Remember which session scope (an ``Ommi``'s or a transaction's) ``instances`` came through."""
     for obj in instances:
         key = id(obj)
         state = _states.get(key)
@@ -319,13 +319,10 @@ async def _load_in(session: Any, model: type, field: Field, values: list[Any]) -
     return rows
 
 
-def _usable(session: Any) -> Any:
+def _usable(scope: Any) -> Any:
     # an instance loaded inside a transaction that has ended loads through the
     # transaction's Ommi
-    root = getattr(session, "_db", session)
-    if getattr(session, "_done", False):
-        return root
-    return session
+    return scope.usable().session
 
 
 class RelationRef:

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass
-from typing import Any, Generic, NoReturn, TypeVar
+from typing import Any, Generic, NoReturn, ParamSpec, TypeVar
 
 from ommi import errors
 
-__all__ = ["Action", "DBFailure", "DBResult", "DBSuccess"]
+__all__ = ["Action", "DBFailure", "DBResult", "DBSuccess", "as_ommi_error", "deferred"]
 
 T = TypeVar("T")
 D = TypeVar("D")
+P = ParamSpec("P")
 
 
 class DBResult(Generic[T]):
@@ -102,3 +104,29 @@ class Action(Generic[T]):
     async def or_use(self, default: D) -> T | D:
         """Run the action; return its value, or ``default`` if it failed."""
         return (await self).or_use(default)
+
+    @classmethod
+    def failure(cls, error: errors.OmmiError) -> Action[Any]:
+        """An action that fails with ``error`` when awaited (for mistakes found while building it)."""
+
+        async def fail() -> Any:
+            raise error
+
+        return cls(fail)
+
+
+def deferred(build: Callable[P, Action[T]]) -> Callable[P, Action[T]]:
+    """Let a method that builds an :class:`Action` report build-time ``OmmiError`` as a failing action.
+
+    Users handle every outcome of ``await db...`` the same way (``DBFailure``
+    or ``or_raise()``), including a query that was malformed before it ran.
+    """
+
+    @functools.wraps(build)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> Action[T]:
+        try:
+            return build(*args, **kwargs)
+        except errors.OmmiError as exc:
+            return Action.failure(exc)
+
+    return wrapper

@@ -1,0 +1,332 @@
+"""``Query``: the immutable builder ``db.find(...)`` returns, and its terminal actions."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from ommi import errors
+from ommi._integrity import check_references, check_unreferenced
+from ommi._model import get_model_info
+from ommi._predicates import fields_of, inside_aggregate, join_all
+from ommi._relations import RelationRef
+from ommi._results import Action, as_ommi_error, deferred
+from ommi.driver import Statements
+from ommi.query import (
+    Agg,
+    AggOrder,
+    AggRef,
+    Aggregate,
+    Delete,
+    Field,
+    FieldRef,
+    OrderBy,
+    Predicate,
+    Select,
+    Update,
+    _PredicateOps,
+)
+
+if TYPE_CHECKING:
+    from ommi._session import Scope
+
+__all__ = ["Query"]
+
+M = TypeVar("M")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Spec:
+    """Everything a query says, beside the session it runs in."""
+
+    select: Select
+    group_by: tuple[Field, ...] = ()
+    having: Predicate | None = None
+    orders: tuple[OrderBy | AggOrder, ...] = ()
+    includes: tuple[RelationRef, ...] = ()
+
+
+class Query(Generic[M]):
+    """An immutable query; each builder method returns a new one.
+
+    ``async for item in query`` streams the results from one cursor.
+    """
+
+    __slots__ = ("_scope", "_spec")
+
+    def __init__(self, scope: Scope, select: Select | _Spec) -> None:
+        self._scope = scope
+        self._spec = select if isinstance(select, _Spec) else _Spec(select)
+
+    @property
+    def _select(self) -> Select:
+        return self._spec.select
+
+    def _copy(self, **changes: Any) -> Query[M]:
+        return Query(self._scope, dataclasses.replace(self._spec, **changes))
+
+    def _with(self, **changes: Any) -> Query[M]:
+        return self._copy(select=dataclasses.replace(self._select, **changes))
+
+    def __repr__(self) -> str:
+        return f"<Query {self._select!r}>"
+
+    @property
+    def statement(self) -> Select:
+        """The :class:`ommi.query.Select` node this query sends to the driver."""
+        return self._select
+
+    # -- building -------------------------------------------------------------
+
+    def include(self, *relations: Any) -> Query[M]:
+        """Load the named relations of every result with one extra query per relation.
+
+        ``db.find(User).include(User.posts)``; name the next hop to go deeper:
+        ``.include(User.posts, Post.comments)``. Awaiting an included field then
+        runs no query.
+        """
+        for r in relations:
+            if not isinstance(r, RelationRef):
+                raise errors.QueryError(f"include() takes relations such as User.posts, not {r!r}")
+        return self._copy(includes=self._spec.includes + tuple(relations))
+
+    def order_by(self, *terms: OrderBy | AggOrder | FieldRef) -> Query[M]:
+        """Order by fields: ``User.age.desc``, ``User.name.asc`` or plain ``User.id`` (ascending).
+
+        Grouped queries may also order by aggregates: ``Sum(Order.amount).desc``.
+        """
+        out: list[OrderBy | AggOrder] = []
+        for term in terms:
+            order = term.asc if isinstance(term, (FieldRef, AggRef)) else term
+            if not isinstance(order, (OrderBy, AggOrder)):
+                raise errors.QueryError(f"order_by() takes fields or field.asc/.desc, not {term!r}")
+            out.append(order)
+        plain = tuple(o for o in out if isinstance(o, OrderBy))
+        select = dataclasses.replace(self._select, order_by=self._select.order_by + plain)
+        return self._copy(select=select, orders=self._spec.orders + tuple(out))
+
+    def group_by(self, *fields: FieldRef) -> Query[M]:
+        """Group rows by fields for :meth:`aggregate` (one result per distinct combination)."""
+        for f in fields:
+            if not isinstance(f, FieldRef) or f.model is not self._select.model:
+                raise errors.QueryError(f"group_by() takes fields of {self._select.model.__name__}, not {f!r}")
+        return self._copy(group_by=self._spec.group_by + tuple(f.field for f in fields))
+
+    def having(self, *predicates: object) -> Query[M]:
+        """Filter groups after grouping: ``having(Sum(Order.amount) > 100)``; several are ANDed."""
+        preds: list[Predicate] = [] if self._spec.having is None else [self._spec.having]
+        for p in predicates:
+            if not isinstance(p, _PredicateOps):
+                raise errors.QueryError(f"having() takes predicates such as Sum(Order.amount) > 100, not {p!r}")
+            preds.append(p)  # type: ignore[arg-type]
+        return self._copy(having=join_all(preds))
+
+    def limit(self, n: int) -> Query[M]:
+        """Return at most ``n`` rows."""
+        return self._with(limit=_non_negative("limit", n))
+
+    def offset(self, n: int) -> Query[M]:
+        """Skip the first ``n`` rows."""
+        return self._with(offset=_non_negative("offset", n))
+
+    # -- terminal actions ---------------------------------------------------------
+
+    @deferred
+    def aggregate(self, **aggregates: AggRef) -> Action[Any]:
+        """Compute aggregates in the database.
+
+        With :meth:`group_by`, yields a list of dicts, one per group, keyed by
+        the group fields' names and the aggregate names; without, one dict
+        (also when nothing matches: counts 0, the others ``None``).
+        """
+        stmt = self._aggregate_statement(aggregates)
+        names = [f.name for f in stmt.group_by] + list(aggregates)
+        grouped = bool(stmt.group_by)
+
+        async def run(stmts: Statements) -> Any:
+            rows = await stmts.aggregate(stmt)
+            dicts = [dict(zip(names, row, strict=True)) for row in rows]
+            if grouped:
+                return dicts
+            return dicts[0] if dicts else dict.fromkeys(names)
+
+        return self._scope.action(run)
+
+    def _aggregate_statement(self, aggregates: dict[str, AggRef]) -> Aggregate:
+        if not aggregates:
+            raise errors.QueryError("aggregate() needs at least one name=Aggregate(...), e.g. n=Count()")
+        spec = self._spec
+        model = self._select.model
+        nodes: list[Agg] = []
+        for name, ref in aggregates.items():
+            if not isinstance(ref, AggRef):
+                raise errors.QueryError(f"aggregate({name}=...) takes Count(), Sum(field), ..., not {ref!r}")
+            if ref.node.field is not None and ref.node.field.model is not model:
+                raise errors.QueryError(f"{ref!r} is not over a field of {model.__name__}")
+            if name in {f.name for f in spec.group_by}:
+                raise errors.QueryError(f"aggregate name {name!r} is also a group field")
+            nodes.append(ref.node)
+        for term in spec.orders:
+            if isinstance(term, OrderBy) and term.field not in spec.group_by:
+                raise errors.QueryError(
+                    f"a grouped result can be ordered by group fields and aggregates; "
+                    f"{term.field.model.__name__}.{term.field.name} is not grouped"
+                )
+        if spec.having is not None:
+            for f in fields_of(spec.having):
+                if f not in spec.group_by and not inside_aggregate(spec.having, f):
+                    raise errors.QueryError(f"having() can test group fields and aggregates, not {f.name}")
+        s = self._select
+        return Aggregate(model, s.where, spec.group_by, spec.having, tuple(nodes), spec.orders, s.limit, s.offset)
+
+    def _plain(self, what: str) -> None:
+        spec = self._spec
+        if spec.group_by or spec.having is not None or any(isinstance(o, AggOrder) for o in spec.orders):
+            raise errors.QueryError(f"{what}() cannot follow group_by()/having()/aggregate ordering: use aggregate()")
+
+    async def _loaded(self, stmts: Statements, select: Select) -> list[Any]:
+        rows = await stmts.select(select)
+        self._scope.bind(select.model, rows)
+        if self._spec.includes and rows:
+            await self._include(rows)
+        return rows
+
+    async def _include(self, rows: list[Any]) -> None:
+        loaded: dict[type, list[Any]] = {self._select.model: rows}
+        for ref in self._spec.includes:
+            relation = ref.relation
+            owners = loaded.get(relation.owner.cls)
+            if owners is None:
+                raise errors.QueryError(
+                    f"include({relation!r}) needs {relation.owner.cls.__name__} instances: name a relation "
+                    "leading to them first"
+                )
+            values = await relation.fetch(self._scope, owners)
+            target = relation.resolve()[1].cls
+            found: list[Any] = []
+            for value in values:
+                if isinstance(value, list):
+                    found.extend(value)
+                elif value is not None:
+                    found.append(value)
+            self._scope.bind(target, found)
+            loaded.setdefault(target, []).extend(found)
+
+    @deferred
+    def all(self) -> Action[list[M]]:
+        """Every matching instance, as a list."""
+        self._plain("all")
+        select = self._select
+        return self._scope.action(lambda s: self._loaded(s, select))
+
+    @deferred
+    def first(self) -> Action[M | None]:
+        """The first matching instance, or ``None``."""
+        self._plain("first")
+        select = self._with(limit=1 if self._select.limit is None else min(1, self._select.limit))._select
+
+        async def run(stmts: Statements) -> M | None:
+            rows = await self._loaded(stmts, select)
+            return rows[0] if rows else None
+
+        return self._scope.action(run)
+
+    @deferred
+    def one(self) -> Action[M]:
+        """Exactly one matching instance; fails with ``NotFound`` or ``MultipleFound``."""
+        self._plain("one")
+        select = self._with(limit=2 if self._select.limit is None else min(2, self._select.limit))._select
+
+        async def run(stmts: Statements) -> M:
+            rows = await self._loaded(stmts, select)
+            if not rows:
+                raise errors.NotFound(f"no {select.model.__name__} matches the query")
+            if len(rows) > 1:
+                raise errors.MultipleFound(f"more than one {select.model.__name__} matches the query")
+            return rows[0]  # type: ignore[no-any-return]
+
+        return self._scope.action(run)
+
+    @deferred
+    def count(self) -> Action[int]:
+        """The number of matching rows."""
+        self._plain("count")
+        select = self._select
+        return self._scope.action(lambda s: s.count(select))
+
+    @deferred
+    def exists(self) -> Action[bool]:
+        """Whether at least one row matches."""
+        self._plain("exists")
+        select = self._with(limit=1)._select
+
+        async def run(stmts: Statements) -> bool:
+            return await stmts.count(select) > 0
+
+        return self._scope.action(run)
+
+    def _unpaged(self, what: str) -> None:
+        self._plain(what)
+        if self._select.limit is not None or self._select.offset is not None or self._select.order_by:
+            raise errors.QueryError(f"{what}() applies to every matching row: drop order_by/limit/offset")
+
+    @deferred
+    def update(self, **values: Any) -> Action[int]:
+        """Set fields on every matching row; yields the number of rows changed."""
+        self._unpaged("update")
+        info = get_model_info(self._select.model)
+        if not values:
+            raise errors.QueryError("update() needs at least one field=value")
+        pairs = []
+        for name, value in values.items():
+            f = info.by_name.get(name)
+            if f is None:
+                known = ", ".join(info.by_name)
+                raise errors.QueryError(f"{info.cls.__name__} has no field {name!r} (fields: {known})")
+            pairs.append((f.ref.field, f.check(value)))
+        stmt = Update(self._select.model, self._select.where, tuple(pairs))
+        check = self._scope.runtime.check_references
+
+        async def run(stmts: Statements) -> int:
+            if check:
+                await check_references(stmts, stmt.model, [{f.name: v for f, v in stmt.values}])
+            return await stmts.update(stmt)
+
+        return self._scope.action(run)
+
+    @deferred
+    def delete(self) -> Action[int]:
+        """Delete every matching row; yields the number of rows deleted."""
+        self._unpaged("delete")
+        stmt = Delete(self._select.model, self._select.where)
+        check = self._scope.runtime.check_references
+
+        async def run(stmts: Statements) -> int:
+            if check:
+                await check_unreferenced(stmts, stmt.model, stmt.where)
+            return await stmts.delete(stmt)
+
+        return self._scope.action(run)
+
+    async def __aiter__(self) -> AsyncIterator[M]:
+        self._plain("async for")
+        if self._spec.includes:
+            raise errors.QueryError("include() loads relations for all() / first() / one(), not for async for")
+        stmts = await self._scope.observed()
+        relations = bool(get_model_info(self._select.model).relations)
+        try:
+            async for item in stmts.stream(self._select):
+                if relations:
+                    self._scope.bind(self._select.model, (item,))
+                yield item
+        except errors.OmmiError:
+            raise
+        except Exception as exc:
+            raise as_ommi_error(exc) from exc
+
+
+def _non_negative(what: str, n: int) -> int:
+    if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+        raise errors.QueryError(f"{what}() takes a non-negative int, got {n!r}")
+    return n

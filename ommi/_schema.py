@@ -1,0 +1,82 @@
+"""``Schema``: create, inspect, evolve and drop the tables of a collection's models."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+
+from ommi._migrate import SchemaDiff, compute_diff, refuse_unallowed
+from ommi._model import ModelCollection, ModelInfo, default_collection, infos_in_dependency_order
+from ommi._results import Action
+from ommi.driver import Driver
+
+__all__ = ["Schema"]
+
+
+class Schema:
+    """Schema actions for the models of one collection."""
+
+    def __init__(self, connected: Callable[[], Awaitable[Driver]], collection: ModelCollection | None) -> None:
+        self._connected = connected
+        self.collection = collection if collection is not None else default_collection
+
+    def _infos(self) -> list[ModelInfo]:
+        return infos_in_dependency_order(self.collection.infos())
+
+    def create_models(self) -> Action[list[type]]:
+        """Create tables (keys, unique constraints, indexes, foreign keys) that do not exist.
+
+        Idempotent and never drops data. Yields the model classes.
+        """
+
+        async def run() -> list[type]:
+            driver = await self._connected()
+            infos = self._infos()
+            await driver.create_schema(infos)
+            return [i.cls for i in infos]
+
+        return Action(run)
+
+    def diff(self) -> Action[SchemaDiff]:
+        """Compare the models with the live database.
+
+        Yields a :class:`SchemaDiff`: a printable list of differences (tables,
+        columns, types, nullability, keys, unique constraints, indexes), each
+        marked safe (additive) or destructive.
+        """
+
+        async def run() -> SchemaDiff:
+            driver = await self._connected()
+            infos = self._infos()
+            live = await driver.inspect_schema(infos)
+            return compute_diff(infos, live, driver.expected_type)
+
+        return Action(run)
+
+    def sync(self, *, allow: Iterable[str] = ()) -> Action[SchemaDiff]:
+        """Apply the safe differences (in one transaction where the backend allows).
+
+        Destructive differences are refused with a ``SchemaError`` listing
+        them — nothing is applied — unless their kind is in ``allow``
+        (``"add_required_column"``, ``"drop_column"``, ``"retype_column"``,
+        ``"change_nullability"``, ``"change_key"``). Yields the changes applied.
+        """
+
+        async def run() -> SchemaDiff:
+            driver = await self._connected()
+            infos = self._infos()
+            changes = compute_diff(infos, await driver.inspect_schema(infos), driver.expected_type)
+            refuse_unallowed(changes, allow)
+            if changes:
+                await driver.apply_schema_changes(changes)
+            return changes
+
+        return Action(run)
+
+    def delete_models(self) -> Action[None]:
+        """Drop the tables of the collection's models (and their data)."""
+
+        async def run() -> None:
+            driver = await self._connected()
+            await driver.drop_schema(list(reversed(self._infos())))
+
+        return Action(run)

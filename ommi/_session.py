@@ -1,0 +1,484 @@
+"""Sessions: ``Ommi`` (the database handle) and ``Transaction`` (a block on it).
+
+Both offer the same actions (add, find, get, save, delete, transaction). They
+turn user calls into statement nodes, hand them to the driver and wrap every
+outcome in a ``DBResult``. They never know SQL or MongoDB.
+
+What one ``Ommi`` and all its transactions share (the driver, hooks, settings)
+lives in a :class:`Runtime`; each session owns a :class:`Scope`, the small
+object queries and lazy relations run through.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Awaitable, Callable, Sequence
+from types import TracebackType
+from typing import Any, TypeVar, overload
+
+from ommi import errors
+from ommi._events import EventName, Hooks, call, fire
+from ommi._integrity import check_references, check_unreferenced
+from ommi._model import ModelCollection, get_model_info
+from ommi._observe import Observed, StatementHook, logger
+from ommi._predicates import any_of, key_predicate, select_from
+from ommi._query import Query
+from ommi._relations import bind
+from ommi._results import Action, as_ommi_error, deferred
+from ommi._schema import Schema
+from ommi.driver import Driver, DriverTransaction, Statements, load_driver, parse_url
+from ommi.query import Delete, Insert, Save, Select
+
+__all__ = ["Ommi", "Runtime", "Scope", "Transaction"]
+
+M = TypeVar("M")
+T = TypeVar("T")
+
+DEFAULT_URL = "sqlite://"
+
+
+class Runtime:
+    """What an ``Ommi`` and all its transactions share."""
+
+    __slots__ = ("check_references", "driver", "events", "log_values", "statement_hooks")
+
+    def __init__(self, driver: Driver) -> None:
+        self.driver = driver
+        self.statement_hooks: list[StatementHook] = []
+        self.events = Hooks()
+        self.log_values = False
+        # drivers that don't enforce ReferenceTo get it checked by ommi
+        self.check_references = not driver.supports("foreign_keys")
+
+
+class Scope:
+    """Where one session's statements go; queries and lazy relations run through it."""
+
+    __slots__ = ("_finished", "_root", "_statements", "runtime", "session")
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        session: Any,
+        statements: Callable[[], Awaitable[Statements]],
+        root: Scope | None = None,
+        finished: Callable[[], bool] | None = None,
+    ) -> None:
+        self.runtime = runtime
+        self.session = session
+        self._statements = statements
+        self._root = root
+        self._finished = finished
+
+    async def observed(self) -> Statements:
+        """The session's statements, timed for hooks and the log when anyone listens."""
+        stmts = await self._statements()
+        rt = self.runtime
+        if rt.statement_hooks or logger.isEnabledFor(10):  # DEBUG
+            return Observed(stmts, rt.statement_hooks, rt.log_values)
+        return stmts
+
+    def action(self, fn: Callable[[Statements], Awaitable[T]]) -> Action[T]:
+        """An action running ``fn`` on this session's statements."""
+
+        async def run() -> T:
+            return await fn(await self.observed())
+
+        return Action(run)
+
+    def bind(self, model: type, rows: Sequence[Any]) -> None:
+        """Let instances with lazy relations load them through this session."""
+        if rows and get_model_info(model).relations:
+            bind(rows, self)
+
+    @property
+    def root(self) -> Scope:
+        """The scope of the ``Ommi`` this session belongs to."""
+        return self._root or self
+
+    def usable(self) -> Scope:
+        """This scope, or the ``Ommi``'s once this scope's transaction has ended."""
+        if self._root is not None and self._finished is not None and self._finished():
+            return self._root
+        return self
+
+
+class _Session:
+    """What ``Ommi`` and ``Transaction`` share: the user-facing actions."""
+
+    _scope: Scope
+
+    def add(self, *models: Any) -> Action[list[Any]]:
+        """Store model instances; generated keys are written back into them.
+
+        One ``add()`` is atomic: if any instance fails, none is stored.
+        Yields the list of the instances, in the order given.
+        """
+        try:
+            groups = _batches(models)
+        except errors.OmmiError as exc:
+            return Action.failure(exc)
+        rt = self._scope.runtime
+
+        async def run(stmts: Statements) -> list[Any]:
+            for batch_model, batch in groups:
+                await fire(rt.events, "before_add", batch_model, batch)
+            for batch_model, batch in groups:
+                if rt.check_references:
+                    await check_references(stmts, batch_model, batch)
+                await stmts.insert(Insert(batch_model, tuple(batch)))
+            for batch_model, batch in groups:
+                self._scope.bind(batch_model, batch)
+                await fire(rt.events, "after_add", batch_model, batch)
+            return list(models)
+
+        if len(groups) > 1:
+            # several model types in one add(): one transaction keeps it all-or-nothing
+            return self._atomic(run)
+        return self._scope.action(run)
+
+    @overload
+    def find(self, model: type[M], /, *predicates: object) -> Query[M]: ...
+    @overload
+    def find(self, /, *predicates: object) -> Query[Any]: ...
+    def find(self, *args: Any) -> Query[Any]:
+        """Start a query: ``find(User)``, ``find(User.age >= 18)``, ``find(User, pred, pred)``.
+
+        Several predicates are ANDed. Nothing runs until a terminal action
+        (``all``, ``one``, ``first``, ``count``, ``exists``, ``update``,
+        ``delete``) is awaited or the query is iterated with ``async for``.
+        """
+        return Query(self._scope, select_from(args))
+
+    @deferred
+    def get(self, model: type[M], key: Any) -> Action[M]:
+        """Load one instance by key (a tuple for composite keys); fails with ``NotFound``."""
+        where = key_predicate(get_model_info(model), key)
+
+        async def run(stmts: Statements) -> M:
+            rows = await stmts.select(Select(model, where, (), 1, None))
+            if not rows:
+                raise errors.NotFound(f"no {model.__name__} with key {key!r}")
+            self._scope.bind(model, rows)
+            return rows[0]  # type: ignore[no-any-return]
+
+        return self._scope.action(run)
+
+    @deferred
+    def save(self, *models: Any) -> Action[list[Any]]:
+        """Write changed instances back to the rows with their keys.
+
+        Fails with ``NotFound`` (storing nothing) if an instance has no row.
+        """
+        groups = _batches(models)
+        rt = self._scope.runtime
+
+        async def run(stmts: Statements) -> list[Any]:
+            for batch_model, batch in groups:
+                await fire(rt.events, "before_save", batch_model, batch)
+            for batch_model, batch in groups:
+                if rt.check_references:
+                    await check_references(stmts, batch_model, batch)
+                await stmts.save(Save(batch_model, tuple(batch)))
+            for batch_model, batch in groups:
+                await fire(rt.events, "after_save", batch_model, batch)
+            return list(models)
+
+        if len(groups) > 1:
+            return self._atomic(run)
+        return self._scope.action(run)
+
+    @deferred
+    def delete(self, *models: Any) -> Action[int]:
+        """Delete instances by key; yields the number of rows deleted."""
+        groups = _batches(models)
+        rt = self._scope.runtime
+
+        async def run(stmts: Statements) -> int:
+            total = 0
+            for batch_model, batch in groups:
+                await fire(rt.events, "before_delete", batch_model, batch)
+            for batch_model, batch in groups:
+                info = get_model_info(batch_model)
+                where = any_of([key_predicate(info, info.key_of(m)) for m in batch])
+                if rt.check_references:
+                    await check_unreferenced(stmts, batch_model, where)
+                total += await stmts.delete(Delete(batch_model, where))
+            for batch_model, batch in groups:
+                await fire(rt.events, "after_delete", batch_model, batch)
+            return total
+
+        if len(groups) > 1:
+            return self._atomic(run)
+        return self._scope.action(run)
+
+    def _atomic(self, fn: Callable[[Statements], Awaitable[T]]) -> Action[T]:
+        """An action whose statements succeed or fail together."""
+        async def run() -> T:
+            if isinstance(self, Transaction) and not self._scope.runtime.driver.supports("savepoints"):
+                # already atomic with the transaction; no nested block to open
+                return await fn(await self._scope.observed())
+            async with self.transaction() as tx:
+                return await fn(await tx._scope.observed())
+
+        return Action(run)
+
+    def transaction(self) -> Transaction:
+        """A transaction block: ``async with db.transaction() as tx: ...``.
+
+        It commits when the block ends normally and rolls back (re-raising)
+        when it ends with an exception. Inside a transaction, ``tx.transaction()``
+        opens a nested block (a savepoint) that can fail alone.
+        """
+        return Transaction(self._scope, self._open_block)
+
+    async def _open_block(self) -> DriverTransaction:
+        raise NotImplementedError
+
+
+class Ommi(_Session):
+    """The database handle: ``async with Ommi.connect("sqlite:///app.db") as db``.
+
+    ``Ommi(driver)`` wraps a driver instance; ``Ommi.connect(url)`` picks the
+    driver by URL scheme. The connection opens on ``async with``, on ``await``,
+    or lazily at the first action, and closes with :meth:`close`.
+    """
+
+    def __init__(self, driver: Driver) -> None:
+        if not isinstance(driver, Driver):
+            raise errors.UnsupportedError(f"Ommi() needs an ommi driver instance, not {driver!r}")
+        self.driver = driver
+        self._runtime = Runtime(driver)
+        self._scope = Scope(self._runtime, self, self._connected)
+        self._state = "new"
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    def connect(cls, url: str | None = None, **options: Any) -> Ommi:
+        """Build an ``Ommi`` for a database URL (use with ``async with`` or ``await``).
+
+        Args:
+            url: ``scheme://...``; defaults to ``$OMMI_DATABASE_URL``, else
+                in-memory SQLite (``sqlite://``).
+            **options: passed to the driver (see each backend's page).
+
+        Raises:
+            UnsupportedError: no installed driver handles the URL's scheme.
+            ConnectionFailed: the URL is malformed.
+        """
+        if url is None:
+            url = os.environ.get("OMMI_DATABASE_URL") or DEFAULT_URL
+        parsed = parse_url(url)
+        driver_cls = load_driver(parsed.scheme)
+        return cls(driver_cls.from_url(parsed, **options))
+
+    def __repr__(self) -> str:
+        return f"<Ommi {self.driver!r} ({self._state})>"
+
+    @property
+    def capabilities(self) -> frozenset[str]:
+        """The capabilities the driver declares (see :data:`ommi.driver.CAPABILITIES`)."""
+        return self.driver.capabilities
+
+    @property
+    def log_values(self) -> bool:
+        """Whether the ``ommi`` DEBUG log includes bound values (off by default: they may be private)."""
+        return self._runtime.log_values
+
+    @log_values.setter
+    def log_values(self, value: bool) -> None:
+        self._runtime.log_values = bool(value)
+
+    async def _connected(self) -> Driver:
+        if self._state != "open":
+            async with self._lock:
+                if self._state == "closed":
+                    raise errors.ConnectionFailed("this Ommi has been closed")
+                if self._state == "new":
+                    await self.driver.connect()
+                    self._state = "open"
+        return self.driver
+
+    async def _open_block(self) -> DriverTransaction:
+        driver = await self._connected()
+        return await driver.begin()
+
+    def __await__(self) -> Any:
+        async def opened() -> Ommi:
+            await self._connected()
+            return self
+
+        return opened().__await__()
+
+    async def __aenter__(self) -> Ommi:
+        await self._connected()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the driver's connections; later actions fail with ``ConnectionFailed``."""
+        async with self._lock:
+            if self._state == "open":
+                await self.driver.close()
+            self._state = "closed"
+
+    def on(self, event: EventName, hook: Callable[..., Any], *, model: type | None = None) -> Callable[[], None]:
+        """Register a lifecycle hook on this ``Ommi`` (and its transactions).
+
+        ``event`` is one of ``before_add``, ``after_add``, ``before_save``,
+        ``after_save``, ``before_delete``, ``after_delete`` (the hook gets each
+        instance; ``model=`` limits it to one class), ``after_commit`` and
+        ``after_rollback`` (the hook gets the transaction). Hooks may be async.
+        Returns a function that removes the hook.
+        """
+        return self._runtime.events.add(event, hook, model)
+
+    def on_statement(self, hook: StatementHook) -> Callable[[], None]:
+        """Call ``hook(event)`` after every statement sent to the driver (transactions included).
+
+        Returns a function that removes the hook. The ``ommi`` logger also
+        records each statement and its duration at DEBUG level.
+        """
+        hooks = self._runtime.statement_hooks
+        hooks.append(hook)
+
+        def remove() -> None:
+            if hook in hooks:
+                hooks.remove(hook)
+
+        return remove
+
+    def schema(self, collection: ModelCollection | None = None) -> Schema:
+        """Schema actions for a collection's models (the default collection if omitted)."""
+        return Schema(self._connected, collection)
+
+
+class Transaction(_Session):
+    """A transaction block; use ``async with db.transaction() as tx``.
+
+    ``tx`` has the same actions as ``Ommi``. It commits at the end of the block,
+    or rolls back if the block raises. ``await tx.commit()`` and
+    ``await tx.rollback()`` end it early; nested ``tx.transaction()`` blocks are
+    savepoints.
+    """
+
+    def __init__(self, parent: Scope, open_block: Callable[[], Awaitable[DriverTransaction]]) -> None:
+        self._parent = parent
+        self._open = open_block
+        self._scope = Scope(parent.runtime, self, self._statements, parent.root, lambda: self._done)
+        self._tx: DriverTransaction | None = None
+        self._done = False
+        self._on_commit: list[Callable[[], Any]] = []
+        self._on_rollback: list[Callable[[], Any]] = []
+
+    @property
+    def finished(self) -> bool:
+        """Whether this block has committed or rolled back."""
+        return self._done
+
+    def on_commit(self, callback: Callable[[], Any]) -> None:
+        """Call ``callback()`` (plain or async) once this transaction has really committed.
+
+        In a nested block, it waits for the outermost transaction; if the block
+        or the transaction rolls back, it is never called.
+        """
+        self._on_commit.append(callback)
+
+    def on_rollback(self, callback: Callable[[], Any]) -> None:
+        """Call ``callback()`` once this block's work has been rolled back."""
+        self._on_rollback.append(callback)
+
+    async def _finished(self, committed: bool) -> None:
+        parent = self._parent.session
+        if isinstance(parent, Transaction):
+            if committed:  # the outer transaction decides
+                parent.on_commit_all(self._on_commit)
+                parent.on_rollback_all(self._on_rollback)
+            else:
+                for fn in self._on_rollback:
+                    await call(fn, event="on_rollback")
+            return
+        event = "after_commit" if committed else "after_rollback"
+        for fn in self._on_commit if committed else self._on_rollback:
+            await call(fn, event=event)
+        for fn in self._scope.runtime.events.matching(event, None):
+            await call(fn, self, event=event)
+
+    def on_commit_all(self, callbacks: Sequence[Callable[[], Any]]) -> None:
+        """:meth:`on_commit` for several callbacks (a committed nested block hands its own over)."""
+        self._on_commit.extend(callbacks)
+
+    def on_rollback_all(self, callbacks: Sequence[Callable[[], Any]]) -> None:
+        """:meth:`on_rollback` for several callbacks."""
+        self._on_rollback.extend(callbacks)
+
+    async def _statements(self) -> DriverTransaction:
+        if self._tx is None:
+            raise errors.TransactionError("use the transaction inside `async with db.transaction() as tx:`")
+        if self._done:
+            raise errors.TransactionError("this transaction has already been committed or rolled back")
+        return self._tx
+
+    async def _open_block(self) -> DriverTransaction:
+        return await (await self._statements()).savepoint()
+
+    async def __aenter__(self) -> Transaction:
+        if self._tx is not None:
+            raise errors.TransactionError("a transaction block can be entered only once")
+        try:
+            self._tx = await self._open()
+        except Exception as exc:
+            raise as_ommi_error(exc) from exc
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._done or self._tx is None:
+            return
+        if exc_type is None:
+            await self.commit()
+        else:
+            await self.rollback()
+
+    async def commit(self) -> None:
+        """Commit now (raises ``TransactionError`` if the database refuses)."""
+        tx = await self._statements()
+        self._done = True
+        try:
+            await tx.commit()
+        except Exception as exc:
+            await self._finished(False)
+            raise as_ommi_error(exc) from exc
+        await self._finished(True)
+
+    async def rollback(self) -> None:
+        """Undo everything done in this transaction (or savepoint)."""
+        tx = await self._statements()
+        self._done = True
+        try:
+            await tx.rollback()
+        except Exception as exc:
+            raise as_ommi_error(exc) from exc
+        await self._finished(False)
+
+
+def _batches(models: Sequence[Any]) -> list[tuple[type, list[Any]]]:
+    """Consecutive runs of one model type, in order (one statement per run)."""
+    kinds = set(map(type, models))
+    if len(kinds) == 1:  # the common case, without a Python-level loop
+        (only,) = kinds
+        get_model_info(only)
+        return [(only, list(models))]
+    out: list[tuple[type, list[Any]]] = []
+    for m in models:
+        cls = type(m)
+        if out and out[-1][0] is cls:
+            out[-1][1].append(m)
+        else:
+            get_model_info(cls)
+            out.append((cls, [m]))
+    return out

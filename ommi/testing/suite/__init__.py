@@ -1,0 +1,29 @@
+"""The ommi conformance suite: every driver runs these tests unchanged.
+
+One module per section (adding, reading, predicates, ... schema); this
+package re-exports every test so one star import collects them all.
+
+Import it into a test module of your driver's package::
+
+    from ommi.testing.suite import *  # noqa: F403
+
+and run ``pytest --ommi-url=yourscheme://...``. Each test receives
+``suite_db``, an :class:`ommi.Ommi` on the URL under test whose conformance
+tables are emptied before the test. Optional features are marked
+``@pytest.mark.requires(capability)`` and skipped when the driver does not
+declare them.
+"""
+
+from ommi.testing.suite.adding import *  # noqa: F403
+from ommi.testing.suite.aggregates import *  # noqa: F403
+from ommi.testing.suite.declarations import *  # noqa: F403
+from ommi.testing.suite.events import *  # noqa: F403
+from ommi.testing.suite.ordering import *  # noqa: F403
+from ommi.testing.suite.predicates import *  # noqa: F403
+from ommi.testing.suite.reading import *  # noqa: F403
+from ommi.testing.suite.relationships import *  # noqa: F403
+from ommi.testing.suite.schema import *  # noqa: F403
+from ommi.testing.suite.streaming import *  # noqa: F403
+from ommi.testing.suite.transactions import *  # noqa: F403
+from ommi.testing.suite.types import *  # noqa: F403
+from ommi.testing.suite.writes import *  # noqa: F403

@@ -1,0 +1,28 @@
+"""Data and helpers shared by the conformance tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ommi import Ommi
+from ommi.testing.models import (
+    Person,
+)
+
+PEOPLE = [
+    ("Alice", 31, "alice@example.com", "Paris"),
+    ("Bob", 17, None, "Berlin"),
+    ("carol", 45, "carol@example.com", None),
+    ("Dave", 31, None, "Paris"),
+    ("Émile", 60, "emile@example.com", "Zürich"),
+    ("a_b%c", 5, None, None),
+]
+
+
+async def people(db: Ommi) -> list[Person]:
+    return await db.add(*(Person(n, a, e, c) for n, a, e, c in PEOPLE)).or_raise()
+
+
+async def names(db: Ommi, *preds: Any) -> list[str]:
+    found = await db.find(Person, *preds).all().or_raise()
+    return sorted(p.name for p in found)

@@ -1,0 +1,85 @@
+"""Conformance tests: adding and keys."""
+
+from __future__ import annotations
+
+from ommi import DBFailure, Ommi, errors
+from ommi.testing.models import (
+    Author,
+    Person,
+)
+from ommi.testing.suite._helpers import names
+
+
+async def test_add_writes_generated_keys_back(suite_db: Ommi) -> None:
+    alice, bob = await suite_db.add(Person("Alice", 31), Person("Bob", 17)).or_raise()
+    assert isinstance(alice.id, int) and isinstance(bob.id, int)
+    assert alice.id != bob.id
+    loaded = await suite_db.get(Person, alice.id).or_raise()
+    assert loaded == alice
+
+
+async def test_add_returns_the_same_instances_in_order(suite_db: Ommi) -> None:
+    models = [Person(f"p{i}", i) for i in range(25)]
+    result = await suite_db.add(*models).or_raise()
+    assert result == models
+    assert all(a is b for a, b in zip(result, models, strict=True))
+    assert len({m.id for m in models}) == 25
+
+
+async def test_user_supplied_key_is_kept_and_later_keys_do_not_collide(suite_db: Ommi) -> None:
+    [fixed] = await suite_db.add(Person("Fixed", 1, id=1000)).or_raise()
+    assert fixed.id == 1000
+    more = await suite_db.add(Person("A", 1), Person("B", 2)).or_raise()
+    assert 1000 not in {m.id for m in more}
+    assert await suite_db.find(Person).count().or_raise() == 3
+
+
+async def test_add_of_nothing_is_an_empty_list(suite_db: Ommi) -> None:
+    assert await suite_db.add().or_raise() == []
+
+
+async def test_duplicate_key_is_integrity_error(suite_db: Ommi) -> None:
+    await suite_db.add(Person("A", 1, id=7)).or_raise()
+    result = await suite_db.add(Person("B", 2, id=7))
+    assert isinstance(result, DBFailure)
+    assert isinstance(result.error, errors.IntegrityError)
+    assert result.error.__cause__ is not None
+
+
+async def test_unique_violation_is_integrity_error_and_add_is_atomic(suite_db: Ommi) -> None:
+    await suite_db.add(Person("A", 1, email="x@example.com")).or_raise()
+    batch = [Person("B", 2), Person("C", 3, email="x@example.com"), Person("D", 4)]
+    result = await suite_db.add(*batch)
+    assert isinstance(result, DBFailure) and isinstance(result.error, errors.IntegrityError)
+    assert await names(suite_db) == ["A"]
+    assert all(m.id is None for m in batch), "keys must not be written back for a failed add"
+
+
+async def test_unique_allows_several_nulls(suite_db: Ommi) -> None:
+    await suite_db.add(Person("A", 1), Person("B", 2), Person("C", 3)).or_raise()
+    assert await suite_db.find(Person.email == None).count().or_raise() == 3  # noqa: E711
+
+
+async def test_add_of_several_model_types_is_atomic(suite_db: Ommi) -> None:
+    await suite_db.add(Person("A", 1, id=1)).or_raise()
+    result = await suite_db.add(Author("Ann"), Person("dup", 2, id=1))
+    assert isinstance(result, DBFailure)
+    assert await suite_db.find(Author).count().or_raise() == 0
+
+
+async def test_invalid_value_is_validation_error_and_stores_nothing(suite_db: Ommi) -> None:
+    result = await suite_db.add(Person("A", 1), Person("B", "old"))
+    assert isinstance(result, DBFailure)
+    assert isinstance(result.error, errors.ValidationError)
+    assert "Person.age" in str(result.error)
+    assert await suite_db.find(Person).count().or_raise() == 0
+
+
+async def test_none_in_required_field_is_validation_error(suite_db: Ommi) -> None:
+    result = await suite_db.add(Person(None, 1))
+    assert isinstance(result, DBFailure) and isinstance(result.error, errors.ValidationError)
+
+
+async def test_int_out_of_64_bit_range_is_rejected(suite_db: Ommi) -> None:
+    result = await suite_db.add(Person("big", 2**63))
+    assert isinstance(result, DBFailure) and isinstance(result.error, errors.ValidationError)

@@ -1,0 +1,27 @@
+"""Conformance tests: streaming."""
+
+from __future__ import annotations
+
+from ommi import Ommi
+from ommi.testing.models import (
+    Person,
+)
+
+
+async def test_streaming_yields_every_row_in_order(suite_db: Ommi) -> None:
+    await suite_db.add(*(Person(f"n{i:05d}", i % 90) for i in range(1234))).or_raise()
+    seen = [p.name async for p in suite_db.find(Person).order_by(Person.name)]
+    assert seen == [f"n{i:05d}" for i in range(1234)]
+    filtered = [p async for p in suite_db.find(Person.name.startswith("n001"))]
+    assert len(filtered) == 100
+
+
+async def test_streaming_can_stop_early(suite_db: Ommi) -> None:
+    await suite_db.add(*(Person(f"n{i}", i) for i in range(50))).or_raise()
+    taken = []
+    async for p in suite_db.find(Person).order_by(Person.age):
+        taken.append(p.age)
+        if len(taken) == 3:
+            break
+    assert taken == [0, 1, 2]
+    assert await suite_db.find(Person).count().or_raise() == 50

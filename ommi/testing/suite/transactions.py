@@ -1,0 +1,107 @@
+"""Conformance tests: transactions."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from ommi import DBFailure, Ommi, errors
+from ommi.testing.models import (
+    Person,
+)
+from ommi.testing.suite._helpers import names
+
+
+@pytest.mark.requires("transactions")
+async def test_transaction_commits_on_exit(suite_db: Ommi) -> None:
+    async with suite_db.transaction() as tx:
+        await tx.add(Person("Carol", 40)).or_raise()
+        assert await tx.find(Person).count().or_raise() == 1
+    assert await suite_db.find(Person).count().or_raise() == 1
+
+
+@pytest.mark.requires("transactions")
+async def test_transaction_rolls_back_on_exception_and_reraises(suite_db: Ommi) -> None:
+    class Boom(Exception):
+        pass
+
+    with pytest.raises(Boom):
+        async with suite_db.transaction() as tx:
+            await tx.add(Person("Carol", 40)).or_raise()
+            await tx.find(Person).update(age=1).or_raise()
+            raise Boom
+    assert await suite_db.find(Person).count().or_raise() == 0
+
+
+@pytest.mark.requires("transactions", "concurrent_transactions")
+async def test_outside_work_does_not_see_uncommitted_writes(suite_db: Ommi) -> None:
+    await suite_db.add(Person("Before", 1)).or_raise()
+    async with suite_db.transaction() as tx:
+        await tx.add(Person("Inside", 2)).or_raise()
+        assert await tx.find(Person).count().or_raise() == 2
+        assert await suite_db.find(Person).count().or_raise() == 1
+        assert await suite_db.find(Person.name == "Inside").first().or_raise() is None
+    assert await suite_db.find(Person).count().or_raise() == 2
+
+
+@pytest.mark.requires("transactions")
+async def test_explicit_commit_and_rollback(suite_db: Ommi) -> None:
+    async with suite_db.transaction() as tx:
+        await tx.add(Person("Kept", 1)).or_raise()
+        await tx.commit()
+        closed = await tx.find(Person).count()
+        assert isinstance(closed, DBFailure) and isinstance(closed.error, errors.TransactionError)
+    async with suite_db.transaction() as tx:
+        await tx.add(Person("Dropped", 2)).or_raise()
+        await tx.rollback()
+    assert await names(suite_db) == ["Kept"]
+
+
+@pytest.mark.requires("transactions")
+async def test_failed_add_inside_transaction_keeps_the_transaction_usable(suite_db: Ommi) -> None:
+    await suite_db.add(Person("A", 1, id=1)).or_raise()
+    async with suite_db.transaction() as tx:
+        await tx.add(Person("B", 2)).or_raise()
+        dup = await tx.add(Person("dup", 3, id=1), Person("C", 4))
+        assert isinstance(dup, DBFailure) and isinstance(dup.error, errors.IntegrityError)
+        await tx.add(Person("D", 5)).or_raise()
+    assert await names(suite_db) == ["A", "B", "D"]
+
+
+@pytest.mark.requires("transactions", "savepoints")
+async def test_nested_block_is_a_savepoint(suite_db: Ommi) -> None:
+    async with suite_db.transaction() as tx:
+        await tx.add(Person("Outer", 1)).or_raise()
+        with pytest.raises(RuntimeError):
+            async with tx.transaction() as inner:
+                await inner.add(Person("Inner", 2)).or_raise()
+                raise RuntimeError("undo only the inner block")
+        async with tx.transaction() as inner:
+            await inner.add(Person("Kept", 3)).or_raise()
+    assert await names(suite_db) == ["Kept", "Outer"]
+
+
+@pytest.mark.requires("transactions")
+async def test_nested_block_without_savepoints_is_unsupported(suite_db: Ommi) -> None:
+    if "savepoints" in suite_db.capabilities:
+        async with suite_db.transaction() as tx, tx.transaction() as inner:
+            await inner.add(Person("x", 1)).or_raise()
+        assert await suite_db.find(Person).count().or_raise() == 1
+        return
+    async with suite_db.transaction() as tx:
+        await tx.add(Person("x", 1)).or_raise()
+        with pytest.raises(errors.UnsupportedError):
+            async with tx.transaction():
+                pass
+    assert await suite_db.find(Person).count().or_raise() == 1
+
+
+async def test_concurrent_actions_on_one_ommi(suite_db: Ommi) -> None:
+    async def work(i: int) -> int:
+        await suite_db.add(Person(f"c{i}", i)).or_raise()
+        return await suite_db.find(Person.age == i).count().or_raise()
+
+    results = await asyncio.gather(*(work(i) for i in range(60)))
+    assert results == [1] * 60
+    assert await suite_db.find(Person).count().or_raise() == 60

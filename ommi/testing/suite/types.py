@@ -1,0 +1,144 @@
+"""Conformance tests: types."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime, time, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+
+from ommi import DBFailure, Ommi, errors
+from ommi.testing.models import (
+    Color,
+    Level,
+    Person,
+    Sample,
+)
+
+AWARE = timezone(timedelta(hours=5, minutes=30))
+
+
+def full_sample() -> Sample:
+    return Sample(
+        s="héllo \U0001f600 \x00 end",
+        i=-(2**63),
+        f=-1.5e-300,
+        b=False,
+        by=b"\x00\xff\x10",
+        dec=Decimal("12345678901234567890.123456789"),
+        dt=datetime(2024, 2, 29, 23, 59, 58, 123456),
+        adt=datetime(2024, 2, 29, 23, 59, 58, 654321, tzinfo=AWARE),
+        d=date(1999, 12, 31),
+        t=time(13, 14, 15, 161718),
+        u=uuid.UUID("12345678-1234-5678-1234-567812345678"),
+        color=Color.GREEN,
+        level=Level.HIGH,
+        js={"a": [1, 2.5, None, True, "x"], "nested": {"k": "v"}},
+        lst=[1, "two", {"three": 3}],
+    )
+
+
+async def test_every_type_round_trips_exactly(suite_db: Ommi) -> None:
+    original = full_sample()
+    await suite_db.add(original).or_raise()
+    loaded = await suite_db.get(Sample, original.id).or_raise()
+    for name in ("s", "i", "f", "b", "by", "dec", "dt", "adt", "d", "t", "u", "color", "level", "js", "lst"):
+        got, want = getattr(loaded, name), getattr(original, name)
+        assert got == want, name
+        assert type(got) is type(want), name
+    assert loaded.adt.utcoffset() is not None
+    assert loaded.dt.tzinfo is None
+
+
+async def test_nulls_round_trip(suite_db: Ommi) -> None:
+    [empty] = await suite_db.add(Sample()).or_raise()
+    loaded = await suite_db.get(Sample, empty.id).or_raise()
+    assert loaded == Sample(id=empty.id)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [0, 1, -1, 2**63 - 1, -(2**63), 2**31, -(2**31) - 1],
+)
+async def test_int64_boundaries(suite_db: Ommi, value: int) -> None:
+    [s] = await suite_db.add(Sample(i=value)).or_raise()
+    assert (await suite_db.get(Sample, s.id).or_raise()).i == value
+    assert await suite_db.find(Sample.i == value).count().or_raise() == 1
+
+
+async def test_boundary_values_round_trip(suite_db: Ommi) -> None:
+    values = [
+        Sample(s="", by=b"", f=0.0, dec=Decimal("0"), js={}, lst=[]),
+        Sample(s="\U0010ffff'\";--", f=1.7976931348623157e308, dec=Decimal("-0.000000001")),
+        Sample(dt=datetime(1, 1, 1, 0, 0, 0, 1), d=date(1, 1, 1), t=time(0, 0)),
+        Sample(dt=datetime(9999, 12, 31, 23, 59, 59, 999999), d=date(9999, 12, 31), t=time(23, 59, 59, 999999)),
+        Sample(adt=datetime(2020, 1, 1, tzinfo=UTC), f=float("inf")),
+        Sample(adt=datetime(2020, 6, 1, 12, 0, tzinfo=timezone(timedelta(hours=-9, minutes=-30))), f=-0.5),
+    ]
+    await suite_db.add(*values).or_raise()
+    for v in values:
+        got = await suite_db.get(Sample, v.id).or_raise()
+        assert got == v
+
+
+async def test_decimal_comparison_and_ordering_are_numeric(suite_db: Ommi) -> None:
+    amounts = ["9.5", "10", "100.25", "-3", "0.001"]
+    await suite_db.add(*(Sample(dec=Decimal(a)) for a in amounts)).or_raise()
+    got = await suite_db.find(Sample.dec > Decimal("9.9")).order_by(Sample.dec).all().or_raise()
+    assert [s.dec for s in got] == [Decimal("10"), Decimal("100.25")]
+    ordered = await suite_db.find(Sample.dec.is_not_null()).order_by(Sample.dec.desc).all().or_raise()
+    assert [s.dec for s in ordered] == sorted((Decimal(a) for a in amounts), reverse=True)
+
+
+async def test_datetime_date_time_comparisons(suite_db: Ommi) -> None:
+    base = datetime(2024, 1, 1, 12, 0, 0)
+    await suite_db.add(*(Sample(dt=base + timedelta(hours=h), d=(base + timedelta(days=h)).date(),
+                                t=time(h, 0)) for h in range(5))).or_raise()
+    assert await suite_db.find(Sample.dt >= base + timedelta(hours=3)).count().or_raise() == 2
+    assert await suite_db.find(Sample.d < date(2024, 1, 3)).count().or_raise() == 2
+    assert await suite_db.find(Sample.t.between(time(1), time(3))).count().or_raise() == 3
+
+
+async def test_aware_datetimes_compare_by_instant(suite_db: Ommi) -> None:
+    tz_plus = timezone(timedelta(hours=2))
+    a = datetime(2024, 1, 1, 12, 0, tzinfo=tz_plus)  # 10:00 UTC
+    b = datetime(2024, 1, 1, 11, 0, tzinfo=UTC)  # 11:00 UTC
+    await suite_db.add(Sample(s="a", adt=a), Sample(s="b", adt=b)).or_raise()
+    ordered = await suite_db.find(Sample.adt.is_not_null()).order_by(Sample.adt).all().or_raise()
+    assert [s.s for s in ordered] == ["a", "b"]
+    assert await suite_db.find(Sample.adt == datetime(2024, 1, 1, 10, 0, tzinfo=UTC)).count().or_raise() == 1
+
+
+async def test_naive_and_aware_values_are_not_mixed_up(suite_db: Ommi) -> None:
+    aware_in_naive = await suite_db.add(Sample(dt=datetime(2024, 1, 1, tzinfo=UTC)))
+    assert isinstance(aware_in_naive, DBFailure) and isinstance(aware_in_naive.error, errors.ValidationError)
+    naive_in_aware = await suite_db.add(Sample(adt=datetime(2024, 1, 1)))
+    assert isinstance(naive_in_aware, DBFailure) and isinstance(naive_in_aware.error, errors.ValidationError)
+
+
+async def test_enum_uuid_bool_bytes_queries(suite_db: Ommi) -> None:
+    u = uuid.uuid4()
+    await suite_db.add(Sample(color=Color.RED, u=u, b=True, by=b"\x01"), Sample(color=Color.GREEN, b=False)).or_raise()
+    assert (await suite_db.find(Sample.color == Color.RED).one().or_raise()).u == u
+    assert (await suite_db.find(Sample.color == "green").one().or_raise()).color is Color.GREEN
+    assert (await suite_db.find(Sample.u == u).one().or_raise()).color is Color.RED
+    assert (await suite_db.find(Sample.b == True).one().or_raise()).by == b"\x01"  # noqa: E712
+    assert (await suite_db.find(Sample.by == b"\x01").one().or_raise()).b is True
+
+
+async def test_json_values_round_trip_including_operator_like_keys(suite_db: Ommi) -> None:
+    hostile = {"$where": "sleep(1000)", "a.b": 1, "'; DROP TABLE x; --": [None, {"$gt": ""}]}
+    [s] = await suite_db.add(Sample(js=hostile, lst=["$gt", {"$ne": None}])).or_raise()
+    loaded = await suite_db.get(Sample, s.id).or_raise()
+    assert loaded.js == hostile and loaded.lst == ["$gt", {"$ne": None}]
+
+
+async def test_hostile_strings_are_stored_and_matched_literally(suite_db: Ommi) -> None:
+    corpus = ["'; DROP TABLE \"Person\"; --", "$gt", "\\", "%", "_", ".*", "a'b\"c", "\x00", "-- comment", "/* x */"]
+    await suite_db.add(*(Person(s, i) for i, s in enumerate(corpus))).or_raise()
+    for s in corpus:
+        found = await suite_db.find(Person.name == s).all().or_raise()
+        assert [p.name for p in found] == [s]
+        assert await suite_db.find(Person.name.contains(s)).count().or_raise() >= 1
+    assert await suite_db.find(Person).count().or_raise() == len(corpus)
