@@ -23,9 +23,9 @@ from ommi.query import (
     FieldRef,
     OrderBy,
     Predicate,
+    PredicateNode,
     Select,
     Update,
-    _PredicateOps,
 )
 
 if TYPE_CHECKING:
@@ -117,7 +117,7 @@ class Query(Generic[M]):
         """Filter groups after grouping: ``having(Sum(Order.amount) > 100)``; several are ANDed."""
         preds: list[Predicate] = [] if self._spec.having is None else [self._spec.having]
         for p in predicates:
-            if not isinstance(p, _PredicateOps):
+            if not isinstance(p, PredicateNode):
                 raise errors.QueryError(f"having() takes predicates such as Sum(Order.amount) > 100, not {p!r}")
             preds.append(p)  # type: ignore[arg-type]
         return self._copy(having=join_all(preds))

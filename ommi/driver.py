@@ -16,22 +16,23 @@ Built-in drivers register exactly the same way.
 from __future__ import annotations
 
 import abc
-import asyncio
 import importlib
+import json
 import logging
 import os
-import queue
 import sys
-import threading
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, ClassVar, Generic, TypeVar
-from urllib.parse import parse_qsl, quote, unquote, urlsplit
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from ommi import errors
 from ommi._adapters import NO_DEFAULT
+from ommi._fields import Kind
 from ommi._model import FieldInfo, ModelInfo, get_model_info, infos_in_dependency_order
-from ommi.query import Aggregate, Delete, Insert, Save, Select, Update
+from ommi._native import ErrorRule, NativeErrors, first_line, missing_table_hint
+from ommi._threads import ThreadWorker
+from ommi._url import URL, Option, flag, parse_url
+from ommi.query import Aggregate, Delete, Insert, PredicateNode, Save, Select, Update
 
 __all__ = [
     "CAPABILITIES",
@@ -39,19 +40,30 @@ __all__ = [
     "URL",
     "Driver",
     "DriverTransaction",
+    "ErrorRule",
     "FieldInfo",
+    "Kind",
     "LiveColumn",
     "LiveTable",
     "ModelInfo",
+    "NativeErrors",
+    "Option",
+    "PredicateNode",
     "SchemaChange",
     "Statements",
     "ThreadWorker",
     "available_drivers",
+    "first_line",
+    "flag",
     "infos_in_dependency_order",
+    "json_text",
+    "json_value",
     "load_driver",
     "log_statement",
+    "missing_table_hint",
     "model_info",
     "parse_url",
+    "redact",
     "statement_logger",
 ]
 
@@ -59,13 +71,49 @@ model_info = get_model_info
 """``model_info(Model)`` returns the :class:`ModelInfo` a driver compiles against."""
 
 statement_logger = logging.getLogger("ommi.statements")
-"""Drivers log each statement's text here at DEBUG level: the text only, never bound values."""
+"""Every statement's text is logged here at DEBUG level: the text only, never bound values."""
 
 
 def log_statement(backend: str, text: str) -> None:
-    """Record a statement's text (never its bound values) on :data:`statement_logger`."""
+    """Record a statement's text on :data:`statement_logger` (the one place statements are logged).
+
+    ``text`` must hold no bound values: SQL with placeholders, or a document
+    passed through :func:`redact` first. The SQL driver base calls this for
+    every statement it runs; other drivers call it for each command they send.
+    """
     if statement_logger.isEnabledFor(logging.DEBUG):
         statement_logger.debug("%s: %s", backend, text)
+
+
+def redact(value: Any) -> Any:
+    """A document's shape with every value replaced by ``"?"``, for logging a non-SQL command.
+
+    Keys are kept (field names and ``$`` operators say what the command does);
+    values, also inside lists, become ``?``. Nested operator documents keep
+    their shape.
+    """
+    if isinstance(value, dict):
+        return {k: redact(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [redact(v) for v in value]
+    return "?"
+
+
+def json_text(value: Any) -> str:
+    """The canonical JSON text ommi stores for a JSON field (compact, UTF-8, no NaN).
+
+    Raises:
+        ValidationError: the value is not JSON (NaN, infinity, a non-JSON type).
+    """
+    try:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise errors.ValidationError(f"the value cannot be stored as JSON: {exc}") from exc
+
+
+def json_value(text: str | bytes) -> Any:
+    """The value of stored JSON text (the inverse of :func:`json_text`)."""
+    return json.loads(text)
 
 CAPABILITIES: Mapping[str, str] = {
     "transactions": "atomic transactions with commit and rollback",
@@ -84,89 +132,6 @@ _EXTRAS = {
     "mongodb+srv": "mongodb",
     "sqlite": "",
 }
-
-
-@dataclass(frozen=True)
-class URL:
-    """A parsed database URL; the password never appears in ``repr`` or ``str``."""
-
-    scheme: str
-    username: str | None = None
-    password: str | None = field(default=None, repr=False)
-    host: str | None = None
-    port: int | None = None
-    path: str = ""
-    query: Mapping[str, str] = field(default_factory=dict)
-    hosts: tuple[str, ...] = ()
-    """Several ``host[:port]`` entries (``mongodb://h1,h2:27018/db``); then ``host`` and ``port`` are ``None``."""
-
-    @property
-    def database(self) -> str:
-        """The path without its leading slash (a database name for server URLs)."""
-        return self.path[1:] if self.path.startswith("/") else self.path
-
-    def render(self, *, hide_password: bool = True) -> str:
-        """The URL as text; the password shows as ``***`` unless ``hide_password=False``."""
-        netloc = ""
-        if self.username is not None or self.password is not None:
-            netloc = quote(self.username or "", safe="")
-            if self.password is not None:
-                netloc += ":" + ("***" if hide_password else quote(self.password, safe=""))
-            netloc += "@"
-        if self.hosts:
-            netloc += ",".join(self.hosts)
-        elif self.host:
-            netloc += f"[{self.host}]" if ":" in self.host else quote(self.host, safe="")
-        if self.port is not None:
-            netloc += f":{self.port}"
-        text = f"{self.scheme}://{netloc}{self.path}"
-        if self.query:
-            text += "?" + "&".join(f"{quote(k, safe='')}={quote(v, safe='/')}" for k, v in self.query.items())
-        return text
-
-    def __str__(self) -> str:
-        return self.render()
-
-    def __repr__(self) -> str:
-        return f"URL({self.render()!r})"
-
-
-def parse_url(url: str) -> URL:
-    """Parse ``scheme://user:password@host:port/path?key=value``.
-
-    Raises:
-        ConnectionFailed: the URL is malformed (the message never shows the password).
-    """
-    if not isinstance(url, str) or "://" not in url:
-        raise errors.ConnectionFailed(
-            "malformed database URL: expected scheme://..., e.g. sqlite:///app.db"
-        )
-    scheme = url.split("://", 1)[0].lower()
-    try:
-        parts = urlsplit(url)
-        userinfo, _, hostlist = parts.netloc.rpartition("@")
-        if "," in hostlist:  # a host list, as MongoDB replica sets use
-            user, colon, password = userinfo.partition(":")
-            return URL(
-                scheme=scheme,
-                username=unquote(user) if userinfo else None,
-                password=unquote(password) if colon else None,
-                path=unquote(parts.path),
-                query=dict(parse_qsl(parts.query, keep_blank_values=True)),
-                hosts=tuple(h for h in hostlist.split(",") if h),
-            )
-        port = parts.port
-    except ValueError as exc:
-        raise errors.ConnectionFailed(f"malformed {scheme} URL: bad host or port") from exc
-    return URL(
-        scheme=scheme,
-        username=unquote(parts.username) if parts.username is not None else None,
-        password=unquote(parts.password) if parts.password is not None else None,
-        host=unquote(parts.hostname) if parts.hostname else None,
-        port=port,
-        path=unquote(parts.path),
-        query=dict(parse_qsl(parts.query, keep_blank_values=True)),
-    )
 
 
 def available_drivers() -> dict[str, Any]:
@@ -467,107 +432,3 @@ class Driver(Statements):
             UnsupportedError: a change the database cannot make.
         """
         raise errors.UnsupportedError(f"{type(self).__name__} cannot change its schema")
-
-
-C = TypeVar("C")
-R = TypeVar("R")
-
-
-def _settle(fut: asyncio.Future[Any], result: Any, exc: BaseException | None) -> None:
-    if fut.done():  # the awaiting task was cancelled
-        return
-    if exc is not None:
-        fut.set_exception(exc)
-    else:
-        fut.set_result(result)
-
-
-class ThreadWorker(Generic[C]):
-    """One thread that owns one connection of a synchronous database API.
-
-    For drivers whose native library blocks (sqlite3, duckdb): every call runs
-    on the worker's own thread, in order, so the event loop never waits and
-    the connection is never used by two threads. A driver makes one call per
-    user-level operation (a statement plus turning its rows into instances)
-    because each trip between threads costs far more than a small statement.
-
-    Args:
-        connect: opens the connection, on the worker's thread, at the first call.
-        close: closes it, on the worker's thread, when the worker stops.
-        translate: maps an exception raised by a call to the ``OmmiError`` to
-            raise instead (chained), or ``None`` to let it through.
-        name: the thread's name.
-        closed_message: the ``ConnectionFailed`` message for calls after :meth:`stop`.
-    """
-
-    def __init__(
-        self,
-        connect: Callable[[], C],
-        *,
-        close: Callable[[C], None],
-        translate: Callable[[BaseException], errors.OmmiError | None],
-        name: str,
-        closed_message: str,
-    ) -> None:
-        self._connect = connect
-        self._close = close
-        self._translate = translate
-        self._closed_message = closed_message
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._conn: C | None = None
-        self.closed = False
-
-    def _run(self) -> None:
-        while True:
-            item = self._queue.get()
-            if item is None:
-                break
-            fn, args, fut, loop = item
-            try:
-                if self._conn is None:
-                    self._conn = self._connect()
-                result = fn(self._conn, *args)
-            except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task
-                loop.call_soon_threadsafe(_settle, fut, None, exc)
-            else:
-                loop.call_soon_threadsafe(_settle, fut, result, None)
-        if self._conn is not None:
-            self._close(self._conn)
-            self._conn = None
-
-    async def call(self, fn: Callable[..., R], *args: Any) -> R:
-        """Run ``fn(connection, *args)`` on the worker's thread and return its result."""
-        if self.closed:
-            raise errors.ConnectionFailed(self._closed_message)
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[R] = loop.create_future()
-        if self._thread.ident is None:
-            self._thread.start()
-        self._queue.put((fn, args, fut, loop))
-        try:
-            return await fut
-        except errors.OmmiError:
-            raise
-        except Exception as exc:
-            mapped = self._translate(exc)
-            if mapped is None:
-                raise
-            raise mapped from exc
-
-    async def stop(self) -> None:
-        """Finish the queued calls, close the connection and end the thread."""
-        if self.closed:
-            return
-        self.closed = True
-        if self._thread.ident is None:
-            return
-        self._queue.put(None)
-        await asyncio.get_running_loop().run_in_executor(None, self._thread.join)
-
-    def stop_now(self, timeout: float) -> None:
-        """Stop from outside any event loop (at interpreter exit), waiting at most ``timeout`` seconds."""
-        self.closed = True
-        if self._thread.ident is not None and self._thread.is_alive():
-            self._queue.put(None)
-            self._thread.join(timeout)

@@ -14,7 +14,8 @@ native exceptions where they cross into ommi and keep the native exception as
     │   ├── NotFound          one()/get() matched nothing
     │   └── MultipleFound     one() matched more than one row
     ├── IntegrityError        duplicate key, unique or foreign-key violation
-    ├── SchemaError           tables/collections missing or not creatable
+    ├── SchemaError           the schema is missing, inconsistent or cannot change
+    │   └── MissingTable      a model's table (collection) does not exist
     ├── TransactionError      commit/rollback misuse or a failed transaction
     └── UnsupportedError      the driver lacks a capability the call needs
 """
@@ -24,6 +25,7 @@ from __future__ import annotations
 __all__ = [
     "ConnectionFailed",
     "IntegrityError",
+    "MissingTable",
     "ModelError",
     "MultipleFound",
     "NotFound",
@@ -70,6 +72,10 @@ class IntegrityError(OmmiError):
 
 class SchemaError(OmmiError):
     """The schema is missing, inconsistent, or could not be changed."""
+
+
+class MissingTable(SchemaError):
+    """A statement named a model whose table (or collection) does not exist; the message says how to create it."""
 
 
 class TransactionError(OmmiError):

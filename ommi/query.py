@@ -25,6 +25,7 @@ Semantics every backend implements (the conformance suite checks them):
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Union
@@ -55,6 +56,7 @@ __all__ = [
     "Insert",
     "IsNull",
     "Like",
+    "LikeToken",
     "Max",
     "Min",
     "Not",
@@ -62,12 +64,16 @@ __all__ = [
     "Or",
     "OrderBy",
     "Predicate",
+    "PredicateNode",
     "Related",
     "Save",
     "Select",
     "Sum",
     "Update",
+    "Wildcard",
     "escape_like",
+    "like_pattern",
+    "like_tokens",
 ]
 
 
@@ -96,8 +102,12 @@ class Field:
         return self.info.column
 
 
-class _PredicateOps:
-    """``&``, ``|`` and ``~`` for every predicate node."""
+class PredicateNode:
+    """Base of every predicate node: ``&``, ``|`` and ``~`` combine predicates.
+
+    Drivers test ``isinstance(x, PredicateNode)`` to tell a predicate from
+    other values; the closed set of node types is :data:`Predicate`.
+    """
 
     __slots__ = ()
 
@@ -117,12 +127,15 @@ class _PredicateOps:
         )
 
 
+
+
+
 def _flatten(kind: type, items: Iterable[Any]) -> tuple[Predicate, ...]:
     out: list[Predicate] = []
     for item in items:
         if isinstance(item, FieldRef):
             raise TypeError(f"{item!r} is a field, not a predicate")
-        if not isinstance(item, _PredicateOps):
+        if not isinstance(item, PredicateNode):
             raise TypeError(f"cannot combine a query predicate with {item!r}")
         if type(item) is kind:
             out.extend(item.items)  # type: ignore[attr-defined]
@@ -132,7 +145,7 @@ def _flatten(kind: type, items: Iterable[Any]) -> tuple[Predicate, ...]:
 
 
 @dataclass(frozen=True, slots=True)
-class Compare(_PredicateOps):
+class Compare(PredicateNode):
     """``field <op> value``; ``value`` is a validated Python value, never ``None``."""
 
     field: Field
@@ -141,14 +154,14 @@ class Compare(_PredicateOps):
 
 
 @dataclass(frozen=True, slots=True)
-class IsNull(_PredicateOps):
+class IsNull(PredicateNode):
     """The field is NULL (or absent, in a document database)."""
 
     field: Field
 
 
 @dataclass(frozen=True, slots=True)
-class In(_PredicateOps):
+class In(PredicateNode):
     """The field equals one of ``values``; a ``None`` among them matches NULL."""
 
     field: Field
@@ -156,7 +169,7 @@ class In(_PredicateOps):
 
 
 @dataclass(frozen=True, slots=True)
-class Between(_PredicateOps):
+class Between(PredicateNode):
     """``low <= field <= high``."""
 
     field: Field
@@ -165,7 +178,7 @@ class Between(_PredicateOps):
 
 
 @dataclass(frozen=True, slots=True)
-class Like(_PredicateOps):
+class Like(PredicateNode):
     """Case-sensitive pattern match: ``%`` any run, ``_`` one character, ``\\`` escapes."""
 
     field: Field
@@ -173,21 +186,21 @@ class Like(_PredicateOps):
 
 
 @dataclass(frozen=True, slots=True)
-class And(_PredicateOps):
+class And(PredicateNode):
     """All items hold."""
 
     items: tuple[Predicate, ...]
 
 
 @dataclass(frozen=True, slots=True)
-class Or(_PredicateOps):
+class Or(PredicateNode):
     """At least one item holds."""
 
     items: tuple[Predicate, ...]
 
 
 @dataclass(frozen=True, slots=True)
-class Not(_PredicateOps):
+class Not(PredicateNode):
     """The exact complement of ``item`` (two-valued: NULL comparisons are false)."""
 
     item: Predicate
@@ -220,7 +233,7 @@ class Agg:
 
 
 @dataclass(frozen=True, slots=True)
-class AggCompare(_PredicateOps):
+class AggCompare(PredicateNode):
     """``aggregate <op> value`` in a ``having`` clause (false when the aggregate is NULL)."""
 
     agg: Agg
@@ -238,7 +251,7 @@ class Hop:
 
 
 @dataclass(frozen=True, slots=True)
-class Related(_PredicateOps):
+class Related(PredicateNode):
     """Some row reached from the queried row by following ``path`` satisfies ``where``.
 
     Built by ``find()`` when a predicate names fields of another model
@@ -271,6 +284,55 @@ class AggOrder:
 def escape_like(text: str) -> str:
     """Escape ``\\``, ``%`` and ``_`` so ``text`` matches literally inside a like pattern."""
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+class Wildcard(enum.Enum):
+    """The wildcards of a like pattern."""
+
+    ANY = "%"
+    """Any run of characters, the empty run included."""
+    ONE = "_"
+    """Exactly one character."""
+
+
+LikeToken = Union[str, Wildcard]  # noqa: UP007
+"""A run of literal text, or a wildcard."""
+
+
+@functools.lru_cache(maxsize=512)
+def like_tokens(pattern: str) -> tuple[LikeToken, ...]:
+    """Split a like pattern into literal runs and wildcards: the one reading of the grammar.
+
+    ``%`` is :attr:`Wildcard.ANY` (consecutive ones collapse into one), ``_``
+    is :attr:`Wildcard.ONE`, a backslash makes the next character literal,
+    and a trailing lone backslash is a literal backslash. Every translator
+    (SQL dialects, MongoDB regexes, the memory driver) renders from these
+    tokens, so they all read a pattern the same way.
+    """
+    out: list[LikeToken] = []
+    literal: list[str] = []
+    chars = iter(pattern)
+    for ch in chars:
+        if ch == "\\":
+            literal.append(next(chars, "\\"))
+            continue
+        if ch not in "%_":
+            literal.append(ch)
+            continue
+        if literal:
+            out.append("".join(literal))
+            literal.clear()
+        token = Wildcard.ANY if ch == "%" else Wildcard.ONE
+        if not (token is Wildcard.ANY and out and out[-1] is Wildcard.ANY):
+            out.append(token)
+    if literal:
+        out.append("".join(literal))
+    return tuple(out)
+
+
+def like_pattern(tokens: Iterable[LikeToken]) -> str:
+    """Render tokens back into a standard LIKE pattern with ``\\`` as the escape character."""
+    return "".join(t.value if isinstance(t, Wildcard) else escape_like(t) for t in tokens)
 
 
 class FieldRef:

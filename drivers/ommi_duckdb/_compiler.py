@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Context, Decimal
 from typing import Any, ClassVar
 
 from ommi import errors
 from ommi.driver import FieldInfo
-from ommi.query import Agg, AggFunc
+from ommi.query import Agg, AggFunc, like_pattern, like_tokens
 from ommi.sql import Codec, Kind, SQLDialect
 
 __all__ = ["DECIMAL_SCALE", "DECIMAL_TYPE", "DuckDBDialect", "sequence_name"]
@@ -63,28 +63,6 @@ def _aware_out(v: datetime) -> datetime:
     return v.replace(tzinfo=UTC)
 
 
-def _json_text(v: Any) -> str:
-    return json.dumps(v, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-
-
-def _like_pattern(pattern: str) -> str:
-    # DuckDB rejects a pattern that ends in a lone escape character; ommi reads it
-    # as a literal backslash (as SQLite's translation does).
-    escaped = False
-    for ch in pattern:
-        escaped = not escaped if ch == "\\" else False
-    return pattern + "\\" if escaped else pattern
-
-
-_ENCODERS: dict[Kind, Codec] = {
-    Kind.DECIMAL: _decimal_in,
-    Kind.JSON: _json_text,
-}
-
-_DECODERS: dict[Kind, Codec] = {
-    Kind.DECIMAL: _decimal_out,
-    Kind.JSON: json.loads,
-}
 
 
 class DuckDBDialect(SQLDialect):
@@ -99,7 +77,13 @@ class DuckDBDialect(SQLDialect):
 
     name = "duckdb"
     paramstyle = "qmark"
-    types: ClassVar[dict[Kind, str]] = {
+    begin_sql = "BEGIN TRANSACTION"
+    begin_read_sql = "BEGIN TRANSACTION"
+    savepoints = False
+    failed_statement_aborts_transaction = True
+    encoders: ClassVar[Mapping[Kind, Codec]] = {**SQLDialect.encoders, Kind.DECIMAL: _decimal_in}
+    decoders: ClassVar[Mapping[Kind, Codec]] = {**SQLDialect.decoders, Kind.DECIMAL: _decimal_out}
+    types: ClassVar[Mapping[Kind, str]] = {
         Kind.STR: "VARCHAR",  # DuckDB's default collation is binary: code-point order
         Kind.INT: "BIGINT",
         Kind.FLOAT: "DOUBLE",
@@ -129,13 +113,10 @@ class DuckDBDialect(SQLDialect):
             return f"{self.quote(f.column)} {self.column_type(f)} PRIMARY KEY DEFAULT nextval('{seq}')"
         return super().key_column(f, single)
 
-    def encoder(self, f: FieldInfo) -> Codec:
-        return _ENCODERS.get(f.kind) or super().encoder(f)
-
     def decoder(self, f: FieldInfo) -> Codec:
         if f.kind is Kind.DATETIME and f.aware:
             return _aware_out
-        return _DECODERS.get(f.kind) or super().decoder(f)
+        return super().decoder(f)
 
     def aggregate_sql(self, agg: Agg, column_sql: str | None) -> str:
         sql = super().aggregate_sql(agg, column_sql)
@@ -159,4 +140,6 @@ class DuckDBDialect(SQLDialect):
         return column_sql
 
     def like_param(self, pattern: str) -> Any:
-        return _like_pattern(pattern)
+        # DuckDB rejects a pattern ending in a lone escape character: render the
+        # tokens back, so such a backslash is escaped (ommi reads it as a literal)
+        return like_pattern(like_tokens(pattern))

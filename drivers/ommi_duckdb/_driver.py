@@ -1,12 +1,9 @@
-"""DuckDB driver: the shared SQL compiler over DuckDB's synchronous Python API.
+"""DuckDB driver: the SQL driver base over DuckDB's synchronous Python API.
 
 DuckDB refuses concurrent calls on one connection object, but any number of
 cursors (each a connection of its own to the same database) may work at once
-from different threads. So every worker thread here owns one cursor: the
-driver's autocommit work runs in one worker, each transaction in a worker of
-its own, and the event loop never blocks. One user-level operation (a bulk
-insert with its key reservation, a query plus turning its rows into
-instances) is one trip into the worker.
+from different threads. So every worker thread of the base
+(:class:`ommi.sql.BlockingSQLDriver`) owns one cursor.
 
 Bulk inserts bind one list per column and insert ``SELECT unnest(?), ...``:
 DuckDB converts a Python list in one step, while ``executemany`` and wide
@@ -14,121 +11,113 @@ multi-row ``VALUES`` pay DuckDB's per-parameter cost (20 to 300 times slower
 for 10,000 rows). A single statement is also atomic on its own.
 
 DuckDB has no savepoints, and a failed statement aborts the whole
-transaction. So that a failed ``add()`` inside a transaction leaves the
-transaction usable (as it does on the other backends), inserts inside a
-transaction check keys and unique fields first and raise ``IntegrityError``
-before DuckDB would have to reject the statement.
+transaction. The base keeps a transaction usable where it can (one-row
+inserts that clash insert nothing and report it; several rows are checked
+against keys and unique fields first, :meth:`DuckDBDriver.precheck_insert`)
+and otherwise marks it aborted, so its commit fails loudly instead of
+DuckDB's silent rollback.
+
+``Auto`` keys are drawn by the driver from a per-table sequence before the
+insert (:class:`_Keys`): keys are known without a round trip, and the
+sequence is kept above any key stored by other programs.
 """
 
 from __future__ import annotations
 
 import asyncio
 import atexit
-import collections
 import contextlib
 import threading
 import weakref
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 import duckdb
 
 from ommi import errors
-from ommi.driver import (
-    URL,
-    Driver,
-    DriverTransaction,
-    FieldInfo,
-    LiveColumn,
-    LiveTable,
-    ModelInfo,
-    SchemaChange,
-    ThreadWorker,
-)
-from ommi.query import Aggregate, Delete, Insert, Save, Select, Update
-from ommi.sql import ModelPlan, SQLCompiler
+from ommi.driver import URL, FieldInfo, LiveColumn, LiveTable, ModelInfo, NativeErrors, Option, first_line, flag
+from ommi.sql import BlockingSQLDriver, Connection, ModelPlan, Op
+from ommi.sql.commands import execute, fetchall, fetchone
 
 from ._compiler import DuckDBDialect, sequence_name
 
-__all__ = ["DuckDBDriver"]
+__all__ = ["DuckDBConnection", "DuckDBDriver"]
 
-T = TypeVar("T")
 _INT64_MAX = 2**63 - 1
-_STREAM_BATCH = 1000
 _Cursor = duckdb.DuckDBPyConnection
 
 
-def _translate(exc: duckdb.Error) -> errors.OmmiError:
-    msg = str(exc)
-    if isinstance(exc, duckdb.ConstraintException):
-        return errors.IntegrityError(msg)
-    if isinstance(exc, duckdb.CatalogException):
-        # the first line says what is missing; DuckDB's "Did you mean" guesses mislead
-        first = msg.split("\n", 1)[0]
-        if "does not exist" in first:
-            return errors.SchemaError(f"{first} (create it with `await db.schema().create_models()`)")
-        return errors.SchemaError(first)
-    if isinstance(exc, duckdb.TransactionException):
-        return errors.TransactionError(msg)
-    if isinstance(exc, duckdb.IOException | duckdb.ConnectionException):
-        return errors.ConnectionFailed(msg)
-    return errors.QueryError(msg)
+def _catalog(exc: BaseException) -> type[errors.OmmiError]:
+    first = first_line(exc)
+    if "Table with name" in first and "does not exist" in first:
+        return errors.MissingTable
+    return errors.SchemaError
 
 
-# ---------------------------------------------------------------------------
-# worker threads
+_ERRORS = NativeErrors(
+    "DuckDB",
+    [
+        (duckdb.ConstraintException, errors.IntegrityError),
+        (duckdb.CatalogException, _catalog),
+        (duckdb.TransactionException, errors.TransactionError),
+        ((duckdb.IOException, duckdb.ConnectionException), errors.ConnectionFailed),
+        (duckdb.Error, errors.QueryError),
+        ((OverflowError, ValueError, TypeError), errors.ValidationError),
+    ],
+    # the first line says what went wrong; DuckDB's "Did you mean" guesses mislead
+    message=first_line,
+)
 
 
-@dataclass(eq=False)
-class _Stream:
-    """An open result being read in batches."""
+class DuckDBConnection(Connection):
+    """The adapter: one DuckDB cursor (a connection of its own to the database)."""
 
-    cur: _Cursor
-    own: bool  # a cursor of its own (autocommit) or the transaction's cursor
-    buffer: collections.deque[Any] | None = None  # rows drained early (see _claim)
-    done: bool = False
+    def __init__(self, cur: _Cursor) -> None:
+        self.cur = cur
 
+    def execute(self, sql: str, params: Sequence[Any]) -> int:
+        # DML answers with one row holding the number of rows changed; DDL with none
+        row = self.cur.execute(sql, params).fetchone()
+        return int(row[0]) if row else -1
 
-@dataclass(eq=False)
-class _Conn:
-    """What one worker thread owns: a cursor, and the stream open on it, if any."""
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> int | None:
+        self.cur.executemany(sql, rows)
+        return None
 
-    cur: _Cursor
-    stream: _Stream | None = None
+    def fetchall(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        return self.cur.execute(sql, params).fetchall()
 
+    def fetchone(self, sql: str, params: Sequence[Any]) -> Any:
+        return self.cur.execute(sql, params).fetchone()
 
-def _claim(conn: _Conn) -> _Cursor:
-    # A new statement on a cursor discards the result still being streamed from
-    # it. Inside a transaction a stream must use the transaction's cursor (to see
-    # its writes), so a statement run while one is open first drains the rest.
-    st = conn.stream
-    if st is not None:
-        st.buffer = collections.deque(st.cur.fetchall())
-        conn.stream = None
-    return conn.cur
+    def insert_id(self, sql: str, params: Sequence[Any]) -> int:
+        raise errors.UnsupportedError("DuckDB keys are reserved by the driver before the insert")
 
+    def cursor(self, sql: str, params: Sequence[Any]) -> Any:
+        # the result stays on the cursor itself until the next statement (the base
+        # reads what is left first, see SQLDialect.cursors_see_later_writes)
+        return self.cur.execute(sql, params)
 
-def _worker(open_cursor: Callable[[], _Cursor]) -> ThreadWorker[_Conn]:
-    return ThreadWorker(
-        lambda: _Conn(open_cursor()),
-        close=_close_conn,
-        translate=_translate_any,
-        name="ommi-duckdb",
-        closed_message="the DuckDB database has been closed",
-    )
+    def fetchmany(self, cursor: Any, n: int) -> list[Any]:
+        return cursor.fetchmany(n)  # type: ignore[no-any-return]
 
+    def close_cursor(self, cursor: Any) -> None:
+        pass  # the result belongs to this connection's cursor: the next statement replaces it
 
-def _close_conn(conn: _Conn) -> None:
-    conn.cur.close()
+    def commit(self, sql: str) -> None:
+        try:
+            self.cur.execute(sql)
+        except duckdb.Error:
+            with contextlib.suppress(duckdb.Error):  # a failed COMMIT has rolled back; leave nothing open
+                self.cur.execute("ROLLBACK")
+            raise
 
+    def close(self) -> None:
+        self.cur.close()
 
-def _translate_any(exc: BaseException) -> errors.OmmiError | None:
-    if isinstance(exc, duckdb.Error):
-        return _translate(exc)
-    if isinstance(exc, (OverflowError, ValueError, TypeError)):
-        return errors.ValidationError(f"DuckDB cannot store a value: {exc}")
-    return None
+    def interrupt(self) -> None:
+        self.cur.interrupt()
 
 
 class _Keys:
@@ -145,8 +134,8 @@ class _Keys:
         self._cur: _Cursor | None = None
         self._synced: set[str] = set()
 
-    def reserve(self, plan: ModelPlan, n: int, max_given: int | None) -> int:
-        """Reserve ``n`` consecutive keys above ``max_given``; return the first."""
+    def reserve(self, plan: ModelPlan, n: int, floor: int | None) -> int:
+        """Reserve ``n`` consecutive keys above ``floor`` and every stored key; return the first."""
         info = plan.info
         key = info.auto_key
         assert key is not None
@@ -155,7 +144,6 @@ class _Keys:
             cur = self._cur
             if cur is None:
                 cur = self._cur = self._open_cursor()
-            floor = max_given
             if info.name not in self._synced:
                 # keys stored before this driver drew any (another program, an old file)
                 col = DuckDBDialect().quote(key.column)
@@ -170,7 +158,7 @@ class _Keys:
             if floor is not None and floor >= start:
                 start = floor + 1
             last = start + n - 1 if n else start
-            if last > _INT64_MAX:
+            if last > _INT64_MAX or (n and start > _INT64_MAX):
                 raise errors.IntegrityError(f"no generated keys left for {info.cls.__name__} (64-bit range used up)")
             if last > int(row[0]):
                 cur.execute(f"SELECT setval({seq}, ?)", [last])
@@ -188,315 +176,21 @@ class _Keys:
                 self._cur = None
 
 
-# ---------------------------------------------------------------------------
-# operations: each runs inside a worker thread, as one unit
-
-
 @dataclass(eq=False)
 class _Insert:
-    """Per-model insert statements and constraint checks, built once."""
+    """Per-model bulk insert and clash checks, built once."""
 
-    plan: ModelPlan
     bulk: str
     checks: list[tuple[str, list[int], str]] = field(default_factory=list)
-    """``(sql, field indexes, what)``: each query counts rows that would clash."""
+    """``(sql, field indexes, what)``: each query counts stored rows that would clash."""
 
 
-def _build_insert(compiler: SQLCompiler, plan: ModelPlan) -> _Insert:
-    d = compiler.dialect
-    q = d.quote
-    info = plan.info
-    cols = ", ".join(q(f.column) for f in info.fields)
-    unnest = ", ".join(f"unnest(?::{d.column_type(f)}[])" for f in info.fields)
-    out = _Insert(plan, f"INSERT INTO {plan.table} ({cols}) SELECT {unnest}")
-    groups: list[list[FieldInfo]] = []
-    if info.key:
-        groups.append(list(info.key))
-    groups += [[f] for f in info.fields if f.unique and not (f.key and len(info.key) == 1)]
-    for group in groups:
-        names = [f"k{i}" for i in range(len(group))]
-        values = ", ".join(f"unnest(?::{d.column_type(f)}[]) AS {n}" for f, n in zip(group, names, strict=True))
-        on = " AND ".join(f"t.{q(f.column)} = v.{n}" for f, n in zip(group, names, strict=True))
-        sql = f"SELECT count(*) FROM {plan.table} AS t JOIN (SELECT {values}) AS v ON {on}"
-        what = ", ".join(f.name for f in group)
-        out.checks.append((sql, [info.fields.index(f) for f in group], what))
-    return out
+def _value(value: Any) -> Op[Any]:
+    return value
+    yield  # an operation that sends nothing
 
 
-def _check_constraints(cur: _Cursor, ins: _Insert, rows: Sequence[tuple[Any, ...]]) -> None:
-    # ``rows`` hold None where a key is still to be generated, so the key check
-    # sees only user-chosen keys (reserved ones are new).
-    info = ins.plan.info
-    name = info.cls.__name__
-    for sql, idx, what in ins.checks:
-        picked = [p for p in (tuple(r[i] for i in idx) for r in rows) if None not in p]
-        if not picked:
-            continue
-        if len(set(picked)) != len(picked):
-            raise errors.IntegrityError(f"duplicate {what} within the {name} instances being added")
-        row = cur.execute(sql, [list(col) for col in zip(*picked, strict=True)]).fetchone()
-        if row and row[0]:
-            raise errors.IntegrityError(f"duplicate {what}: a stored {name} already has it")
-
-
-def _op_insert(conn: _Conn, ins: _Insert, keys: _Keys, instances: Sequence[Any], in_tx: bool) -> list[tuple[Any, int]]:
-    plan = ins.plan
-    cur = _claim(conn)
-    dump = plan.dump
-    rows = [dump(m) for m in instances]  # validates everything before any write
-    ai = plan.auto_index
-    generated: list[tuple[Any, int]] = []
-    key_column: list[Any] | None = None
-    if ai is not None:
-        key_column = [r[ai] for r in rows]
-        given = [k for k in key_column if k is not None]
-        missing = len(key_column) - len(given)
-        if missing or given:
-            # even with no key to generate, user keys push the sequence past them
-            key = keys.reserve(plan, missing, max(given) if given else None)
-            if missing:
-                for i, k in enumerate(key_column):
-                    if k is None:
-                        key_column[i] = key
-                        generated.append((instances[i], key))
-                        key += 1
-    if in_tx:
-        _check_constraints(cur, ins, rows)
-    if len(rows) == 1:
-        row = rows[0]
-        if key_column is not None and ai is not None:
-            row = (*row[:ai], key_column[0], *row[ai + 1 :])
-        cur.execute(plan.insert_all, row)
-    else:
-        columns = [list(col) for col in zip(*rows, strict=True)]
-        if key_column is not None and ai is not None:
-            columns[ai] = key_column
-        cur.execute(ins.bulk, columns)
-    return generated
-
-
-def _op_save(conn: _Conn, ins: _Insert, instances: Sequence[Any], in_tx: bool) -> int:
-    plan = ins.plan
-    info = plan.info
-    if plan.save is None:
-        raise errors.QueryError(f"{info.cls.__name__} has no key, so instances cannot be saved")
-    cur = _claim(conn)
-    order = plan.save_order
-    rows = []
-    for m in instances:
-        row = plan.dump(m)
-        rows.append(tuple(row[i] for i in order))
-    if in_tx and len(rows) > 1:
-        # No savepoint can undo the rows written before a missing one: look first.
-        nkey = len(info.key)
-        keys = list(dict.fromkeys(r[-nkey:] for r in rows))
-        sql = ins.checks[0][0]  # counts stored rows having one of the keys
-        found = cur.execute(sql, [list(col) for col in zip(*keys, strict=True)]).fetchone()
-        if not found or found[0] != len(keys):
-            for key in keys:
-                one = cur.execute(sql, [[v] for v in key]).fetchone()
-                if not one or not one[0]:
-                    shown = key[0] if nkey == 1 else key
-                    raise errors.NotFound(f"cannot save {info.cls.__name__} with key {shown!r}: no such row")
-    if not in_tx:
-        cur.execute("BEGIN TRANSACTION")
-    try:
-        for m, row in zip(instances, rows, strict=True):
-            result = cur.execute(plan.save, row).fetchone()
-            if not result or result[0] != 1:
-                raise errors.NotFound(f"cannot save {info.cls.__name__} with key {info.key_of(m)!r}: no such row")
-    except BaseException:
-        if not in_tx:
-            cur.execute("ROLLBACK")
-        raise
-    if not in_tx:
-        cur.execute("COMMIT")
-    return len(rows)
-
-
-def _op_fetch(conn: _Conn, sql: str, params: Sequence[Any], load: Callable[[Any], Any]) -> list[Any]:
-    return list(map(load, _claim(conn).execute(sql, params).fetchall()))
-
-
-def _op_scalar(conn: _Conn, sql: str, params: Sequence[Any]) -> Any:
-    row = _claim(conn).execute(sql, params).fetchone()
-    return row[0] if row else None
-
-
-def _op_inspect(
-    conn: _Conn, names: Sequence[str], canonical: Callable[[str], str]
-) -> dict[str, LiveTable | None]:
-    cur = _claim(conn)
-    out: dict[str, LiveTable | None] = {}
-    for name in names:
-        rows = cur.execute(
-            "SELECT column_name, data_type, is_nullable FROM duckdb_columns() "
-            "WHERE table_name = ? AND schema_name = current_schema() ORDER BY column_index",
-            [name],
-        ).fetchall()
-        if not rows:
-            out[name] = None
-            continue
-        columns = tuple(LiveColumn(r[0], canonical(r[1]), bool(r[2])) for r in rows)
-        key: tuple[str, ...] = ()
-        unique: set[tuple[str, ...]] = set()
-        for kind, cols in cur.execute(
-            "SELECT constraint_type, constraint_column_names FROM duckdb_constraints() "
-            "WHERE table_name = ? AND schema_name = current_schema()",
-            [name],
-        ).fetchall():
-            if kind == "PRIMARY KEY":
-                key = tuple(cols)
-            elif kind == "UNIQUE":
-                unique.add(tuple(cols))
-        indexes: set[tuple[str, ...]] = set()
-        for is_unique, expressions in cur.execute(
-            "SELECT is_unique, expressions FROM duckdb_indexes() "
-            "WHERE table_name = ? AND schema_name = current_schema()",
-            [name],
-        ).fetchall():
-            cols = tuple(c.strip().strip('"') for c in str(expressions).strip("[]").split(",") if c.strip())
-            (unique if is_unique else indexes).add(cols)
-        out[name] = LiveTable(name, columns, key, frozenset(unique), frozenset(indexes))
-    return out
-
-
-def _op_script(conn: _Conn, statements: Sequence[str]) -> None:
-    cur = _claim(conn)
-    cur.execute("BEGIN TRANSACTION")
-    try:
-        for sql in statements:
-            cur.execute(sql)
-    except BaseException:
-        cur.execute("ROLLBACK")
-        raise
-    cur.execute("COMMIT")
-
-
-def _op_exec(conn: _Conn, sql: str) -> None:
-    _claim(conn).execute(sql)
-
-
-def _op_end(conn: _Conn, sql: str) -> None:
-    """COMMIT or ROLLBACK; after a failed COMMIT, DuckDB has already rolled back."""
-    cur = _claim(conn)
-    try:
-        cur.execute(sql)
-    except duckdb.Error:
-        with contextlib.suppress(duckdb.Error):  # nothing left open
-            cur.execute("ROLLBACK")
-        raise
-
-
-def _op_open_stream(conn: _Conn, sql: str, params: Sequence[Any], own: bool) -> _Stream:
-    if own:
-        cur = conn.cur.cursor()
-        try:
-            cur.execute(sql, params)
-        except BaseException:
-            cur.close()
-            raise
-        return _Stream(cur, True)
-    cur = _claim(conn)
-    cur.execute(sql, params)
-    st = conn.stream = _Stream(cur, False)
-    return st
-
-
-def _op_fetch_batch(conn: _Conn, st: _Stream, load: Callable[[Any], Any]) -> list[Any]:
-    if st.buffer is not None:
-        buf = st.buffer
-        rows = [buf.popleft() for _ in range(min(_STREAM_BATCH, len(buf)))]
-        st.done = not buf
-    else:
-        rows = st.cur.fetchmany(_STREAM_BATCH)
-        st.done = len(rows) < _STREAM_BATCH
-    if st.done and conn.stream is st:
-        conn.stream = None
-    return list(map(load, rows))
-
-
-def _op_close_stream(conn: _Conn, st: _Stream) -> None:
-    if conn.stream is st:
-        conn.stream = None
-    if st.own:
-        st.cur.close()
-
-
-class _Ops:
-    """The statement methods, run on one worker (the driver's or a transaction's)."""
-
-    _worker: ThreadWorker[_Conn]
-    _driver: DuckDBDriver
-    _in_tx: bool
-
-    async def insert(self, stmt: Insert) -> None:
-        if not stmt.instances:
-            return
-        d = self._driver
-        ins = d._insert_plan(stmt.model)
-        generated = await self._worker.call(_op_insert, ins, d._keys, stmt.instances, self._in_tx)
-        if generated:
-            info = d._compiler.plan(stmt.model).info
-            name = info.auto_key.name if info.auto_key is not None else ""
-            for m, key in generated:
-                info.set_value(m, name, key)
-
-    async def save(self, stmt: Save) -> int:
-        ins = self._driver._insert_plan(stmt.model)
-        return await self._worker.call(_op_save, ins, stmt.instances, self._in_tx)
-
-    async def select(self, stmt: Select) -> list[Any]:
-        compiler = self._driver._compiler
-        sql, params = compiler.select(stmt)
-        return await self._worker.call(_op_fetch, sql, params, compiler.plan(stmt.model).load)
-
-    async def stream(self, stmt: Select) -> AsyncIterator[Any]:
-        compiler = self._driver._compiler
-        sql, params = compiler.select(stmt)
-        load = compiler.plan(stmt.model).load
-        worker = self._worker
-        st = await worker.call(_op_open_stream, sql, params, not self._in_tx)
-        try:
-            while True:
-                batch = await worker.call(_op_fetch_batch, st, load)
-                for item in batch:
-                    yield item
-                if st.done:
-                    break
-        finally:
-            if not worker.closed:
-                await worker.call(_op_close_stream, st)
-
-    async def count(self, stmt: Select) -> int:
-        sql, params = self._driver._compiler.count(stmt)
-        return int(await self._worker.call(_op_scalar, sql, params))
-
-    async def aggregate(self, stmt: Aggregate) -> list[tuple[Any, ...]]:
-        sql, params, decode = self._driver._compiler.aggregate(stmt)
-        return await self._worker.call(_op_fetch, sql, params, decode)
-
-    async def update(self, stmt: Update) -> int:
-        sql, params = self._driver._compiler.update(stmt)
-        return int(await self._worker.call(_op_scalar, sql, params) or 0)
-
-    async def delete(self, stmt: Delete) -> int:
-        sql, params = self._driver._compiler.delete(stmt)
-        return int(await self._worker.call(_op_scalar, sql, params) or 0)
-
-
-def _flag(value: Any, name: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off", ""):
-        return False
-    raise errors.ConnectionFailed(f"DuckDB option {name} takes true or false, not {value!r}")
-
-
-class DuckDBDriver(_Ops, Driver):
+class DuckDBDriver(BlockingSQLDriver):
     """DuckDB through its Python API, off the event loop.
 
     Args:
@@ -506,26 +200,28 @@ class DuckDBDriver(_Ops, Driver):
         threads: DuckDB's worker threads per query (default: one per core).
     """
 
+    dialect_class = DuckDBDialect
+    native_errors = _ERRORS
+    options = {  # noqa: RUF012 - read-only table
+        "read_only": Option(flag, "true to open the file read-only"),
+        "threads": Option(int, "DuckDB's threads per query"),
+    }
     # not "savepoints": DuckDB has no SAVEPOINT; not "foreign_keys": see DuckDBDialect
     capabilities = frozenset({"transactions", "concurrent_transactions", "schema_evolution"})
     schemes = ("duckdb",)
+    stream_batch = 1000
+    reserves_keys = True
 
     def __init__(self, path: str = ":memory:", *, read_only: bool = False, threads: int | None = None) -> None:
         self.path = path or ":memory:"
         self.memory = self.path == ":memory:"
         self.read_only = read_only
         self.threads = threads
-        self._compiler = SQLCompiler(DuckDBDialect())
-        self._inserts: dict[type, _Insert] = {}
-        self._driver = self
-        self._in_tx = False
         self._root: _Cursor | None = None
-        self._worker = _worker(self._open_cursor)
+        self._inserts: dict[type, _Insert] = {}
         self._keys = _Keys(self._open_cursor)
-        self._idle: list[ThreadWorker[_Conn]] = []
-        self._all: set[ThreadWorker[_Conn]] = {self._worker}
         self._connected = False
-        self._closed = False
+        super().__init__()
 
     def __repr__(self) -> str:
         return f"DuckDBDriver({self.path!r})"
@@ -542,20 +238,7 @@ class DuckDBDriver(_Ops, Driver):
                 "duckdb:////absolute.duckdb or duckdb:// (in memory)"
             )
         path = url.path[1:] if url.path.startswith("/") else url.path
-        merged: dict[str, Any] = dict(url.query)
-        merged.update(options)
-        unknown = set(merged) - {"read_only", "threads"}
-        if unknown:
-            raise errors.ConnectionFailed(f"unknown DuckDB option(s): {', '.join(sorted(unknown))}")
-        if "read_only" in merged:
-            merged["read_only"] = _flag(merged["read_only"], "read_only")
-        if merged.get("threads") is not None:
-            try:
-                merged["threads"] = int(merged["threads"])
-            except ValueError as exc:
-                shown = merged["threads"]
-                raise errors.ConnectionFailed(f"DuckDB option threads takes a number, not {shown!r}") from exc
-        return cls(path or ":memory:", **merged)
+        return cls(path or ":memory:", **url.options(cls.options, options, backend="DuckDB"))
 
     def _open_cursor(self) -> _Cursor:
         root = self._root
@@ -568,6 +251,9 @@ class DuckDBDriver(_Ops, Driver):
         with contextlib.suppress(duckdb.Error):
             cur.execute("SET TimeZone = 'UTC'")
         return cur
+
+    def open_connection(self) -> DuckDBConnection:
+        return DuckDBConnection(self._open_cursor())
 
     def _open_root(self) -> _Cursor:
         config: dict[str, Any] = {}
@@ -590,12 +276,8 @@ class DuckDBDriver(_Ops, Driver):
     async def close(self) -> None:
         if self._closed:
             return
-        self._closed = True
         _open_drivers.discard(self)
-        for worker in list(self._all):
-            await worker.stop()
-        self._all.clear()
-        self._idle.clear()
+        await super().close()
         root, self._root = self._root, None
 
         def shut() -> None:
@@ -605,81 +287,124 @@ class DuckDBDriver(_Ops, Driver):
 
         await asyncio.to_thread(shut)
 
-    def _close_now(self) -> None:
-        """Close without an event loop: for databases still open at interpreter exit."""
-        self._closed = True
-        for worker in list(self._all):
-            worker.stop_now(timeout=2.0)
-        self._all.clear()
-        self._idle.clear()
+    def close_now(self, timeout: float = 2.0) -> None:
+        super().close_now(timeout)
         self._keys.close()
         root, self._root = self._root, None
         if root is not None:
             root.close()
 
-    async def begin(self) -> DriverTransaction:
-        if self._worker.closed:
-            raise errors.ConnectionFailed("the DuckDB database has been closed")
-        worker = self._idle.pop() if self._idle else None
-        if worker is None:
-            worker = _worker(self._open_cursor)
-            self._all.add(worker)
-        try:
-            await worker.call(_op_exec, "BEGIN TRANSACTION")
-        except BaseException:
-            await worker.stop()
-            self._all.discard(worker)
-            raise
-        return _DuckDBTransaction(self, worker)
-
-    def _release(self, worker: ThreadWorker[_Conn]) -> None:
-        if not worker.closed and not self._worker.closed:
-            self._idle.append(worker)
-
-    def _insert_plan(self, model: type) -> _Insert:
-        ins = self._inserts.get(model)
-        if ins is None:
-            ins = self._inserts[model] = _build_insert(self._compiler, self._compiler.plan(model))
-        return ins
-
-    def _create_statements(self, info: ModelInfo) -> list[str]:
-        q = self._compiler.dialect.quote
-        statements: list[str] = []
-        if info.auto_key is not None:
-            statements.append(f"CREATE SEQUENCE IF NOT EXISTS {q(sequence_name(info.name))}")
-        return statements + self._compiler.create_table(info)
-
-    async def create_schema(self, models: Sequence[ModelInfo]) -> None:
-        await self._worker.call(_op_script, [sql for info in models for sql in self._create_statements(info)])
-
     async def server_version(self) -> str:
         return f"DuckDB {duckdb.__version__}"
 
-    def expected_type(self, field: FieldInfo) -> str | None:
-        return self._compiler.expected_type(field)
+    # -- fast paths ---------------------------------------------------------------
 
-    async def inspect_schema(self, models: Sequence[ModelInfo]) -> dict[str, LiveTable | None]:
-        canonical = self._compiler.dialect.canonical_type
-        return await self._worker.call(_op_inspect, [m.name for m in models], canonical)
+    def _insert_plan(self, plan: ModelPlan) -> _Insert:
+        model = plan.info.cls
+        ins = self._inserts.get(model)
+        if ins is None:
+            ins = self._inserts[model] = self._build_insert(plan)
+        return ins
 
-    async def apply_schema_changes(self, changes: Sequence[SchemaChange]) -> None:
+    def _build_insert(self, plan: ModelPlan) -> _Insert:
+        d = self.dialect
+        q = d.quote
+        info = plan.info
+        cols = ", ".join(q(f.column) for f in info.fields)
+        unnest = ", ".join(f"unnest(?::{d.column_type(f)}[])" for f in info.fields)
+        out = _Insert(f"INSERT INTO {plan.table} ({cols}) SELECT {unnest}")
+        groups: list[list[FieldInfo]] = []
+        if info.key:
+            groups.append(list(info.key))
+        groups += [[f] for f in info.fields if f.unique and not (f.key and len(info.key) == 1)]
+        for group in groups:
+            names = [f"k{i}" for i in range(len(group))]
+            values = ", ".join(f"unnest(?::{d.column_type(f)}[]) AS {n}" for f, n in zip(group, names, strict=True))
+            on = " AND ".join(f"t.{q(f.column)} = v.{n}" for f, n in zip(group, names, strict=True))
+            sql = f"SELECT count(*) FROM {plan.table} AS t JOIN (SELECT {values}) AS v ON {on}"
+            what = ", ".join(f.name for f in group)
+            out.checks.append((sql, [info.fields.index(f) for f in group], what))
+        return out
+
+    def reserve_keys(self, plan: ModelPlan, n: int, floor: int | None) -> Op[int]:
+        return _value(self._keys.reserve(plan, n, floor))
+
+    def insert_given(self, plan: ModelPlan, rows: list[tuple[Any, ...]]) -> Op[None]:
+        if len(rows) == 1:
+            yield execute(plan.insert_all, rows[0])
+        else:
+            yield execute(self._insert_plan(plan).bulk, [list(col) for col in zip(*rows, strict=True)])
+
+    def after_given_keys(self, plan: ModelPlan, top: int) -> Op[None]:
+        # user keys above the sequence push it forward
+        self._keys.reserve(plan, 0, top)
+        return _value(None)
+
+    def precheck_insert(self, plan: ModelPlan, rows: list[tuple[Any, ...]]) -> Op[None]:
+        # ``rows`` hold None where a key is still to be generated, so the key check
+        # sees only user-chosen keys (reserved ones are new).
+        name = plan.info.cls.__name__
+        for sql, idx, what in self._insert_plan(plan).checks:
+            picked = [p for p in (tuple(r[i] for i in idx) for r in rows) if None not in p]
+            if not picked:
+                continue
+            if len(set(picked)) != len(picked):
+                raise errors.IntegrityError(f"duplicate {what} within the {name} instances being added")
+            row = yield fetchone(sql, [list(col) for col in zip(*picked, strict=True)])
+            if row and row[0]:
+                raise errors.IntegrityError(f"duplicate {what}: a stored {name} already has it")
+
+    # -- schema ---------------------------------------------------------------------
+
+    def create_statements(self, info: ModelInfo) -> list[str]:
         statements: list[str] = []
-        for change in changes:
-            if change.kind == "add_table":
-                statements += self._create_statements(change.model)
-            else:
-                statements += self._compiler.schema_change(change)
-        await self._worker.call(_op_script, statements)
+        if info.auto_key is not None:
+            statements.append(f"CREATE SEQUENCE IF NOT EXISTS {self.dialect.quote(sequence_name(info.name))}")
+        return statements + super().create_statements(info)
+
+    def drop_statements(self, info: ModelInfo) -> list[str]:
+        # the sequence goes after the table whose DEFAULT uses it
+        sequence = f"DROP SEQUENCE IF EXISTS {self.dialect.quote(sequence_name(info.name))}"
+        return [*super().drop_statements(info), sequence]
 
     async def drop_schema(self, models: Sequence[ModelInfo]) -> None:
-        q = self._compiler.dialect.quote
-        statements: list[str] = []
-        for info in models:
-            statements.append(self._compiler.drop_table(info))
-            # the sequence goes after the table whose DEFAULT uses it
-            statements.append(f"DROP SEQUENCE IF EXISTS {q(sequence_name(info.name))}")
-        await self._worker.call(_op_script, statements)
+        await super().drop_schema(models)
         self._keys.forget([info.name for info in models])
+
+    def inspect_op(self, names: Sequence[str]) -> Op[dict[str, LiveTable | None]]:
+        canonical = self.dialect.canonical_type
+        out: dict[str, LiveTable | None] = {}
+        for name in names:
+            rows = yield fetchall(
+                "SELECT column_name, data_type, is_nullable FROM duckdb_columns() "
+                "WHERE table_name = ? AND schema_name = current_schema() ORDER BY column_index",
+                [name],
+            )
+            if not rows:
+                out[name] = None
+                continue
+            columns = tuple(LiveColumn(r[0], canonical(r[1]), bool(r[2])) for r in rows)
+            key: tuple[str, ...] = ()
+            unique: set[tuple[str, ...]] = set()
+            for kind, cols in (yield fetchall(
+                "SELECT constraint_type, constraint_column_names FROM duckdb_constraints() "
+                "WHERE table_name = ? AND schema_name = current_schema()",
+                [name],
+            )):
+                if kind == "PRIMARY KEY":
+                    key = tuple(cols)
+                elif kind == "UNIQUE":
+                    unique.add(tuple(cols))
+            indexes: set[tuple[str, ...]] = set()
+            for is_unique, expressions in (yield fetchall(
+                "SELECT is_unique, expressions FROM duckdb_indexes() "
+                "WHERE table_name = ? AND schema_name = current_schema()",
+                [name],
+            )):
+                cols = tuple(c.strip().strip('"') for c in str(expressions).strip("[]").split(",") if c.strip())
+                (unique if is_unique else indexes).add(cols)
+            out[name] = LiveTable(name, columns, key, frozenset(unique), frozenset(indexes))
+        return out
 
 
 _open_drivers: weakref.WeakSet[DuckDBDriver] = weakref.WeakSet()
@@ -690,25 +415,4 @@ def _close_forgotten_databases() -> None:
     # A driver never closed keeps its worker threads (daemons) and cursors alive up to
     # interpreter exit, where DuckDB's bindings report them as leaked; close them first.
     for driver in list(_open_drivers):
-        driver._close_now()
-
-
-class _DuckDBTransaction(_Ops, DriverTransaction):
-    """A transaction on a cursor of its own. DuckDB has no savepoints: nested blocks are unsupported."""
-
-    def __init__(self, driver: DuckDBDriver, worker: ThreadWorker[_Conn]) -> None:
-        self._driver = driver
-        self._worker = worker
-        self._in_tx = True
-
-    async def commit(self) -> None:
-        try:
-            await self._worker.call(_op_end, "COMMIT")
-        finally:
-            self._driver._release(self._worker)
-
-    async def rollback(self) -> None:
-        try:
-            await self._worker.call(_op_end, "ROLLBACK")
-        finally:
-            self._driver._release(self._worker)
+        driver.close_now()

@@ -595,7 +595,7 @@ class MongoDBDriver(_Ops, Driver):
             raise errors.ConnectionFailed(
                 "ommi stores UUIDs as standard binary (subtype 4): uuidRepresentation must be 'standard'"
             )
-        return cls(dataclasses.replace(url, query={}), **merged)
+        return cls(dataclasses.replace(url, query={}, query_items=()), **merged)
 
     def _client_options(self) -> dict[str, Any]:
         given = {k.lower() for k in self._options}

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any, ClassVar
 
 from ommi.driver import FieldInfo
-from ommi.query import Agg, AggFunc
+from ommi.query import Agg, AggFunc, Wildcard, like_tokens
 from ommi.sql import Codec, Kind, SQLDialect
 
 __all__ = ["PostgreSQLDialect", "escape_text", "like_to_regex", "unescape_text"]
@@ -109,31 +109,27 @@ _ONE_CHAR = "(?:[^\x01]|\x01.)"
 
 
 def like_to_regex(pattern: str) -> str:
-    """Translate a like pattern (``%``, ``_``, ``\\`` escapes) to an anchored POSIX regex on stored text.
+    """Translate a like pattern to an anchored POSIX regex on stored text.
 
     A regex rather than LIKE because ``_`` must match one original character,
     which is two stored characters for U+0000 and U+0001, and ``%`` must not
-    stop inside a codeword. Matching is case-sensitive; a trailing lone
-    backslash matches itself (PostgreSQL's LIKE would reject it).
+    stop inside a codeword. Matching is case-sensitive.
     """
-    # wildcards are "%" and "_"; literal characters of stored text are ("", c)
-    tokens: list[str | tuple[str, str]] = []
-    chars = iter(pattern)
-    for ch in chars:
-        if ch in "%_":
-            if not (ch == "%" and tokens and tokens[-1] == "%"):
-                tokens.append(ch)
+    # literal characters of stored text are ("", c)
+    tokens: list[Wildcard | tuple[str, str]] = []
+    for token in like_tokens(pattern):
+        if isinstance(token, Wildcard):
+            tokens.append(token)
         else:
-            literal = next(chars, "\\") if ch == "\\" else ch
-            tokens.extend(("", c) for c in escape_text(literal))
+            tokens.extend(("", c) for c in escape_text(token))
     out = ["^"]
     for i, tok in enumerate(tokens):
-        if tok == "_":
+        if tok is Wildcard.ONE:
             out.append(_ONE_CHAR)
-        elif tok == "%":
+        elif tok is Wildcard.ANY:
             after = tokens[i + 1] if i + 1 < len(tokens) else None
             # ".*" is exact unless what follows could start inside a codeword
-            out.append(_ONE_CHAR + "*" if after in ("_", ("", "\x01"), ("", "\x02")) else ".*")
+            out.append(_ONE_CHAR + "*" if after in (Wildcard.ONE, ("", "\x01"), ("", "\x02")) else ".*")
         else:
             c = tok[1]
             out.append("\\" + c if c in _REGEX_SPECIAL else c)
@@ -141,8 +137,6 @@ def like_to_regex(pattern: str) -> str:
     return "".join(out)
 
 
-_ENCODERS: dict[Kind, Codec] = {Kind.STR: escape_text, Kind.JSON: _json_text}
-_DECODERS: dict[Kind, Codec] = {Kind.STR: unescape_text, Kind.JSON: _json_value, Kind.UUID: _uuid}
 
 
 class PostgreSQLDialect(SQLDialect):
@@ -150,7 +144,19 @@ class PostgreSQLDialect(SQLDialect):
 
     name = "postgresql"
     paramstyle = "numeric"
-    types: ClassVar[dict[Kind, str]] = {
+    # REPEATABLE READ, not the server's READ COMMITTED: a transaction reads one snapshot, and
+    # a concurrent write to a row it writes fails with a serialization error
+    # (TransactionError, retry) instead of silently losing an update - the behaviour of
+    # every other ommi backend (found by tests/test_atomicity.py: transfers created money)
+    begin_sql = "BEGIN ISOLATION LEVEL REPEATABLE READ"
+    begin_read_sql = "BEGIN READ ONLY"
+    failed_statement_aborts_transaction = True
+    cursors_see_later_writes = False  # a cursor reads the snapshot it was opened with
+    encoders: ClassVar[Mapping[Kind, Codec]] = {**SQLDialect.encoders, Kind.STR: escape_text, Kind.JSON: _json_text}
+    decoders: ClassVar[Mapping[Kind, Codec]] = {
+        **SQLDialect.decoders, Kind.STR: unescape_text, Kind.JSON: _json_value, Kind.UUID: _uuid,
+    }
+    types: ClassVar[Mapping[Kind, str]] = {
         # "C" orders by code point and makes LIKE case-sensitive, as ommi requires;
         # the database default collation would sort by locale rules instead
         Kind.STR: 'TEXT COLLATE "C"',
@@ -182,12 +188,6 @@ class PostgreSQLDialect(SQLDialect):
             return ident + " PRIMARY KEY" if single else ident
         return super().key_column(f, single)
 
-    def encoder(self, f: FieldInfo) -> Codec:
-        return _ENCODERS.get(f.kind) or super().encoder(f)
-
-    def decoder(self, f: FieldInfo) -> Codec:
-        return _DECODERS.get(f.kind) or super().decoder(f)
-
     def aggregate_sql(self, agg: Agg, column_sql: str | None) -> str:
         if agg.field is None or column_sql is None or agg.func not in (AggFunc.MIN, AggFunc.MAX):
             return super().aggregate_sql(agg, column_sql)
@@ -209,3 +209,10 @@ class PostgreSQLDialect(SQLDialect):
 
     def like_param(self, pattern: str) -> Any:
         return like_to_regex(pattern)
+
+    # PostgreSQL binds at most 32,767 parameters: in_() lists go as one array
+    # parameter (which also gives one prepared statement whatever the length)
+    in_array = True
+
+    def in_array_sql(self, column_sql: str, placeholder: str, negate: bool) -> str:
+        return f"{column_sql} <> ALL({placeholder})" if negate else f"{column_sql} = ANY({placeholder})"

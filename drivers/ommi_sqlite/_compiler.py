@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import decimal
 import functools
-import json
 import re
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any, ClassVar
 
 from ommi import errors
 from ommi.driver import FieldInfo
-from ommi.query import Agg, AggFunc
+from ommi.query import Agg, AggFunc, Wildcard, like_tokens
 from ommi.sql import Codec, Kind, SQLDialect
 
 __all__ = [
@@ -91,18 +91,11 @@ LIKE_FUNCTION = "ommi_like"
 
 @functools.lru_cache(maxsize=256)
 def _like_regex(pattern: str) -> re.Pattern[str]:
-    out: list[str] = []
-    chars = iter(pattern)
-    for ch in chars:
-        if ch == "\\":
-            out.append(re.escape(next(chars, "\\")))
-        elif ch == "%":
-            out.append(".*")
-        elif ch == "_":
-            out.append(".")
-        else:
-            out.append(re.escape(ch))
-    return re.compile("".join(out), re.DOTALL)
+    parts = [
+        ".*" if t is Wildcard.ANY else "." if t is Wildcard.ONE else re.escape(t)
+        for t in like_tokens(pattern)
+    ]
+    return re.compile("".join(parts), re.DOTALL)
 
 
 def like_match(value: str | None, pattern: str | None) -> int | None:
@@ -113,24 +106,16 @@ def like_match(value: str | None, pattern: str | None) -> int | None:
 
 
 def like_to_glob(pattern: str) -> str:
-    """Translate a like pattern (``%``, ``_``, ``\\`` escapes) to a GLOB pattern.
+    """Translate a like pattern to a GLOB pattern.
 
     SQLite's LIKE ignores case for ASCII letters; GLOB is case-sensitive and
     compares code points, which is ommi's rule. GLOB's own wildcards become
     one-character classes so they match literally.
     """
-    out: list[str] = []
-    chars = iter(pattern)
-    for ch in chars:
-        if ch == "\\":
-            out.append(_glob_literal(next(chars, "\\")))
-        elif ch == "%":
-            out.append("*")
-        elif ch == "_":
-            out.append("?")
-        else:
-            out.append(_glob_literal(ch))
-    return "".join(out)
+    return "".join(
+        "*" if t is Wildcard.ANY else "?" if t is Wildcard.ONE else "".join(map(_glob_literal, t))
+        for t in like_tokens(pattern)
+    )
 
 
 def _glob_literal(ch: str) -> str:
@@ -149,28 +134,6 @@ def _time_text(v: time) -> str:
     return v.isoformat(timespec="microseconds")
 
 
-def _json_text(v: Any) -> str:
-    return json.dumps(v, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-
-
-_ENCODERS: dict[Kind, Codec] = {
-    Kind.DECIMAL: str,
-    Kind.DATETIME: _datetime_text,
-    Kind.DATE: date.isoformat,
-    Kind.TIME: _time_text,
-    Kind.UUID: str,
-    Kind.JSON: _json_text,
-}
-
-_DECODERS: dict[Kind, Codec] = {
-    Kind.BOOL: bool,
-    Kind.DECIMAL: Decimal,
-    Kind.DATETIME: datetime.fromisoformat,
-    Kind.DATE: date.fromisoformat,
-    Kind.TIME: time.fromisoformat,
-    Kind.UUID: uuid.UUID,
-    Kind.JSON: json.loads,
-}
 
 
 class SQLiteDialect(SQLDialect):
@@ -178,7 +141,27 @@ class SQLiteDialect(SQLDialect):
 
     name = "sqlite"
     paramstyle = "qmark"
-    types: ClassVar[dict[Kind, str]] = {
+    returning = False  # the last row id is cheaper than a RETURNING row
+    begin_sql = "BEGIN IMMEDIATE"  # take the write lock now: no deadlock upgrading a read lock later
+    begin_read_sql = "BEGIN"  # a read snapshot (WAL) for a stream
+    encoders: ClassVar[Mapping[Kind, Codec]] = {
+        **SQLDialect.encoders,
+        Kind.DECIMAL: str,
+        Kind.DATETIME: _datetime_text,
+        Kind.DATE: date.isoformat,
+        Kind.TIME: _time_text,
+        Kind.UUID: str,
+    }
+    decoders: ClassVar[Mapping[Kind, Codec]] = {
+        **SQLDialect.decoders,
+        Kind.BOOL: bool,
+        Kind.DECIMAL: Decimal,
+        Kind.DATETIME: datetime.fromisoformat,
+        Kind.DATE: date.fromisoformat,
+        Kind.TIME: time.fromisoformat,
+        Kind.UUID: uuid.UUID,
+    }
+    types: ClassVar[Mapping[Kind, str]] = {
         Kind.STR: "TEXT",
         Kind.INT: "INTEGER",
         Kind.FLOAT: "REAL",
@@ -201,12 +184,6 @@ class SQLiteDialect(SQLDialect):
             # exactly "INTEGER PRIMARY KEY" makes the column the rowid: generated keys
             return f"{self.quote(f.column)} INTEGER PRIMARY KEY"
         return super().key_column(f, single)
-
-    def encoder(self, f: FieldInfo) -> Codec:
-        return _ENCODERS.get(f.kind) or super().encoder(f)
-
-    def decoder(self, f: FieldInfo) -> Codec:
-        return _DECODERS.get(f.kind) or super().decoder(f)
 
     def compare_column(self, f: FieldInfo, column_sql: str) -> str:
         if f.kind is Kind.DECIMAL:

@@ -1,0 +1,115 @@
+"""Native exceptions into ommi errors: one table per driver, applied at its boundary."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
+
+from ommi import errors
+
+__all__ = ["ErrorRule", "NativeErrors", "missing_table_hint"]
+
+Target = type[errors.OmmiError] | Callable[[BaseException], "type[errors.OmmiError] | None"]
+ErrorRule = tuple[type[BaseException] | tuple[type[BaseException], ...], Target]
+"""``(native exception class(es), ommi error class or a function choosing one)``.
+
+A function may look at the exception (an SQLSTATE, an error code, the text)
+and return ``None`` to let the next rule decide.
+"""
+
+
+def missing_table_hint(model: type | None) -> str:
+    """The hint appended to :class:`~ommi.errors.MissingTable`: how to create the model's table."""
+    info = getattr(model, "__ommi__", None)
+    if info is None:
+        return "create it with `await db.schema(collection).create_models()`"
+    collection = info.collection
+    arg = "" if collection.name == "default" else collection.name
+    return f"create it with `await db.schema({arg}).create_models()` ({info.cls.__name__} is in {collection!r})"
+
+
+class NativeErrors:
+    """Translate a backend's native exceptions into ommi errors, by table.
+
+    Rules are tried in order; the first whose native class matches (and whose
+    chooser, if it is a function, returns a class) wins. Messages keep the
+    native text, prefixed with what ommi was doing, and never show a secret
+    (the password) that the driver registered.
+
+    Use it as a context manager around native calls::
+
+        with self.native_errors("cannot add Person", model=Person):
+            cursor.execute(sql, params)
+
+    or call :meth:`translate` where exceptions are handled already.
+    """
+
+    def __init__(
+        self,
+        backend: str,
+        rules: Sequence[ErrorRule],
+        *,
+        message: Callable[[BaseException], str] | None = None,
+        secrets: Iterable[str | None] = (),
+    ) -> None:
+        self.backend = backend
+        self.rules = tuple(rules)
+        self._message = message or _text
+        self._secrets = tuple(s for s in secrets if s)
+
+    def with_secrets(self, *secrets: str | None) -> NativeErrors:
+        """A copy that also removes these texts (a password, its URL-quoted form) from messages."""
+        return NativeErrors(self.backend, self.rules, message=self._message, secrets=(*self._secrets, *secrets))
+
+    def scrub(self, text: str) -> str:
+        """``text`` with every registered secret replaced by ``***``."""
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def kind(self, exc: BaseException) -> type[errors.OmmiError] | None:
+        """The ommi error class ``exc`` maps to, or ``None`` if no rule matches."""
+        if isinstance(exc, errors.OmmiError):
+            return type(exc)
+        for native, target in self.rules:
+            if isinstance(exc, native):
+                chosen = target if isinstance(target, type) else target(exc)
+                if chosen is not None:
+                    return chosen
+        return None
+
+    def translate(self, exc: BaseException, context: str = "", model: type | None = None) -> errors.OmmiError | None:
+        """The ommi error for a native exception (``None`` if no rule matches); chain it with ``from exc``."""
+        if isinstance(exc, errors.OmmiError):
+            return None
+        cls = self.kind(exc)
+        if cls is None:
+            return None
+        text = self.scrub(self._message(exc) or type(exc).__name__)
+        prefix = f"{self.backend}: {context}: " if context else f"{self.backend}: "
+        if issubclass(cls, errors.MissingTable):
+            text += f" ({missing_table_hint(model)})"
+        return cls(prefix + text)
+
+    @contextlib.contextmanager
+    def __call__(self, context: str = "", model: type | None = None) -> Iterator[None]:
+        """Translate native exceptions raised inside the block (``raise mapped from native``)."""
+        try:
+            yield
+        except errors.OmmiError:
+            raise
+        except Exception as exc:
+            mapped = self.translate(exc, context, model)
+            if mapped is None:
+                raise
+            raise mapped from exc
+
+
+def _text(exc: BaseException) -> str:
+    return str(exc)
+
+
+def first_line(exc: Any) -> str:
+    """A native message's first line (some libraries append guesses and long details)."""
+    return str(exc).split("\n", 1)[0]

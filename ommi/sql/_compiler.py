@@ -1,0 +1,584 @@
+"""``SQLCompiler``: statement nodes to SQL text plus bound parameters, for any dialect.
+
+Rules the compiler keeps for every dialect:
+
+* identifiers are always quoted; values are always bound as parameters;
+* the SQL text depends only on the *shape* of a query, never on its values,
+  so it is compiled once per shape and cached (drivers' prepared-statement
+  caches then hit too);
+* negations are pushed down to the leaves, so that the two-valued logic
+  documented in :mod:`ommi.query` holds even though SQL is three-valued.
+
+One walk over a predicate (:meth:`SQLCompiler._walk`) produces all three
+things a statement needs: the parameters in placeholder order, the shape
+that keys the cache, and, when the shape is new, the text. Parameters and
+placeholders come from the same line of code, so their order cannot drift.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from ommi import errors
+from ommi._fields import Kind
+from ommi._migrate import literal_default
+from ommi._model import FieldInfo, ModelInfo, get_model_info
+from ommi.driver import NO_DEFAULT, SchemaChange
+from ommi.query import (
+    Agg,
+    AggCompare,
+    AggFunc,
+    AggOrder,
+    Aggregate,
+    And,
+    Between,
+    Compare,
+    Delete,
+    In,
+    IsNull,
+    Like,
+    Not,
+    Op,
+    Or,
+    OrderBy,
+    Predicate,
+    Related,
+    Select,
+    Update,
+)
+from ommi.sql._dialect import Codec, SQLDialect
+
+__all__ = ["ModelPlan", "SQLCompiler"]
+
+_NEGATED_OP = {Op.LT: ">=", Op.LE: ">", Op.GT: "<=", Op.GE: "<"}
+
+
+@dataclass(eq=False)
+class ModelPlan:
+    """Everything precompiled for one model on one dialect (built once, cached)."""
+
+    info: ModelInfo
+    table: str
+    columns: str
+    insert_all: str
+    insert_auto: str | None
+    save: str | None
+    load: Callable[[Sequence[Any]], Any]
+    dump: Callable[[Any], tuple[Any, ...]]
+    dump_auto: Callable[[Any], tuple[Any, ...]] | None
+    """Like ``dump`` without the generated key: the row for ``insert_auto``."""
+    auto_index: int | None
+    save_order: tuple[int, ...]
+    returning_key: str | None = None
+    """``insert_auto ... RETURNING key`` where the dialect has ``RETURNING``."""
+    key_columns: str = ""
+    """The quoted key columns, comma-separated."""
+
+
+class _Walk:
+    """The state of one walk over a statement: parameters, shape, text placeholders, aliases."""
+
+    __slots__ = ("aliases", "dialect", "emit", "n", "params", "scope", "shape")
+
+    def __init__(self, dialect: SQLDialect, params: list[Any], emit: bool) -> None:
+        self.dialect = dialect
+        self.params = params
+        self.shape: list[Any] = []
+        self.emit = emit
+        self.n = len(params)
+        self.aliases = 0
+        self.scope = ""
+
+    def bind(self, value: Any) -> str:
+        """Add one parameter; its placeholder when emitting text."""
+        self.params.append(value)
+        self.n += 1
+        return self.dialect.placeholder(self.n) if self.emit else ""
+
+    def placeholder(self) -> str:
+        """A placeholder for a parameter bound outside the walk (paging, SET values)."""
+        self.n += 1
+        return self.dialect.placeholder(self.n)
+
+
+class SQLCompiler:
+    """Compile statement nodes to ``(sql, params)`` for one :class:`SQLDialect`."""
+
+    max_cache = 2048
+
+    def __init__(self, dialect: SQLDialect) -> None:
+        self.dialect = dialect
+        self._plans: dict[type, ModelPlan] = {}
+        self._encoders: dict[FieldInfo, Codec] = {}
+        self._cache: dict[Any, str] = {}
+        self._agg_cache: dict[Any, tuple[str, Callable[[Sequence[Any]], tuple[Any, ...]]]] = {}
+
+    # -- per-model plans ----------------------------------------------------
+
+    def plan(self, model: type) -> ModelPlan:
+        """The cached :class:`ModelPlan` of a model."""
+        plan = self._plans.get(model)
+        if plan is None:
+            plan = self._plans[model] = self._make_plan(get_model_info(model))
+        return plan
+
+    def _numbered(self, count: int, start: int = 0) -> list[str]:
+        return [self.dialect.placeholder(start + i + 1) for i in range(count)]
+
+    def _make_plan(self, info: ModelInfo) -> ModelPlan:
+        d = self.dialect
+        q = d.quote
+        table = q(info.name)
+        cols = [q(f.column) for f in info.fields]
+        insert_all = f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join(self._numbered(len(cols)))})"
+        auto_index = info.fields.index(info.auto_key) if info.auto_key is not None else None
+        insert_auto = returning_key = None
+        if auto_index is not None:
+            rest = [c for i, c in enumerate(cols) if i != auto_index]
+            insert_auto = f"INSERT INTO {table} ({', '.join(rest)}) VALUES ({', '.join(self._numbered(len(rest)))})"
+            if d.returning:
+                returning_key = f"{insert_auto} RETURNING {cols[auto_index]}"
+        save = None
+        save_order: tuple[int, ...] = ()
+        if info.key:
+            key_idx = [info.fields.index(f) for f in info.key]
+            other = [i for i in range(len(info.fields)) if i not in key_idx] or key_idx[:1]
+            marks = self._numbered(len(other) + len(key_idx))
+            sets = ", ".join(f"{cols[i]} = {m}" for i, m in zip(other, marks, strict=False))
+            where = " AND ".join(f"{cols[i]} = {m}" for i, m in zip(key_idx, marks[len(other):], strict=True))
+            save = f"UPDATE {table} SET {sets} WHERE {where}"
+            save_order = tuple(other + key_idx)
+        return ModelPlan(
+            info=info,
+            table=table,
+            columns=", ".join(d.select_column(f, c) for f, c in zip(info.fields, cols, strict=True)),
+            insert_all=insert_all,
+            insert_auto=insert_auto,
+            save=save,
+            load=info.loader([d.decoder(f) for f in info.fields]),
+            dump=info.dumper([d.encoder(f) for f in info.fields]),
+            dump_auto=info.dumper([d.encoder(f) for f in info.fields], auto_index) if auto_index is not None else None,
+            auto_index=auto_index,
+            save_order=save_order,
+            returning_key=returning_key,
+            key_columns=", ".join(q(f.column) for f in info.key),
+        )
+
+    def _encode(self, f: FieldInfo, value: Any) -> Any:
+        try:
+            enc = self._encoders[f]
+        except KeyError:
+            enc = self._encoders[f] = self.dialect.encoder(f)
+        return value if enc is None or value is None else enc(value)
+
+    # -- statements ---------------------------------------------------------
+
+    def _compiled(self, shape: tuple[Any, ...], build: Callable[[], str]) -> str:
+        sql = self._cache.get(shape)
+        if sql is None:
+            if len(self._cache) >= self.max_cache:
+                self._cache.clear()
+            sql = self._cache[shape] = build()
+        return sql
+
+    def _shape(self, where: Predicate | None, params: list[Any]) -> tuple[Any, ...]:
+        """Walk ``where`` once for its parameters and shape (no text)."""
+        if where is None:
+            return ()
+        w = _Walk(self.dialect, params, emit=False)
+        self._walk(where, False, w)
+        return tuple(w.shape)
+
+    def select(self, stmt: Select) -> tuple[str, list[Any]]:
+        """``SELECT`` of all fields in field order."""
+        params: list[Any] = []
+        where = self._shape(stmt.where, params)
+        shape = ("select", stmt.model, where, _order_shape(stmt), *_page(stmt, params))
+        return self._compiled(shape, lambda: self._select_sql(stmt, self.plan(stmt.model).columns)), params
+
+    def count(self, stmt: Select) -> tuple[str, list[Any]]:
+        """``SELECT COUNT(*)`` honouring the select's limit and offset."""
+        params: list[Any] = []
+        where = self._shape(stmt.where, params)
+        shape = ("count", stmt.model, where, *_page(stmt, params))
+
+        def build() -> str:
+            if stmt.limit is None and stmt.offset is None:
+                return self._select_sql(stmt, "COUNT(*)", order=False)
+            inner = self._select_sql(stmt, "1", order=False)
+            return f"SELECT COUNT(*) FROM ({inner}) AS ommi_page"
+
+        return self._compiled(shape, build), params
+
+    def aggregate(self, stmt: Aggregate) -> tuple[str, list[Any], Callable[[Sequence[Any]], tuple[Any, ...]]]:
+        """``SELECT group fields, aggregates ... GROUP BY ... HAVING ...``, plus a row decoder."""
+        params: list[Any] = []
+        where = self._shape(stmt.where, params)
+        having = self._shape(stmt.having, params)
+        shape = (
+            "aggregate", stmt.model, where, tuple(f.info for f in stmt.group_by), having,
+            stmt.aggregates, stmt.order_by, *_page(stmt, params),
+        )
+        cached = self._agg_cache.get(shape)
+        if cached is None:
+            if len(self._agg_cache) >= self.max_cache:
+                self._agg_cache.clear()
+            cached = self._agg_cache[shape] = (self._aggregate_sql(stmt), self._aggregate_decoder(stmt))
+        return cached[0], params, cached[1]
+
+    def update(self, stmt: Update) -> tuple[str, list[Any]]:
+        """``UPDATE ... SET ... WHERE ...``."""
+        params = [self._encode(f.info, v) for f, v in stmt.values]
+        where = self._shape(stmt.where, params)
+        shape = ("update", stmt.model, tuple(f.info for f, _ in stmt.values), where)
+
+        def build() -> str:
+            w = _Walk(self.dialect, [], emit=True)
+            sets = ", ".join(f"{self.dialect.quote(f.column)} = {w.placeholder()}" for f, _ in stmt.values)
+            table = self.plan(stmt.model).table
+            return f"UPDATE {table} SET {sets}{self._where(stmt.where, w, table)}"
+
+        return self._compiled(shape, build), params
+
+    def delete(self, stmt: Delete) -> tuple[str, list[Any]]:
+        """``DELETE FROM ... WHERE ...``."""
+        params: list[Any] = []
+        shape = ("delete", stmt.model, self._shape(stmt.where, params))
+
+        def build() -> str:
+            table = self.plan(stmt.model).table
+            return f"DELETE FROM {table}{self._where(stmt.where, _Walk(self.dialect, [], emit=True), table)}"
+
+        return self._compiled(shape, build), params
+
+    def exists_any(self, model: type, where: Predicate) -> tuple[str, list[Any]]:
+        """``SELECT 1 FROM ... WHERE ... LIMIT 1``: whether any row matches."""
+        params: list[Any] = []
+        shape = ("exists", model, self._shape(where, params))
+
+        def build() -> str:
+            table = self.plan(model).table
+            return f"SELECT 1 FROM {table}{self._where(where, _Walk(self.dialect, [], emit=True), table)} LIMIT 1"
+
+        return self._compiled(shape, build), params
+
+    # -- text ---------------------------------------------------------------
+
+    def _select_sql(self, stmt: Select, what: str, order: bool = True) -> str:
+        w = _Walk(self.dialect, [], emit=True)
+        table = self.plan(stmt.model).table
+        sql = f"SELECT {what} FROM {table}{self._where(stmt.where, w, table)}"
+        if order and stmt.order_by:
+            d = self.dialect
+            terms = [
+                self._order_term(d.compare_column(t.field.info, d.quote(t.field.column)), t.descending)
+                for t in stmt.order_by
+            ]
+            sql += " ORDER BY " + ", ".join(terms)
+        return sql + self._paging(stmt, w)
+
+    def _aggregate_sql(self, stmt: Aggregate) -> str:
+        d = self.dialect
+        w = _Walk(d, [], emit=True)
+        groups = [d.quote(f.column) for f in stmt.group_by]
+        items = [d.select_column(f.info, g) for f, g in zip(stmt.group_by, groups, strict=True)]
+        items += [self._agg_expr(a) for a in stmt.aggregates]
+        table = self.plan(stmt.model).table
+        sql = f"SELECT {', '.join(items)} FROM {table}{self._where(stmt.where, w, table)}"
+        if groups:
+            # grouping compares like the field (a decimal collation on SQLite)
+            sql += " GROUP BY " + ", ".join(
+                d.compare_column(f.info, g) for f, g in zip(stmt.group_by, groups, strict=True)
+            )
+        if stmt.having is not None:
+            w.scope = table
+            sql += " HAVING " + self._walk(stmt.having, False, w)
+        orders = stmt.order_by or tuple(OrderBy(f) for f in stmt.group_by)
+        if orders:
+            terms = []
+            for term in orders:
+                if isinstance(term, AggOrder):
+                    expr = self._agg_compare_expr(term.agg)
+                else:
+                    expr = d.compare_column(term.field.info, d.quote(term.field.column))
+                terms.append(self._order_term(expr, term.descending))
+            sql += " ORDER BY " + ", ".join(terms)
+        return sql + self._paging(stmt, w)
+
+    def _aggregate_decoder(self, stmt: Aggregate) -> Callable[[Sequence[Any]], tuple[Any, ...]]:
+        codecs = [self.dialect.decoder(f.info) for f in stmt.group_by]
+        codecs += [self.dialect.aggregate_decoder(a) for a in stmt.aggregates]
+
+        def decode(row: Sequence[Any]) -> tuple[Any, ...]:
+            return tuple(v if c is None or v is None else c(v) for c, v in zip(codecs, row, strict=True))
+
+        return decode
+
+    def _agg_expr(self, agg: Agg) -> str:
+        col = self.dialect.quote(agg.field.column) if agg.field is not None else None
+        return self.dialect.aggregate_sql(agg, col)
+
+    def _agg_compare_expr(self, agg: Agg) -> str:
+        expr = self._agg_expr(agg)
+        if agg.field is not None and _keeps_field_type(agg):
+            expr = self.dialect.compare_column(agg.field.info, expr)
+        return expr
+
+    def _order_term(self, expr: str, descending: bool) -> str:
+        if not self.dialect.explicit_nulls_order:
+            return f"{expr} DESC" if descending else f"{expr} ASC"
+        return f"{expr} DESC NULLS LAST" if descending else f"{expr} ASC NULLS FIRST"
+
+    def _paging(self, stmt: Select | Aggregate, w: _Walk) -> str:
+        sql = ""
+        if stmt.limit is not None:
+            sql += f" LIMIT {w.placeholder()}"
+        if stmt.offset is not None:
+            if stmt.limit is None and self.dialect.offset_without_limit:
+                sql += " " + self.dialect.offset_without_limit
+            sql += f" OFFSET {w.placeholder()}"
+        return sql
+
+    def _where(self, where: Predicate | None, w: _Walk, table: str) -> str:
+        if where is None:
+            return ""
+        w.scope = table
+        return " WHERE " + self._walk(where, False, w)
+
+    # -- the walk -------------------------------------------------------------
+
+    def _walk(self, node: Predicate, negate: bool, w: _Walk) -> str:  # noqa: C901 - one case per node type
+        """Parameters, shape and (when ``w.emit``) text of a predicate, ``negate``-d by De Morgan."""
+        d = self.dialect
+        match node:
+            case And() | Or():
+                conj = isinstance(node, And) != negate
+                w.shape.append((type(node), len(node.items)))
+                parts = [self._walk(i, negate, w) for i in node.items]
+                if not w.emit:
+                    return ""
+                if not parts:
+                    return "1 = 1" if conj else "1 = 0"
+                return "(" + (" AND " if conj else " OR ").join(parts) + ")"
+            case Not(item=item):
+                w.shape.append(Not)
+                return self._walk(item, not negate, w)
+            case Related():
+                w.shape.append((Related, node.path))
+                return self._related(node, negate, w)
+            case AggCompare(agg=agg, op=op, value=value):
+                w.shape.append((AggCompare, agg, op))
+                mark = w.bind(self._encode(agg.field.info, value) if agg.field and _keeps_field_type(agg) else value)
+                if not w.emit:
+                    return ""
+                return self._compare(op, negate, self._agg_compare_expr(agg), self._agg_expr(agg), mark)
+            case Compare(field=fld, op=op, value=value):
+                w.shape.append((Compare, fld.info, op))
+                mark = w.bind(self._encode(fld.info, value))
+                if not w.emit:
+                    return ""
+                raw = d.quote(fld.column)
+                return self._compare(op, negate, d.compare_column(fld.info, raw), raw, mark)
+            case IsNull(field=fld):
+                w.shape.append((IsNull, fld.info))
+                if not w.emit:
+                    return ""
+                return f"{d.quote(fld.column)} IS {'NOT ' if negate else ''}NULL"
+            case In(field=fld, values=values):
+                return self._in(fld.info, values, negate, w)
+            case Between(field=fld, low=low, high=high):
+                w.shape.append((Between, fld.info))
+                lo, hi = w.bind(self._encode(fld.info, low)), w.bind(self._encode(fld.info, high))
+                if not w.emit:
+                    return ""
+                raw = d.quote(fld.column)
+                col = d.compare_column(fld.info, raw)
+                if negate:
+                    return f"({col} NOT BETWEEN {lo} AND {hi} OR {raw} IS NULL)"
+                return f"{col} BETWEEN {lo} AND {hi}"
+            case Like(field=fld, pattern=pattern):
+                w.shape.append((Like, fld.info))
+                value = d.like_param(pattern)
+                marks = [w.bind(v) for v in value] if isinstance(value, tuple) else [w.bind(value)]
+                if not w.emit:
+                    return ""
+                raw = d.quote(fld.column)
+                # a dialect binding several values repeats one placeholder's text per value
+                if negate:
+                    return f"({d.like(raw, marks[0], True)} OR {raw} IS NULL)"
+                return d.like(raw, marks[0], False)
+            case _:
+                raise TypeError(f"unknown query node {node!r}")
+
+    def _in(self, info: FieldInfo, values: tuple[Any, ...], negate: bool, w: _Walk) -> str:
+        d = self.dialect
+        listed_values = [self._encode(info, v) for v in values if v is not None]
+        has_null = len(listed_values) != len(values)
+        n = len(listed_values)
+        array = d.in_array and n > 0
+        w.shape.append((In, info, -1 if array else n, has_null))
+        marks = [w.bind(listed_values)] if array else [w.bind(v) for v in listed_values]
+        if not w.emit:
+            return ""
+        raw = d.quote(info.column)
+        col = d.compare_column(info, raw)
+        listed = ""
+        if array:
+            listed = d.in_array_sql(col, marks[0], negate)
+        elif n:
+            listed = d.in_list(col, marks, negate)
+        if not negate:
+            if listed and has_null:
+                return f"({listed} OR {raw} IS NULL)"
+            return listed or (f"{raw} IS NULL" if has_null else "1 = 0")
+        if not n:
+            return f"{raw} IS NOT NULL" if has_null else "1 = 1"
+        if has_null:
+            return f"({listed} AND {raw} IS NOT NULL)"
+        return f"({listed} OR {raw} IS NULL)"
+
+    def _related(self, node: Related, negate: bool, w: _Walk) -> str:
+        # EXISTS with correlated subqueries: two-valued even under NOT, and the
+        # aliases keep self-references (a category's parent) apart
+        q = self.dialect.quote
+        outer = w.scope
+        opened: list[str] = []
+        for hop in node.path:
+            w.aliases += 1
+            alias = q(f"ommi_r{w.aliases}")
+            table = q(hop.target.info.model.name)
+            opened.append(
+                f"EXISTS (SELECT 1 FROM {table} AS {alias} WHERE "
+                f"{alias}.{q(hop.target.column)} = {outer}.{q(hop.source.column)} AND "
+            )
+            outer = alias
+        saved = w.scope
+        w.scope = outer
+        inner = self._walk(node.where, False, w)
+        w.scope = saved
+        if not w.emit:
+            return ""
+        sql = "".join(opened) + inner + ")" * len(opened)
+        return f"NOT {sql}" if negate else sql
+
+    def _compare(self, op: Op, negate: bool, col: str, raw: str, mark: str) -> str:
+        d = self.dialect
+        if op is Op.EQ:
+            return f"{col} {d.null_safe_ne} {mark}" if negate else f"{col} = {mark}"
+        if op is Op.NE:
+            return f"{col} = {mark}" if negate else f"{col} {d.null_safe_ne} {mark}"
+        if negate:
+            return f"({col} {_NEGATED_OP[op]} {mark} OR {raw} IS NULL)"
+        return f"{col} {op.value} {mark}"
+
+    # -- schema -------------------------------------------------------------
+
+    def create_table(self, info: ModelInfo) -> list[str]:
+        """``CREATE TABLE IF NOT EXISTS`` plus ``CREATE INDEX IF NOT EXISTS`` statements."""
+        d = self.dialect
+        q = d.quote
+        single = len(info.key) == 1
+        parts: list[str] = []
+        for f in info.fields:
+            if f.key:
+                parts.append(d.key_column(f, single))
+            else:
+                parts.append(f"{q(f.column)} {d.column_type(f)}{'' if f.nullable else ' NOT NULL'}")
+        if info.key and not (single and "PRIMARY KEY" in parts[info.fields.index(info.key[0])]):
+            parts.append(f"PRIMARY KEY ({', '.join(q(f.column) for f in info.key)})")
+        for f in info.fields:
+            if f.unique and not (single and f.key):
+                parts.append(f"CONSTRAINT {q(d.index_name(info.name, [f.column], True))} UNIQUE ({q(f.column)})")
+        for f in info.fields:
+            target = f.references()
+            if target is not None and d.foreign_keys:
+                parts.append(
+                    f"FOREIGN KEY ({q(f.column)}) REFERENCES {q(target.model.name)} ({q(target.column)})"
+                )
+        out = [f"CREATE TABLE IF NOT EXISTS {q(info.name)} (\n  " + ",\n  ".join(parts) + "\n)"]
+        for f in info.fields:
+            if f.index and not f.unique and not f.key:
+                out.append(
+                    f"CREATE INDEX IF NOT EXISTS {q(d.index_name(info.name, [f.column]))} "
+                    f"ON {q(info.name)} ({q(f.column)})"
+                )
+        return out
+
+    def expected_type(self, f: FieldInfo) -> str:
+        """The canonical type of a field's column (compare with inspected types through ``canonical_type``)."""
+        return self.dialect.canonical_type(self.dialect.column_type(f))
+
+    def schema_change(self, change: SchemaChange) -> list[str]:
+        """The statements that apply one :class:`~ommi.driver.SchemaChange`.
+
+        Raises:
+            UnsupportedError: the dialect cannot make this change in place.
+        """
+        d = self.dialect
+        q = d.quote
+        info = change.model
+        table = q(info.name)
+        f = change.field
+        kind = change.kind
+        if kind == "add_table":
+            return self.create_table(info)
+        if kind == "drop_column":
+            return [f"ALTER TABLE {table} DROP COLUMN {q(change.column or '')}"]
+        if kind == "change_key" or f is None:
+            raise errors.UnsupportedError(f"{kind} on {info.name} cannot be applied in place: {change.detail}")
+        col = q(f.column)
+        if kind in ("add_column", "add_required_column"):
+            sql = f"ALTER TABLE {table} ADD COLUMN {col} {d.column_type(f)}"
+            if not f.nullable:
+                default = literal_default(f)
+                if default is NO_DEFAULT:
+                    default = _zero_value(f)
+                sql += f" NOT NULL DEFAULT {d.literal(f, default)}"
+            return [sql]
+        if kind == "add_index":
+            return [f"CREATE INDEX IF NOT EXISTS {q(d.index_name(info.name, [f.column]))} ON {table} ({col})"]
+        if kind == "add_unique":
+            name = q(d.index_name(info.name, [f.column], True))
+            return [f"CREATE UNIQUE INDEX IF NOT EXISTS {name} ON {table} ({col})"]
+        if kind == "retype_column":
+            return d.retype_column(table, col, d.column_type(f))
+        if kind == "change_nullability":
+            return d.set_nullable(table, col, f.nullable)
+        raise errors.UnsupportedError(f"unknown schema change {kind!r}")
+
+    def drop_table(self, info: ModelInfo) -> str:
+        """``DROP TABLE IF EXISTS``."""
+        return f"DROP TABLE IF EXISTS {self.dialect.quote(info.name)}"
+
+
+def _page(stmt: Select | Aggregate, params: list[Any]) -> tuple[bool, bool]:
+    if stmt.limit is not None:
+        params.append(stmt.limit)
+    if stmt.offset is not None:
+        params.append(stmt.offset)
+    return stmt.limit is not None, stmt.offset is not None
+
+
+def _zero_value(f: FieldInfo) -> Any:
+    zeros: dict[Kind, Any] = {Kind.STR: "", Kind.INT: 0, Kind.FLOAT: 0.0, Kind.BOOL: False, Kind.DECIMAL: Decimal(0)}
+    if f.kind not in zeros:
+        raise errors.UnsupportedError(
+            f"{f.model.name}.{f.column} is required and has no default: give the field a default to add it"
+        )
+    return zeros[f.kind]
+
+
+
+
+def _keeps_field_type(agg: Agg) -> bool:
+    """Whether the aggregate's value has its field's type (so it compares like the field)."""
+    if agg.field is None or agg.func in (AggFunc.COUNT, AggFunc.COUNT_DISTINCT):
+        return False
+    return agg.func is not AggFunc.AVG or agg.field.info.kind is Kind.DECIMAL
+
+
+def _order_shape(stmt: Select) -> tuple[Any, ...]:
+    return tuple((t.field.info, t.descending) for t in stmt.order_by)

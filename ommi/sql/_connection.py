@@ -1,0 +1,262 @@
+"""What a SQL driver supplies about its database library: a connection adapter.
+
+The driver base writes each operation once, as a generator that *yields
+commands* (``("execute", text, (sql, params))``) and receives their results
+(the "sans-I/O" style). That one piece of code then runs unchanged
+
+* inside a worker thread, for blocking libraries (sqlite3, duckdb): the
+  whole operation, every statement of it, is one trip into the thread;
+* on the event loop, for asyncio libraries (asyncpg, asyncmy): each command
+  is awaited.
+
+An adapter wraps one native connection and implements the commands as
+methods: :class:`Connection` (blocking) or :class:`AsyncConnection`. A
+driver's fast paths (PostgreSQL's ``COPY``, DuckDB's key reservation) are
+further adapter methods that its operations yield by name.
+"""
+
+from __future__ import annotations
+
+import abc
+import collections
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from ommi.driver import log_statement
+
+__all__ = [
+    "AsyncConnection",
+    "Command",
+    "Connection",
+    "Op",
+    "Trace",
+    "drive",
+    "drive_async",
+]
+
+T = TypeVar("T")
+
+Command = tuple[str, str, tuple[Any, ...]]
+"""``(adapter method, statement text to log or "", arguments)``."""
+Op = Generator[Command, Any, T]
+"""An operation: yields commands, receives their results, returns its value."""
+
+Row = Sequence[Any]
+
+
+class Connection(abc.ABC):
+    """One connection of a blocking database library (used from one worker thread)."""
+
+    @abc.abstractmethod
+    def execute(self, sql: str, params: Sequence[Any]) -> int:
+        """Run one statement; return the number of rows it changed (``-1`` if unknown)."""
+
+    @abc.abstractmethod
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> int | None:
+        """Run one statement per parameter row; the total rows changed, or ``None`` if unknown."""
+
+    @abc.abstractmethod
+    def fetchall(self, sql: str, params: Sequence[Any]) -> list[Row]:
+        """Run a query; return every row."""
+
+    def fetchone(self, sql: str, params: Sequence[Any]) -> Row | None:
+        """Run a query; return its first row, or ``None``."""
+        rows = self.fetchall(sql, params)
+        return rows[0] if rows else None
+
+    @abc.abstractmethod
+    def insert_id(self, sql: str, params: Sequence[Any]) -> int:
+        """Run an ``INSERT`` of one row; return the key the database generated for it."""
+
+    @abc.abstractmethod
+    def cursor(self, sql: str, params: Sequence[Any]) -> Any:
+        """Run a query and return an open cursor for :meth:`fetchmany`."""
+
+    @abc.abstractmethod
+    def fetchmany(self, cursor: Any, n: int) -> list[Row]:
+        """Up to ``n`` more rows of a cursor (fewer means it is exhausted)."""
+
+    def close_cursor(self, cursor: Any) -> None:
+        """Release a cursor that may not be exhausted."""
+        cursor.close()
+
+    def begin(self, sql: str) -> None:
+        """Start a transaction."""
+        self.execute(sql, ())
+
+    def commit(self, sql: str) -> None:
+        """Commit; raise if the database rolled back instead."""
+        self.execute(sql, ())
+
+    def rollback(self, sql: str) -> None:
+        """Roll back (a database that already ended the transaction must not fail here)."""
+        self.execute(sql, ())
+
+    def savepoint(self, sql: str) -> None:
+        self.execute(sql, ())
+
+    def release(self, sql: str) -> None:
+        self.execute(sql, ())
+
+    def rollback_to(self, sql: str) -> None:
+        """Undo the work since a savepoint (the transaction is usable again afterwards)."""
+        self.execute(sql, ())
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Close the native connection."""
+
+    def interrupt(self) -> None:  # noqa: B027 - optional: most libraries cannot interrupt
+        """Stop the statement running now (called from another thread); optional."""
+
+
+class AsyncConnection(abc.ABC):
+    """One connection of an asyncio database library: :class:`Connection` with ``async`` methods."""
+
+    @abc.abstractmethod
+    async def execute(self, sql: str, params: Sequence[Any]) -> int: ...
+
+    @abc.abstractmethod
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> int | None: ...
+
+    @abc.abstractmethod
+    async def fetchall(self, sql: str, params: Sequence[Any]) -> list[Row]: ...
+
+    async def fetchone(self, sql: str, params: Sequence[Any]) -> Row | None:
+        rows = await self.fetchall(sql, params)
+        return rows[0] if rows else None
+
+    @abc.abstractmethod
+    async def insert_id(self, sql: str, params: Sequence[Any]) -> int: ...
+
+    @abc.abstractmethod
+    async def cursor(self, sql: str, params: Sequence[Any]) -> Any: ...
+
+    @abc.abstractmethod
+    async def fetchmany(self, cursor: Any, n: int) -> list[Row]: ...
+
+    async def close_cursor(self, cursor: Any) -> None:  # noqa: B027 - most cursors need no closing
+        """Release a cursor that may not be exhausted."""
+
+    async def begin(self, sql: str) -> None:
+        await self.execute(sql, ())
+
+    async def commit(self, sql: str) -> None:
+        await self.execute(sql, ())
+
+    async def rollback(self, sql: str) -> None:
+        await self.execute(sql, ())
+
+    async def savepoint(self, sql: str) -> None:
+        await self.execute(sql, ())
+
+    async def release(self, sql: str) -> None:
+        await self.execute(sql, ())
+
+    async def rollback_to(self, sql: str) -> None:
+        await self.execute(sql, ())
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+
+@dataclass(eq=False)
+class Stream:
+    """A cursor being read in batches, perhaps drained early into ``buffer``."""
+
+    cursor: Any
+    buffer: collections.deque[Row] | None = None
+    done: bool = False
+
+
+@dataclass(eq=False)
+class Held:
+    """An adapter plus the streams open on it (see ``SQLDialect.cursors_see_later_writes``)."""
+
+    conn: Any
+    drain: bool
+    streams: list[Stream] = field(default_factory=list)
+
+
+@dataclass(eq=False, slots=True)
+class Trace:
+    """What happened while an operation ran: whether it left a failed statement behind.
+
+    ``failed`` is set when a command raises and cleared when a later
+    ``rollback_to`` (a savepoint undone) succeeds: a transaction on a
+    database that aborts on failure is then still usable.
+    """
+
+    failed: bool = False
+
+
+_STREAM_COMMANDS = frozenset({"fetchmany", "close_cursor"})
+
+
+def _drain(held: Held) -> None:
+    # A statement is about to run on a connection with open cursors that would
+    # see its changes: read their remaining rows now, as of before it.
+    for st in held.streams:
+        rows = held.conn.fetchmany(st.cursor, 1 << 62)
+        st.buffer = collections.deque(rows)
+        held.conn.close_cursor(st.cursor)
+    held.streams.clear()
+
+
+async def _drain_async(held: Held) -> None:
+    for st in held.streams:
+        rows = await held.conn.fetchmany(st.cursor, 1 << 62)
+        st.buffer = collections.deque(rows)
+        await held.conn.close_cursor(st.cursor)
+    held.streams.clear()
+
+
+def drive(held: Held, op: Op[T], backend: str, trace: Trace) -> T:
+    """Run an operation on a blocking connection (inside its worker thread)."""
+    conn = held.conn
+    result: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            cmd = op.send(result) if error is None else op.throw(error)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        name, text, args = cmd
+        if text:
+            log_statement(backend, text)
+        if held.streams and held.drain and name not in _STREAM_COMMANDS:
+            _drain(held)
+        try:
+            result = getattr(conn, name)(*args)
+            error = None
+            if name == "rollback_to":
+                trace.failed = False
+        except BaseException as exc:  # noqa: BLE001 - thrown into the operation, which decides
+            result, error = None, exc
+            trace.failed = True
+
+
+async def drive_async(held: Held, op: Op[T], backend: str, trace: Trace) -> T:
+    """Run an operation on an asyncio connection."""
+    conn = held.conn
+    result: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            cmd = op.send(result) if error is None else op.throw(error)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        name, text, args = cmd
+        if text:
+            log_statement(backend, text)
+        if held.streams and held.drain and name not in _STREAM_COMMANDS:
+            await _drain_async(held)
+        try:
+            result = await getattr(conn, name)(*args)
+            error = None
+            if name == "rollback_to":
+                trace.failed = False
+        except BaseException as exc:  # noqa: BLE001 - thrown into the operation, which decides
+            result, error = None, exc
+            trace.failed = True

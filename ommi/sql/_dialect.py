@@ -1,0 +1,256 @@
+"""``SQLDialect``: what differs between SQL databases, as tables plus a few hooks.
+
+A dialect is mostly data (column types, codecs, placeholders, transaction
+syntax, feature flags); the few differences that are not data are methods
+a dialect overrides. The compiler (:mod:`ommi.sql._compiler`) and the driver
+base (:mod:`ommi.sql._driver`) read everything database-specific from here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal
+from typing import Any, ClassVar, Literal
+
+from ommi._fields import Kind
+from ommi._model import FieldInfo
+from ommi.driver import json_text, json_value
+from ommi.query import Agg, AggFunc
+
+__all__ = ["Codec", "SQLDialect"]
+
+Codec = Callable[[Any], Any] | None
+"""Converts one value (never ``None``); ``None`` means "pass the value unchanged"."""
+
+
+def _enum_value(v: Any) -> Any:
+    return v.value
+
+
+def _to_decimal(v: Any) -> Decimal:
+    return v if isinstance(v, Decimal) else Decimal(str(v))
+
+
+_AGG_SQL = {AggFunc.COUNT: "COUNT", AggFunc.SUM: "SUM", AggFunc.AVG: "AVG", AggFunc.MIN: "MIN", AggFunc.MAX: "MAX"}
+
+
+class SQLDialect:
+    """The differences between SQL databases, as data plus a few hooks.
+
+    Override class attributes for simple differences (spread the base's
+    tables: ``encoders = {**SQLDialect.encoders, Kind.DECIMAL: str}``) and
+    the methods for the rest.
+    """
+
+    name: ClassVar[str] = "sql"
+    """The backend's name in logs and messages."""
+
+    # -- statements ---------------------------------------------------------------
+
+    paramstyle: ClassVar[Literal["qmark", "numeric", "format"]] = "qmark"
+    """Placeholders: ``"qmark"`` (``?``), ``"numeric"`` (``$1``) or ``"format"`` (``%s``)."""
+    identifier_quote: ClassVar[str] = '"'
+    """The character that quotes identifiers (doubled inside a name)."""
+    null_safe_ne: ClassVar[str] = "IS DISTINCT FROM"
+    """Operator for ``!=`` that is true when the column is NULL."""
+    explicit_nulls_order: ClassVar[bool] = True
+    """Emit ``NULLS FIRST/LAST`` (needed where the default differs from ommi's rule)."""
+    nulls_first_by_default: ClassVar[bool] = False
+    """Without ``NULLS FIRST/LAST`` syntax: NULL sorts first ascending (as SQLite and MySQL do)."""
+    offset_without_limit: ClassVar[str] = ""
+    """What to write before ``OFFSET`` when there is no limit (SQLite needs ``LIMIT -1``)."""
+    returning: ClassVar[bool] = True
+    """``INSERT ... RETURNING`` is available (else generated keys come from the driver's last row id)."""
+    conflict_skip: ClassVar[str] = " ON CONFLICT DO NOTHING"
+    """Clause that turns a key or unique clash of an ``INSERT`` into "no row inserted" instead of an
+    error (``""``: none). Used where a failed statement would abort the whole transaction."""
+
+    # -- transactions -------------------------------------------------------------
+
+    begin_sql: ClassVar[str] = "BEGIN"
+    """Starts a transaction (ommi's transactions read one snapshot: say the isolation level here)."""
+    begin_read_sql: ClassVar[str] = "BEGIN"
+    """Starts the read-only transaction a stream outside any transaction reads its snapshot in."""
+    commit_sql: ClassVar[str] = "COMMIT"
+    rollback_sql: ClassVar[str] = "ROLLBACK"
+    savepoints: ClassVar[bool] = True
+    """The database has savepoints (nested blocks, and undoing one failed statement in a transaction)."""
+    savepoint_sql: ClassVar[str] = "SAVEPOINT {}"
+    release_sql: ClassVar[str] = "RELEASE SAVEPOINT {}"
+    rollback_to_sql: ClassVar[str] = "ROLLBACK TO SAVEPOINT {}"
+    failed_statement_aborts_transaction: ClassVar[bool] = False
+    """A failed statement aborts the whole transaction (PostgreSQL, DuckDB); the driver base then
+    guards statements that can fail and marks the transaction aborted after an unguarded failure."""
+    cursors_see_later_writes: ClassVar[bool] = True
+    """A cursor still being read may see (or lose) rows changed afterwards on the same connection;
+    the driver base then reads the rest of an open cursor before running another statement, so a
+    stream yields the rows as of its start."""
+
+    # -- schema -------------------------------------------------------------------
+
+    types: ClassVar[Mapping[Kind, str]] = {
+        Kind.STR: "TEXT",
+        Kind.INT: "BIGINT",
+        Kind.FLOAT: "DOUBLE PRECISION",
+        Kind.BOOL: "BOOLEAN",
+        Kind.BYTES: "BLOB",
+        Kind.DECIMAL: "NUMERIC",
+        Kind.DATETIME: "TIMESTAMP",
+        Kind.DATE: "DATE",
+        Kind.TIME: "TIME",
+        Kind.UUID: "UUID",
+        Kind.JSON: "JSON",
+    }
+    aware_datetime_type: ClassVar[str] = "TIMESTAMP WITH TIME ZONE"
+    foreign_keys: ClassVar[bool] = True
+    """Emit ``FOREIGN KEY`` constraints for ``ReferenceTo`` fields (off where they cannot behave as ommi promises)."""
+    type_aliases: ClassVar[Mapping[str, str]] = {}
+    """Spellings of a type the database reports, mapped to the spelling ommi creates."""
+    max_identifier_bytes: ClassVar[int] = 63
+    """The longest table, column or index name the database keeps (PostgreSQL: 63 bytes)."""
+
+    # -- values -------------------------------------------------------------------
+
+    encoders: ClassVar[Mapping[Kind, Codec]] = {Kind.JSON: json_text}
+    """Python value -> bound parameter, per kind (enums store their values everywhere)."""
+    decoders: ClassVar[Mapping[Kind, Codec]] = {Kind.JSON: json_value}
+    """Fetched column value -> Python value, per kind (enums are built from their values everywhere)."""
+
+    def quote(self, name: str) -> str:
+        """Quote an identifier; the quote character is doubled inside the name."""
+        q = self.identifier_quote
+        return q + name.replace(q, q + q) + q
+
+    def placeholder(self, n: int) -> str:
+        """The ``n``-th (1-based) parameter placeholder."""
+        if self.paramstyle == "numeric":
+            return f"${n}"
+        return "%s" if self.paramstyle == "format" else "?"
+
+    def column_type(self, f: FieldInfo) -> str:
+        """The column type for a field."""
+        if f.kind is Kind.ENUM:
+            return self.enum_type(f)
+        if f.kind is Kind.DATETIME and f.aware:
+            return self.aware_datetime_type
+        return self.types[f.kind]
+
+    def enum_type(self, f: FieldInfo) -> str:
+        """Enums store their values: text or integer."""
+        first = next(iter(f.py_type)).value
+        return self.types[Kind.INT] if isinstance(first, int) else self.types[Kind.STR]
+
+    def key_column(self, f: FieldInfo, single: bool) -> str:
+        """The column definition of a key field (``single``: the only key field)."""
+        return f"{self.quote(f.column)} {self.column_type(f)} NOT NULL"
+
+    def encoder(self, f: FieldInfo) -> Codec:
+        """Python value -> bound parameter for this field's column."""
+        if f.kind is Kind.ENUM:
+            inner = self.encoders.get(self._enum_kind(f))
+            if inner is None:
+                return _enum_value
+            return lambda v: inner(v.value)
+        return self.encoders.get(f.kind)
+
+    def decoder(self, f: FieldInfo) -> Codec:
+        """Fetched column value -> Python value."""
+        if f.kind is Kind.ENUM:
+            inner = self.decoders.get(self._enum_kind(f))
+            cls = f.py_type
+            if inner is None:
+                return cls  # type: ignore[no-any-return]
+            return lambda v: cls(inner(v))
+        return self.decoders.get(f.kind)
+
+    def _enum_kind(self, f: FieldInfo) -> Kind:
+        return Kind.INT if isinstance(next(iter(f.py_type)).value, int) else Kind.STR
+
+    def compare_column(self, f: FieldInfo, column_sql: str) -> str:
+        """The column expression used in comparisons and ORDER BY (a hook for collations)."""
+        return column_sql
+
+    def select_column(self, f: FieldInfo, column_sql: str) -> str:
+        """The expression that reads a field in a ``SELECT`` list (a hook for types fetched converted)."""
+        return column_sql
+
+    def aggregate_sql(self, agg: Agg, column_sql: str | None) -> str:
+        """The SQL of one aggregate over a (quoted) column, ``None`` for ``COUNT(*)``."""
+        func = agg.func
+        if column_sql is None:
+            return "COUNT(*)"
+        if func is AggFunc.COUNT_DISTINCT:
+            return f"COUNT(DISTINCT {column_sql})"
+        return f"{_AGG_SQL[func]}({column_sql})"
+
+    def aggregate_decoder(self, agg: Agg) -> Codec:
+        """Fetched aggregate value -> its Python value (see :class:`ommi.query.Agg` for the types)."""
+        func = agg.func
+        if func in (AggFunc.COUNT, AggFunc.COUNT_DISTINCT) or agg.field is None:
+            return int
+        kind = agg.field.info.kind
+        if func in (AggFunc.MIN, AggFunc.MAX):
+            return self.decoder(agg.field.info)
+        if kind is Kind.DECIMAL:
+            return _to_decimal
+        if func is AggFunc.AVG or kind is Kind.FLOAT:
+            return float
+        return int
+
+    def like(self, column_sql: str, placeholder: str, negate: bool) -> str:
+        """A case-sensitive pattern match with ``\\`` as escape character."""
+        op = "NOT LIKE" if negate else "LIKE"
+        return f"{column_sql} {op} {placeholder} ESCAPE '\\'"
+
+    def like_param(self, pattern: str) -> Any:
+        """The bound value for a like pattern (a dialect may translate it, e.g. to a regex).
+
+        A dialect whose :meth:`like` writes several placeholders returns a
+        tuple: one value per placeholder, in order.
+        """
+        return pattern
+
+    in_array: ClassVar[bool] = False
+    """Bind an ``in_()`` list as one array parameter (:meth:`in_array_sql`) instead of one per value."""
+
+    def in_list(self, column_sql: str, placeholders: Sequence[str], negate: bool) -> str:
+        """``column IN (...)`` over one placeholder per value."""
+        return f"{column_sql} {'NOT IN' if negate else 'IN'} ({', '.join(placeholders)})"
+
+    def in_array_sql(self, column_sql: str, placeholder: str, negate: bool) -> str:
+        """``column`` equals (or, negated, differs from every) element of an array parameter."""
+        raise NotImplementedError(f"{self.name} binds no array parameters")
+
+    def canonical_type(self, text: str) -> str:
+        """One spelling per type, so declared and inspected types compare equal."""
+        upper = " ".join(text.upper().split())
+        upper = upper.split(" COLLATE ", 1)[0]
+        return self.type_aliases.get(upper, upper)
+
+    def literal(self, f: FieldInfo, value: Any) -> str:
+        """A SQL literal for a column default (only plain values reach here)."""
+        enc = self.encoder(f)
+        stored = enc(value) if enc is not None else value
+        if isinstance(stored, bool):
+            return "TRUE" if stored else "FALSE"
+        if isinstance(stored, (int, float, Decimal)):
+            return str(stored)
+        return "'" + str(stored).replace("'", "''") + "'"
+
+    def retype_column(self, table: str, column: str, type_sql: str) -> list[str]:
+        """Statements changing a column's type in place."""
+        return [f"ALTER TABLE {table} ALTER COLUMN {column} TYPE {type_sql}"]
+
+    def set_nullable(self, table: str, column: str, nullable: bool) -> list[str]:
+        """Statements allowing or forbidding NULL in a column."""
+        return [f"ALTER TABLE {table} ALTER COLUMN {column} {'DROP' if nullable else 'SET'} NOT NULL"]
+
+    def index_name(self, table: str, columns: Sequence[str], unique: bool = False) -> str:
+        """A deterministic index name within the database's identifier limit."""
+        name = ("ux_" if unique else "ix_") + table + "_" + "_".join(columns)
+        limit = self.max_identifier_bytes
+        if len(name.encode()) <= limit:
+            return name
+        digest = hashlib.blake2s(name.encode(), digest_size=5).hexdigest()
+        return name.encode()[: limit - 13].decode(errors="ignore") + "_" + digest

@@ -1,0 +1,1069 @@
+"""``SQLDriver``: everything a SQL driver does, written once.
+
+A concrete SQL driver supplies a :class:`~ommi.sql.SQLDialect` (tables and
+hooks), a connection adapter (:mod:`ommi.sql._connection`), its native error
+table and its options, plus optional fast paths. The base owns the rest:
+
+* the statements (insert, select, stream, count, update, delete, save,
+  aggregate), compiled by the shared compiler, logged through the core;
+* transactions, savepoints, and the *aborted state*: on databases where a
+  failed statement aborts the whole transaction (PostgreSQL, DuckDB), a
+  statement that can fail runs guarded (a savepoint, or an ``ON CONFLICT DO
+  NOTHING`` insert that reports a clash without failing), and an unguarded
+  failure marks the transaction aborted: later statements and the commit
+  raise ``TransactionError``, never a silent commit that lost writes;
+* streams that yield each row once, as of the stream's start;
+* the connections: worker threads for blocking libraries
+  (:class:`BlockingSQLDriver`), a pool for asyncio ones (:class:`AsyncSQLDriver`);
+* native error translation through the driver's :class:`~ommi.driver.NativeErrors`.
+
+Operations are generators of commands (see :mod:`ommi.sql._connection`), so
+the same code runs in one thread trip for a blocking library and awaited
+command by command for an asyncio one.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import contextlib
+import itertools
+import operator
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from typing import Any, ClassVar, TypeVar
+
+from ommi import errors
+from ommi._model import FieldInfo, ModelInfo
+from ommi._predicates import any_of, key_predicate
+from ommi.driver import (
+    Driver,
+    DriverTransaction,
+    LiveTable,
+    NativeErrors,
+    Option,
+    SchemaChange,
+    ThreadWorker,
+    log_statement,
+)
+from ommi.query import Aggregate, Delete, Insert, Save, Select, Update
+from ommi.sql import commands as cmd
+from ommi.sql._compiler import ModelPlan, SQLCompiler
+from ommi.sql._connection import AsyncConnection, Connection, Held, Op, Stream, Trace, drive, drive_async
+from ommi.sql._dialect import SQLDialect
+
+__all__ = ["AsyncSQLDriver", "BlockingSQLDriver", "Link", "SQLDriver", "SQLTransaction"]
+
+T = TypeVar("T")
+
+_savepoint_ids = itertools.count(1)
+
+
+def _savepoint_name() -> str:
+    return f"ommi_sp{next(_savepoint_ids)}"
+
+
+class Link(abc.ABC):
+    """One connection the base runs operations on (a worker thread's, or a pooled one)."""
+
+    @abc.abstractmethod
+    async def run(self, op: Op[T], trace: Trace) -> T:
+        """Run an operation on this connection."""
+
+    @abc.abstractmethod
+    async def open_stream(self, sql: str, params: Sequence[Any]) -> Stream:
+        """Start reading a query's rows in batches."""
+
+    @abc.abstractmethod
+    async def fetch(self, stream: Stream, n: int, load: Callable[[Any], Any]) -> list[Any]:
+        """Up to ``n`` more rows of a stream, each passed through ``load``; fewer means the end."""
+
+    @abc.abstractmethod
+    async def close_stream(self, stream: Stream) -> None:
+        """Stop reading a stream early."""
+
+    @abc.abstractmethod
+    async def release(self, reusable: bool) -> None:
+        """Hand the connection back (``reusable``: no transaction is left open on it)."""
+
+    @property
+    @abc.abstractmethod
+    def usable(self) -> bool:
+        """Whether the connection can still run statements."""
+
+
+# ---------------------------------------------------------------------------
+# the base
+
+
+class SQLDriver(Driver):
+    """The base of every SQL driver: statements, transactions, streams and errors, once.
+
+    Subclass :class:`BlockingSQLDriver` or :class:`AsyncSQLDriver`; set
+    ``dialect_class``, ``native_errors``, ``options``, ``capabilities`` and
+    ``schemes``; implement the connection methods those classes name, and
+    :meth:`from_url`.
+    """
+
+    dialect_class: ClassVar[type[SQLDialect]] = SQLDialect
+    native_errors: ClassVar[NativeErrors]
+    """The driver's native exception table (see :class:`ommi.driver.NativeErrors`)."""
+    options: ClassVar[Mapping[str, Option]] = {}
+    """The options the driver's URL query and keyword arguments accept (see :meth:`ommi.driver.URL.options`)."""
+    stream_batch: ClassVar[int] = 500
+    """Rows fetched per trip while streaming."""
+
+    def __init__(self) -> None:
+        self.dialect = self.dialect_class()
+        self.compiler = SQLCompiler(self.dialect)
+        self.errors = self.native_errors
+        self._fk_referenced: dict[type, bool] = {}
+
+    @property
+    def backend(self) -> str:
+        """The backend's name in logs and messages."""
+        return self.dialect.name
+
+    # -- connections: provided by BlockingSQLDriver / AsyncSQLDriver -----------------
+
+    @abc.abstractmethod
+    async def _autocommit(
+        self, make: Callable[[], Op[T]], context: str, model: type | None, *, read: bool = False
+    ) -> T:
+        """Run the operation ``make()`` builds, outside any transaction (reads may build it twice)."""
+
+    @abc.abstractmethod
+    async def _link(self) -> Link:
+        """A connection of its own, for a transaction or a stream."""
+
+    async def _on(self, link: Link, op: Op[T], context: str, model: type | None, trace: Trace | None = None) -> T:
+        """Run an operation on a link, translating native errors."""
+        try:
+            return await link.run(op, trace or Trace())
+        except errors.OmmiError:
+            raise
+        except Exception as exc:
+            raise self._translate(exc, context, model) from exc
+
+    def _translate(self, exc: BaseException, context: str = "", model: type | None = None) -> errors.OmmiError:
+        mapped = self.errors.translate(exc, context, model)
+        if mapped is None:
+            mapped = errors.OmmiError(f"{self.errors.backend}: {context}: unexpected {type(exc).__name__}: {exc}")
+        return mapped
+
+    # -- statements outside a transaction ------------------------------------------
+
+    async def insert(self, stmt: Insert) -> None:
+        await _insert(self, stmt, None)
+
+    async def save(self, stmt: Save) -> int:
+        return await _save(self, stmt, None)
+
+    async def select(self, stmt: Select) -> list[Any]:
+        return await _select(self, stmt, None)
+
+    async def count(self, stmt: Select) -> int:
+        return await _count(self, stmt, None)
+
+    async def aggregate(self, stmt: Aggregate) -> list[tuple[Any, ...]]:
+        return await _aggregate(self, stmt, None)
+
+    async def update(self, stmt: Update) -> int:
+        return await _update(self, stmt, None)
+
+    async def delete(self, stmt: Delete) -> int:
+        return await _delete(self, stmt, None)
+
+    async def stream(self, stmt: Select) -> AsyncIterator[Any]:
+        link = await self._link()
+        reusable = False
+        try:
+            # a read-only transaction of its own: the rows as of the stream's start
+            await self._on(link, _control("begin", self.dialect.begin_read_sql), "cannot start a stream", stmt.model)
+            async for item in _stream(self, link, stmt):
+                yield item
+            reusable = True
+        finally:
+            if link.usable:
+                try:
+                    await self._on(link, _control("rollback", self.dialect.rollback_sql), "", None)
+                except errors.OmmiError:
+                    reusable = False
+            await link.release(reusable)
+
+    # -- transactions ------------------------------------------------------------
+
+    async def begin(self) -> DriverTransaction:
+        link = await self._link()
+        try:
+            await self._on(link, _control("begin", self.dialect.begin_sql), "cannot begin a transaction", None)
+        except BaseException:
+            await link.release(False)
+            raise
+        return SQLTransaction(self, _TxState(link))
+
+    # -- schema ------------------------------------------------------------------
+
+    def create_statements(self, info: ModelInfo) -> list[str]:
+        """The statements creating one model's table and indexes (a hook for sequences and such)."""
+        return self.compiler.create_table(info)
+
+    def drop_statements(self, info: ModelInfo) -> list[str]:
+        """The statements dropping one model's table."""
+        return [self.compiler.drop_table(info)]
+
+    def change_statements(self, change: SchemaChange) -> list[str]:
+        """The statements applying one schema change."""
+        if change.kind == "add_table":
+            return self.create_statements(change.model)
+        return self.compiler.schema_change(change)
+
+    async def _schema_script(self, statements: Sequence[str], context: str) -> None:
+        await self._autocommit(lambda: _unit(self, None, _script(statements)), context, None)
+        await self.schema_changed()
+
+    async def schema_changed(self) -> None:
+        """Called after the schema changed (a hook: drop cached prepared statements, say)."""
+
+    async def create_schema(self, models: Sequence[ModelInfo]) -> None:
+        statements = [sql for info in models for sql in self.create_statements(info)]
+        await self._schema_script(statements, "cannot create the schema")
+
+    async def drop_schema(self, models: Sequence[ModelInfo]) -> None:
+        statements = [sql for info in models for sql in self.drop_statements(info)]
+        await self._schema_script(statements, "cannot drop the schema")
+
+    def expected_type(self, field: FieldInfo) -> str | None:
+        return self.compiler.expected_type(field)
+
+    async def inspect_schema(self, models: Sequence[ModelInfo]) -> dict[str, LiveTable | None]:
+        names = [m.name for m in models]
+        return await self._autocommit(lambda: self.inspect_op(names), "cannot inspect the schema", None, read=True)
+
+    def inspect_op(self, names: Sequence[str]) -> Op[dict[str, LiveTable | None]]:
+        """The operation reading what the database holds for each table name (``None``: no such table)."""
+        raise errors.UnsupportedError(f"{type(self).__name__} cannot inspect its schema")
+
+    async def apply_schema_changes(self, changes: Sequence[SchemaChange]) -> None:
+        statements = [sql for change in changes for sql in self.change_statements(change)]
+        await self._schema_script(statements, "cannot change the schema")
+
+    # -- hooks for fast paths ---------------------------------------------------
+
+    def insert_generated(self, plan: ModelPlan, rows: list[tuple[Any, ...]], in_tx: bool) -> Op[list[int]]:
+        """Insert rows without their generated key (``plan.dump_auto`` rows); return the keys in order.
+
+        The default makes one statement per row (``RETURNING`` or the last
+        row id). Drivers override it with a batch form.
+        """
+        return _insert_each(plan, rows)
+
+    def insert_given(self, plan: ModelPlan, rows: list[tuple[Any, ...]]) -> Op[None]:
+        """Insert complete rows (``plan.dump`` rows)."""
+        return _insert_rows(plan, rows)
+
+    reserves_keys: ClassVar[bool] = False
+    """The driver draws ``Auto`` keys itself before inserting (:meth:`reserve_keys`), not the database."""
+
+    def reserve_keys(self, plan: ModelPlan, n: int, floor: int | None) -> Op[int]:
+        """Reserve ``n`` consecutive keys above ``floor`` (and every stored key); return the first."""
+        raise errors.UnsupportedError(f"{type(self).__name__} does not reserve keys itself")
+
+    def after_given_keys(self, plan: ModelPlan, top: int) -> Op[None]:
+        """Called after rows with explicit ``Auto`` keys up to ``top`` were inserted (a sequence may need moving)."""
+        return _nothing()
+
+    def precheck_insert(self, plan: ModelPlan, rows: list[tuple[Any, ...]]) -> Op[None]:
+        """Raise ``IntegrityError`` if rows would clash, before writing (for databases without savepoints)."""
+        return _nothing()
+
+    # -- failure analysis ----------------------------------------------------------
+
+    def _referenced(self, info: ModelInfo) -> bool:
+        """Whether a foreign key of another model points at this model (so a delete can fail)."""
+        found = self._fk_referenced.get(info.cls)
+        if found is None:
+            found = self.dialect.foreign_keys and any(
+                (t := f.references()) is not None and t.model is info
+                for other in info.collection.infos() for f in other.fields
+            )
+            self._fk_referenced[info.cls] = found
+        return found
+
+
+def _references(info: ModelInfo) -> bool:
+    return any(f.reference is not None for f in info.fields)
+
+
+def _uniques(info: ModelInfo) -> bool:
+    return any(f.unique for f in info.fields)
+
+
+# ---------------------------------------------------------------------------
+# transactions
+
+
+class _TxState:
+    """One transaction's connection, shared by its savepoints; statements take turns on it."""
+
+    __slots__ = ("aborted", "link", "lock", "open")
+
+    def __init__(self, link: Link) -> None:
+        self.link = link
+        self.lock = asyncio.Lock()
+        self.open = True
+        self.aborted: errors.OmmiError | None = None
+
+
+class SQLTransaction(DriverTransaction):
+    """A transaction (or a savepoint in one) of a :class:`SQLDriver`."""
+
+    def __init__(self, driver: SQLDriver, state: _TxState, savepoint: str = "") -> None:
+        self.driver = driver
+        self.state = state
+        self.savepoint_name = savepoint
+
+    async def run(self, op: Op[T], context: str, model: type | None) -> T:
+        """Run an operation in this transaction (one at a time), tracking the aborted state."""
+        state = self.state
+        if not state.open:
+            raise errors.TransactionError("this transaction has already ended")
+        async with state.lock:
+            if state.aborted is not None:
+                raise errors.TransactionError(
+                    f"this transaction was aborted by an earlier failure ({state.aborted}); "
+                    "roll it back (leave the block with an exception, or call rollback())"
+                ) from state.aborted
+            trace = Trace()
+            try:
+                return await self.driver._on(state.link, op, context, model, trace)
+            except BaseException as exc:
+                if trace.failed and self.driver.dialect.failed_statement_aborts_transaction:
+                    state.aborted = exc if isinstance(exc, errors.OmmiError) else errors.TransactionError(str(exc))
+                raise
+
+    async def insert(self, stmt: Insert) -> None:
+        await _insert(self.driver, stmt, self)
+
+    async def save(self, stmt: Save) -> int:
+        return await _save(self.driver, stmt, self)
+
+    async def select(self, stmt: Select) -> list[Any]:
+        return await _select(self.driver, stmt, self)
+
+    async def count(self, stmt: Select) -> int:
+        return await _count(self.driver, stmt, self)
+
+    async def aggregate(self, stmt: Aggregate) -> list[tuple[Any, ...]]:
+        return await _aggregate(self.driver, stmt, self)
+
+    async def update(self, stmt: Update) -> int:
+        return await _update(self.driver, stmt, self)
+
+    async def delete(self, stmt: Delete) -> int:
+        return await _delete(self.driver, stmt, self)
+
+    async def stream(self, stmt: Select) -> AsyncIterator[Any]:
+        # on the transaction's own connection, to see its writes; another statement
+        # run before the stream ends first reads the stream's remaining rows
+        async with self.state.lock:
+            if self.state.aborted is not None:
+                raise errors.TransactionError(
+                    f"this transaction was aborted by an earlier failure ({self.state.aborted})"
+                ) from self.state.aborted
+        async for item in _stream(self.driver, self.state.link, stmt, self.state.lock):
+            yield item
+
+    async def commit(self) -> None:
+        d = self.driver.dialect
+        if self.savepoint_name:
+            if self.state.aborted is not None:
+                raise errors.TransactionError(f"cannot commit: the transaction was aborted ({self.state.aborted})")
+            await self.run(_control("release", d.release_sql.format(self.savepoint_name)), "cannot release", None)
+            return
+        state = self.state
+        try:
+            if state.aborted is not None:
+                cause = state.aborted
+                await self._end(_control("rollback", d.rollback_sql))
+                raise errors.TransactionError(
+                    f"the transaction was rolled back, not committed: a statement in it failed ({cause}) "
+                    f"and {self.driver.errors.backend} aborted it"
+                ) from cause
+            try:
+                await self._end(_control("commit", d.commit_sql), "cannot commit")
+            except errors.OmmiError:
+                if state.link.usable:  # leave nothing open on a connection going back to the pool
+                    with contextlib.suppress(errors.OmmiError):
+                        await self._end(_control("rollback", d.rollback_sql))
+                raise
+        finally:
+            await self._finish()
+
+    async def rollback(self) -> None:
+        d = self.driver.dialect
+        if self.savepoint_name:
+            name = self.savepoint_name
+
+            def undo() -> Op[None]:
+                yield cmd.control("rollback_to", d.rollback_to_sql.format(name))
+                yield cmd.control("release", d.release_sql.format(name))
+
+            async with self.state.lock:
+                trace = Trace()
+                await self.driver._on(self.state.link, undo(), "cannot roll back to a savepoint", None, trace)
+                if not trace.failed:
+                    self.state.aborted = None  # undone: the transaction is usable again
+            return
+        try:
+            await self._end(_control("rollback", d.rollback_sql), "cannot roll back")
+        except errors.ConnectionFailed:
+            pass  # the server ends a transaction whose connection is gone: nothing was committed
+        finally:
+            await self._finish()
+
+    async def _end(self, op: Op[None], context: str = "") -> None:
+        async with self.state.lock:
+            await self.driver._on(self.state.link, op, context, None)
+
+    async def _finish(self) -> None:
+        state = self.state
+        if state.open:
+            state.open = False
+            await state.link.release(state.link.usable)
+
+    async def savepoint(self) -> DriverTransaction:
+        d = self.driver.dialect
+        if not d.savepoints:
+            return await super().savepoint()
+        name = _savepoint_name()
+        await self.run(_control("savepoint", d.savepoint_sql.format(name)), "cannot open a nested block", None)
+        return SQLTransaction(self.driver, self.state, name)
+
+
+# ---------------------------------------------------------------------------
+# operations: generators of commands (see ommi.sql._connection)
+
+
+def _control(name: str, sql: str) -> Op[None]:
+    yield cmd.control(name, sql)
+
+
+def _nothing() -> Op[None]:
+    return
+    yield  # a generator that sends nothing
+
+
+def _script(statements: Sequence[str]) -> Op[None]:
+    for sql in statements:
+        yield cmd.execute(sql)
+
+
+def _unit(d: SQLDriver, tx: SQLTransaction | None, op: Op[T]) -> Op[T]:
+    """Run several statements as one: a transaction, or a savepoint inside the user's transaction.
+
+    Without savepoints inside a transaction the statements run as they are:
+    the operations check what they can before writing, and on a database that
+    aborts on failure the transaction is marked aborted.
+    """
+    dialect = d.dialect
+    if tx is None:
+        yield cmd.control("begin", dialect.begin_sql)
+        try:
+            result = yield from op
+        except BaseException:
+            yield cmd.control("rollback", dialect.rollback_sql)
+            raise
+        yield cmd.control("commit", dialect.commit_sql)
+        return result
+    if not dialect.savepoints:
+        return (yield from op)
+    return (yield from _savepointed(d, op))
+
+
+def _savepointed(d: SQLDriver, op: Op[T]) -> Op[T]:
+    dialect = d.dialect
+    name = _savepoint_name()
+    yield cmd.control("savepoint", dialect.savepoint_sql.format(name))
+    try:
+        result = yield from op
+    except BaseException:
+        yield cmd.control("rollback_to", dialect.rollback_to_sql.format(name))
+        yield cmd.control("release", dialect.release_sql.format(name))
+        raise
+    yield cmd.control("release", dialect.release_sql.format(name))
+    return result
+
+
+def _guarded(d: SQLDriver, tx: SQLTransaction | None, can_fail: bool, op: Op[T]) -> Op[T]:
+    """One statement that may fail: in a transaction of a database that aborts on failure, behind a savepoint."""
+    dialect = d.dialect
+    if tx is None or not can_fail or not dialect.failed_statement_aborts_transaction or not dialect.savepoints:
+        return (yield from op)
+    return (yield from _savepointed(d, op))
+
+
+def _insert_each(plan: ModelPlan, rows: list[tuple[Any, ...]]) -> Op[list[int]]:
+    keys: list[int] = []
+    if plan.returning_key is not None:
+        for row in rows:
+            got = yield cmd.fetchone(plan.returning_key, row)
+            keys.append(int(got[0]))
+    else:
+        assert plan.insert_auto is not None
+        for row in rows:
+            keys.append((yield cmd.insert_id(plan.insert_auto, row)))
+    return keys
+
+
+def _insert_rows(plan: ModelPlan, rows: list[tuple[Any, ...]]) -> Op[None]:
+    if len(rows) == 1:
+        yield cmd.execute(plan.insert_all, rows[0])
+    else:
+        yield cmd.executemany(plan.insert_all, rows)
+
+
+def _split(plan: ModelPlan, instances: Sequence[Any]) -> tuple[list[tuple[Any, ...]], list[int], list[tuple[Any, ...]]]:
+    """Validate and encode every instance (before anything is written).
+
+    Returns the complete rows (explicit keys), the positions of the
+    instances whose key the database generates, and their rows without the key.
+    """
+    ai = plan.auto_index
+    if ai is None:
+        return list(map(plan.dump, instances)), [], []
+    assert plan.dump_auto is not None
+    keys = list(map(operator.attrgetter(plan.info.fields[ai].name), instances))
+    if keys.count(None) == len(keys):  # the usual case: every key generated
+        return [], list(range(len(instances))), list(map(plan.dump_auto, instances))
+    given: list[tuple[Any, ...]] = []
+    pending: list[int] = []
+    pending_rows: list[tuple[Any, ...]] = []
+    for i, (m, k) in enumerate(zip(instances, keys, strict=True)):
+        if k is None:
+            pending.append(i)
+            pending_rows.append(plan.dump_auto(m))
+        else:
+            given.append(plan.dump(m))
+    return given, pending, pending_rows
+
+
+def _insert_op(
+    d: SQLDriver, tx: SQLTransaction | None, plan: ModelPlan, instances: Sequence[Any]
+) -> Op[list[int]]:
+    given, _, pending_rows = _split(plan, instances)
+    dialect = d.dialect
+    if pending_rows and d.reserves_keys:
+        return (yield from _insert_reserved(d, tx, plan, given, pending_rows))
+    if len(instances) == 1:
+        if tx is not None and dialect.failed_statement_aborts_transaction and dialect.conflict_skip and not (
+            dialect.foreign_keys and _references(plan.info)
+        ):
+            # a failure would abort the transaction: let a key or unique clash
+            # insert nothing instead of failing, and report it
+            return (yield from _insert_or_skip(d, plan, given, pending_rows))
+        # one statement is atomic by itself
+        return (yield from _guarded(d, tx, True, _insert_batch(d, tx, plan, given, pending_rows)))
+    return (yield from _unit(d, tx, _insert_batch(d, tx, plan, given, pending_rows)))
+
+
+def _insert_reserved(
+    d: SQLDriver, tx: SQLTransaction | None, plan: ModelPlan,
+    given: list[tuple[Any, ...]], pending_rows: list[tuple[Any, ...]],
+) -> Op[list[int]]:
+    # the keys are drawn first: every row is then complete
+    ai = plan.auto_index
+    assert ai is not None
+    floor = max(r[ai] for r in given) if given else None
+    first = yield from d.reserve_keys(plan, len(pending_rows), floor)
+    keys = list(range(first, first + len(pending_rows)))
+    rows = given + [(*r[:ai], k, *r[ai:]) for r, k in zip(pending_rows, keys, strict=True)]
+    if len(rows) == 1 and tx is not None and d.dialect.failed_statement_aborts_transaction and d.dialect.conflict_skip:
+        yield from _insert_or_skip(d, plan, rows, [])
+    elif len(rows) == 1:
+        yield from _guarded(d, tx, True, d.insert_given(plan, rows))
+    else:
+        yield from _unit(d, tx, _insert_batch(d, tx, plan, rows, []))
+    return keys
+
+
+def _insert_batch(
+    d: SQLDriver, tx: SQLTransaction | None, plan: ModelPlan,
+    given: list[tuple[Any, ...]], pending_rows: list[tuple[Any, ...]],
+) -> Op[list[int]]:
+    ai = plan.auto_index
+    if tx is not None and not d.dialect.savepoints and len(given) + len(pending_rows) > 1:
+        yield from d.precheck_insert(plan, [*given, *_widened(plan, pending_rows)])
+    if given:
+        yield from d.insert_given(plan, given)
+        if ai is not None:
+            yield from d.after_given_keys(plan, max(r[ai] for r in given))
+    if not pending_rows:
+        return []
+    return (yield from d.insert_generated(plan, pending_rows, tx is not None))
+
+
+def _insert_or_skip(
+    d: SQLDriver, plan: ModelPlan, given: list[tuple[Any, ...]], pending_rows: list[tuple[Any, ...]]
+) -> Op[list[int]]:
+    skip = d.dialect.conflict_skip
+    info = plan.info
+    if given:
+        if (yield cmd.execute(plan.insert_all + skip, given[0])) != 1:
+            raise _clash(info)
+        if plan.auto_index is not None:
+            yield from d.after_given_keys(plan, given[0][plan.auto_index])
+        return []
+    assert plan.insert_auto is not None
+    if plan.returning_key is None:
+        return (yield from d.insert_generated(plan, pending_rows, True))
+    got = yield cmd.fetchone(f"{plan.insert_auto}{skip} RETURNING {plan.key_columns}", pending_rows[0])
+    if got is None:
+        raise _clash(info)
+    return [int(got[0])]
+
+
+def _widened(plan: ModelPlan, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """Rows without their generated key, with ``None`` in its place (the shape of complete rows)."""
+    ai = plan.auto_index
+    if ai is None or not rows:
+        return rows
+    return [(*r[:ai], None, *r[ai:]) for r in rows]
+
+
+def _clash(info: ModelInfo) -> errors.IntegrityError:
+    what = ", ".join(f.name for f in info.key) if info.key else "key"
+    unique = [f.name for f in info.fields if f.unique]
+    if unique:
+        what += " or unique field " + ", ".join(unique)
+    return errors.IntegrityError(f"{info.cls.__name__}: a stored {info.cls.__name__} already has this {what}")
+
+
+async def _run(
+    d: SQLDriver, tx: SQLTransaction | None, make: Callable[[], Op[T]], context: str, model: type | None,
+    *, read: bool = False,
+) -> T:
+    if tx is None:
+        return await d._autocommit(make, context, model, read=read)
+    return await tx.run(make(), context, model)
+
+
+async def _insert(d: SQLDriver, stmt: Insert, tx: SQLTransaction | None) -> None:
+    if not stmt.instances:
+        return
+    plan = d.compiler.plan(stmt.model)
+    instances = stmt.instances
+    # validation happens while the operation starts, before any statement is sent
+    context = f"cannot add {stmt.model.__name__}"
+    keys = await _run(d, tx, lambda: _insert_op(d, tx, plan, instances), context, stmt.model)
+    if keys:
+        ai = plan.auto_index
+        assert ai is not None
+        name = plan.info.fields[ai].name
+        if len(keys) == len(instances):
+            plan.info.write_values(name, instances, keys)
+        else:
+            pending = [m for m in instances if getattr(m, name) is None]
+            plan.info.write_values(name, pending, keys)
+
+
+def _save_op(d: SQLDriver, tx: SQLTransaction | None, plan: ModelPlan, instances: Sequence[Any]) -> Op[int]:
+    info = plan.info
+    if plan.save is None:
+        raise errors.QueryError(f"{info.cls.__name__} has no key, so instances cannot be saved")
+    order = plan.save_order
+    rows = [tuple(row[i] for i in order) for row in map(plan.dump, instances)]
+    sql = plan.save
+    can_fail = _uniques(info) or (d.dialect.foreign_keys and _references(info))
+    if len(rows) == 1:
+        def one() -> Op[int]:
+            if (yield cmd.execute(sql, rows[0])) != 1:
+                raise _not_saved(info, instances[0])
+            return 1
+
+        return (yield from _guarded(d, tx, can_fail, one()))
+
+    def many() -> Op[int]:
+        if tx is not None and not d.dialect.savepoints:
+            # nothing could undo the rows written before a missing one: look first
+            yield from _check_keys_exist(d, plan, instances)
+        total = yield cmd.executemany(sql, rows)
+        if total is None:  # the library does not count: look for the rows
+            yield from _check_keys_exist(d, plan, instances)
+        elif total != len(rows):
+            yield from _check_keys_exist(d, plan, instances)
+            raise errors.NotFound(f"cannot save {info.cls.__name__}: some instances have no row")
+        return len(rows)
+
+    return (yield from _unit(d, tx, many()))
+
+
+def _check_keys_exist(d: SQLDriver, plan: ModelPlan, instances: Sequence[Any]) -> Op[None]:
+    info = plan.info
+    for start in range(0, len(instances), 500):
+        chunk = instances[start : start + 500]
+        keys = list(dict.fromkeys(info.key_of(m) for m in chunk))
+        where = any_of([key_predicate(info, k if len(k) > 1 else k[0]) for k in keys])
+        sql, params = d.compiler.select(Select(info.cls, where))
+        found = {info.key_of(plan.load(r)) for r in (yield cmd.fetchall(sql, params))}
+        for m in chunk:
+            if info.key_of(m) not in found:
+                raise _not_saved(info, m)
+
+
+def _not_saved(info: ModelInfo, instance: Any) -> errors.NotFound:
+    key = info.key_of(instance)
+    shown = key[0] if len(key) == 1 else key
+    return errors.NotFound(f"cannot save {info.cls.__name__} with key {shown!r}: no such row")
+
+
+async def _save(d: SQLDriver, stmt: Save, tx: SQLTransaction | None) -> int:
+    if not stmt.instances:
+        return 0
+    plan = d.compiler.plan(stmt.model)
+    op = lambda: _save_op(d, tx, plan, stmt.instances)  # noqa: E731
+    return await _run(d, tx, op, f"cannot save {stmt.model.__name__}", stmt.model)
+
+
+def _fetch(sql: str, params: Sequence[Any], load: Callable[[Any], Any]) -> Op[list[Any]]:
+    rows = yield cmd.fetchall(sql, params)
+    return list(map(load, rows))
+
+
+def _scalar(sql: str, params: Sequence[Any]) -> Op[Any]:
+    row = yield cmd.fetchone(sql, params)
+    return row[0] if row else None
+
+
+async def _select(d: SQLDriver, stmt: Select, tx: SQLTransaction | None) -> list[Any]:
+    sql, params = d.compiler.select(stmt)
+    load = d.compiler.plan(stmt.model).load
+    context = f"cannot query {stmt.model.__name__}"
+    return await _run(d, tx, lambda: _fetch(sql, params, load), context, stmt.model, read=True)
+
+
+async def _count(d: SQLDriver, stmt: Select, tx: SQLTransaction | None) -> int:
+    sql, params = d.compiler.count(stmt)
+    context = f"cannot count {stmt.model.__name__}"
+    return int(await _run(d, tx, lambda: _scalar(sql, params), context, stmt.model, read=True))
+
+
+async def _aggregate(d: SQLDriver, stmt: Aggregate, tx: SQLTransaction | None) -> list[tuple[Any, ...]]:
+    sql, params, decode = d.compiler.aggregate(stmt)
+    context = f"cannot aggregate {stmt.model.__name__}"
+    return await _run(d, tx, lambda: _fetch(sql, params, decode), context, stmt.model, read=True)
+
+
+def _write(d: SQLDriver, tx: SQLTransaction | None, sql: str, params: Sequence[Any], can_fail: bool) -> Op[int]:
+    def one() -> Op[int]:
+        return int((yield cmd.execute(sql, params)))
+
+    return (yield from _guarded(d, tx, can_fail, one()))
+
+
+async def _update(d: SQLDriver, stmt: Update, tx: SQLTransaction | None) -> int:
+    sql, params = d.compiler.update(stmt)
+    fk = d.dialect.foreign_keys
+    can_fail = any(f.info.unique or f.info.key or (fk and f.info.reference is not None) for f, _ in stmt.values)
+    context = f"cannot update {stmt.model.__name__}"
+    return await _run(d, tx, lambda: _write(d, tx, sql, params, can_fail), context, stmt.model)
+
+
+async def _delete(d: SQLDriver, stmt: Delete, tx: SQLTransaction | None) -> int:
+    sql, params = d.compiler.delete(stmt)
+    can_fail = d._referenced(d.compiler.plan(stmt.model).info)
+    context = f"cannot delete {stmt.model.__name__}"
+    return await _run(d, tx, lambda: _write(d, tx, sql, params, can_fail), context, stmt.model)
+
+
+async def _stream(d: SQLDriver, link: Link, stmt: Select, lock: asyncio.Lock | None = None) -> AsyncIterator[Any]:
+    sql, params = d.compiler.select(stmt)
+    load = d.compiler.plan(stmt.model).load
+    context = f"cannot query {stmt.model.__name__}"
+    n = d.stream_batch
+    guard = lock or _NO_LOCK
+    async with guard:
+        try:
+            stream = await link.open_stream(sql, params)
+        except errors.OmmiError:
+            raise
+        except Exception as exc:
+            raise d._translate(exc, context, stmt.model) from exc
+    try:
+        while True:
+            async with guard:
+                try:
+                    batch = await link.fetch(stream, n, load)
+                except errors.OmmiError:
+                    raise
+                except Exception as exc:
+                    raise d._translate(exc, context, stmt.model) from exc
+            for item in batch:
+                yield item
+            if stream.done:
+                break
+    finally:
+        if not stream.done and link.usable:
+            async with guard:
+                await link.close_stream(stream)
+
+
+class _NoLock:
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
+_NO_LOCK: Any = _NoLock()
+
+
+# ---------------------------------------------------------------------------
+# blocking libraries: one worker thread per connection
+
+
+def _open_stream(held: Held, sql: str, params: Sequence[Any], backend: str) -> Stream:
+    log_statement(backend, sql)
+    if held.streams and held.drain:
+        from ommi.sql._connection import _drain
+
+        _drain(held)
+    stream = Stream(held.conn.cursor(sql, params))
+    if held.drain:
+        held.streams.append(stream)
+    return stream
+
+
+def _fetch_batch(held: Held, stream: Stream, n: int, load: Callable[[Any], Any]) -> list[Any]:
+    if stream.buffer is not None:
+        buf = stream.buffer
+        rows = [buf.popleft() for _ in range(min(n, len(buf)))]
+        stream.done = not buf
+        return list(map(load, rows))
+    rows = held.conn.fetchmany(stream.cursor, n)
+    if len(rows) < n:
+        stream.done = True
+        if stream in held.streams:
+            held.streams.remove(stream)
+        held.conn.close_cursor(stream.cursor)
+    return list(map(load, rows))
+
+
+def _close_stream(held: Held, stream: Stream) -> None:
+    if stream in held.streams:
+        held.streams.remove(stream)
+    if stream.buffer is None:
+        held.conn.close_cursor(stream.cursor)
+    stream.done = True
+
+
+class _ThreadLink(Link):
+    def __init__(self, driver: BlockingSQLDriver, worker: ThreadWorker[Held]) -> None:
+        self.driver = driver
+        self.worker = worker
+
+    async def run(self, op: Op[T], trace: Trace) -> T:
+        return await self.worker.call(drive, op, self.driver.backend, trace)
+
+    async def open_stream(self, sql: str, params: Sequence[Any]) -> Stream:
+        return await self.worker.call(_open_stream, sql, params, self.driver.backend)
+
+    async def fetch(self, stream: Stream, n: int, load: Callable[[Any], Any]) -> list[Any]:
+        return await self.worker.call(_fetch_batch, stream, n, load)
+
+    async def close_stream(self, stream: Stream) -> None:
+        await self.worker.call(_close_stream, stream)
+
+    async def release(self, reusable: bool) -> None:
+        await self.driver._put_back(self.worker, reusable)
+
+    @property
+    def usable(self) -> bool:
+        return self.worker.alive
+
+
+class BlockingSQLDriver(SQLDriver):
+    """A SQL driver over a blocking library: each connection lives in a worker thread.
+
+    Work outside transactions runs on one connection; each transaction and
+    each stream takes a connection of its own from a small pool of idle ones.
+    Subclasses implement :meth:`open_connection` (called on the worker's
+    thread) and :meth:`connection_closed_message`.
+    """
+
+    max_idle: ClassVar[int] = 4
+    """Idle connections kept for the next transaction or stream; more are closed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._worker = self._new_worker()
+        self._idle: list[ThreadWorker[Held]] = []
+        self._all: set[ThreadWorker[Held]] = {self._worker}
+        self._closed = False
+
+    @abc.abstractmethod
+    def open_connection(self) -> Connection:
+        """Open one native connection (on the worker thread that will own it)."""
+
+    def connection_closed_message(self) -> str:
+        """The ``ConnectionFailed`` message for work after :meth:`close`."""
+        return f"the {self.backend} database has been closed"
+
+    def _new_worker(self) -> ThreadWorker[Held]:
+        drain = self.dialect.cursors_see_later_writes
+        return ThreadWorker(
+            lambda: Held(self.open_connection(), drain),
+            close=lambda held: held.conn.close(),
+            translate=lambda exc: None,  # translated with its context by SQLDriver._on
+            name=f"ommi-{self.backend}",
+            closed_message=self.connection_closed_message(),
+            interrupt=lambda held: held.conn.interrupt(),
+        )
+
+    async def _autocommit(
+        self, make: Callable[[], Op[T]], context: str, model: type | None, *, read: bool = False
+    ) -> T:
+        return await self._on(_ThreadLink(self, self._worker), make(), context, model)
+
+    async def _link(self) -> Link:
+        if self._closed or not self._worker.alive:
+            raise errors.ConnectionFailed(self.connection_closed_message())
+        worker = self._idle.pop() if self._idle else None
+        if worker is None:
+            worker = self._new_worker()
+            self._all.add(worker)
+        return _ThreadLink(self, worker)
+
+    async def _put_back(self, worker: ThreadWorker[Held], reusable: bool) -> None:
+        if reusable and worker.alive and not self._closed and len(self._idle) < self.max_idle:
+            self._idle.append(worker)
+            return
+        self._all.discard(worker)
+        await worker.stop()
+
+    async def run_on_connection(self, fn: Callable[[Connection], T]) -> T:
+        """Run ``fn(adapter)`` on the main connection's thread (for setup and schema queries)."""
+        return await self._worker.call(lambda held: fn(held.conn))
+
+    async def close(self) -> None:
+        self._closed = True
+        for worker in list(self._all):
+            await worker.stop()
+        self._all.clear()
+        self._idle.clear()
+
+    def close_now(self, timeout: float = 2.0) -> None:
+        """Close without an event loop (for drivers still open at interpreter exit)."""
+        self._closed = True
+        for worker in list(self._all):
+            worker.stop_now(timeout)
+        self._all.clear()
+        self._idle.clear()
+
+
+# ---------------------------------------------------------------------------
+# asyncio libraries: a pool of connections
+
+
+class _AsyncLink(Link):
+    def __init__(self, driver: AsyncSQLDriver, held: Held) -> None:
+        self.driver = driver
+        self.held = held
+
+    async def run(self, op: Op[T], trace: Trace) -> T:
+        return await drive_async(self.held, op, self.driver.backend, trace)
+
+    async def open_stream(self, sql: str, params: Sequence[Any]) -> Stream:
+        held = self.held
+        log_statement(self.driver.backend, sql)
+        if held.streams and held.drain:
+            from ommi.sql._connection import _drain_async
+
+            await _drain_async(held)
+        stream = Stream(await held.conn.cursor(sql, params))
+        if held.drain:
+            held.streams.append(stream)
+        return stream
+
+    async def fetch(self, stream: Stream, n: int, load: Callable[[Any], Any]) -> list[Any]:
+        held = self.held
+        if stream.buffer is not None:
+            buf = stream.buffer
+            rows = [buf.popleft() for _ in range(min(n, len(buf)))]
+            stream.done = not buf
+            return list(map(load, rows))
+        rows = await held.conn.fetchmany(stream.cursor, n)
+        if len(rows) < n:
+            stream.done = True
+            if stream in held.streams:
+                held.streams.remove(stream)
+            await held.conn.close_cursor(stream.cursor)
+        return list(map(load, rows))
+
+    async def close_stream(self, stream: Stream) -> None:
+        held = self.held
+        if stream in held.streams:
+            held.streams.remove(stream)
+        if stream.buffer is None:
+            await held.conn.close_cursor(stream.cursor)
+        stream.done = True
+
+    async def release(self, reusable: bool) -> None:
+        await self.driver.release_connection(self.held.conn, reusable)
+
+    @property
+    def usable(self) -> bool:
+        return self.driver.connection_usable(self.held.conn)
+
+
+class AsyncSQLDriver(SQLDriver):
+    """A SQL driver over an asyncio library with a connection pool.
+
+    Work outside transactions borrows a pooled connection per operation
+    (reads are retried once on a fresh connection when a pooled one turns out
+    to have been dropped by the server); each transaction and stream holds
+    one until it ends. Subclasses implement the pool methods below.
+    """
+
+    @abc.abstractmethod
+    async def acquire_connection(self) -> AsyncConnection:
+        """A connection from the pool (raise ``ConnectionFailed`` when none can be had)."""
+
+    @abc.abstractmethod
+    async def release_connection(self, conn: AsyncConnection, reusable: bool) -> None:
+        """Return a connection to the pool, or drop it when not ``reusable``."""
+
+    def connection_usable(self, conn: AsyncConnection) -> bool:
+        """Whether a connection can still run statements."""
+        return True
+
+    def connection_lost(self, exc: BaseException) -> bool:
+        """Whether ``exc`` means the connection died (a read may then be retried on another)."""
+        return False
+
+    def reusable_after(self, exc: BaseException) -> bool:
+        """Whether a connection may go back to the pool after ``exc`` (a hook for libraries left in a bad state)."""
+        return True
+
+    async def _link(self) -> Link:
+        return _AsyncLink(self, Held(await self.acquire_connection(), self.dialect.cursors_see_later_writes))
+
+    async def _autocommit(
+        self, make: Callable[[], Op[T]], context: str, model: type | None, *, read: bool = False
+    ) -> T:
+        for attempt in (1, 2):
+            conn = await self.acquire_connection()
+            reusable = True
+            try:
+                return await drive_async(Held(conn, False), make(), self.backend, Trace())
+            except errors.OmmiError:
+                raise
+            except Exception as exc:
+                reusable = self.reusable_after(exc)
+                if read and attempt == 1 and self.connection_lost(exc):
+                    continue  # an idle pooled connection the server had dropped: reads are safe to repeat
+                raise self._translate(exc, context, model) from exc
+            finally:
+                await self.release_connection(conn, reusable and self.connection_usable(conn))
+        raise AssertionError("unreachable")  # pragma: no cover
+
