@@ -21,7 +21,6 @@ Every value in a filter sits under an explicit operator (``$eq``, ``$in``,
 from __future__ import annotations
 
 import enum
-import json
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -32,7 +31,7 @@ from typing import Any, assert_never
 from bson.decimal128 import Decimal128
 
 from ommi import errors
-from ommi.driver import NO_DEFAULT, FieldInfo, ModelInfo, model_info
+from ommi.driver import NO_DEFAULT, FieldInfo, Kind, ModelInfo, json_text, json_value, model_info
 from ommi.query import (
     Agg,
     AggCompare,
@@ -52,8 +51,9 @@ from ommi.query import (
     OrderBy,
     Predicate,
     Related,
+    Wildcard,
+    like_tokens,
 )
-from ommi.sql import Kind
 
 __all__ = ["ModelPlan", "MongoCompiler", "like_to_regex"]
 
@@ -86,33 +86,24 @@ def _regex_literal(ch: str) -> str:
 
 
 def like_to_regex(pattern: str) -> str:
-    """Translate a like pattern (``%``, ``_``, ``\\`` escapes) to an anchored, case-sensitive regex.
+    """Translate a like pattern to an anchored, case-sensitive regex.
 
     A leading or trailing ``%`` drops the anchor instead of adding ``[\\s\\S]*``,
     so ``startswith`` gives a ``^prefix`` regex that MongoDB can answer from an
     index.
     """
-    tokens: list[str | None] = []  # None is %, "" is _, else one literal character
-    chars = iter(pattern)
-    for ch in chars:
-        if ch == "\\":
-            tokens.append(_regex_literal(next(chars, "\\")))
-        elif ch == "%":
-            if not tokens or tokens[-1] is not None:
-                tokens.append(None)
-        elif ch == "_":
-            tokens.append(_ANY_CHAR)
-        else:
-            tokens.append(_regex_literal(ch))
-    start = 0
-    end = len(tokens)
-    head = "^"
-    tail = _END
-    if tokens and tokens[0] is None:
-        head, start = "", 1
-    if end > start and tokens[end - 1] is None:
-        tail, end = "", end - 1
-    body = "".join(_ANY_CHAR + "*" if t is None else t for t in tokens[start:end])
+    tokens = list(like_tokens(pattern))
+    head, tail = "^", _END
+    if tokens and tokens[0] is Wildcard.ANY:
+        head = ""
+        del tokens[0]
+    if tokens and tokens[-1] is Wildcard.ANY:
+        tail = ""
+        del tokens[-1]
+    body = "".join(
+        _ANY_CHAR + "*" if t is Wildcard.ANY else _ANY_CHAR if t is Wildcard.ONE else "".join(map(_regex_literal, t))
+        for t in tokens
+    )
     return head + body + tail
 
 
@@ -132,10 +123,6 @@ def _aware_text(v: datetime) -> str:
 
 def _time_text(v: time) -> str:
     return v.isoformat(timespec="microseconds")
-
-
-def _json_text(v: Any) -> str:
-    return json.dumps(v, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
 def _enum_value(v: Any) -> Any:
@@ -175,18 +162,6 @@ def _decimal_encoder(f: FieldInfo) -> Callable[[Decimal], Decimal128]:
     return encode
 
 
-def _json_encoder(f: FieldInfo) -> Callable[[Any], str]:
-    where = _where(f)
-
-    def encode(v: Any) -> str:
-        try:
-            return _json_text(v)
-        except (TypeError, ValueError) as exc:
-            raise errors.ValidationError(f"{where}: the value cannot be stored as JSON: {exc}") from exc
-
-    return encode
-
-
 def encoder_for(f: FieldInfo) -> Codec:
     """Python value -> stored BSON value for one field (``None``: store as is)."""
     kind = f.kind
@@ -203,7 +178,7 @@ def encoder_for(f: FieldInfo) -> Codec:
     if kind is Kind.ENUM:
         return _enum_value
     if kind is Kind.JSON:
-        return _json_encoder(f)
+        return json_text
     return None  # str, int, float, bool, UUID (binary subtype 4) are native BSON
 
 
@@ -223,7 +198,7 @@ def decoder_for(f: FieldInfo) -> Codec:
     if kind is Kind.ENUM:
         return f.py_type  # type: ignore[no-any-return]
     if kind is Kind.JSON:
-        return json.loads
+        return json_value
     if kind is Kind.FLOAT:
         return _to_float  # a document written elsewhere may hold an int
     if kind is Kind.INT:

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from decimal import DecimalException
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -52,7 +52,19 @@ from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
 from ommi import errors
-from ommi.driver import URL, Driver, DriverTransaction, LiveTable, ModelInfo, SchemaChange, statement_logger
+from ommi.driver import (
+    URL,
+    Driver,
+    DriverTransaction,
+    LiveTable,
+    ModelInfo,
+    NativeErrors,
+    Option,
+    SchemaChange,
+    log_statement,
+    redact,
+    statement_logger,
+)
 from ommi.query import Aggregate, Delete, Insert, Predicate, Save, Select, Update
 
 from ._compiler import Filter, ModelPlan, MongoCompiler, related_nodes
@@ -66,6 +78,7 @@ COUNTERS = "ommi_counters"
 """The collection holding one counter document per model with a generated key."""
 
 _STREAM_BATCH = 500
+_REPEATED = {"readPreferenceTags": Option(str, "one tag set; may repeat", multiple=True)}
 _DUPLICATE_KEY = (11000, 11001, 12582)
 _TRANSACTION_CODES = frozenset({112, 244, 246, 251, 256, 257, 263, 290})
 _DEFAULTS = {"serverSelectionTimeoutMS": 5000, "connectTimeoutMS": 5000}
@@ -96,45 +109,36 @@ def _bulk_message(exc: BulkWriteError) -> str:
     return str(first.get("errmsg", "")) if first else _short(exc)
 
 
-class _Translator:
-    """Turn PyMongo exceptions into ommi errors, with the password scrubbed from messages."""
+def _kind(exc: BaseException) -> type[errors.OmmiError]:
+    if isinstance(exc, PyMongoError) and _is_duplicate(exc):
+        return errors.IntegrityError
+    if isinstance(exc, (ConnectionFailure, ConfigurationError)):  # includes ServerSelectionTimeoutError
+        return errors.ConnectionFailed
+    if isinstance(exc, InvalidOperation) and "after close" in str(exc):
+        return errors.ConnectionFailed
+    if isinstance(exc, OperationFailure):
+        if exc.has_error_label("TransientTransactionError") or exc.code in _TRANSACTION_CODES:
+            return errors.TransactionError
+        return errors.QueryError
+    return errors.QueryError
 
-    def __init__(self, password: str | None) -> None:
-        self._secrets = [s for s in {password, quote(password or "", safe="")} if s] if password else []
 
-    def scrub(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
+def _message(exc: BaseException) -> str:
+    if isinstance(exc, BulkWriteError) and _is_duplicate(exc):
+        return _bulk_message(exc)
+    if isinstance(exc, InvalidOperation) and "after close" in str(exc):
+        return "the MongoDB client has been closed"
+    return _short(exc)
 
-    def error(self, exc: BaseException, context: str = "") -> errors.OmmiError:
-        prefix = f"{context}: " if context else ""
-        if isinstance(exc, BulkWriteError) and _is_duplicate(exc):
-            return errors.IntegrityError(self.scrub(prefix + _bulk_message(exc)))
-        msg = self.scrub(prefix + _short(exc))
-        if isinstance(exc, PyMongoError) and _is_duplicate(exc):
-            return errors.IntegrityError(msg)
-        if isinstance(exc, (ConnectionFailure, ConfigurationError)):  # includes ServerSelectionTimeoutError
-            return errors.ConnectionFailed(msg)
-        if isinstance(exc, InvalidOperation) and "after close" in msg:
-            return errors.ConnectionFailed(self.scrub(prefix + "the MongoDB client has been closed"))
-        if isinstance(exc, OperationFailure):
-            if exc.has_error_label("TransientTransactionError") or exc.code in _TRANSACTION_CODES:
-                return errors.TransactionError(msg)
-            return errors.QueryError(msg)
-        if isinstance(exc, (BSONError, DecimalException, OverflowError)):
-            return errors.ValidationError(msg)
-        return errors.QueryError(msg)
 
-    @contextlib.contextmanager
-    def native(self, context: str = "") -> Iterator[None]:
-        """Translate native errors raised inside the block (``raise X(msg) from exc``)."""
-        try:
-            yield
-        except errors.OmmiError:
-            raise
-        except (PyMongoError, BSONError, DecimalException, OverflowError) as exc:
-            raise self.error(exc, context) from exc
+_ERRORS = NativeErrors(
+    "MongoDB",
+    [
+        (PyMongoError, _kind),
+        ((BSONError, DecimalException, OverflowError, ValueError, TypeError), errors.ValidationError),
+    ],
+    message=_message,
+)
 
 
 def _hashable(v: Any) -> Any:
@@ -160,7 +164,7 @@ class _Ops:
         d = self._driver
         plan = d._compiler.plan(model)
         if plan.collection not in d._known:
-            with d._errors.native(f"cannot look up the collection of {plan.info.cls.__name__}"):
+            with d._errors(f"cannot look up the collection of {plan.info.cls.__name__}"):
                 names = await d._database().list_collection_names(filter={"name": plan.collection})
             if plan.collection not in names:
                 raise errors.SchemaError(
@@ -171,8 +175,10 @@ class _Ops:
         return plan
 
     def _log(self, op: str, plan: ModelPlan, spec: Any = None) -> None:
+        # the command's shape only: every value is replaced by "?" (see ommi.driver.redact)
         if statement_logger.isEnabledFor(10):  # DEBUG
-            statement_logger.debug("mongodb %s %s %r", op, plan.collection, spec)
+            shown = "" if spec is None else f" {redact(spec)!r}"
+            log_statement("mongodb", f"{op} {plan.collection}{shown}")
 
     async def _atomic(self, work: Callable[[AsyncClientSession | None], Awaitable[T]], many: bool) -> T:
         """Run ``work`` in the open transaction, or in one of its own when it writes several documents."""
@@ -200,11 +206,11 @@ class _Ops:
         instances = stmt.instances
         if not instances:
             return
-        with d._errors.native("cannot encode a value for MongoDB"):
+        with d._errors("cannot encode a value for MongoDB"):
             docs = [plan.to_doc(plan.dump(m)) for m in instances]  # validates everything before any write
         generated: list[tuple[Any, int]] = []
         ai = plan.auto_index
-        with d._errors.native(f"cannot add {plan.info.cls.__name__}"):
+        with d._errors(f"cannot add {plan.info.cls.__name__}"):
             if ai is not None:
                 path = plan.paths[ai]
                 col = plan.info.fields[ai].column
@@ -218,7 +224,7 @@ class _Ops:
                         _set_key(docs[i], path, col, first + n)
                         generated.append((instances[i], first + n))
             coll = self._coll(plan)
-            self._log("insert", plan, len(docs))
+            self._log("insert", plan)
             if self._session is not None:
                 # keys just drawn from the counter cannot clash (explicit keys push it ahead)
                 fresh_keys = len(generated) == len(docs)
@@ -244,12 +250,12 @@ class _Ops:
         info = plan.info
         if not info.key:
             raise errors.QueryError(f"{info.cls.__name__} has no key, so instances cannot be saved")
-        with d._errors.native("cannot encode a value for MongoDB"):
+        with d._errors("cannot encode a value for MongoDB"):
             docs = [plan.to_doc(plan.dump(m)) for m in stmt.instances]
         if not docs:
             return 0
         coll = self._coll(plan)
-        self._log("save", plan, len(docs))
+        self._log("save", plan)
 
         async def work(session: AsyncClientSession | None) -> int:
             if len(docs) == 1 and self._session is None:
@@ -271,7 +277,7 @@ class _Ops:
             )
             return len(docs)
 
-        with d._errors.native(f"cannot save {info.cls.__name__}"):
+        with d._errors(f"cannot save {info.cls.__name__}"):
             return await self._atomic(work, many=len(docs) > 1)
 
     # -- reads --------------------------------------------------------------------
@@ -312,7 +318,7 @@ class _Ops:
             return []
         d = self._driver
         plan = await self._plan(stmt.model)
-        with d._errors.native(f"cannot query {plan.info.cls.__name__}"):
+        with d._errors(f"cannot query {plan.info.cls.__name__}"):
             args = await self._find_args(stmt, plan)
             cursor = self._coll(plan).find(**args)
             docs = await cursor.to_list(None)
@@ -325,12 +331,12 @@ class _Ops:
         d = self._driver
         plan = await self._plan(stmt.model)
         load = plan.load
-        with d._errors.native(f"cannot query {plan.info.cls.__name__}"):
+        with d._errors(f"cannot query {plan.info.cls.__name__}"):
             args = await self._find_args(stmt, plan)
             cursor = self._coll(plan).find(batch_size=_STREAM_BATCH, **args)
         try:
             while True:
-                with d._errors.native(f"cannot query {plan.info.cls.__name__}"):
+                with d._errors(f"cannot query {plan.info.cls.__name__}"):
                     # one batch per round trip; documents come from the cursor's buffer
                     batch = await cursor.to_list(_STREAM_BATCH)
                 if not batch:
@@ -351,7 +357,7 @@ class _Ops:
             kwargs["skip"] = stmt.offset
         if stmt.limit is not None:
             kwargs["limit"] = stmt.limit
-        with d._errors.native(f"cannot count {plan.info.cls.__name__}"):
+        with d._errors(f"cannot count {plan.info.cls.__name__}"):
             flt = await self._filter(stmt.where)
             self._log("count", plan, flt)
             return await self._coll(plan).count_documents(flt, session=self._session, **kwargs)
@@ -366,7 +372,7 @@ class _Ops:
         sets: Doc = {}
         unsets: Doc = {}
         unique: list[tuple[str, Any]] = []
-        with d._errors.native("cannot encode a value for MongoDB"):
+        with d._errors("cannot encode a value for MongoDB"):
             for fld, value in stmt.values:
                 f = fld.info
                 path = c.path(f)
@@ -384,7 +390,7 @@ class _Ops:
         if unsets:
             change["$unset"] = unsets
         coll = self._coll(plan)
-        with d._errors.native(f"cannot update {info.cls.__name__}"):
+        with d._errors(f"cannot update {info.cls.__name__}"):
             flt = await self._filter(stmt.where)
             self._log("update", plan, flt)
 
@@ -406,7 +412,7 @@ class _Ops:
         coll = self._coll(plan)
         ai = plan.auto_index
         if ai is not None and isinstance(new_key := sets.get(plan.paths[ai]), int):
-            with d._errors.native(f"cannot update {info.cls.__name__}"):
+            with d._errors(f"cannot update {info.cls.__name__}"):
                 await d._bump_counter(plan, new_key)
 
         async def work(session: AsyncClientSession | None) -> int:
@@ -444,7 +450,7 @@ class _Ops:
             await coll.insert_many(new, ordered=True, session=session)
             return len(old)
 
-        with d._errors.native(f"cannot update {info.cls.__name__}"):
+        with d._errors(f"cannot update {info.cls.__name__}"):
             self._log("update key", plan, flt)
             return await self._atomic(work, many=True)
 
@@ -453,7 +459,7 @@ class _Ops:
             return []
         d = self._driver
         plan = await self._plan(stmt.model)
-        with d._errors.native(f"cannot aggregate {plan.info.cls.__name__}"):
+        with d._errors(f"cannot aggregate {plan.info.cls.__name__}"):
             pipeline, decode = d._compiler.aggregate_pipeline(stmt, await self._filter(stmt.where))
             self._log("aggregate", plan, pipeline)
             cursor = await self._coll(plan).aggregate(pipeline, session=self._session)
@@ -463,7 +469,7 @@ class _Ops:
     async def delete(self, stmt: Delete) -> int:
         d = self._driver
         plan = await self._plan(stmt.model)
-        with d._errors.native(f"cannot delete {plan.info.cls.__name__}"):
+        with d._errors(f"cannot delete {plan.info.cls.__name__}"):
             flt = await self._filter(stmt.where)
             self._log("delete", plan, flt)
             result = await self._coll(plan).delete_many(flt, session=self._session)
@@ -560,7 +566,7 @@ class MongoDBDriver(_Ops, Driver):
         self.url = url
         self.database = url.database
         self._options = client_options
-        self._errors = _Translator(url.password)
+        self._errors = _ERRORS.with_secrets(url.password, quote(url.password or "", safe=""))
         self._compiler = MongoCompiler()
         self._client: AsyncMongoClient[Doc] | None = None
         self._db: AsyncDatabase[Doc] | None = None
@@ -588,8 +594,8 @@ class MongoDBDriver(_Ops, Driver):
             raise errors.ConnectionFailed(
                 f"MongoDB URL needs a database name in its path, e.g. mongodb://host:27017/app (got {url})"
             )
-        merged: dict[str, Any] = dict(url.query)
-        merged.update(options)
+        # PyMongo validates its own options; a repeated one (readPreferenceTags) stays a list
+        merged = url.options(_REPEATED, options, backend="MongoDB", unknown="keep")
         uuid_rep = {k.lower(): v for k, v in merged.items()}.get("uuidrepresentation", "standard")
         if str(uuid_rep).lower() != "standard":
             raise errors.ConnectionFailed(
@@ -653,7 +659,7 @@ class MongoDBDriver(_Ops, Driver):
         client = self._require_client()
         session = client.start_session()
         try:
-            with self._errors.native("cannot start a MongoDB transaction"):
+            with self._errors("cannot start a MongoDB transaction"):
                 await session.start_transaction(read_concern=_TX_READ, write_concern=_TX_WRITE)
         except BaseException:
             await session.end_session()
@@ -692,7 +698,7 @@ class MongoDBDriver(_Ops, Driver):
 
     async def create_schema(self, models: Sequence[ModelInfo]) -> None:
         db = self._database()
-        with self._errors.native("cannot create the MongoDB schema"):
+        with self._errors("cannot create the MongoDB schema"):
             existing = set(await db.list_collection_names())
             for info in models:
                 try:
@@ -726,7 +732,7 @@ class MongoDBDriver(_Ops, Driver):
 
     async def server_version(self) -> str:
         client = self._require_client()
-        with self._errors.native("cannot read the MongoDB server version"):
+        with self._errors("cannot read the MongoDB server version"):
             info = await client.server_info()
         return f"MongoDB {info.get('version', 'unknown')}"
 
@@ -734,7 +740,7 @@ class MongoDBDriver(_Ops, Driver):
         """Collections and their indexes; documents have no fixed fields, so ``columns`` is ``None``."""
         db = self._database()
         out: dict[str, LiveTable | None] = {}
-        with self._errors.native("cannot inspect the MongoDB schema"):
+        with self._errors("cannot inspect the MongoDB schema"):
             existing = set(await db.list_collection_names())
             for info in models:
                 if info.name not in existing:
@@ -767,7 +773,7 @@ class MongoDBDriver(_Ops, Driver):
 
     async def drop_schema(self, models: Sequence[ModelInfo]) -> None:
         db = self._database()
-        with self._errors.native("cannot drop the MongoDB schema"):
+        with self._errors("cannot drop the MongoDB schema"):
             for info in models:
                 plan = self._compiler.plan(info.cls)
                 self._known.discard(plan.collection)
@@ -788,7 +794,7 @@ class _MongoTransaction(_Ops, DriverTransaction):
         try:
             await session.commit_transaction()
         except PyMongoError as exc:
-            err = self._driver._errors.error(exc, "cannot commit the MongoDB transaction")
+            err = self._driver._errors.translate(exc, "cannot commit the MongoDB transaction")
             if not isinstance(err, (errors.ConnectionFailed, errors.IntegrityError)):
                 err = errors.TransactionError(str(err))
             raise err from exc
@@ -799,7 +805,7 @@ class _MongoTransaction(_Ops, DriverTransaction):
         session = self._session
         assert session is not None
         try:
-            with self._driver._errors.native("cannot roll back the MongoDB transaction"):
+            with self._driver._errors("cannot roll back the MongoDB transaction"):
                 await session.abort_transaction()
         finally:
             await session.end_session()

@@ -23,7 +23,7 @@ from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Decimal, localcontext
 from typing import Any, assert_never
 
 from ommi import errors
-from ommi.driver import FieldInfo
+from ommi.driver import FieldInfo, Kind
 from ommi.query import (
     Agg,
     AggCompare,
@@ -41,8 +41,9 @@ from ommi.query import (
     Or,
     Predicate,
     Related,
+    Wildcard,
+    like_tokens,
 )
-from ommi.sql import Kind
 
 __all__ = [
     "Codec",
@@ -137,14 +138,13 @@ def like_matcher(pattern: str) -> Callable[[str], bool]:
     can backtrack exponentially on hostile input).
     """
     pieces: list[list[str]] = [[]]
-    chars = iter(pattern)
-    for ch in chars:
-        if ch == "%":
+    for token in like_tokens(pattern):
+        if token is Wildcard.ANY:
             pieces.append([])
-        elif ch == "_":
+        elif token is Wildcard.ONE:
             pieces[-1].append(".")
         else:
-            pieces[-1].append(re.escape(next(chars, "\\") if ch == "\\" else ch))
+            pieces[-1].extend(re.escape(ch) for ch in token)
     regexes = [(re.compile("".join(p), re.DOTALL), len(p)) for p in pieces]
     if len(regexes) == 1:
         whole = regexes[0][0]

@@ -33,7 +33,7 @@ from decimal import Decimal
 from typing import Any
 
 from ommi import errors
-from ommi.driver import NO_DEFAULT, FieldInfo, LiveColumn, LiveTable, ModelInfo, SchemaChange
+from ommi.driver import NO_DEFAULT, FieldInfo, Kind, LiveColumn, LiveTable, ModelInfo, SchemaChange
 from ommi.query import (
     AggFunc,
     AggOrder,
@@ -47,7 +47,6 @@ from ommi.query import (
     Select,
     Update,
 )
-from ommi.sql import Kind
 
 from ._compiler import Codec, Row, Scope, compile_predicate, decoder, encode, encoder, order_rows
 
