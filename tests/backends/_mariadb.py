@@ -3,11 +3,12 @@
 ``server()`` yields ``mysql://USER:PASSWORD@127.0.0.1:PORT/ommi_test``.
 ``OMMI_TEST_MYSQL_URL`` points the tests at an existing server instead.
 
-Otherwise a throwaway server is started: a fresh data dir under
-``tempfile.mkdtemp()``, ``mariadb-install-db``, then ``mariadbd`` listening on a
-unix socket (for setup) and on a free loopback TCP port (for the tests), with a
-database and a password-authenticated TCP user created over the socket. It is
-stopped with SIGTERM and its directory removed afterwards.
+Otherwise a throwaway server is started: a fresh data dir from
+``tests._serverdirs`` (in memory when it can be), ``mariadb-install-db``, then
+``mariadbd`` listening on a unix socket (for setup) and on a free loopback TCP
+port (for the tests), with a database and a password-authenticated TCP user
+created over the socket. It is stopped with SIGTERM and its directory removed
+afterwards.
 
 When ``mariadbd`` is missing and the tests run as root on a machine with
 ``apt-get`` (CI runs on a fresh machine with nothing installed by hand), the
@@ -39,6 +40,8 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests._serverdirs import server_tempdir
 
 NAME = "mysql"
 DATABASE = "ommi_test"
@@ -303,7 +306,7 @@ def private_server() -> Iterator[PrivateServer]:
             message carries the reason and the tail of the server's error log.
     """
     binaries = ensure_installed()
-    root = tempfile.mkdtemp(prefix="ommi-test-mariadb-")
+    root = server_tempdir("ommi-test-mariadb-")
     try:
         datadir = os.path.join(root, "data")
         _initialize(binaries, datadir)
