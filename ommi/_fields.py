@@ -15,7 +15,7 @@ import typing
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any
 
@@ -289,6 +289,13 @@ def _check_datetime(value: Any, f: _Spec) -> Any:
     if not isinstance(value, datetime):
         raise _bad(f.where, value, "datetime")
     if (value.utcoffset() is not None) == f.aware:
+        if f.aware:
+            try:  # stored as its UTC instant, which must be a datetime too
+                value.astimezone(UTC)
+            except OverflowError:
+                raise errors.ValidationError(
+                    f"{f.where}: {value.isoformat()} is outside years 1-9999 in UTC, so it cannot be stored"
+                ) from None
         return value
     if f.aware:
         raise errors.ValidationError(f"{f.where} holds timezone-aware datetimes, got naive {value!r}")

@@ -28,7 +28,41 @@ from ommi.query import (
     Select,
 )
 
-__all__ = ["fields_of", "inside_aggregate", "join_all", "key_predicate", "localize", "models_in", "select_from"]
+__all__ = [
+    "MAX_DEPTH",
+    "any_of",
+    "check_depth",
+    "fields_of",
+    "inside_aggregate",
+    "join_all",
+    "key_predicate",
+    "localize",
+    "models_in",
+    "select_from",
+]
+
+
+MAX_DEPTH = 256
+"""How deeply ``&``/``|``/``~`` may nest (``a | b | c`` is one level: same operators flatten)."""
+
+
+def check_depth(pred: Predicate) -> Predicate:
+    """Refuse a predicate nested deeper than :data:`MAX_DEPTH` (walked without recursion)."""
+    stack: list[tuple[Any, int]] = [(pred, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise errors.QueryError(
+                f"the predicate is nested more than {MAX_DEPTH} levels deep: combine conditions of one kind "
+                "in one call (a | b | c, or in_([...])) instead of alternating & and | ever deeper"
+            )
+        if isinstance(node, (And, Or)):
+            stack.extend((item, depth + 1) for item in node.items)
+        elif isinstance(node, Not):
+            stack.append((node.item, depth + 1))
+        elif isinstance(node, Related):
+            stack.append((node.where, depth + 1))
+    return pred
 
 
 def fields_of(pred: Predicate) -> Iterable[Field]:
@@ -113,7 +147,7 @@ def select_from(args: tuple[Any, ...]) -> Select:
                 )
             model = arg
         elif isinstance(arg, PredicateNode):
-            preds.append(arg)  # type: ignore[arg-type]
+            preds.append(check_depth(arg))  # type: ignore[arg-type]
         elif isinstance(arg, FieldRef):
             raise errors.QueryError(f"find() got the field {arg!r}; did you mean a comparison like {arg!r} == value?")
         else:

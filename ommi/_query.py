@@ -7,9 +7,10 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from ommi import errors
+from ommi._fields import INT64_MAX
 from ommi._integrity import check_references, check_unreferenced
 from ommi._model import get_model_info
-from ommi._predicates import fields_of, inside_aggregate, join_all
+from ommi._predicates import check_depth, fields_of, inside_aggregate, join_all
 from ommi._relations import RelationRef
 from ommi._results import Action, as_ommi_error, deferred
 from ommi.driver import Statements
@@ -119,7 +120,7 @@ class Query(Generic[M]):
         for p in predicates:
             if not isinstance(p, PredicateNode):
                 raise errors.QueryError(f"having() takes predicates such as Sum(Order.amount) > 100, not {p!r}")
-            preds.append(p)  # type: ignore[arg-type]
+            preds.append(check_depth(p))  # type: ignore[arg-type]
         return self._copy(having=join_all(preds))
 
     def limit(self, n: int) -> Query[M]:
@@ -329,4 +330,6 @@ class Query(Generic[M]):
 def _non_negative(what: str, n: int) -> int:
     if not isinstance(n, int) or isinstance(n, bool) or n < 0:
         raise errors.QueryError(f"{what}() takes a non-negative int, got {n!r}")
+    if n > INT64_MAX:  # every backend binds it as a 64-bit integer
+        raise errors.QueryError(f"{what}() takes at most 2**63 - 1, got {n}")
     return n

@@ -20,7 +20,7 @@ from typing import Any, TypeVar, overload
 from ommi import errors
 from ommi._events import EventName, Hooks, call, fire
 from ommi._integrity import check_references, check_unreferenced
-from ommi._model import ModelCollection, get_model_info
+from ommi._model import ModelCollection, ModelInfo, get_model_info
 from ommi._observe import Observed, StatementHook, logger
 from ommi._predicates import any_of, key_predicate, select_from
 from ommi._query import Query
@@ -117,6 +117,11 @@ class _Session:
         """
         try:
             groups = _batches(models)
+            if len(models) > 1 and len(set(map(id, models))) != len(models):
+                twice = _first_repeated(models)
+                raise errors.ValidationError(
+                    f"add() got the same {type(twice).__name__} instance twice ({twice!r}): an instance is one row"
+                )
         except errors.OmmiError as exc:
             return Action.failure(exc)
         rt = self._scope.runtime
@@ -127,7 +132,10 @@ class _Session:
             for batch_model, batch in groups:
                 if rt.check_references:
                     await check_references(stmts, batch_model, batch)
+                fresh = self._keyless(batch_model, batch)
                 await stmts.insert(Insert(batch_model, tuple(batch)))
+                if fresh:
+                    self._generated(batch_model, fresh)
             for batch_model, batch in groups:
                 self._scope.bind(batch_model, batch)
                 await fire(rt.events, "after_add", batch_model, batch)
@@ -213,6 +221,13 @@ class _Session:
             return self._atomic(run)
         return self._scope.action(run)
 
+    def _keyless(self, model: type, batch: list[Any]) -> list[Any]:
+        """The instances whose key the database is about to generate (tracked in transactions only)."""
+        return []
+
+    def _generated(self, model: type, instances: list[Any]) -> None:
+        """Keys were written back into ``instances`` (a transaction forgets them if it rolls back)."""
+
     def _atomic(self, fn: Callable[[Statements], Awaitable[T]]) -> Action[T]:
         """An action whose statements succeed or fail together."""
         async def run() -> T:
@@ -253,6 +268,7 @@ class Ommi(_Session):
         self._scope = Scope(self._runtime, self, self._connected)
         self._state = "new"
         self._lock = asyncio.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     @classmethod
     def connect(cls, url: str | None = None, **options: Any) -> Ommi:
@@ -296,8 +312,11 @@ class Ommi(_Session):
                 if self._state == "closed":
                     raise errors.ConnectionFailed("this Ommi has been closed")
                 if self._state == "new":
+                    self._loop = asyncio.get_running_loop()
                     await self.driver.connect()
                     self._state = "open"
+        elif self._loop is not asyncio.get_running_loop():
+            raise _other_loop()
         return self.driver
 
     async def _open_block(self) -> DriverTransaction:
@@ -319,7 +338,13 @@ class Ommi(_Session):
         await self.close()
 
     async def close(self) -> None:
-        """Close the driver's connections; later actions fail with ``ConnectionFailed``."""
+        """Close the driver's connections; later actions fail with ``ConnectionFailed``.
+
+        Raises:
+            ConnectionFailed: called from another event loop than the one that opened it.
+        """
+        if self._state == "open" and self._loop is not asyncio.get_running_loop():
+            raise _other_loop()
         async with self._lock:
             if self._state == "open":
                 await self.driver.close()
@@ -373,6 +398,7 @@ class Transaction(_Session):
         self._done = False
         self._on_commit: list[Callable[[], Any]] = []
         self._on_rollback: list[Callable[[], Any]] = []
+        self._keys: list[tuple[ModelInfo, list[Any]]] = []
 
     @property
     def finished(self) -> bool:
@@ -393,10 +419,13 @@ class Transaction(_Session):
 
     async def _finished(self, committed: bool) -> None:
         parent = self._parent.session
+        if not committed:
+            self._forget_keys()
         if isinstance(parent, Transaction):
             if committed:  # the outer transaction decides
                 parent.on_commit_all(self._on_commit)
                 parent.on_rollback_all(self._on_rollback)
+                parent._keys.extend(self._keys)
             else:
                 for fn in self._on_rollback:
                     await call(fn, event="on_rollback")
@@ -406,6 +435,24 @@ class Transaction(_Session):
             await call(fn, event=event)
         for fn in self._scope.runtime.events.matching(event, None):
             await call(fn, self, event=event)
+
+    def _keyless(self, model: type, batch: list[Any]) -> list[Any]:
+        auto = get_model_info(model).auto_key
+        if auto is None:
+            return []
+        name = auto.name
+        return [m for m in batch if getattr(m, name) is None]
+
+    def _generated(self, model: type, instances: list[Any]) -> None:
+        self._keys.append((get_model_info(model), instances))
+
+    def _forget_keys(self) -> None:
+        # the rows are gone: their generated keys must not be reused by a later add()
+        for info, instances in self._keys:
+            name = info.auto_key.name if info.auto_key is not None else ""
+            for m in instances:
+                info.set_value(m, name, None)
+        self._keys.clear()
 
     def on_commit_all(self, callbacks: Sequence[Callable[[], Any]]) -> None:
         """:meth:`on_commit` for several callbacks (a committed nested block hands its own over)."""
@@ -464,6 +511,22 @@ class Transaction(_Session):
         except Exception as exc:
             raise as_ommi_error(exc) from exc
         await self._finished(False)
+
+
+def _first_repeated(models: Sequence[Any]) -> Any:
+    seen: set[int] = set()
+    for m in models:
+        if id(m) in seen:
+            return m
+        seen.add(id(m))
+    return None
+
+
+def _other_loop() -> errors.ConnectionFailed:
+    return errors.ConnectionFailed(
+        "this Ommi was opened in another event loop: its connections belong to that loop "
+        "(open one Ommi per event loop, e.g. inside asyncio.run())"
+    )
 
 
 def _batches(models: Sequence[Any]) -> list[tuple[type, list[Any]]]:
