@@ -115,13 +115,17 @@ class FieldSource:
         the database, where they were validated when written.
         """
         env: dict[str, Any] = {"cls": cls, "new": object.__new__, "set_": _set}
-        lines = ["def load(row):"]
+        env["unreadable"] = _unreadable(cls, names, decoders)
+        lines = ["def load(row):", "  try:"]
         for i, dec in enumerate(decoders):
             lines.append(f"    v{i} = row[{i}]")
             if dec is not None:
                 env[f"d{i}"] = dec
                 lines.append(f"    if v{i} is not None: v{i} = d{i}(v{i})")
         lines.extend(self._build_lines(cls, names, env))
+        # a stored value the field cannot hold (an enum member the Enum lacks, a
+        # column of another type): a ValidationError saying so (free unless raised)
+        lines += ["  except Exception as exc:", "    raise unreadable(row, exc) from exc"]
         exec("\n".join(lines), env)  # noqa: S102 - code built from field positions only
         return env["load"]  # type: ignore[no-any-return]
 
@@ -203,6 +207,26 @@ class _PydanticSource(FieldSource):
             "    set_(obj, '__pydantic_private__', None)",
             "    return obj",
         ]
+
+
+def _unreadable(
+    cls: type, names: Sequence[str], decoders: Sequence[Callable[[Any], Any] | None]
+) -> Callable[[Sequence[Any], Exception], errors.ValidationError]:
+    def error(row: Sequence[Any], exc: Exception) -> errors.ValidationError:
+        for name, value, dec in zip(names, row, decoders, strict=False):
+            if dec is None or value is None:
+                continue
+            try:
+                dec(value)
+            except Exception:  # noqa: BLE001 - this is the field that cannot be read
+                # the stored value itself stays out of the message (it may be private)
+                return errors.ValidationError(
+                    f"cannot read a stored {cls.__name__}: {cls.__name__}.{name} holds a value the field "
+                    f"cannot take ({type(exc).__name__}; the details are on __cause__)"
+                )
+        return errors.ValidationError(f"cannot read a stored {cls.__name__}: {type(exc).__name__} building it")
+
+    return error
 
 
 def _plain_dataclass_init(cls: type, names: Sequence[str]) -> bool:

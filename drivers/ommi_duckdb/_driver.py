@@ -152,6 +152,15 @@ class _Keys:
                 if top is not None and (floor is None or top > floor):
                     floor = top
                 self._synced.add(info.name)
+            if n == 0:
+                # only move the sequence past explicit keys (it may reach the very last key)
+                if floor is not None:
+                    row = cur.execute(
+                        "SELECT last_value FROM duckdb_sequences() WHERE sequence_name = ?", [sequence_name(info.name)]
+                    ).fetchone()
+                    if floor > (row[0] if row and row[0] is not None else 0):
+                        cur.execute(f"SELECT setval({seq}, ?)", [floor])
+                return 0
             row = cur.execute(f"SELECT nextval({seq})").fetchone()
             assert row is not None
             start = int(row[0])

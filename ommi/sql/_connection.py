@@ -192,22 +192,33 @@ class Trace:
 
 
 _STREAM_COMMANDS = frozenset({"fetchmany", "close_cursor"})
+_DRAIN_BATCH = 10_000
 
 
 def _drain(held: Held) -> None:
     # A statement is about to run on a connection with open cursors that would
     # see its changes: read their remaining rows now, as of before it.
     for st in held.streams:
-        rows = held.conn.fetchmany(st.cursor, 1 << 62)
-        st.buffer = collections.deque(rows)
+        buffer: collections.deque[Row] = collections.deque()
+        while True:
+            rows = held.conn.fetchmany(st.cursor, _DRAIN_BATCH)
+            buffer.extend(rows)
+            if len(rows) < _DRAIN_BATCH:
+                break
+        st.buffer = buffer
         held.conn.close_cursor(st.cursor)
     held.streams.clear()
 
 
 async def _drain_async(held: Held) -> None:
     for st in held.streams:
-        rows = await held.conn.fetchmany(st.cursor, 1 << 62)
-        st.buffer = collections.deque(rows)
+        buffer: collections.deque[Row] = collections.deque()
+        while True:
+            rows = await held.conn.fetchmany(st.cursor, _DRAIN_BATCH)
+            buffer.extend(rows)
+            if len(rows) < _DRAIN_BATCH:
+                break
+        st.buffer = buffer
         await held.conn.close_cursor(st.cursor)
     held.streams.clear()
 

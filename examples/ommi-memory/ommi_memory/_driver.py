@@ -24,6 +24,7 @@ from ommi.driver import (
     LiveTable,
     ModelInfo,
     SchemaChange,
+    log_statement,
     model_info,
 )
 from ommi.query import Aggregate, Delete, Insert, Save, Select, Update
@@ -48,7 +49,12 @@ class _Statements:
     def _layer(self) -> Layer:
         raise NotImplementedError
 
-    def _run(self, op: Callable[[Layer], T]) -> T:
+    def _run(self, what: str, plan: Plan, op: Callable[[Layer], T]) -> T:
+        # the statement log shows the operation and table, never values (an ommi promise)
+        log_statement("memory", f"{what} {plan.info.name}")
+        return self._locked(op)
+
+    def _locked(self, op: Callable[[Layer], T]) -> T:
         layer = self._layer()
         with layer.lock:
             try:
@@ -58,19 +64,19 @@ class _Statements:
 
     async def insert(self, stmt: Insert) -> None:
         plan = self._driver.plan(stmt.model)
-        generated = self._run(lambda layer: layer.insert(plan, stmt.instances))
+        generated = self._run("insert", plan, lambda layer: layer.insert(plan, stmt.instances))
         for instance, key in generated:  # only once every row is stored
             plan.info.set_value(instance, plan.auto_name, key)
 
     async def select(self, stmt: Select) -> list[Any]:
         plan = self._driver.plan(stmt.model)
-        return list(map(plan.load, self._run(lambda layer: layer.select(plan, stmt))))
+        return list(map(plan.load, self._run("select", plan, lambda layer: layer.select(plan, stmt))))
 
     async def stream(self, stmt: Select) -> AsyncIterator[Any]:
         plan = self._driver.plan(stmt.model)
         # the matching rows are fixed when the stream starts (a consistent
         # snapshot); instances are built one batch at a time
-        rows = self._run(lambda layer: layer.select(plan, stmt))
+        rows = self._run("select", plan, lambda layer: layer.select(plan, stmt))
         for start in range(0, len(rows), _STREAM_BATCH):
             for instance in list(map(plan.load, rows[start : start + _STREAM_BATCH])):
                 yield instance
@@ -78,23 +84,23 @@ class _Statements:
 
     async def count(self, stmt: Select) -> int:
         plan = self._driver.plan(stmt.model)
-        return self._run(lambda layer: layer.count(plan, stmt))
+        return self._run("count", plan, lambda layer: layer.count(plan, stmt))
 
     async def update(self, stmt: Update) -> int:
         plan = self._driver.plan(stmt.model)
-        return self._run(lambda layer: layer.update(plan, stmt))
+        return self._run("update", plan, lambda layer: layer.update(plan, stmt))
 
     async def delete(self, stmt: Delete) -> int:
         plan = self._driver.plan(stmt.model)
-        return self._run(lambda layer: layer.delete(plan, stmt))
+        return self._run("delete", plan, lambda layer: layer.delete(plan, stmt))
 
     async def save(self, stmt: Save) -> int:
         plan = self._driver.plan(stmt.model)
-        return self._run(lambda layer: layer.save(plan, stmt.instances))
+        return self._run("save", plan, lambda layer: layer.save(plan, stmt.instances))
 
     async def aggregate(self, stmt: Aggregate) -> list[tuple[Any, ...]]:
         plan = self._driver.plan(stmt.model)
-        return self._run(lambda layer: layer.aggregate(plan, stmt))
+        return self._run("aggregate", plan, lambda layer: layer.aggregate(plan, stmt))
 
 
 class MemoryDriver(_Statements, Driver):
@@ -176,25 +182,25 @@ class MemoryDriver(_Statements, Driver):
         self._store = None
 
     async def begin(self) -> DriverTransaction:
-        return _MemoryTransaction(self, self._run(Layer))
+        return _MemoryTransaction(self, self._locked(Layer))
 
     async def create_schema(self, models: Sequence[ModelInfo]) -> None:
-        self._run(lambda layer: layer.create(models))
+        self._locked(lambda layer: layer.create(models))
 
     async def drop_schema(self, models: Sequence[ModelInfo]) -> None:
-        self._run(lambda layer: layer.drop(models))
+        self._locked(lambda layer: layer.drop(models))
 
     async def server_version(self) -> str:
         return "ommi-memory " + version("ommi-memory")
 
     async def inspect_schema(self, models: Sequence[ModelInfo]) -> dict[str, LiveTable | None]:
-        return self._run(lambda layer: layer.inspect(models))
+        return self._locked(lambda layer: layer.inspect(models))
 
     def expected_type(self, field: FieldInfo) -> str | None:
         return column_type(field)
 
     async def apply_schema_changes(self, changes: Sequence[SchemaChange]) -> None:
-        self._run(lambda layer: layer.evolve(changes))
+        self._locked(lambda layer: layer.evolve(changes))
 
 
 class _MemoryTransaction(_Statements, DriverTransaction):
@@ -211,10 +217,10 @@ class _MemoryTransaction(_Statements, DriverTransaction):
         return self._view
 
     async def commit(self) -> None:
-        self._run(Layer.commit)
+        self._locked(Layer.commit)
 
     async def rollback(self) -> None:
         self._layer().closed = True
 
     async def savepoint(self) -> DriverTransaction:
-        return _MemoryTransaction(self._driver, self._run(Layer))
+        return _MemoryTransaction(self._driver, self._locked(Layer))

@@ -83,3 +83,40 @@ async def test_none_in_required_field_is_validation_error(suite_db: Ommi) -> Non
 async def test_int_out_of_64_bit_range_is_rejected(suite_db: Ommi) -> None:
     result = await suite_db.add(Person("big", 2**63))
     assert isinstance(result, DBFailure) and isinstance(result.error, errors.ValidationError)
+
+
+async def test_the_same_instance_twice_in_one_add_is_refused(suite_db: Ommi) -> None:
+    person = Person("Once", 1)
+    result = await suite_db.add(person, person)
+    assert isinstance(result, DBFailure) and isinstance(result.error, errors.ValidationError)
+    assert "twice" in str(result.error)
+    assert person.id is None
+    assert await suite_db.find(Person).count().or_raise() == 0
+
+
+async def test_explicit_keys_across_the_whole_64_bit_range(suite_db: Ommi) -> None:
+    from dataclasses import dataclass
+    from typing import Annotated
+
+    from ommi import Key, ModelCollection, ommi_model
+
+    # a table of its own: a generated-key sequence pushed to the top of the range stays there
+    edges = ModelCollection("ommi-conformance-key-edges")
+
+    @ommi_model(collection=edges, name="ommi_key_edges")
+    @dataclass
+    class Edge:
+        label: str
+        id: Annotated[int | None, Key] = None
+
+    schema = suite_db.schema(edges)
+    await schema.delete_models().or_raise()
+    await schema.create_models().or_raise()
+    try:
+        await suite_db.add(Edge("low", -(2**63)), Edge("one", 1)).or_raise()
+        await suite_db.add(Edge("high", 2**63 - 1)).or_raise()
+        assert (await suite_db.get(Edge, 2**63 - 1).or_raise()).label == "high"
+        assert (await suite_db.get(Edge, -(2**63)).or_raise()).label == "low"
+        assert [e.label for e in await suite_db.find(Edge).order_by(Edge.id).all().or_raise()] == ["low", "one", "high"]
+    finally:
+        await schema.delete_models().or_raise()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from ommi import Ommi
+import pytest
+
+from ommi import Ommi, errors
 from ommi.testing.models import (
     Person,
 )
@@ -44,3 +46,13 @@ async def test_query_builder_is_immutable(suite_db: Ommi) -> None:
     assert len(await limited.all().or_raise()) == 1
     assert base.statement.limit is None and base.statement.order_by == ()
     assert ordered.statement.order_by != ()
+
+
+async def test_paging_past_the_64_bit_range_is_a_query_error(suite_db: Ommi) -> None:
+    query = suite_db.find(Person)
+    for n in (2**63, -1):
+        with pytest.raises(errors.QueryError):
+            query.limit(n)
+        with pytest.raises(errors.QueryError):
+            query.offset(n)
+    assert await suite_db.find(Person).limit(2**63 - 1).offset(2**63 - 1).all().or_raise() == []

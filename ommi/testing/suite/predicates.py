@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from ommi import Ommi
+import pytest
+
+from ommi import Ommi, errors
 from ommi.testing.models import (
     Person,
 )
@@ -97,3 +99,19 @@ async def test_predicates_do_not_mutate_their_operands(suite_db: Ommi) -> None:
     assert await names(suite_db, both) == ["Alice", "Dave"]
     assert await names(suite_db, either) == ["Alice", "Dave", "carol", "Émile"]
     assert await names(suite_db, a) == ["Alice", "Dave", "carol", "Émile"]
+
+
+async def test_in_with_forty_thousand_values(suite_db: Ommi) -> None:
+    await people(suite_db)
+    wanted = [*range(40_000), 31]
+    assert await names(suite_db, Person.age.in_(wanted)) == ["Alice", "Bob", "Dave", "a_b%c", "carol", "Émile"]
+    assert await names(suite_db, Person.age.not_in(range(40_000))) == []
+    assert await names(suite_db, Person.name.in_([f"n{i}" for i in range(40_000)] + ["Bob"])) == ["Bob"]
+
+
+async def test_a_predicate_nested_too_deep_is_a_query_error(suite_db: Ommi) -> None:
+    pred = Person.age == 0
+    for i in range(1500):
+        pred = (pred | (Person.age == i)) if i % 2 else (pred & (Person.age != i))
+    with pytest.raises(errors.QueryError, match="nested"):
+        suite_db.find(pred)  # refused while the query is built, like any malformed find()

@@ -25,3 +25,15 @@ async def test_streaming_can_stop_early(suite_db: Ommi) -> None:
             break
     assert taken == [0, 1, 2]
     assert await suite_db.find(Person).count().or_raise() == 50
+
+
+async def test_a_stream_yields_each_row_once_as_of_its_start(suite_db: Ommi) -> None:
+    await suite_db.add(*(Person(f"p{i:04d}", i) for i in range(1200))).or_raise()
+    seen: list[str] = []
+    async for p in suite_db.find(Person).order_by(Person.age):
+        seen.append(p.name)
+        if len(seen) % 150 == 1:
+            # other work on the same Ommi while the stream is open
+            await suite_db.find(Person.name == p.name).update(age=p.age + 5000).or_raise()
+            await suite_db.add(Person(f"new{len(seen)}", len(seen) + 3000)).or_raise()
+    assert seen == [f"p{i:04d}" for i in range(1200)]

@@ -105,3 +105,70 @@ async def test_concurrent_actions_on_one_ommi(suite_db: Ommi) -> None:
     results = await asyncio.gather(*(work(i) for i in range(60)))
     assert results == [1] * 60
     assert await suite_db.find(Person).count().or_raise() == 60
+
+
+@pytest.mark.requires("transactions")
+async def test_a_failed_statement_never_commits_silently_without_earlier_writes(suite_db: Ommi) -> None:
+    """After a write fails inside a transaction, the block either commits every write that
+    succeeded, or the commit raises TransactionError: never a success that lost writes."""
+    await suite_db.add(Person("Taken", 1, email="taken@example.com")).or_raise()
+    committed = True
+    try:
+        async with suite_db.transaction() as tx:
+            await tx.add(Person("Kept?", 2)).or_raise()
+            clash = await tx.find(Person.name == "Kept?").update(email="taken@example.com")
+            assert isinstance(clash, DBFailure) and isinstance(clash.error, errors.IntegrityError)
+    except errors.TransactionError:
+        committed = False
+    if committed:
+        assert await names(suite_db) == ["Kept?", "Taken"]
+    else:
+        assert await names(suite_db) == ["Taken"]
+
+
+@pytest.mark.requires("transactions")
+async def test_an_aborted_transaction_reports_itself_on_later_statements(suite_db: Ommi) -> None:
+    await suite_db.add(Person("Taken", 1, email="taken@example.com")).or_raise()
+    with pytest.raises(errors.OmmiError):
+        async with suite_db.transaction() as tx:
+            await tx.add(Person("Other", 2)).or_raise()
+            clash = await tx.find(Person.name == "Other").update(email="taken@example.com")
+            assert isinstance(clash, DBFailure)
+            # either the transaction is still usable, or every later statement says it is not
+            later = await tx.find(Person).count()
+            if isinstance(later, DBFailure):
+                assert isinstance(later.error, errors.TransactionError), later.error
+            raise errors.QueryError("leave the block")
+    assert await names(suite_db) == ["Taken"]
+
+
+@pytest.mark.requires("transactions")
+async def test_keys_generated_in_a_rolled_back_transaction_are_cleared(suite_db: Ommi) -> None:
+    people = [Person("A", 1), Person("B", 2)]
+    async with suite_db.transaction() as tx:
+        await tx.add(*people).or_raise()
+        assert all(p.id is not None for p in people)
+        await tx.rollback()
+    assert [p.id for p in people] == [None, None]
+    await suite_db.add(*people).or_raise()  # adding them again gets fresh keys
+    assert await suite_db.find(Person).count().or_raise() == 2
+    given = Person("Given", 3, id=4242)
+    async with suite_db.transaction() as tx:
+        await tx.add(given).or_raise()
+        await tx.rollback()
+    assert given.id == 4242, "a key the program chose is the program's"
+
+
+@pytest.mark.requires("transactions")
+async def test_a_stream_inside_a_transaction_yields_each_row_once_as_of_its_start(suite_db: Ommi) -> None:
+    await suite_db.add(*(Person(f"p{i:04d}", i) for i in range(1200))).or_raise()
+    seen: list[str] = []
+    async with suite_db.transaction() as tx:
+        async for p in tx.find(Person).order_by(Person.age):
+            seen.append(p.name)
+            if len(seen) % 100 == 1:
+                # move streamed rows behind the cursor, add and remove rows, mid-stream
+                await tx.find(Person.name == p.name).update(age=p.age + 5000).or_raise()
+                await tx.add(Person(f"new{len(seen)}", len(seen) + 3000)).or_raise()
+                await tx.find(Person.age == 1199).delete().or_raise()
+    assert seen == [f"p{i:04d}" for i in range(1200)]

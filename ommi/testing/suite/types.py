@@ -142,3 +142,29 @@ async def test_hostile_strings_are_stored_and_matched_literally(suite_db: Ommi) 
         assert [p.name for p in found] == [s]
         assert await suite_db.find(Person.name.contains(s)).count().or_raise() >= 1
     assert await suite_db.find(Person).count().or_raise() == len(corpus)
+
+
+async def test_aware_datetimes_at_the_ends_of_the_utc_range_round_trip(suite_db: Ommi) -> None:
+    low = datetime(1, 1, 1, tzinfo=UTC)
+    high = datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
+    await suite_db.add(Sample(s="low", adt=low), Sample(s="high", adt=high)).or_raise()
+    got = {s.s: s.adt for s in await suite_db.find(Sample).all().or_raise()}
+    assert got == {"low": low, "high": high}
+    assert all(v is not None and v.utcoffset() is not None for v in got.values())
+    assert await suite_db.find(Sample.adt > low).count().or_raise() == 1
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        datetime(9999, 12, 31, 20, tzinfo=timezone(timedelta(hours=-5))),
+        datetime(1, 1, 1, 1, tzinfo=timezone(timedelta(hours=5))),
+    ],
+)
+async def test_aware_datetimes_outside_the_utc_range_are_refused_before_writing(
+    suite_db: Ommi, value: datetime
+) -> None:
+    result = await suite_db.add(Sample(s="ok"), Sample(s="bad", adt=value))
+    assert isinstance(result, DBFailure) and isinstance(result.error, errors.ValidationError)
+    assert await suite_db.find(Sample).count().or_raise() == 0
+    assert await suite_db.find(Sample).all().or_raise() == []
