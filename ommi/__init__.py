@@ -29,7 +29,7 @@ from ommi._relations import AssociateUsing, LazyLoadEveryRelated, LazyLoadTheRel
 from ommi._results import Action, DBFailure, DBResult, DBSuccess
 from ommi._schema import Schema
 from ommi._session import Ommi, Transaction
-from ommi.query import Avg, Count, CountDistinct, Max, Min, Sum
+from ommi.query import Avg, Count, CountDistinct, FieldRef, Max, Min, Sum, col
 
 __version__ = "0.1.0"
 
@@ -44,6 +44,7 @@ __all__ = [
     "DBFailure",
     "DBResult",
     "DBSuccess",
+    "FieldRef",
     "Index",
     "Key",
     "LazyLoadEveryRelated",
@@ -64,6 +65,7 @@ __all__ = [
     "Transaction",
     "Unique",
     "__version__",
+    "col",
     "default_collection",
     "errors",
     "ommi_model",

@@ -17,6 +17,7 @@ from ommi.query import (
     AggCompare,
     And,
     Compare,
+    Condition,
     Field,
     FieldRef,
     Not,
@@ -25,7 +26,6 @@ from ommi.query import (
     Predicate,
     Related,
     Select,
-    _PredicateOps,
 )
 
 __all__ = ["fields_of", "inside_aggregate", "join_all", "key_predicate", "localize", "models_in", "select_from"]
@@ -112,7 +112,7 @@ def select_from(args: tuple[Any, ...]) -> Select:
                     f"find() got two models ({model.__name__}, {arg.__name__}); pass one model and predicates"
                 )
             model = arg
-        elif isinstance(arg, _PredicateOps):
+        elif isinstance(arg, Condition):
             preds.append(arg)  # type: ignore[arg-type]
         elif isinstance(arg, FieldRef):
             raise errors.QueryError(f"find() got the field {arg!r}; did you mean a comparison like {arg!r} == value?")
