@@ -165,7 +165,8 @@ def _reference_target(f: FieldInfo, find: Callable[[str], ModelInfo | None]) -> 
             if info is None:
                 return None
         else:
-            info = target.__dict__.get("__ommi__")
+            # the model itself is being decorated: it has no __ommi__ yet
+            info = f.model if target is f.model.cls else target.__dict__.get("__ommi__")
             if not isinstance(info, ModelInfo):
                 raise errors.ModelError(f"{where}: {target.__qualname__} is not an ommi model")
         if field_name is None:

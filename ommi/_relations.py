@@ -208,7 +208,9 @@ class Relation:
         self.annotation = annotation
         self.localns = localns
         self._resolved: tuple[bool, ModelInfo, ModelInfo | None, tuple[Link, ...]] | None = None
-        self._globalns: dict[str, Any] = {}
+        # the defining module's namespace, live: names defined after the model appear in it
+        module = sys.modules.get(owner.cls.__module__)
+        self._globalns: dict[str, Any] = vars(module) if module is not None else {}
 
     def __repr__(self) -> str:
         return f"{self.owner.cls.__name__}.{self.name}"
@@ -225,8 +227,6 @@ class Relation:
     def _resolve(self) -> tuple[bool, ModelInfo, ModelInfo | None, tuple[Link, ...]]:
         from ommi._model import get_model_info
 
-        module = sys.modules.get(self.owner.cls.__module__)
-        self._globalns = dict(vars(module)) if module is not None else {}
         ann = self._evaluate(self.annotation)
         (inner,) = typing.get_args(ann)
         inner = self._evaluate(inner)
