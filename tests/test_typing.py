@@ -1,0 +1,88 @@
+"""User code that queries with ommi type-checks, precisely, under mypy --strict and pyright strict.
+
+The samples in ``tests/typecheck/`` use ``typing.assert_type`` throughout, so a
+type that regresses to ``Any`` (or to anything else) is an error:
+
+* ``sample_plugin.py``: the bare sugar (``User.age >= 18``), mypy with ``ommi.mypy``;
+* ``sample_col.py``: ``col()`` for checkers without the plugin, mypy without it and pyright;
+* ``sample_pyright.py``: ``col(Model.field)`` on every kind of model, pyright.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "tests" / "typecheck"
+
+
+def cache_dir(config: pytest.Config, name: str) -> Path:
+    """A mypy cache that survives between test runs (pytest's cache), so a rerun takes a second."""
+    cache = getattr(config, "cache", None)
+    return cache.mkdir(name) if cache is not None else Path(config.rootpath) / ".mypy_cache" / name
+
+
+def run_mypy(config: pytest.Config, *files: Path, plugin: bool, extra: tuple[str, ...] = ()) -> str:
+    """Run mypy --strict on ``files`` and return its report (the test fails on any error)."""
+    cache = cache_dir(config, "ommi-mypy-plugin" if plugin else "ommi-mypy-plain")
+    args = [
+        sys.executable, "-m", "mypy", "--strict", "--python-version", "3.11", "--config-file", "",
+        "--cache-dir", str(cache), "--no-error-summary", "--show-error-codes", *extra,
+    ]
+    if plugin:
+        # a config file is the only way to name a plugin
+        ini = cache / "mypy.ini"
+        ini.write_text("[mypy]\nplugins = ommi.mypy\n", encoding="utf-8")
+        args[args.index("--config-file") + 1] = str(ini)
+    done = subprocess.run([*args, *map(str, files)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    return done.stdout + done.stderr
+
+
+def test_models_of_the_samples_are_valid_at_run_time() -> None:
+    from tests.typecheck import models
+
+    for model in models.shop:
+        for relation in model.__ommi__.relations.values():
+            relation.resolve()
+
+
+def test_bare_sugar_under_mypy_with_the_plugin(pytestconfig: pytest.Config) -> None:
+    report = run_mypy(pytestconfig, SAMPLES / "models.py", SAMPLES / "sample_plugin.py", plugin=True)
+    assert report == "", report
+
+
+def test_col_under_mypy_without_the_plugin(pytestconfig: pytest.Config) -> None:
+    report = run_mypy(pytestconfig, SAMPLES / "models.py", SAMPLES / "sample_col.py", plugin=False)
+    assert report == "", report
+
+
+def test_col_under_pyright_strict(tmp_path: Path) -> None:
+    config = tmp_path / "pyrightconfig.json"
+    settings = {"typeCheckingMode": "strict", "pythonVersion": "3.11", "extraPaths": [str(ROOT)]}
+    config.write_text(json.dumps(settings), encoding="utf-8")
+    pyright = Path(sys.executable).parent / "basedpyright"
+    files = [SAMPLES / "models.py", SAMPLES / "sample_col.py", SAMPLES / "sample_pyright.py"]
+    done = subprocess.run(
+        [str(pyright), "--pythonpath", sys.executable, "-p", str(config), *map(str, files)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0 and "0 errors, 0 warnings" in done.stdout, done.stdout + done.stderr
+
+
+def test_a_regression_to_any_is_caught(pytestconfig: pytest.Config, tmp_path: Path) -> None:
+    """The samples would notice: the same assertion against Any fails."""
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        "from typing import Any, assert_type\n"
+        "from ommi import FieldRef\n"
+        "from tests.typecheck.models import User\n"
+        "assert_type(User.age, FieldRef[User, Any])\n",
+        encoding="utf-8",
+    )
+    report = run_mypy(pytestconfig, probe, plugin=True)
+    assert 'Expression is of type "FieldRef[User, int]", not "FieldRef[User, Any]"' in report, report
