@@ -130,7 +130,7 @@ class Condition(Generic[M]):
     def __or__(self, other: Condition[Any]) -> Or[M]:
         return Or(_flatten(Or, (self, other)))
 
-    def __invert__(self) -> Condition[M]:
+    def __invert__(self) -> Predicate[M]:
         return Not(self)  # type: ignore[arg-type]
 
     def __bool__(self) -> bool:
@@ -215,7 +215,7 @@ class Not(Condition[M]):
 
     item: Predicate
 
-    def __invert__(self) -> Condition[M]:
+    def __invert__(self) -> Predicate[M]:
         return self.item
 
 
@@ -272,8 +272,10 @@ class Related(Condition[M]):
     where: Predicate
 
 
-Predicate = Union[Compare, IsNull, In, Between, Like, And, Or, Not, AggCompare, Related]  # noqa: UP007
-"""The closed set of predicate nodes a driver compiles."""
+Predicate = Union[  # noqa: UP007
+    Compare[M], IsNull[M], In[M], Between[M], Like[M], And[M], Or[M], Not[M], AggCompare[M], Related[M]
+]
+"""The closed set of predicate nodes a driver compiles (``Predicate[User]``: about ``User``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -340,12 +342,12 @@ class FieldRef(Generic[M, T]):
 
     # ``==``/``!=`` take the field's type (``None`` tests for NULL), so they
     # narrow object's signature on purpose
-    def __eq__(self, value: T | None) -> Condition[M]:  # type: ignore[override]
+    def __eq__(self, value: T | None) -> Compare[M] | IsNull[M]:  # type: ignore[override]
         if value is None:
             return IsNull(self.field)
         return Compare(self.field, Op.EQ, self._value(value))
 
-    def __ne__(self, value: T | None) -> Condition[M]:  # type: ignore[override]
+    def __ne__(self, value: T | None) -> Compare[M] | Not[M]:  # type: ignore[override]
         if value is None:
             return Not(IsNull(self.field))
         return Compare(self.field, Op.NE, self._value(value))
@@ -366,7 +368,7 @@ class FieldRef(Generic[M, T]):
         """The field is NULL."""
         return IsNull(self.field)
 
-    def is_not_null(self) -> Condition[M]:
+    def is_not_null(self) -> Not[M]:
         """The field is not NULL."""
         return Not(IsNull(self.field))
 
@@ -377,7 +379,7 @@ class FieldRef(Generic[M, T]):
         self._comparable("in_()")
         return In(self.field, tuple(None if v is None else self._value(v) for v in values))
 
-    def not_in(self, values: Iterable[T | None]) -> Condition[M]:
+    def not_in(self, values: Iterable[T | None]) -> Not[M]:
         """The exact complement of :meth:`in_` (NULL fields match unless ``None`` is listed)."""
         return Not(self.in_(values))
 

@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any, assert_type
 
 from ommi import Action, Count, DBFailure, DBSuccess, FieldRef, Ommi, Query, Sum, col, errors
-from ommi.query import AggCompare, And, Compare, Condition, In, Like, OrderBy
+from ommi.query import AggCompare, And, Compare, In, IsNull, Like, OrderBy, Predicate
 from tests.typecheck.models import Group, Line, Order, User, shop
 
 age = col(User, lambda u: u.age)
@@ -30,7 +30,8 @@ def field_references() -> None:
 
 def predicates() -> None:
     assert_type(age >= 18, Compare[User])
-    assert_type(name == "Ann", Condition[User])
+    assert_type(name == "Ann", Compare[User] | IsNull[User])
+    assert_type(~(name == "Ann"), Predicate[User])
     assert_type(age.in_([1, 2]), In[User])
     assert_type(name.startswith("A"), Like[User])
     assert_type(name.asc, OrderBy)

@@ -25,7 +25,7 @@ from ommi import (
     col,
     errors,
 )
-from ommi.query import AggCompare, AggRef, And, Between, Compare, Condition, In, IsNull, Like, Or, OrderBy
+from ommi.query import AggCompare, AggRef, And, Between, Compare, In, IsNull, Like, Not, Or, OrderBy, Predicate
 from tests.typecheck.models import Group, Line, Membership, Order, User, shop
 
 
@@ -45,20 +45,20 @@ def field_references() -> None:
 def predicates() -> None:
     assert_type(User.age >= 18, Compare[User])
     assert_type(User.age < 65, Compare[User])
-    assert_type(User.name == "Ann", Condition[User])
-    assert_type(User.email != None, Condition[User])  # noqa: E711 - IS NOT NULL
+    assert_type(User.name == "Ann", Compare[User] | IsNull[User])
+    assert_type(User.email != None, Compare[User] | Not[User])  # noqa: E711 - IS NOT NULL
     assert_type(User.age.in_([1, 2, 3]), In[User])
-    assert_type(User.age.not_in([4]), Condition[User])
+    assert_type(User.age.not_in([4]), Not[User])
     assert_type(User.age.between(18, 65), Between[User])
     assert_type(User.name.like("A%"), Like[User])
     assert_type(User.name.contains("n"), Like[User])
     assert_type(User.name.startswith("A"), Like[User])
     assert_type(User.name.endswith("n"), Like[User])
     assert_type(User.email.is_null(), IsNull[User])
-    assert_type(User.email.is_not_null(), Condition[User])
+    assert_type(User.email.is_not_null(), Not[User])
     assert_type((User.age >= 18) & (User.name == "Ann"), And[User])
     assert_type((User.age < 18) | ~(User.name == "Ann"), Or[User])
-    assert_type(~(User.age < 18), Condition[User])
+    assert_type(~(User.age < 18), Predicate[User])
     assert_type(User.name.asc, OrderBy)
     assert_type(User.age.desc, OrderBy)
 
