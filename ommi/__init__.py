@@ -29,7 +29,7 @@ from ommi._relations import AssociateUsing, LazyLoadEveryRelated, LazyLoadTheRel
 from ommi._results import Action, DBFailure, DBResult, DBSuccess
 from ommi._schema import Schema
 from ommi._session import Ommi, Transaction
-from ommi.query import Avg, Count, CountDistinct, FieldRef, Max, Min, Sum, col
+from ommi.query import Avg, Condition, Count, CountDistinct, FieldRef, Max, Min, Sum, col
 
 __version__ = "0.1.0"
 
@@ -39,6 +39,7 @@ __all__ = [
     "Auto",
     "Avg",
     "AwareDatetime",
+    "Condition",
     "Count",
     "CountDistinct",
     "DBFailure",
