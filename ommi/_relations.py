@@ -1,9 +1,10 @@
 """Relationships: lazy fields that follow ``ReferenceTo`` links, in either direction.
 
-``LazyLoadTheRelated[Model]`` and ``LazyLoadEveryRelated[Model]`` are class
-variables as far as dataclasses, attrs and pydantic are concerned (so they are
-never constructor arguments nor stored columns); ``@ommi_model`` installs a
-descriptor for each that hands out an awaitable bound to the instance.
+``ClassVar[LazyOne[Model]]`` and ``ClassVar[LazyMany[Model]]`` (or the upstream
+aliases ``LazyLoadTheRelated[Model]`` and ``LazyLoadEveryRelated[Model]``) are
+class variables as far as dataclasses, attrs and pydantic are concerned (so
+they are never constructor arguments nor stored columns); ``@ommi_model``
+installs a descriptor for each that hands out an awaitable bound to the instance.
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ T = TypeVar("T")
 class AssociateUsing:
     """Many-to-many through an association model whose fields refer to both sides.
 
-    ``roles: LazyLoadEveryRelated[Annotated[Role, AssociateUsing(UserRole)]]``
+    ``roles: ClassVar[LazyMany[Annotated[Role, AssociateUsing("UserRole")]]]`` (the
+    association model by class, or by name when it is defined further down)
     """
 
     model: Any

@@ -86,3 +86,9 @@ def test_a_regression_to_any_is_caught(pytestconfig: pytest.Config, tmp_path: Pa
     )
     report = run_mypy(pytestconfig, probe, plugin=True)
     assert 'Expression is of type "FieldRef[User, int]", not "FieldRef[User, Any]"' in report, report
+
+
+@pytest.mark.parametrize("package", ["ommi", "ommi_sqlite", "ommi_postgresql", "ommi_duckdb", "ommi_mongodb"])
+def test_every_installed_package_is_marked_typed(package: str) -> None:
+    module = __import__(package)
+    assert (Path(module.__file__).parent / "py.typed").is_file()
