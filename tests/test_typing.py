@@ -27,12 +27,13 @@ def cache_dir(config: pytest.Config, name: str) -> Path:
     return cache.mkdir(name) if cache is not None else Path(config.rootpath) / ".mypy_cache" / name
 
 
-def run_mypy(config: pytest.Config, *files: Path, plugin: bool, extra: tuple[str, ...] = ()) -> str:
-    """Run mypy --strict on ``files`` and return its report (the test fails on any error)."""
-    cache = cache_dir(config, "ommi-mypy-plugin" if plugin else "ommi-mypy-plain")
+def run_mypy(config: pytest.Config, name: str, *files: Path, plugin: bool) -> str:
+    """Run mypy --strict on ``files`` and return its report; ``name`` keeps one cache per test
+    (so tests running side by side under xdist never share one)."""
+    cache = cache_dir(config, f"ommi-mypy-{name}")
     args = [
         sys.executable, "-m", "mypy", "--strict", "--python-version", "3.11", "--config-file", "",
-        "--cache-dir", str(cache), "--no-error-summary", "--show-error-codes", *extra,
+        "--cache-dir", str(cache), "--no-error-summary", "--show-error-codes",
     ]
     if plugin:
         # a config file is the only way to name a plugin
@@ -52,12 +53,12 @@ def test_models_of_the_samples_are_valid_at_run_time() -> None:
 
 
 def test_bare_sugar_under_mypy_with_the_plugin(pytestconfig: pytest.Config) -> None:
-    report = run_mypy(pytestconfig, SAMPLES / "models.py", SAMPLES / "sample_plugin.py", plugin=True)
+    report = run_mypy(pytestconfig, "plugin", SAMPLES / "models.py", SAMPLES / "sample_plugin.py", plugin=True)
     assert report == "", report
 
 
 def test_col_under_mypy_without_the_plugin(pytestconfig: pytest.Config) -> None:
-    report = run_mypy(pytestconfig, SAMPLES / "models.py", SAMPLES / "sample_col.py", plugin=False)
+    report = run_mypy(pytestconfig, "plain", SAMPLES / "models.py", SAMPLES / "sample_col.py", plugin=False)
     assert report == "", report
 
 
@@ -84,7 +85,7 @@ def test_a_regression_to_any_is_caught(pytestconfig: pytest.Config, tmp_path: Pa
         "assert_type(User.age, FieldRef[User, Any])\n",
         encoding="utf-8",
     )
-    report = run_mypy(pytestconfig, probe, plugin=True)
+    report = run_mypy(pytestconfig, "probe", probe, plugin=True)
     assert 'Expression is of type "FieldRef[User, int]", not "FieldRef[User, Any]"' in report, report
 
 
