@@ -29,7 +29,7 @@ from ommi._relations import AssociateUsing, LazyLoadEveryRelated, LazyLoadTheRel
 from ommi._results import Action, DBFailure, DBResult, DBSuccess
 from ommi._schema import Schema
 from ommi._session import Ommi, Transaction
-from ommi.query import Avg, Count, CountDistinct, Max, Min, Sum
+from ommi.query import Avg, Condition, Count, CountDistinct, FieldRef, Max, Min, Sum, col
 
 __version__ = "0.1.0"
 
@@ -39,11 +39,13 @@ __all__ = [
     "Auto",
     "Avg",
     "AwareDatetime",
+    "Condition",
     "Count",
     "CountDistinct",
     "DBFailure",
     "DBResult",
     "DBSuccess",
+    "FieldRef",
     "Index",
     "Key",
     "LazyLoadEveryRelated",
@@ -64,6 +66,7 @@ __all__ = [
     "Transaction",
     "Unique",
     "__version__",
+    "col",
     "default_collection",
     "errors",
     "ommi_model",

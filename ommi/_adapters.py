@@ -40,7 +40,7 @@ class _ClassRef:
 
     __slots__ = ("name", "ref")
 
-    def __init__(self, name: str, ref: FieldRef) -> None:
+    def __init__(self, name: str, ref: FieldRef[Any, Any]) -> None:
         self.name = name
         self.ref = ref
 
@@ -55,7 +55,7 @@ class _SlotRef:
 
     __slots__ = ("member", "ref")
 
-    def __init__(self, member: Any, ref: FieldRef) -> None:
+    def __init__(self, member: Any, ref: FieldRef[Any, Any]) -> None:
         self.member = member
         self.ref = ref
 
@@ -84,7 +84,21 @@ class FieldSource:
         """
         raise NotImplementedError
 
-    def install(self, cls: type, name: str, ref: FieldRef) -> None:
+    def drop_fields(self, cls: type, names: Sequence[str]) -> None:
+        """Stop treating ``names`` (lazy relations the library took for fields) as fields.
+
+        Raises:
+            ModelError: this library cannot be told after the fact; the message says
+                which spelling it understands.
+        """
+        shown = ", ".join(names)
+        raise errors.ModelError(
+            f"{cls.__qualname__}: {self.library} reads {shown} as stored field(s), not as relations: it "
+            "recognises class variables by the annotation's text. Declare relations as "
+            "`name: ClassVar[LazyMany[Model]]` or `name: ClassVar[LazyOne[Model]]`"
+        )
+
+    def install(self, cls: type, name: str, ref: FieldRef[Any, Any]) -> None:
         """Make ``cls.<name>`` return ``ref`` while instances keep their values."""
         current = cls.__dict__.get(name)
         if current is not None and type(current).__name__ == "member_descriptor":
@@ -191,6 +205,21 @@ class _PydanticSource(FieldSource):
     def set_value(self, instance: Any, name: str, value: Any) -> None:
         instance.__dict__[name] = value
         instance.__pydantic_fields_set__.add(name)
+
+    def drop_fields(self, cls: type, names: Sequence[str]) -> None:
+        # A string annotation naming a model defined later cannot be evaluated
+        # by pydantic, which then takes it for a field; make it the class
+        # variable it is and let pydantic rebuild the model.
+        fields = cls.__pydantic_fields__  # type: ignore[attr-defined]
+        for name in names:
+            fields.pop(name, None)
+            cls.__class_vars__.add(name)  # type: ignore[attr-defined]
+        try:
+            cls.model_rebuild(force=True)  # type: ignore[attr-defined]
+        except Exception as exc:
+            raise errors.ModelError(f"{cls.__qualname__}: pydantic cannot rebuild the model: {exc}") from exc
+        if any(name in cls.model_fields for name in names):  # type: ignore[attr-defined]
+            super().drop_fields(cls, names)
 
     def _build_lines(self, cls: type, names: Sequence[str], env: dict[str, Any]) -> list[str]:
         items = ", ".join(f"{n!r}: v{i}" for i, n in enumerate(names))

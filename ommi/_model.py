@@ -122,36 +122,79 @@ class FieldInfo:
     check: Callable[[Any], Any] = field(default=None, repr=False)  # type: ignore[assignment]
 
     @property
-    def ref(self) -> FieldRef:
+    def ref(self) -> FieldRef[Any, Any]:
         """The query reference of this field (``Model.field``)."""
         return self._ref
 
-    _ref: FieldRef = field(default=None, repr=False)  # type: ignore[assignment]
+    _ref: FieldRef[Any, Any] = field(default=None, repr=False)  # type: ignore[arg-type]
 
     def references(self) -> FieldInfo | None:
-        """The field this one refers to, resolving forward references by name."""
+        """The field this one refers to, resolving forward references by name.
+
+        Raises:
+            ModelError: the target is unknown, or is not a field a reference can name.
+        """
         if self.reference is None:
             return None
-        target = self.reference.target
-        if isinstance(target, FieldRef):
-            return target.info
+        target = _reference_target(self, lambda name: self.model.collection.find(name) or _find_any(name))
+        if target is None:
+            raise errors.ModelError(
+                f"{self.model.cls.__name__}.{self.name}: ReferenceTo({self.reference.target!r}) names an unknown model"
+            )
+        return target
+
+
+def _reference_target(f: FieldInfo, find: Callable[[str], ModelInfo | None]) -> FieldInfo | None:
+    """The field ``f``'s ``ReferenceTo`` names (``None``: a model not defined yet).
+
+    ``ReferenceTo(User.id)``, ``ReferenceTo("User.id")``, and ``ReferenceTo(User)``
+    or ``ReferenceTo("User")`` (the model's key) are accepted.
+    """
+    assert f.reference is not None
+    target = f.reference.target
+    where = f"{f.model.cls.__qualname__}.{f.name}: ReferenceTo({_shown(target)})"
+    if isinstance(target, FieldRef):
+        found = target.info
+    elif isinstance(target, (type, str)):
+        field_name: str | None = None
         if isinstance(target, str):
-            model_name, _, field_name = target.rpartition(".")
-            info = self.model.collection.find(model_name) or _find_any(model_name)
+            model_name, dot, field_name = target.rpartition(".")
+            if not dot:
+                model_name, field_name = target, None
+            info = find(model_name)
             if info is None:
+                return None
+        else:
+            # the model itself is being decorated: it has no __ommi__ yet
+            info = f.model if target is f.model.cls else target.__dict__.get("__ommi__")
+            if not isinstance(info, ModelInfo):
+                raise errors.ModelError(f"{where}: {target.__qualname__} is not an ommi model")
+        if field_name is None:
+            if len(info.key) != 1:
+                shown = ", ".join(k.name for k in info.key) or "none"
                 raise errors.ModelError(
-                    f"{self.model.cls.__name__}.{self.name}: ReferenceTo({target!r}) names an "
-                    f"unknown model {model_name!r}"
+                    f"{where} refers to the key of {info.cls.__name__}, which is not one field (key fields: "
+                    f"{shown}); composite references are not supported"
                 )
+            found = info.key[0]
+        else:
             if field_name not in info.by_name:
-                raise errors.ModelError(
-                    f"{self.model.cls.__name__}.{self.name}: ReferenceTo({target!r}): "
-                    f"{model_name} has no field {field_name!r}"
-                )
-            return info.by_name[field_name]
+                raise errors.ModelError(f"{where}: {info.cls.__name__} has no field {field_name!r}")
+            found = info.by_name[field_name]
+    else:
+        raise errors.ModelError(f"{where}: ReferenceTo needs Model.field, 'Model.field' or a model class")
+    whole_key = found.model.key
+    if found.key and len(whole_key) > 1 and not found.unique:
+        shown = ", ".join(k.name for k in whole_key)
         raise errors.ModelError(
-            f"{self.model.cls.__name__}.{self.name}: ReferenceTo needs Model.field or 'Model.field'"
+            f"{where} names one field of {found.model.cls.__name__}'s composite key ({shown}); a reference "
+            "must name a single-field key or a Unique field (composite references are not supported)"
         )
+    return found
+
+
+def _shown(target: Any) -> str:
+    return target.__qualname__ if isinstance(target, type) else repr(target)
 
 
 def _find_any(name: str) -> ModelInfo | None:
@@ -361,8 +404,9 @@ def _build(cls: type, collection: ModelCollection, name: str | None, localns: di
     source = adapter_for(cls)
     table = check_identifier(name if name is not None else cls.__name__, f"model {cls.__qualname__}: name")
     hints = _hints(cls, localns)
+    relations = _relation_names(cls, hints, localns)
     fields: list[FieldInfo] = []
-    for fname, has_default, default in source.fields(cls):
+    for fname, has_default, default in _stored_fields(cls, source, relations):
         where = f"{cls.__qualname__}.{fname}"
         if fname not in hints:
             raise errors.ModelError(f"{where} has no type annotation")
@@ -401,21 +445,49 @@ def _build(cls: type, collection: ModelCollection, name: str | None, localns: di
     info_obj = ModelInfo(cls, table, collection, fields, source)
     for f in fields:
         f.model = info_obj
+    _check_references(info_obj)
+    for f in fields:
         f._ref = FieldRef(cls, f.name, f)
         source.install(cls, f.name, f._ref)
-    _install_relations(cls, info_obj, hints, localns)
+    _install_relations(cls, info_obj, relations, localns)
     type.__setattr__(cls, "__ommi__", info_obj)
     with _lock:
         collection.add(info_obj)
         _all_models.append(info_obj)
 
 
-def _install_relations(cls: type, info: ModelInfo, hints: dict[str, Any], localns: dict[str, Any] | None) -> None:
-    field_names = set(info.by_name)
+def _stored_fields(cls: type, source: FieldSource, relations: dict[str, Any]) -> list[tuple[str, bool, Any]]:
+    """The library's fields of ``cls``, less relations it took for fields (it decides by the annotation's text)."""
+    declared = source.fields(cls)
+    misread = [fname for fname, _, _ in declared if fname in relations]
+    if not misread:
+        return declared
+    source.drop_fields(cls, misread)
+    return source.fields(cls)
+
+
+def _check_references(info: ModelInfo) -> None:
+    """Check each ``ReferenceTo`` whose target exists (or is this model); the others on first use."""
+    names = (info.cls.__name__, info.name)
+    for f in info.fields:
+        if f.reference is not None:
+            _reference_target(f, lambda n: info if n in names else find_model(n, info.collection))
+
+
+def _relation_names(cls: type, hints: dict[str, Any], localns: dict[str, Any] | None) -> dict[str, Any]:
+    """The annotations that declare lazy relations, by name (strings where not resolvable yet)."""
+    module = sys.modules.get(cls.__module__)
+    globalns = dict(vars(module)) if module is not None else {}
+    out: dict[str, Any] = {}
     for rname, hint in hints.items():
         raw = hint.text if isinstance(hint, _Unresolved) else hint
-        if rname in field_names or not is_relation_annotation(raw):
-            continue
+        if is_relation_annotation(raw, globalns, localns):
+            out[rname] = raw
+    return out
+
+
+def _install_relations(cls: type, info: ModelInfo, relations: dict[str, Any], localns: dict[str, Any] | None) -> None:
+    for rname, raw in relations.items():
         if cls.__weakrefoffset__ == 0:
             raise errors.ModelError(
                 f"{cls.__qualname__}.{rname}: lazy relations need instances that support weak references; "
@@ -441,12 +513,14 @@ def _hints(cls: type, localns: dict[str, Any] | None) -> dict[str, Any]:
         raw.update(inspect.get_annotations(base))
     module = sys.modules.get(cls.__module__)
     globalns = dict(vars(module)) if module is not None else {}
+    # the class is not bound to its name yet while it is decorated: ReferenceTo(Category) inside Category
+    names = {**(localns or {}), cls.__name__: cls}
     out: dict[str, Any] = {}
     for name, declared in raw.items():
         annotation = declared.__forward_arg__ if isinstance(declared, typing.ForwardRef) else declared
         if isinstance(annotation, str):
             try:
-                out[name] = eval(annotation, globalns, localns)  # noqa: S307 - the class's own annotation
+                out[name] = eval(annotation, globalns, names)  # noqa: S307 - the class's own annotation
             except NameError:
                 out[name] = _Unresolved(annotation)
             except Exception as exc:

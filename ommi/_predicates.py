@@ -17,13 +17,13 @@ from ommi.query import (
     AggCompare,
     And,
     Compare,
+    Condition,
     Field,
     FieldRef,
     Not,
     Op,
     Or,
     Predicate,
-    PredicateNode,
     Related,
     Select,
 )
@@ -146,7 +146,7 @@ def select_from(args: tuple[Any, ...]) -> Select:
                     f"find() got two models ({model.__name__}, {arg.__name__}); pass one model and predicates"
                 )
             model = arg
-        elif isinstance(arg, PredicateNode):
+        elif isinstance(arg, Condition):
             preds.append(check_depth(arg))  # type: ignore[arg-type]
         elif isinstance(arg, FieldRef):
             raise errors.QueryError(f"find() got the field {arg!r}; did you mean a comparison like {arg!r} == value?")

@@ -11,7 +11,7 @@ from ommi._fields import INT64_MAX
 from ommi._integrity import check_references, check_unreferenced
 from ommi._model import get_model_info
 from ommi._predicates import check_depth, fields_of, inside_aggregate, join_all
-from ommi._relations import RelationRef
+from ommi._relations import LazyMany, LazyOne, RelationRef
 from ommi._results import Action, as_ommi_error, deferred
 from ommi.driver import Statements
 from ommi.query import (
@@ -19,12 +19,12 @@ from ommi.query import (
     AggOrder,
     AggRef,
     Aggregate,
+    Condition,
     Delete,
     Field,
     FieldRef,
     OrderBy,
     Predicate,
-    PredicateNode,
     Select,
     Update,
 )
@@ -80,19 +80,20 @@ class Query(Generic[M]):
 
     # -- building -------------------------------------------------------------
 
-    def include(self, *relations: Any) -> Query[M]:
+    def include(self, *relations: LazyMany[Any] | LazyOne[Any] | RelationRef) -> Query[M]:
         """Load the named relations of every result with one extra query per relation.
 
         ``db.find(User).include(User.posts)``; name the next hop to go deeper:
         ``.include(User.posts, Post.comments)``. Awaiting an included field then
-        runs no query.
+        runs no query. (To type checkers ``User.posts`` is the ``LazyMany`` it
+        declares; at run time it is a :class:`~ommi._relations.RelationRef`.)
         """
         for r in relations:
             if not isinstance(r, RelationRef):
                 raise errors.QueryError(f"include() takes relations such as User.posts, not {r!r}")
         return self._copy(includes=self._spec.includes + tuple(relations))
 
-    def order_by(self, *terms: OrderBy | AggOrder | FieldRef) -> Query[M]:
+    def order_by(self, *terms: OrderBy | AggOrder | FieldRef[Any, Any] | AggRef[Any, Any]) -> Query[M]:
         """Order by fields: ``User.age.desc``, ``User.name.asc`` or plain ``User.id`` (ascending).
 
         Grouped queries may also order by aggregates: ``Sum(Order.amount).desc``.
@@ -107,18 +108,18 @@ class Query(Generic[M]):
         select = dataclasses.replace(self._select, order_by=self._select.order_by + plain)
         return self._copy(select=select, orders=self._spec.orders + tuple(out))
 
-    def group_by(self, *fields: FieldRef) -> Query[M]:
+    def group_by(self, *fields: FieldRef[Any, Any]) -> Query[M]:
         """Group rows by fields for :meth:`aggregate` (one result per distinct combination)."""
         for f in fields:
             if not isinstance(f, FieldRef) or f.model is not self._select.model:
                 raise errors.QueryError(f"group_by() takes fields of {self._select.model.__name__}, not {f!r}")
         return self._copy(group_by=self._spec.group_by + tuple(f.field for f in fields))
 
-    def having(self, *predicates: object) -> Query[M]:
+    def having(self, *predicates: Condition[Any]) -> Query[M]:
         """Filter groups after grouping: ``having(Sum(Order.amount) > 100)``; several are ANDed."""
         preds: list[Predicate] = [] if self._spec.having is None else [self._spec.having]
         for p in predicates:
-            if not isinstance(p, PredicateNode):
+            if not isinstance(p, Condition):
                 raise errors.QueryError(f"having() takes predicates such as Sum(Order.amount) > 100, not {p!r}")
             preds.append(check_depth(p))  # type: ignore[arg-type]
         return self._copy(having=join_all(preds))
@@ -134,7 +135,7 @@ class Query(Generic[M]):
     # -- terminal actions ---------------------------------------------------------
 
     @deferred
-    def aggregate(self, **aggregates: AggRef) -> Action[Any]:
+    def aggregate(self, **aggregates: AggRef[Any, Any]) -> Action[Any]:
         """Compute aggregates in the database.
 
         With :meth:`group_by`, yields a list of dicts, one per group, keyed by
@@ -154,7 +155,7 @@ class Query(Generic[M]):
 
         return self._scope.action(run)
 
-    def _aggregate_statement(self, aggregates: dict[str, AggRef]) -> Aggregate:
+    def _aggregate_statement(self, aggregates: dict[str, AggRef[Any, Any]]) -> Aggregate:
         if not aggregates:
             raise errors.QueryError("aggregate() needs at least one name=Aggregate(...), e.g. n=Count()")
         spec = self._spec

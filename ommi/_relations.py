@@ -1,13 +1,15 @@
 """Relationships: lazy fields that follow ``ReferenceTo`` links, in either direction.
 
-``LazyLoadTheRelated[Model]`` and ``LazyLoadEveryRelated[Model]`` are class
-variables as far as dataclasses, attrs and pydantic are concerned (so they are
-never constructor arguments nor stored columns); ``@ommi_model`` installs a
-descriptor for each that hands out an awaitable bound to the instance.
+``ClassVar[LazyOne[Model]]`` and ``ClassVar[LazyMany[Model]]`` (or the upstream
+aliases ``LazyLoadTheRelated[Model]`` and ``LazyLoadEveryRelated[Model]``) are
+class variables as far as dataclasses, attrs and pydantic are concerned (so
+they are never constructor arguments nor stored columns); ``@ommi_model``
+installs a descriptor for each that hands out an awaitable bound to the instance.
 """
 
 from __future__ import annotations
 
+import builtins
 import functools
 import sys
 import typing
@@ -40,7 +42,8 @@ T = TypeVar("T")
 class AssociateUsing:
     """Many-to-many through an association model whose fields refer to both sides.
 
-    ``roles: LazyLoadEveryRelated[Annotated[Role, AssociateUsing(UserRole)]]``
+    ``roles: ClassVar[LazyMany[Annotated[Role, AssociateUsing("UserRole")]]]`` (the
+    association model by class, or by name when it is defined further down)
     """
 
     model: Any
@@ -153,14 +156,49 @@ class _Names(Mapping[str, Any]):
         return len(self.localns)
 
 
-def is_relation_annotation(annotation: Any) -> bool:
-    """Whether an annotation (resolved, or a string) declares a lazy relation."""
+class _Lenient(Mapping[str, Any]):
+    """Names for recognising a relation at decoration: a name not defined yet
+    (a model declared further down) reads as a forward reference."""
+
+    def __init__(self, globalns: Mapping[str, Any], localns: Mapping[str, Any] | None) -> None:
+        self.globalns = globalns
+        self.localns = localns or {}
+
+    def __getitem__(self, key: str) -> Any:
+        for names in (self.localns, self.globalns, vars(builtins)):
+            if key in names:
+                return names[key]
+        return typing.ForwardRef(key)
+
+    def __iter__(self) -> Any:
+        return iter(self.localns)
+
+    def __len__(self) -> int:
+        return len(self.localns)
+
+
+def _read(annotation: Any, globalns: dict[str, Any], names: Mapping[str, Any]) -> Any:
+    """An annotation as an object: strings and forward references are evaluated."""
+    if isinstance(annotation, typing.ForwardRef):
+        annotation = annotation.__forward_arg__
     if isinstance(annotation, str):
-        return annotation.lstrip("'\" ").startswith(("LazyLoadTheRelated", "LazyLoadEveryRelated", "ommi."))
-    if typing.get_origin(annotation) is ClassVar:
-        (inner,) = typing.get_args(annotation)
-        return typing.get_origin(inner) in (LazyOne, LazyMany)
-    return False
+        return eval(annotation, globalns, names)  # noqa: S307 - the model's own annotation
+    return annotation
+
+
+def is_relation_annotation(annotation: Any, globalns: dict[str, Any], localns: Mapping[str, Any] | None) -> bool:
+    """Whether an annotation declares a lazy relation: ``ClassVar[LazyOne[...]]`` or
+    ``ClassVar[LazyMany[...]]`` in any spelling (the ``LazyLoad...`` aliases, strings,
+    ``from __future__ import annotations``), whether or not its target exists yet."""
+    names = _Lenient(globalns, localns)
+    try:
+        outer = _read(annotation, globalns, names)
+        if typing.get_origin(outer) is not ClassVar:
+            return False
+        args = typing.get_args(outer)
+        return len(args) == 1 and typing.get_origin(_read(args[0], globalns, names)) in (LazyOne, LazyMany)
+    except Exception:  # noqa: BLE001 - an annotation that cannot be read is not a relation
+        return False
 
 
 class Relation:
@@ -172,6 +210,9 @@ class Relation:
         self.annotation = annotation
         self.localns = localns
         self._resolved: tuple[bool, ModelInfo, ModelInfo | None, tuple[Link, ...]] | None = None
+        # the defining module's namespace, live: names defined after the model appear in it
+        module = sys.modules.get(owner.cls.__module__)
+        self._globalns: dict[str, Any] = vars(module) if module is not None else {}
 
     def __repr__(self) -> str:
         return f"{self.owner.cls.__name__}.{self.name}"
@@ -188,15 +229,9 @@ class Relation:
     def _resolve(self) -> tuple[bool, ModelInfo, ModelInfo | None, tuple[Link, ...]]:
         from ommi._model import get_model_info
 
-        ann = self.annotation
-        if isinstance(ann, str):
-            module = sys.modules.get(self.owner.cls.__module__)
-            globalns = dict(vars(module)) if module is not None else {}
-            try:
-                ann = eval(ann, globalns, _Names(self.owner, self.localns))  # noqa: S307 - the model's own annotation
-            except Exception as exc:
-                raise errors.ModelError(f"{self._where()}: cannot resolve {self.annotation!r}: {exc}") from exc
+        ann = self._evaluate(self.annotation)
         (inner,) = typing.get_args(ann)
+        inner = self._evaluate(inner)
         many = typing.get_origin(inner) is LazyMany
         (target,) = typing.get_args(inner)
         assoc: Any = None
@@ -213,14 +248,19 @@ class Relation:
         second = self._direct_between(assoc_info, target_info, prefer_forward=True)
         return many, target_info, assoc_info, (first, second)
 
+    def _evaluate(self, annotation: Any) -> Any:
+        try:
+            return _read(annotation, self._globalns, _Names(self.owner, self.localns))
+        except Exception as exc:
+            raise errors.ModelError(f"{self._where()}: cannot resolve {self.annotation!r}: {exc}") from exc
+
     def _model(self, target: Any) -> Any:
-        if isinstance(target, typing.ForwardRef):
-            target = target.__forward_arg__
-        if isinstance(target, str):
+        if isinstance(target, (str, typing.ForwardRef)):
+            name = target if isinstance(target, str) else target.__forward_arg__
             try:
-                return _Names(self.owner, self.localns)[target]
-            except KeyError:
-                raise errors.ModelError(f"{self._where()}: unknown model {target!r}") from None
+                return _read(target, self._globalns, _Names(self.owner, self.localns))
+            except Exception:  # noqa: BLE001 - reported as the unknown model it is
+                raise errors.ModelError(f"{self._where()}: unknown model {name!r}") from None
         return target
 
     def _direct(self, target: ModelInfo, many: bool) -> Link:

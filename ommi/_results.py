@@ -83,10 +83,12 @@ class Action(Generic[T]):
     def __init__(self, run: Callable[[], Awaitable[T]]) -> None:
         self._run = run
 
-    def __await__(self) -> Generator[Any, None, DBResult[T]]:
+    # The awaited type is the union, not the DBResult base, so that
+    # ``case DBSuccess(value)`` binds ``value`` to ``T`` under type checkers.
+    def __await__(self) -> Generator[Any, None, DBSuccess[T] | DBFailure[T]]:
         return self._result().__await__()
 
-    async def _result(self) -> DBResult[T]:
+    async def _result(self) -> DBSuccess[T] | DBFailure[T]:
         try:
             return DBSuccess(await self._run())
         except Exception as exc:  # noqa: BLE001 - every failure becomes a DBFailure

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Generator, Sequence
 from types import TracebackType
-from typing import Any, TypeVar, overload
+from typing import Any, Self, TypeVar, overload
 
 from ommi import errors
 from ommi._events import EventName, Hooks, call, fire
@@ -28,7 +28,7 @@ from ommi._relations import bind
 from ommi._results import Action, as_ommi_error, deferred
 from ommi._schema import Schema
 from ommi.driver import Driver, DriverTransaction, Statements, load_driver, parse_url
-from ommi.query import Delete, Insert, Save, Select
+from ommi.query import Condition, Delete, Insert, Save, Select
 
 __all__ = ["Ommi", "Runtime", "Scope", "Transaction"]
 
@@ -109,7 +109,7 @@ class _Session:
 
     _scope: Scope
 
-    def add(self, *models: Any) -> Action[list[Any]]:
+    def add(self, *models: M) -> Action[list[M]]:
         """Store model instances; generated keys are written back into them.
 
         One ``add()`` is atomic: if any instance fails, none is stored.
@@ -126,7 +126,7 @@ class _Session:
             return Action.failure(exc)
         rt = self._scope.runtime
 
-        async def run(stmts: Statements) -> list[Any]:
+        async def run(stmts: Statements) -> list[M]:
             for batch_model, batch in groups:
                 await fire(rt.events, "before_add", batch_model, batch)
             for batch_model, batch in groups:
@@ -147,15 +147,17 @@ class _Session:
         return self._scope.action(run)
 
     @overload
-    def find(self, model: type[M], /, *predicates: object) -> Query[M]: ...
+    def find(self, model: type[M], /, *predicates: Condition[Any]) -> Query[M]: ...
     @overload
-    def find(self, /, *predicates: object) -> Query[Any]: ...
+    def find(self, predicate: Condition[M], /, *predicates: Condition[Any]) -> Query[M]: ...
     def find(self, *args: Any) -> Query[Any]:
         """Start a query: ``find(User)``, ``find(User.age >= 18)``, ``find(User, pred, pred)``.
 
         Several predicates are ANDed. Nothing runs until a terminal action
         (``all``, ``one``, ``first``, ``count``, ``exists``, ``update``,
         ``delete``) is awaited or the query is iterated with ``async for``.
+        Without a model class, the query is about the model of the first
+        field named (``find(User.age >= 18)`` is a ``Query[User]``).
         """
         return Query(self._scope, select_from(args))
 
@@ -174,7 +176,7 @@ class _Session:
         return self._scope.action(run)
 
     @deferred
-    def save(self, *models: Any) -> Action[list[Any]]:
+    def save(self, *models: M) -> Action[list[M]]:
         """Write changed instances back to the rows with their keys.
 
         Fails with ``NotFound`` (storing nothing) if an instance has no row.
@@ -182,7 +184,7 @@ class _Session:
         groups = _batches(models)
         rt = self._scope.runtime
 
-        async def run(stmts: Statements) -> list[Any]:
+        async def run(stmts: Statements) -> list[M]:
             for batch_model, batch in groups:
                 await fire(rt.events, "before_save", batch_model, batch)
             for batch_model, batch in groups:
@@ -198,7 +200,7 @@ class _Session:
         return self._scope.action(run)
 
     @deferred
-    def delete(self, *models: Any) -> Action[int]:
+    def delete(self, *models: object) -> Action[int]:
         """Delete instances by key; yields the number of rows deleted."""
         groups = _batches(models)
         rt = self._scope.runtime
@@ -271,7 +273,7 @@ class Ommi(_Session):
         self._loop: asyncio.AbstractEventLoop | None = None
 
     @classmethod
-    def connect(cls, url: str | None = None, **options: Any) -> Ommi:
+    def connect(cls, url: str | None = None, **options: Any) -> Self:
         """Build an ``Ommi`` for a database URL (use with ``async with`` or ``await``).
 
         Args:
@@ -323,14 +325,14 @@ class Ommi(_Session):
         driver = await self._connected()
         return await driver.begin()
 
-    def __await__(self) -> Any:
-        async def opened() -> Ommi:
+    def __await__(self) -> Generator[Any, None, Self]:
+        async def opened() -> Self:
             await self._connected()
             return self
 
         return opened().__await__()
 
-    async def __aenter__(self) -> Ommi:
+    async def __aenter__(self) -> Self:
         await self._connected()
         return self
 
@@ -472,7 +474,7 @@ class Transaction(_Session):
     async def _open_block(self) -> DriverTransaction:
         return await (await self._statements()).savepoint()
 
-    async def __aenter__(self) -> Transaction:
+    async def __aenter__(self) -> Self:
         if self._tx is not None:
             raise errors.TransactionError("a transaction block can be entered only once")
         try:

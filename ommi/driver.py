@@ -32,12 +32,13 @@ from ommi._model import FieldInfo, ModelInfo, get_model_info, infos_in_dependenc
 from ommi._native import ErrorRule, NativeErrors, first_line, missing_table_hint
 from ommi._threads import ThreadWorker
 from ommi._url import URL, Option, flag, parse_url
-from ommi.query import Aggregate, Delete, Insert, PredicateNode, Save, Select, Update
+from ommi.query import Aggregate, Condition, Delete, Insert, Save, Select, Update
 
 __all__ = [
     "CAPABILITIES",
     "NO_DEFAULT",
     "URL",
+    "Condition",
     "Driver",
     "DriverTransaction",
     "ErrorRule",
@@ -48,7 +49,6 @@ __all__ = [
     "ModelInfo",
     "NativeErrors",
     "Option",
-    "PredicateNode",
     "SchemaChange",
     "Statements",
     "ThreadWorker",

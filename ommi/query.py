@@ -26,14 +26,30 @@ from __future__ import annotations
 
 import enum
 import functools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Union
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Generic, Union, overload
 
 from ommi import errors
 
 if TYPE_CHECKING:
+    # Type-checker only: defaults (PEP 696) let drivers keep writing the bare
+    # ``Compare`` or ``FieldRef`` while user code gets ``Compare[User]``.
+    from typing_extensions import TypeVar
+
     from ommi._model import FieldInfo
+
+    M = TypeVar("M", covariant=True, default=Any)  # noqa: PLC0105 - reads as "model" in signatures
+    T = TypeVar("T", default=Any)
+else:
+    from typing import TypeVar
+
+    M = TypeVar("M", covariant=True)  # noqa: PLC0105 - reads as "model" in signatures
+    T = TypeVar("T")
+
+N = TypeVar("N")
+V = TypeVar("V")
 
 __all__ = [
     "Agg",
@@ -46,6 +62,7 @@ __all__ = [
     "Avg",
     "Between",
     "Compare",
+    "Condition",
     "Count",
     "CountDistinct",
     "Delete",
@@ -64,13 +81,13 @@ __all__ = [
     "Or",
     "OrderBy",
     "Predicate",
-    "PredicateNode",
     "Related",
     "Save",
     "Select",
     "Sum",
     "Update",
     "Wildcard",
+    "col",
     "escape_like",
     "like_pattern",
     "like_tokens",
@@ -102,22 +119,23 @@ class Field:
         return self.info.column
 
 
-class PredicateNode:
-    """Base of every predicate node: ``&``, ``|`` and ``~`` combine predicates.
+class Condition(Generic[M]):
+    """The base of every predicate node: ``&``, ``|`` and ``~`` combine them.
 
-    Drivers test ``isinstance(x, PredicateNode)`` to tell a predicate from
-    other values; the closed set of node types is :data:`Predicate`.
+    ``M`` is the model the predicate is about (for type checkers only: it is
+    the model of the first field named, the one ``find()`` queries when no
+    model class is given).
     """
 
     __slots__ = ()
 
-    def __and__(self, other: Predicate) -> And:
+    def __and__(self, other: Condition[Any]) -> And[M]:
         return And(_flatten(And, (self, other)))
 
-    def __or__(self, other: Predicate) -> Or:
+    def __or__(self, other: Condition[Any]) -> Or[M]:
         return Or(_flatten(Or, (self, other)))
 
-    def __invert__(self) -> Predicate:
+    def __invert__(self) -> Predicate[M]:
         return Not(self)  # type: ignore[arg-type]
 
     def __bool__(self) -> bool:
@@ -127,15 +145,12 @@ class PredicateNode:
         )
 
 
-
-
-
 def _flatten(kind: type, items: Iterable[Any]) -> tuple[Predicate, ...]:
     out: list[Predicate] = []
     for item in items:
         if isinstance(item, FieldRef):
             raise TypeError(f"{item!r} is a field, not a predicate")
-        if not isinstance(item, PredicateNode):
+        if not isinstance(item, Condition):
             raise TypeError(f"cannot combine a query predicate with {item!r}")
         if type(item) is kind:
             out.extend(item.items)  # type: ignore[attr-defined]
@@ -145,7 +160,7 @@ def _flatten(kind: type, items: Iterable[Any]) -> tuple[Predicate, ...]:
 
 
 @dataclass(frozen=True, slots=True)
-class Compare(PredicateNode):
+class Compare(Condition[M]):
     """``field <op> value``; ``value`` is a validated Python value, never ``None``."""
 
     field: Field
@@ -154,14 +169,14 @@ class Compare(PredicateNode):
 
 
 @dataclass(frozen=True, slots=True)
-class IsNull(PredicateNode):
+class IsNull(Condition[M]):
     """The field is NULL (or absent, in a document database)."""
 
     field: Field
 
 
 @dataclass(frozen=True, slots=True)
-class In(PredicateNode):
+class In(Condition[M]):
     """The field equals one of ``values``; a ``None`` among them matches NULL."""
 
     field: Field
@@ -169,7 +184,7 @@ class In(PredicateNode):
 
 
 @dataclass(frozen=True, slots=True)
-class Between(PredicateNode):
+class Between(Condition[M]):
     """``low <= field <= high``."""
 
     field: Field
@@ -178,7 +193,7 @@ class Between(PredicateNode):
 
 
 @dataclass(frozen=True, slots=True)
-class Like(PredicateNode):
+class Like(Condition[M]):
     """Case-sensitive pattern match: ``%`` any run, ``_`` one character, ``\\`` escapes."""
 
     field: Field
@@ -186,26 +201,26 @@ class Like(PredicateNode):
 
 
 @dataclass(frozen=True, slots=True)
-class And(PredicateNode):
+class And(Condition[M]):
     """All items hold."""
 
     items: tuple[Predicate, ...]
 
 
 @dataclass(frozen=True, slots=True)
-class Or(PredicateNode):
+class Or(Condition[M]):
     """At least one item holds."""
 
     items: tuple[Predicate, ...]
 
 
 @dataclass(frozen=True, slots=True)
-class Not(PredicateNode):
+class Not(Condition[M]):
     """The exact complement of ``item`` (two-valued: NULL comparisons are false)."""
 
     item: Predicate
 
-    def __invert__(self) -> Predicate:
+    def __invert__(self) -> Predicate[M]:
         return self.item
 
 
@@ -233,7 +248,7 @@ class Agg:
 
 
 @dataclass(frozen=True, slots=True)
-class AggCompare(PredicateNode):
+class AggCompare(Condition[M]):
     """``aggregate <op> value`` in a ``having`` clause (false when the aggregate is NULL)."""
 
     agg: Agg
@@ -251,7 +266,7 @@ class Hop:
 
 
 @dataclass(frozen=True, slots=True)
-class Related(PredicateNode):
+class Related(Condition[M]):
     """Some row reached from the queried row by following ``path`` satisfies ``where``.
 
     Built by ``find()`` when a predicate names fields of another model
@@ -262,7 +277,10 @@ class Related(PredicateNode):
     where: Predicate
 
 
-Predicate = Union[Compare, IsNull, In, Between, Like, And, Or, Not, AggCompare, Related]  # noqa: UP007
+Predicate = Union[  # noqa: UP007
+    Compare[M], IsNull[M], In[M], Between[M], Like[M], And[M], Or[M], Not[M], AggCompare[M], Related[M]
+]
+"""The closed set of predicate nodes a driver compiles (``Predicate[User]``: about ``User``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -335,10 +353,14 @@ def like_pattern(tokens: Iterable[LikeToken]) -> str:
     return "".join(t.value if isinstance(t, Wildcard) else escape_like(t) for t in tokens)
 
 
-class FieldRef:
+class FieldRef(Generic[M, T]):
     """What ``Model.field`` is on a model class: builds query nodes.
 
     It is sugar, never a node: ``User.age >= 18`` returns a :class:`Compare`.
+    For type checkers it is ``FieldRef[User, int]``: the model and the field's
+    value type, against which comparisons and methods are typed (the
+    ``ommi.mypy`` plugin gives class-level field access this type; without a
+    plugin, :func:`col` does).
     """
 
     __slots__ = ("field", "info", "model", "name")
@@ -360,7 +382,7 @@ class FieldRef:
             raise errors.QueryError(f"comparing two fields ({self!r}, {value!r}) is not supported")
         return self.info.check(value)
 
-    def _ordered(self, op: Op, value: Any) -> Compare:
+    def _ordered(self, op: Op, value: Any) -> Compare[M]:
         if value is None:
             raise errors.QueryError(f"{self!r} {op.value} None: use .is_null() / == None to test for NULL")
         self._comparable(op.value)
@@ -372,48 +394,50 @@ class FieldRef:
         if self.info.kind is Kind.JSON:
             raise errors.QueryError(f"{self!r} is a JSON field: {what} is not supported on it")
 
-    def __eq__(self, value: object) -> Predicate:  # type: ignore[override]
+    # ``==``/``!=`` take the field's type (``None`` tests for NULL), so they
+    # narrow object's signature on purpose
+    def __eq__(self, value: T | None) -> Compare[M] | IsNull[M]:  # type: ignore[override]
         if value is None:
             return IsNull(self.field)
         return Compare(self.field, Op.EQ, self._value(value))
 
-    def __ne__(self, value: object) -> Predicate:  # type: ignore[override]
+    def __ne__(self, value: T | None) -> Compare[M] | Not[M]:  # type: ignore[override]
         if value is None:
             return Not(IsNull(self.field))
         return Compare(self.field, Op.NE, self._value(value))
 
-    def __lt__(self, value: Any) -> Compare:
+    def __lt__(self, value: T) -> Compare[M]:
         return self._ordered(Op.LT, value)
 
-    def __le__(self, value: Any) -> Compare:
+    def __le__(self, value: T) -> Compare[M]:
         return self._ordered(Op.LE, value)
 
-    def __gt__(self, value: Any) -> Compare:
+    def __gt__(self, value: T) -> Compare[M]:
         return self._ordered(Op.GT, value)
 
-    def __ge__(self, value: Any) -> Compare:
+    def __ge__(self, value: T) -> Compare[M]:
         return self._ordered(Op.GE, value)
 
-    def is_null(self) -> IsNull:
+    def is_null(self) -> IsNull[M]:
         """The field is NULL."""
         return IsNull(self.field)
 
-    def is_not_null(self) -> Predicate:
+    def is_not_null(self) -> Not[M]:
         """The field is not NULL."""
         return Not(IsNull(self.field))
 
-    def in_(self, values: Iterable[Any]) -> In:
+    def in_(self, values: Iterable[T | None]) -> In[M]:
         """The field equals one of ``values`` (an empty iterable matches nothing)."""
         if isinstance(values, (str, bytes)):
             raise errors.QueryError(f"{self!r}.in_() takes an iterable of values, not a single {type(values).__name__}")
         self._comparable("in_()")
         return In(self.field, tuple(None if v is None else self._value(v) for v in values))
 
-    def not_in(self, values: Iterable[Any]) -> Predicate:
+    def not_in(self, values: Iterable[T | None]) -> Not[M]:
         """The exact complement of :meth:`in_` (NULL fields match unless ``None`` is listed)."""
         return Not(self.in_(values))
 
-    def between(self, low: Any, high: Any) -> Between:
+    def between(self, low: T, high: T) -> Between[M]:
         """``low <= field <= high``, both ends included."""
         if low is None or high is None:
             raise errors.QueryError(f"{self!r}.between() needs two non-None bounds")
@@ -429,19 +453,19 @@ class FieldRef:
             raise errors.ValidationError(f"{self!r}.{what}() takes a str, got {type(value).__name__}")
         return value
 
-    def like(self, pattern: str) -> Like:
+    def like(self, pattern: str) -> Like[M]:
         """Case-sensitive pattern match: ``%`` any run, ``_`` one character, ``\\`` escapes."""
         return Like(self.field, self._text("like", pattern))
 
-    def contains(self, text: str) -> Like:
+    def contains(self, text: str) -> Like[M]:
         """The field contains ``text`` (literally, case-sensitive)."""
         return Like(self.field, "%" + escape_like(self._text("contains", text)) + "%")
 
-    def startswith(self, text: str) -> Like:
+    def startswith(self, text: str) -> Like[M]:
         """The field starts with ``text`` (literally, case-sensitive)."""
         return Like(self.field, escape_like(self._text("startswith", text)) + "%")
 
-    def endswith(self, text: str) -> Like:
+    def endswith(self, text: str) -> Like[M]:
         """The field ends with ``text`` (literally, case-sensitive)."""
         return Like(self.field, "%" + escape_like(self._text("endswith", text)))
 
@@ -456,15 +480,63 @@ class FieldRef:
         return OrderBy(self.field, True)
 
 
-class AggRef:
+class _FieldsOf:
+    """What the getter of ``col(User, lambda u: u.age)`` reads: the model's field references."""
+
+    __slots__ = ("_info",)
+
+    def __init__(self, info: Any) -> None:
+        self._info = info
+
+    def __getattr__(self, name: str) -> FieldRef:
+        f = self._info.by_name.get(name)
+        if f is None:
+            raise errors.QueryError(f"{self._info.cls.__name__} has no field {name!r}")
+        return f.ref  # type: ignore[no-any-return]
+
+
+# The first overload is exact under the mypy plugin (``User.age`` is already a
+# FieldRef); checkers without a plugin see ``User.age`` as an ``int`` and pick
+# the second.
+@overload
+def col(field: FieldRef[N, V], /) -> FieldRef[N, V]: ...
+@overload
+def col(field: V, /) -> FieldRef[Any, V]: ...
+@overload
+def col(model: type[N], get: Callable[[N], V], /) -> FieldRef[N, V]: ...
+def col(target: Any, get: Callable[[Any], Any] | None = None, /) -> Any:
+    """A model field as a typed field reference, for type checkers without the ommi plugin.
+
+    ``col(User.age)`` is ``User.age`` itself at run time; to a type checker it
+    is a ``FieldRef[Any, int]`` (pyright, or mypy without ``ommi.mypy``), so
+    ``col(User.age) >= 18`` type-checks as a predicate. ``col(User, lambda u: u.age)``
+    is the same reference typed ``FieldRef[User, int]``; it also suits mypy
+    without the plugin, which refuses to read a dataclass field that has no
+    default (or any field of a slotted class) on the class.
+
+    Raises:
+        QueryError: the argument is not a field of a model.
+    """
+    if get is not None:
+        from ommi._model import get_model_info
+
+        target = get(_FieldsOf(get_model_info(target)))
+    if not isinstance(target, FieldRef):
+        raise errors.QueryError(f"col() takes a model field such as User.age, not {target!r}")
+    return target
+
+
+class AggRef(Generic[M, T]):
     """What ``Sum(Order.amount)`` is: builds ``having`` predicates and group orderings.
 
     Like :class:`FieldRef`, it is sugar; :attr:`node` is the :class:`Agg` node.
+    For type checkers it is ``AggRef[Order, Decimal]``: the model and the type
+    of the values it is compared with.
     """
 
     __slots__ = ("node",)
 
-    def __init__(self, func: AggFunc, field: FieldRef | None) -> None:
+    def __init__(self, func: AggFunc, field: FieldRef[Any, Any] | None) -> None:
         if field is not None and not isinstance(field, FieldRef):
             raise errors.QueryError(f"{func.value}() takes a model field such as Order.amount, not {field!r}")
         if field is None and func is not AggFunc.COUNT:
@@ -499,27 +571,27 @@ class AggRef:
             raise errors.ValidationError(f"{self!r} is compared with a number, got {value!r}")
         return info.check(value)
 
-    def _cmp(self, op: Op, value: Any) -> AggCompare:
+    def _cmp(self, op: Op, value: Any) -> AggCompare[M]:
         if value is None:
             raise errors.QueryError(f"{self!r} {op.value} None: aggregates are compared with values")
         return AggCompare(self.node, op, self.check(value))
 
-    def __eq__(self, value: object) -> AggCompare:  # type: ignore[override]
+    def __eq__(self, value: T) -> AggCompare[M]:  # type: ignore[override]
         return self._cmp(Op.EQ, value)
 
-    def __ne__(self, value: object) -> AggCompare:  # type: ignore[override]
+    def __ne__(self, value: T) -> AggCompare[M]:  # type: ignore[override]
         return self._cmp(Op.NE, value)
 
-    def __lt__(self, value: Any) -> AggCompare:
+    def __lt__(self, value: T) -> AggCompare[M]:
         return self._cmp(Op.LT, value)
 
-    def __le__(self, value: Any) -> AggCompare:
+    def __le__(self, value: T) -> AggCompare[M]:
         return self._cmp(Op.LE, value)
 
-    def __gt__(self, value: Any) -> AggCompare:
+    def __gt__(self, value: T) -> AggCompare[M]:
         return self._cmp(Op.GT, value)
 
-    def __ge__(self, value: Any) -> AggCompare:
+    def __ge__(self, value: T) -> AggCompare[M]:
         return self._cmp(Op.GE, value)
 
     @property
@@ -533,32 +605,40 @@ class AggRef:
         return AggOrder(self.node, True)
 
 
-def Count(field: FieldRef | None = None) -> AggRef:
+@overload
+def Count() -> AggRef[Any, int]: ...
+@overload
+def Count(field: FieldRef[N, Any]) -> AggRef[N, int]: ...
+def Count(field: FieldRef[Any, Any] | None = None) -> AggRef[Any, int]:
     """``Count()`` counts rows; ``Count(field)`` counts non-NULL values."""
     return AggRef(AggFunc.COUNT, field)
 
 
-def CountDistinct(field: FieldRef) -> AggRef:
+def CountDistinct(field: FieldRef[N, Any]) -> AggRef[N, int]:
     """The number of distinct non-NULL values."""
     return AggRef(AggFunc.COUNT_DISTINCT, field)
 
 
-def Sum(field: FieldRef) -> AggRef:
+def Sum(field: FieldRef[N, V]) -> AggRef[N, V]:
     """The sum of non-NULL values (``int`` for ints, ``Decimal`` for Decimals, ``float`` for floats)."""
     return AggRef(AggFunc.SUM, field)
 
 
-def Avg(field: FieldRef) -> AggRef:
+@overload
+def Avg(field: FieldRef[N, Decimal] | FieldRef[N, Decimal | None]) -> AggRef[N, Decimal]: ...
+@overload
+def Avg(field: FieldRef[N, Any]) -> AggRef[N, float]: ...
+def Avg(field: FieldRef[Any, Any]) -> AggRef[Any, Any]:
     """The mean of non-NULL values (``float``, or ``Decimal`` for Decimal fields)."""
     return AggRef(AggFunc.AVG, field)
 
 
-def Min(field: FieldRef) -> AggRef:
+def Min(field: FieldRef[N, V]) -> AggRef[N, V]:
     """The smallest non-NULL value, of the field's own type."""
     return AggRef(AggFunc.MIN, field)
 
 
-def Max(field: FieldRef) -> AggRef:
+def Max(field: FieldRef[N, V]) -> AggRef[N, V]:
     """The largest non-NULL value, of the field's own type."""
     return AggRef(AggFunc.MAX, field)
 

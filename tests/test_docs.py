@@ -1,7 +1,9 @@
 """Every Python code block in the docs and the README runs, and so does every example.
 
 The blocks of one page run top to bottom in one namespace, with top-level
-``await`` allowed (each page reads like one async session).
+``await`` allowed (each page reads like one async session). The blocks also
+type-check under ``mypy --strict`` with the ``ommi.mypy`` plugin, one module
+per page, in one mypy run.
 """
 
 from __future__ import annotations
@@ -54,6 +56,50 @@ async def test_docs_code_blocks_run(page: Path, page_database: None, monkeypatch
         result = eval(code, namespace)  # noqa: S307 - our own documentation
         if result is not None:
             await result
+
+
+def page_module(page: Path) -> str:
+    """A page's blocks as one module, as they run (top to bottom), each line at its line
+    number on the page so that the type checker's reports point into the page."""
+    text = page.read_text(encoding="utf-8")
+    lines = [""] * (text.count("\n") + 1)
+    future = "from __future__ import annotations"
+    for match in BLOCK.finditer(text):
+        first = text.count("\n", 0, match.start(1))
+        for offset, line in enumerate(match.group(1).splitlines()):
+            # each block is compiled on its own, so a __future__ import applies to its
+            # block only; the type checker reads annotations lazily anyway
+            lines[first + offset] = "" if line == future else line
+    if future in text:
+        lines[0] = future  # the page's title line
+    return "\n".join(lines) + "\n"
+
+
+def test_docs_code_blocks_type_check(tmp_path: Path, pytestconfig: pytest.Config) -> None:
+    modules: dict[str, str] = {}
+    for page in pages():
+        if blocks(page):
+            name = "docs_" + re.sub(r"\W", "_", page.relative_to(ROOT).with_suffix("").as_posix())
+            (tmp_path / f"{name}.py").write_text(page_module(page), encoding="utf-8")
+            modules[name] = page.relative_to(ROOT).as_posix()
+    cached = getattr(pytestconfig, "cache", None)  # absent under -p no:cacheprovider
+    cache = cached.mkdir("ommi-mypy-docs") if cached is not None else tmp_path / "cache"
+    ini = tmp_path / "mypy.ini"
+    ini.write_text("[mypy]\nplugins = ommi.mypy\n", encoding="utf-8")
+    done = subprocess.run(
+        [
+            sys.executable, "-m", "mypy", "--strict", "--python-version", "3.11", "--config-file", str(ini),
+            "--cache-dir", str(cache), "--no-error-summary",
+            # the pages run with top-level await (and async with/for), as in a notebook
+            "--disable-error-code", "top-level-await", "--disable-error-code", "syntax",
+            *sorted(str(tmp_path / f"{name}.py") for name in modules),
+        ],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )
+    report = done.stdout + done.stderr
+    for name, shown in modules.items():
+        report = report.replace(str(tmp_path / f"{name}.py"), shown).replace(f"{name}.py", shown)
+    assert done.returncode == 0 and not report.strip(), report
 
 
 @pytest.mark.parametrize("script", sorted((ROOT / "examples").glob("*.py")), ids=lambda p: p.name)

@@ -12,7 +12,7 @@ import attrs
 import pydantic
 import pytest
 
-from ommi import Auto, Key, ModelCollection, Ommi, ReferenceTo, StoreAs, errors, ommi_model
+from ommi import Auto, DBFailure, Key, ModelCollection, Ommi, ReferenceTo, StoreAs, errors, ommi_model
 from ommi.driver import model_info
 from ommi.query import Compare, FieldRef, IsNull, Not, Op
 
@@ -198,3 +198,105 @@ def test_query_nodes_are_immutable_hashable_and_normalised() -> None:
     assert ~~node == node
     combined = (N.name == "a") & (N.name == "b") & (N.name == "c")
     assert len(combined.items) == 3
+
+
+async def test_reference_to_a_model_means_its_key() -> None:
+    teams = ModelCollection("reference-to-model")
+
+    @ommi_model(collection=teams)
+    @dataclass
+    class Team:
+        name: str
+        id: Annotated[int | None, Key] = None
+
+    @ommi_model(collection=teams)
+    @dataclass
+    class Player:
+        name: str
+        team_id: Annotated[int | None, ReferenceTo(Team)] = None
+        id: Annotated[int | None, Key] = None
+
+    @ommi_model(collection=teams)
+    @dataclass
+    class Coach:
+        team_id: Annotated[int, ReferenceTo("Team")]
+        id: Annotated[int | None, Key] = None
+
+    @ommi_model(collection=teams)
+    @dataclass
+    class Squad:
+        name: str
+        parent_id: Annotated[int | None, ReferenceTo(Squad)] = None  # itself, by class
+        id: Annotated[int | None, Key] = None
+
+    team_key = model_info(Team).by_name["id"]
+    assert model_info(Player).by_name["team_id"].references() is team_key
+    assert model_info(Coach).by_name["team_id"].references() is team_key
+    assert model_info(Squad).by_name["parent_id"].references() is model_info(Squad).by_name["id"]
+    async with Ommi.connect("sqlite://") as db:
+        await db.schema(teams).create_models().or_raise()
+        [red] = await db.add(Team("red")).or_raise()
+        await db.add(Player("Ann", red.id), Coach(team_id=red.id or 0)).or_raise()
+        orphan = await db.add(Player("Bob", 999))
+        assert isinstance(orphan, DBFailure) and isinstance(orphan.error, errors.IntegrityError)
+        assert [p.name for p in await db.find(Player, Team.name == "red").all().or_raise()] == ["Ann"]
+
+
+def test_reference_to_something_that_is_not_a_model_fails_at_decoration() -> None:
+    class Plain:
+        id: int
+
+    with pytest.raises(errors.ModelError, match=r"Thing.ref: ReferenceTo\(.*Plain\): .*Plain is not an ommi model"):
+
+        @ommi_model(collection=ModelCollection())
+        @dataclass
+        class Thing:
+            ref: Annotated[int, ReferenceTo(Plain)]
+            id: Annotated[int | None, Key] = None
+
+    with pytest.raises(errors.ModelError, match="ReferenceTo needs Model.field"):
+
+        @ommi_model(collection=ModelCollection())
+        @dataclass
+        class Other:
+            ref: Annotated[int, ReferenceTo(42)]
+            id: Annotated[int | None, Key] = None
+
+
+async def test_references_to_part_of_a_composite_key_fail_at_decoration() -> None:
+    models = ModelCollection("composite-references")
+
+    @ommi_model(collection=models)
+    @dataclass
+    class Seat:
+        row: Annotated[str, Key]
+        number: Annotated[int, Key]
+        label: Annotated[str, StoreAs("seat_label")] = ""
+
+    for target in (Seat.row, "Seat.number", Seat):
+        with pytest.raises(errors.ModelError, match="composite"):
+
+            @ommi_model(collection=models)
+            @dataclass
+            class Ticket:
+                seat: Annotated[Any, ReferenceTo(target)]
+                id: Annotated[int | None, Key] = None
+
+    # a target defined later is checked on first use: schema creation reports it
+    @ommi_model(collection=models)
+    @dataclass
+    class Booking:
+        row: Annotated[str, ReferenceTo("Bench.row")]
+        id: Annotated[int | None, Key] = None
+
+    @ommi_model(collection=models)
+    @dataclass
+    class Bench:
+        row: Annotated[str, Key]
+        number: Annotated[int, Key]
+
+    with pytest.raises(errors.ModelError, match=r"Booking.row: ReferenceTo\('Bench.row'\) names one field of Bench's"):
+        model_info(Booking).by_name["row"].references()
+    async with Ommi.connect("sqlite://") as db:
+        created = await db.schema(models).create_models()
+        assert isinstance(created, DBFailure) and isinstance(created.error, errors.ModelError)

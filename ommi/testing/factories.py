@@ -114,7 +114,7 @@ class Factory(Generic[M]):
     async def create(self, db: Ommi, **overrides: Any) -> M:
         """Build one instance and add it through ``db``; its generated key is filled in."""
         [instance] = await db.add(self.build(**overrides)).or_raise()
-        return instance  # type: ignore[no-any-return]
+        return instance
 
     async def create_batch(self, db: Ommi, count: int, **overrides: Any) -> list[M]:
         """Build ``count`` instances and add them with one ``add()``."""

@@ -1,5 +1,10 @@
 """The models the conformance suite stores: every field type, three model
-libraries, composite keys, references, renamed columns and reserved words."""
+libraries, composite keys, references, renamed columns and reserved words.
+
+Relations are declared on dataclasses, attrs classes and pydantic models, in
+the spelling type checkers understand (``ClassVar[LazyMany[Model]]``), under
+``from __future__ import annotations`` and with targets defined further down.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 import attrs
 import pydantic
@@ -18,8 +23,8 @@ from ommi import (
     AwareDatetime,
     Index,
     Key,
-    LazyLoadEveryRelated,
-    LazyLoadTheRelated,
+    LazyMany,
+    LazyOne,
     ModelCollection,
     ReferenceTo,
     StoreAs,
@@ -44,9 +49,12 @@ __all__ = [
     "PetPydantic",
     "Remark",
     "Sample",
+    "Shelf",
+    "ShelfNote",
     "SlotItem",
     "Stamped",
     "Tag",
+    "Volume",
     "Writer",
     "suite_collection",
 ]
@@ -187,8 +195,8 @@ class Writer:
     name: str
     id: Annotated[int | None, Key] = None
 
-    articles: LazyLoadEveryRelated[Article]
-    remarks: LazyLoadEveryRelated[Remark]
+    articles: ClassVar[LazyMany[Article]]
+    remarks: ClassVar[LazyMany[Remark]]
 
 
 @ommi_model(collection=suite_collection)
@@ -198,9 +206,9 @@ class Article:
     writer_id: Annotated[int | None, ReferenceTo("Writer.id")] = None
     id: Annotated[int | None, Key] = None
 
-    writer: LazyLoadTheRelated[Writer]
-    remarks: LazyLoadEveryRelated[Remark]
-    tags: LazyLoadEveryRelated[Annotated[Tag, AssociateUsing(ArticleTag)]]
+    writer: ClassVar[LazyOne[Writer]]
+    remarks: ClassVar[LazyMany[Remark]]
+    tags: ClassVar[LazyMany[Annotated[Tag, AssociateUsing(ArticleTag)]]]
 
 
 @ommi_model(collection=suite_collection)
@@ -211,7 +219,7 @@ class Remark:
     writer_id: Annotated[int, ReferenceTo(Writer.id)]
     id: Annotated[int | None, Key] = None
 
-    article: LazyLoadTheRelated[Article]
+    article: ClassVar[LazyOne[Article]]
 
 
 @ommi_model(collection=suite_collection)
@@ -220,7 +228,7 @@ class Tag:
     label: Annotated[str, Unique]
     id: Annotated[int | None, Key] = None
 
-    articles: LazyLoadEveryRelated[Annotated[Article, AssociateUsing(ArticleTag)]]
+    articles: ClassVar[LazyMany[Annotated[Article, AssociateUsing(ArticleTag)]]]
 
 
 @ommi_model(collection=suite_collection)
@@ -237,8 +245,41 @@ class Category:
     parent_id: Annotated[int | None, ReferenceTo("Category.id")] = None
     id: Annotated[int | None, Key] = None
 
-    parent: LazyLoadTheRelated[Category]
-    children: LazyLoadEveryRelated[Category]
+    parent: ClassVar[LazyOne[Category]]
+    children: ClassVar[LazyMany[Category]]
+
+
+# -- relationships on attrs and pydantic models: a Shelf (attrs) holds Volumes
+# (pydantic, declared after it), and a Volume has notes (attrs, declared after)
+
+
+@ommi_model(collection=suite_collection)
+@attrs.define
+class Shelf:
+    label: str
+    id: Annotated[int | None, Key] = None
+
+    volumes: ClassVar[LazyMany[Volume]]
+
+
+@ommi_model(collection=suite_collection)
+class Volume(pydantic.BaseModel):
+    title: str
+    shelf_id: Annotated[int | None, ReferenceTo(Shelf)] = None  # a model: its key
+    id: Annotated[int | None, Key] = None
+
+    shelf: ClassVar[LazyOne[Shelf]]
+    notes: ClassVar[LazyMany[ShelfNote]]
+
+
+@ommi_model(collection=suite_collection)
+@attrs.define
+class ShelfNote:
+    text: str
+    volume_id: Annotated[int, ReferenceTo("Volume.id")]
+    id: Annotated[int | None, Key] = None
+
+    volume: ClassVar[LazyOne[Volume]]
 
 
 @ommi_model(collection=suite_collection)

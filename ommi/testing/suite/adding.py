@@ -68,7 +68,7 @@ async def test_add_of_several_model_types_is_atomic(suite_db: Ommi) -> None:
 
 
 async def test_invalid_value_is_validation_error_and_stores_nothing(suite_db: Ommi) -> None:
-    result = await suite_db.add(Person("A", 1), Person("B", "old"))
+    result = await suite_db.add(Person("A", 1), Person("B", "old"))  # type: ignore[arg-type]  # on purpose
     assert isinstance(result, DBFailure)
     assert isinstance(result.error, errors.ValidationError)
     assert "Person.age" in str(result.error)
@@ -76,7 +76,7 @@ async def test_invalid_value_is_validation_error_and_stores_nothing(suite_db: Om
 
 
 async def test_none_in_required_field_is_validation_error(suite_db: Ommi) -> None:
-    result = await suite_db.add(Person(None, 1))
+    result = await suite_db.add(Person(None, 1))  # type: ignore[arg-type]  # on purpose
     assert isinstance(result, DBFailure) and isinstance(result.error, errors.ValidationError)
 
 

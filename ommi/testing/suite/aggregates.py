@@ -32,7 +32,7 @@ async def test_grouped_aggregates_with_having_and_ordering(suite_db: Ommi) -> No
     rows = await (
         suite_db.find(Sale.status == "paid")
         .group_by(Sale.customer_id)
-        .having(Sum(Sale.amount) > 100)
+        .having(Sum(Sale.amount) > Decimal(100))
         .order_by(Sum(Sale.amount).desc)
         .aggregate(n=Count(), total=Sum(Sale.amount), biggest=Max(Sale.amount))
         .or_raise()
@@ -112,4 +112,4 @@ async def test_aggregate_misuse_fails_clearly(suite_db: Ommi) -> None:
     with pytest.raises(errors.QueryError):
         Sum(Sale.status)
     with pytest.raises(errors.ValidationError):
-        Count() > "many"  # noqa: B015
+        Count() > "many"  # type: ignore[operator]  # noqa: B015 - the wrong type on purpose

@@ -40,6 +40,7 @@ async def test_reserved_words_renamed_and_mixed_case_columns(suite_db: Ommi) -> 
 
 async def test_references_are_enforced(suite_db: Ommi) -> None:
     [ann] = await suite_db.add(Author("Ann")).or_raise()
+    assert ann.id is not None
     await suite_db.add(Book("B1", ann.id)).or_raise()
     orphan = await suite_db.add(Book("B2", 999999))
     assert isinstance(orphan, DBFailure) and isinstance(orphan.error, errors.IntegrityError)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ommi import Ommi, errors
+from ommi.query import Condition
 from ommi.testing.models import (
     Person,
 )
@@ -110,7 +111,7 @@ async def test_in_with_forty_thousand_values(suite_db: Ommi) -> None:
 
 
 async def test_a_predicate_nested_too_deep_is_a_query_error(suite_db: Ommi) -> None:
-    pred = Person.age == 0
+    pred: Condition[Person] = Person.age == 0
     for i in range(1500):
         pred = (pred | (Person.age == i)) if i % 2 else (pred & (Person.age != i))
     with pytest.raises(errors.QueryError, match="nested"):

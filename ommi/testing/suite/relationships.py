@@ -13,9 +13,18 @@ from ommi.testing.models import (
     Category,
     Person,
     Remark,
+    Shelf,
+    ShelfNote,
     Tag,
+    Volume,
     Writer,
 )
+
+
+def key(stored: Writer | Article | Tag | Shelf | Volume) -> int:
+    """The generated key of a stored instance (``None`` only before ``add()``)."""
+    assert stored.id is not None
+    return stored.id
 
 
 async def blog(db: Ommi) -> dict[str, Any]:
@@ -24,10 +33,14 @@ async def blog(db: Ommi) -> dict[str, Any]:
         Article("SQL tips", ann.id), Article("Mongo notes", ann.id), Article("Bob's day", bob.id),
         Article("Anonymous", None),
     ).or_raise()
-    remarks = [Remark("great", a1.id, bob.id), Remark("thanks", a1.id, ann.id), Remark("hm", a3.id, ann.id)]
+    remarks = [
+        Remark("great", key(a1), key(bob)), Remark("thanks", key(a1), key(ann)), Remark("hm", key(a3), key(ann))
+    ]
     await db.add(*remarks).or_raise()
     db_tag, life = await db.add(Tag("db"), Tag("life")).or_raise()
-    await db.add(ArticleTag(a1.id, db_tag.id), ArticleTag(a2.id, db_tag.id), ArticleTag(a3.id, life.id)).or_raise()
+    await db.add(
+        ArticleTag(key(a1), key(db_tag)), ArticleTag(key(a2), key(db_tag)), ArticleTag(key(a3), key(life))
+    ).or_raise()
     return {"ann": ann, "bob": bob, "a1": a1, "a2": a2, "a3": a3, "orphan": orphan, "db": db_tag, "life": life}
 
 
@@ -205,3 +218,42 @@ async def test_deleting_a_referenced_row_is_integrity_error(suite_db: Ommi) -> N
     result = await suite_db.delete(b["bob"])
     assert isinstance(result, DBFailure) and isinstance(result.error, errors.IntegrityError)
     assert await suite_db.find(Writer).count().or_raise() == 2
+
+
+async def library(db: Ommi) -> None:
+    fiction, _empty = await db.add(Shelf("fiction"), Shelf("empty")).or_raise()
+    dune, _emma = await db.add(
+        Volume(title="Dune", shelf_id=fiction.id), Volume(title="Emma", shelf_id=fiction.id)
+    ).or_raise()
+    await db.add(ShelfNote("worn", key(dune)), ShelfNote("signed", key(dune))).or_raise()
+
+
+async def test_relations_on_attrs_and_pydantic_models(suite_db: Ommi) -> None:
+    await library(suite_db)
+    fiction = await suite_db.find(Shelf.label == "fiction").one().or_raise()
+    assert [v.title for v in await fiction.volumes] == ["Dune", "Emma"]
+    dune = await suite_db.find(Volume.title == "Dune").one().or_raise()
+    shelf = await dune.shelf
+    assert shelf is not None and shelf.label == "fiction"
+    assert sorted(n.text for n in await dune.notes) == ["signed", "worn"]
+    note = await suite_db.find(ShelfNote.text == "worn").one().or_raise()
+    volume = await note.volume
+    assert volume is not None and volume.title == "Dune"
+    empty = await suite_db.find(Shelf.label == "empty").one().or_raise()
+    assert await empty.volumes == []
+
+
+async def test_include_and_filters_across_attrs_and_pydantic_models(suite_db: Ommi) -> None:
+    await library(suite_db)
+    counter = StatementCounter(suite_db)
+    try:
+        shelves = await suite_db.find(Shelf).order_by(Shelf.label).include(Shelf.volumes, Volume.notes).all().or_raise()
+        assert len(counter) == 3
+        assert [[v.title for v in await s.volumes] for s in shelves] == [[], ["Dune", "Emma"]]
+        notes = [n.text for v in await shelves[1].volumes for n in await v.notes]
+        assert sorted(notes) == ["signed", "worn"]
+        assert len(counter) == 3, "included relations are loaded already"
+    finally:
+        counter.remove()
+    assert await suite_db.find(Volume, Shelf.label == "fiction").count().or_raise() == 2
+    assert await suite_db.find(ShelfNote, Shelf.label == "fiction").count().or_raise() == 2  # two hops
