@@ -191,6 +191,12 @@ def test_query_nodes_are_immutable_hashable_and_normalised() -> None:
         node.value = "y"  # type: ignore[misc]
     with pytest.raises(TypeError, match="truth value"):
         bool(node)
+    # a chained comparison asks for the truth value of its first half; the hint
+    # must be one that works when copied (& binds tighter than <)
+    with pytest.raises(TypeError) as chained:
+        datetime(2000, 1, 1) < N.at < datetime(2001, 1, 1)  # noqa: B015
+    assert "(a < x) & (x < b)" in str(chained.value)
+    assert "x.between(a, b)" in str(chained.value)
     with pytest.raises(errors.QueryError):
         N.name < None  # noqa: B015
     with pytest.raises(errors.ValidationError):
