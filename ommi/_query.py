@@ -73,6 +73,13 @@ class Query(Generic[M]):
         return f"<Query {self._select!r}>"
 
     @property
+    def _label(self) -> tuple[object, ...]:
+        return (self._scope.name, ".find(", self._select.model, ")")
+
+    def _call(self, verb: str) -> tuple[object, ...]:
+        return (".find(", self._select.model, f").{verb}()")
+
+    @property
     def statement(self) -> Select:
         """The :class:`ommi.query.Select` node this query sends to the driver."""
         return self._select
@@ -151,7 +158,7 @@ class Query(Generic[M]):
                 return dicts
             return dicts[0] if dicts else dict.fromkeys(names)
 
-        return self._scope.action(run)
+        return self._scope.action(run, *self._call("aggregate"))
 
     def _aggregate_statement(self, aggregates: dict[str, AggRef]) -> Aggregate:
         if not aggregates:
@@ -218,7 +225,7 @@ class Query(Generic[M]):
         """Every matching instance, as a list."""
         self._plain("all")
         select = self._select
-        return self._scope.action(lambda s: self._loaded(s, select))
+        return self._scope.action(lambda s: self._loaded(s, select), *self._call("all"))
 
     @deferred
     def first(self) -> Action[M | None]:
@@ -230,7 +237,7 @@ class Query(Generic[M]):
             rows = await self._loaded(stmts, select)
             return rows[0] if rows else None
 
-        return self._scope.action(run)
+        return self._scope.action(run, *self._call("first"))
 
     @deferred
     def one(self) -> Action[M]:
@@ -246,14 +253,14 @@ class Query(Generic[M]):
                 raise errors.MultipleFound(f"more than one {select.model.__name__} matches the query")
             return rows[0]  # type: ignore[no-any-return]
 
-        return self._scope.action(run)
+        return self._scope.action(run, *self._call("one"))
 
     @deferred
     def count(self) -> Action[int]:
         """The number of matching rows."""
         self._plain("count")
         select = self._select
-        return self._scope.action(lambda s: s.count(select))
+        return self._scope.action(lambda s: s.count(select), *self._call("count"))
 
     @deferred
     def exists(self) -> Action[bool]:
@@ -264,7 +271,7 @@ class Query(Generic[M]):
         async def run(stmts: Statements) -> bool:
             return await stmts.count(select) > 0
 
-        return self._scope.action(run)
+        return self._scope.action(run, *self._call("exists"))
 
     def _unpaged(self, what: str) -> None:
         self._plain(what)
@@ -293,7 +300,7 @@ class Query(Generic[M]):
                 await check_references(stmts, stmt.model, [{f.name: v for f, v in stmt.values}])
             return await stmts.update(stmt)
 
-        return self._scope.action(run)
+        return self._scope.action(run, *self._call("update"))
 
     @deferred
     def delete(self) -> Action[int]:
@@ -307,7 +314,7 @@ class Query(Generic[M]):
                 await check_unreferenced(stmts, stmt.model, stmt.where)
             return await stmts.delete(stmt)
 
-        return self._scope.action(run)
+        return self._scope.action(run, *self._call("delete"))
 
     async def __aiter__(self) -> AsyncIterator[M]:
         self._plain("async for")
