@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
 
 from ommi import errors
-from ommi._adapters import NO_DEFAULT, FieldSource, adapter_for
+from ommi._adapters import NO_DEFAULT, FieldSource, Validator, adapter_for
 from ommi._fields import (
     INT64_MAX,
     INT64_MIN,
@@ -120,6 +120,17 @@ class FieldInfo:
     default: Any = field(default=NO_DEFAULT, repr=False)
     model: ModelInfo = field(default=None, repr=False)  # type: ignore[assignment]
     check: Callable[[Any], Any] = field(default=None, repr=False)  # type: ignore[assignment]
+    """ommi's type check: validates and normalises a value (also one compared in a query)."""
+    validate: Validator | None = field(default=None, repr=False)
+    """The model library's own validation of a written value (pydantic constraints and
+    field validators, attrs validators), or ``None`` if the field has none."""
+
+    def check_write(self, value: Any, instance: Any = None) -> Any:
+        """A value about to be written: ommi's check, then the library's validation."""
+        value = self.check(value)
+        if self.validate is not None and value is not None:
+            self.validate(value, instance)
+        return value
 
     @property
     def ref(self) -> FieldRef:
@@ -207,9 +218,9 @@ class ModelInfo:
         return self._getter(instance)
 
     def checked_values(self, instance: Any) -> tuple[Any, ...]:
-        """Field values, validated and normalised (raises ``ValidationError``)."""
+        """Field values, validated and normalised as for a write (raises ``ValidationError``)."""
         values = self._getter(instance)
-        return tuple(f.check(v) for f, v in zip(self.fields, values, strict=True))
+        return tuple(f.check_write(v, instance) for f, v in zip(self.fields, values, strict=True))
 
     def key_of(self, instance: Any) -> tuple[Any, ...]:
         """The key values of ``instance`` (raises ``QueryError`` for a keyless model)."""
@@ -238,8 +249,9 @@ class ModelInfo:
     ) -> Callable[[Any], tuple[Any, ...]]:
         """Build a fast function turning an instance into a validated row of stored values.
 
-        Each value is validated by the field's check, then ``encoders[i]`` (if
-        any) converts it to what the driver stores; encoders never see ``None``.
+        Each value is validated by the field's check and the model library's
+        own validation (if the field has any), then ``encoders[i]`` (if any)
+        converts it to what the driver stores; encoders never see ``None``.
         ``skip`` leaves one field out of the row (a generated key that is
         ``None``, for an insert that lets the database fill it).
         """
@@ -284,6 +296,9 @@ def _make_dumper(
             lines.append(f"    if v{i}.__class__ is not {exact}: v{i} = chk{i}(v{i})")
         else:
             lines.append(f"    v{i} = chk{i}(v{i})")
+        if f.validate is not None:  # fields without library validation pay nothing
+            env[f"val{i}"] = f.validate
+            lines.append(f"    if v{i} is not None: val{i}(v{i}, obj)")
         if enc is not None:
             env[f"enc{i}"] = enc
             lines.append(f"    if v{i} is not None: v{i} = enc{i}(v{i})")
@@ -398,6 +413,7 @@ def _build(cls: type, collection: ModelCollection, name: str | None, localns: di
             # an Auto key may be None before add(): None means "generate one"
             f.kind, f.py_type, f.nullable or f.auto, f.aware, f"{cls.__qualname__}.{f.name}"
         )
+        f.validate = source.validator(cls, f.name, f"{cls.__qualname__}.{f.name}")
     info_obj = ModelInfo(cls, table, collection, fields, source)
     for f in fields:
         f.model = info_obj

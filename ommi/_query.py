@@ -280,7 +280,11 @@ class Query(Generic[M]):
 
     @deferred
     def update(self, **values: Any) -> Action[int]:
-        """Set fields on every matching row; yields the number of rows changed."""
+        """Set fields on every matching row; yields the number of rows changed.
+
+        Each value is checked as ``add()`` and ``save()`` check it, the model
+        library's validation included, before anything is written.
+        """
         self._unpaged("update")
         info = get_model_info(self._select.model)
         if not values:
@@ -291,7 +295,7 @@ class Query(Generic[M]):
             if f is None:
                 known = ", ".join(info.by_name)
                 raise errors.QueryError(f"{info.cls.__name__} has no field {name!r} (fields: {known})")
-            pairs.append((f.ref.field, f.check(value)))
+            pairs.append((f.ref.field, f.check_write(value)))
         stmt = Update(self._select.model, self._select.where, tuple(pairs))
         check = self._scope.runtime.check_references
 

@@ -204,3 +204,35 @@ def test_query_nodes_are_immutable_hashable_and_normalised() -> None:
     assert ~~node == node
     combined = (N.name == "a") & (N.name == "b") & (N.name == "c")
     assert len(combined.items) == 3
+
+
+def test_only_fields_with_library_validation_get_a_validator() -> None:
+    """The write path of a field whose only rule is its type stays as it was."""
+    @ommi_model(collection=ModelCollection("validators"))
+    @dataclass
+    class Plain:
+        name: str
+        tags: list[str]
+        id: Annotated[int | None, Key] = None
+
+    @ommi_model(collection=ModelCollection("validators"))
+    class Mixed(pydantic.BaseModel):
+        name: str
+        tags: list[str] = []
+        age: int = pydantic.Field(ge=0)
+        short: Annotated[str | None, pydantic.Field(max_length=3)] = None
+        id: Annotated[int | None, Key] = None
+
+    @ommi_model(collection=ModelCollection("validators"))
+    @attrs.define
+    class Checked:
+        name: str
+        age: int = attrs.field(validator=attrs.validators.ge(0))
+        id: Annotated[int | None, Key] = None
+
+    def validated(model: type) -> list[str]:
+        return [f.name for f in model_info(model).fields if f.validate is not None]
+
+    assert validated(Plain) == []
+    assert validated(Mixed) == ["age", "short"]
+    assert validated(Checked) == ["age"]

@@ -47,6 +47,8 @@ __all__ = [
     "SlotItem",
     "Stamped",
     "Tag",
+    "ValidatedAttrs",
+    "ValidatedPydantic",
     "Writer",
     "suite_collection",
 ]
@@ -159,6 +161,34 @@ class PetAttrs:
 class PetPydantic(pydantic.BaseModel):
     name: str
     legs: int = 4
+    id: Annotated[int | None, Key] = None
+
+
+@ommi_model(collection=suite_collection)
+class ValidatedPydantic(pydantic.BaseModel):
+    """pydantic's own validation beyond the type: constraints and a field validator."""
+
+    name: Annotated[str, pydantic.Field(max_length=8)]
+    age: int = pydantic.Field(ge=0)
+    code: str | None = None
+    tags: list[Annotated[str, pydantic.StringConstraints(max_length=3)]] = pydantic.Field(default_factory=list)
+    id: Annotated[int | None, Key] = None
+
+    @pydantic.field_validator("code")
+    @classmethod
+    def _upper_case(cls, value: str | None, info: pydantic.ValidationInfo) -> str | None:
+        if value is not None and value != value.upper():
+            raise ValueError(f"{info.field_name} must be upper case")
+        return value
+
+
+@ommi_model(collection=suite_collection)
+@attrs.define
+class ValidatedAttrs:
+    """attrs validators on two fields."""
+
+    name: str = attrs.field(validator=attrs.validators.max_len(8))
+    age: int = attrs.field(default=0, validator=[attrs.validators.instance_of(int), attrs.validators.ge(0)])
     id: Annotated[int | None, Key] = None
 
 
