@@ -150,6 +150,7 @@ class PostgreSQLDialect(SQLDialect):
 
     name = "postgresql"
     paramstyle = "numeric"
+    max_name_bytes = 63  # NAMEDATALEN - 1: PostgreSQL truncates longer names
     types: ClassVar[dict[Kind, str]] = {
         # "C" orders by code point and makes LIKE case-sensitive, as ommi requires;
         # the database default collation would sort by locale rules instead

@@ -36,6 +36,8 @@ __all__ = [
     "Category",
     "Color",
     "FrozenPoint",
+    "LegacyCustomer",
+    "LegacyOrderLine",
     "Level",
     "Membership",
     "Order",
@@ -132,6 +134,32 @@ class Order:
     MixedCase: str = "x"
     stored: Annotated[str, StoreAs("from")] = ""
     id: Annotated[int | None, Key] = None
+
+
+@ommi_model(collection=suite_collection, name="Legacy Customers (v1.0) \u2013 Übersicht der Kunden")
+@dataclass
+class LegacyCustomer:
+    """Mapped onto an existing table whose names are not identifiers: spaces,
+    punctuation, quotes, comment markers, non-ASCII letters; index names past
+    PostgreSQL's 63 bytes."""
+
+    display_name: Annotated[str, StoreAs("Display Name")]
+    email: Annotated[str | None, StoreAs("E-Mail Address"), Unique] = None
+    city: Annotated[str | None, StoreAs("Stadt/Ort"), Index] = None
+    remark: Annotated[str | None, StoreAs("say \"hi\"; it's -- /* */")] = None
+    size: Annotated[int, StoreAs("Größe")] = 0
+    id: Annotated[int | None, Key, StoreAs("Customer ID")] = None
+
+
+@ommi_model(collection=suite_collection, name="legacy order lines")
+@dataclass
+class LegacyOrderLine:
+    """A composite key and a reference, both under awkward names."""
+
+    order_no: Annotated[str, Key, StoreAs("Order No")]
+    line: Annotated[int, Key, StoreAs("Line #")]
+    customer_id: Annotated[int, StoreAs("Customer Ref"), ReferenceTo(LegacyCustomer.id)]
+    item: Annotated[str, StoreAs("ITEM name")] = ""
 
 
 @ommi_model(collection=suite_collection)
