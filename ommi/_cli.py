@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
-from ommi import errors
+from ommi import __version__, errors
 from ommi._model import ModelCollection, all_model_infos
 from ommi._session import Ommi
 from ommi.driver import CAPABILITIES, parse_url
@@ -34,6 +34,7 @@ def _parser() -> argparse.ArgumentParser:
         epilog="Exit codes: 0 ok, 1 differences found (schema diff), 2 usage error, "
         "3 database error, 4 destructive changes refused (schema sync).",
     )
+    parser.add_argument("--version", action="version", version=f"ommi {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def url_option(p: argparse.ArgumentParser) -> None:

@@ -112,7 +112,7 @@ async def test_schema_tools_see_awkward_names_as_they_are(suite_db: Ommi) -> Non
         assert await suite_db.find(LegacyV2.kind == "k", LegacyV2.note == "n").count().or_raise() == 1
         clash = await suite_db.add(LegacyV2("other", None, "a@example.com"))
         assert isinstance(clash, DBFailure) and isinstance(clash.error, errors.IntegrityError)
-        rows = await suite_db.find(LegacyV2).order_by(LegacyV2.label).all().or_raise()
+        rows: list[Any] = await suite_db.find(LegacyV2).order_by(LegacyV2.label).all().or_raise()
         assert [(r.label, r.region) for r in rows] == [("kept", None), ("new", "Mitte")]
     finally:
         await suite_db.schema(v2).delete_models().or_raise()
