@@ -2,7 +2,8 @@
 
 Run it with ``python examples/quickstart.py``. It uses an in-memory SQLite
 database unless ``OMMI_DATABASE_URL`` names another one, e.g.
-``OMMI_DATABASE_URL=sqlite:///quickstart.db`` or a PostgreSQL URL.
+``OMMI_DATABASE_URL=sqlite:///quickstart.db`` or a PostgreSQL URL; run it
+again on the same database and it starts over.
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ class User:
 
 async def main() -> None:
     async with Ommi.connect() as db:
-        await db.schema().create_models().or_raise()
+        await db.schema().create_models().or_raise()  # creates what is missing, keeps what exists
+        # A file or server database still holds the users of an earlier run: start over.
+        await db.find(User).delete().or_raise()
 
         alice, bob = await db.add(User("Alice", 31, "alice@example.com"), User("Bob", 17)).or_raise()
         print(f"stored {alice.name} as id {alice.id} and {bob.name} as id {bob.id}")

@@ -1,9 +1,11 @@
 """One small field source per model library: dataclasses, attrs, pydantic.
 
-A source answers four questions about a class: which fields it has, how to put
+A source answers five questions about a class: which fields it has, how to put
 a query reference on the class without disturbing instances, how to build an
-instance from stored values quickly, and how to set one value on an instance
-(frozen classes included).
+instance from stored values quickly, how to set one value on an instance
+(frozen classes included), and how the library itself validates a field's
+value (pydantic's field schema, attrs validators) so that ommi can run the same
+validation on what it writes.
 """
 
 from __future__ import annotations
@@ -15,7 +17,12 @@ from typing import Any
 from ommi import errors
 from ommi.query import FieldRef
 
-__all__ = ["NO_DEFAULT", "FieldSource", "adapter_for"]
+__all__ = ["NO_DEFAULT", "FieldSource", "Validator", "adapter_for"]
+
+Validator = Callable[[Any, Any], None]
+"""``validate(value, instance)``: raises ``ValidationError`` if the model library
+rejects a (non-None) value for one field; ``instance`` is ``None`` for
+``find(...).update(...)``, where there is no instance."""
 
 
 class _NoDefault:
@@ -110,6 +117,15 @@ class FieldSource:
         """Set one field, bypassing ``frozen`` (used to write back generated keys)."""
         _set(instance, name, value)
 
+    def validator(self, cls: type, name: str, where: str) -> Validator | None:
+        """The library's own validation of one field's value, or ``None`` if it has none.
+
+        Built once, at decoration. ``None`` (the answer for plain dataclasses)
+        adds nothing to the write path. ``where`` (``Model.field``) starts the
+        message of the ``ValidationError``; the library's exception is its cause.
+        """
+        return None
+
     def write_values(self, instances: Iterable[Any], name: str, values: Iterable[Any]) -> None:
         """Set one field on many instances."""
         set_value = self.set_value if type(self).set_value is not FieldSource.set_value else None
@@ -180,6 +196,29 @@ class _DataclassSource(FieldSource):
 class _AttrsSource(FieldSource):
     library = "attrs"
 
+    def validator(self, cls: type, name: str, where: str) -> Validator | None:
+        import attrs
+
+        attribute = attrs.fields_dict(cls)[name]
+        check = attribute.validator
+        if check is None:
+            return None
+        disabled = attrs.validators.get_disabled
+
+        def validate(value: Any, instance: Any) -> None:
+            if disabled():  # attrs.validators.disabled() turns ommi's run off too
+                return
+            try:
+                check(instance, attribute, value)
+            except Exception as exc:
+                # attrs' messages quote the value, which may be private: it stays on __cause__
+                raise errors.ValidationError(
+                    f"{where}: the value fails the field's attrs validator ({type(exc).__name__}; "
+                    "the details are on __cause__)"
+                ) from exc
+
+        return validate
+
     def fields(self, cls: type) -> list[tuple[str, bool, Any]]:
         import attrs
 
@@ -221,6 +260,50 @@ class _PydanticSource(FieldSource):
         if any(name in cls.model_fields for name in names):  # type: ignore[attr-defined]
             super().drop_fields(cls, names)
 
+    def validator(self, cls: type, name: str, where: str) -> Validator | None:
+        found = _pydantic_fields_schema(cls)
+        if found is None:
+            raise errors.ModelError(
+                f"{where}: cannot read the pydantic validation schema of {cls.__qualname__} "
+                "(ommi runs each field's pydantic validation on the values it writes)"
+            )
+        fields, config, definitions = found
+        entry = fields["fields"][name]
+        if _plain(entry["schema"]) and not (_CONSTRAINING_CONFIG & config.keys()):
+            return None  # only a type, which ommi's own check already enforces
+        from pydantic_core import SchemaValidator
+        from pydantic_core import ValidationError as PydanticError
+
+        entry = {k: v for k, v in entry.items() if k not in ("validation_alias", "serialization_alias")}
+        schema: dict[str, Any] = entry["schema"]
+        depth = 0  # how many leading error-location parts name the field itself
+        if _uses_info(schema):
+            # Field validators taking `info` expect to run inside the model: give
+            # them a model-fields schema holding this one field (info.field_name
+            # set, info.data empty, as for the first field of a model). Values go
+            # by field name, so aliases are left out.
+            schema, depth = {"type": "model-fields", "fields": {name: entry}, "model_name": cls.__name__}, 1
+        if definitions:
+            schema = {"type": "definitions", "schema": schema, "definitions": definitions}
+        validate_python: Callable[[Any], Any] = SchemaValidator(schema, config).validate_python  # type: ignore[arg-type]
+        run = validate_python
+        if depth:
+
+            def run(value: Any) -> Any:
+                return validate_python({name: value})
+
+        def validate(value: Any, instance: Any) -> None:
+            try:
+                run(value)
+            except PydanticError as exc:
+                raise errors.ValidationError(_pydantic_reasons(exc, depth, where)) from exc
+            except Exception as exc:  # a field validator that fails in another way
+                raise errors.ValidationError(
+                    f"{where}: a pydantic validator of the field raised {type(exc).__name__}"
+                ) from exc
+
+        return validate
+
     def _build_lines(self, cls: type, names: Sequence[str], env: dict[str, Any]) -> list[str]:
         items = ", ".join(f"{n!r}: v{i}" for i, n in enumerate(names))
         if getattr(cls, "__pydantic_post_init__", None) or getattr(cls, "__pydantic_root_model__", False):
@@ -256,6 +339,79 @@ def _unreadable(
         return errors.ValidationError(f"cannot read a stored {cls.__name__}: {type(exc).__name__} building it")
 
     return error
+
+# Model config keys that constrain values of plain-typed fields.
+_CONSTRAINING_CONFIG = frozenset({"str_max_length", "str_min_length", "allow_inf_nan", "strict"})
+# pydantic-core schema types whose plain form (no constraint keys) ommi's own type check covers
+_PLAIN_TYPES = frozenset(
+    {"any", "int", "float", "str", "bool", "bytes", "decimal", "datetime", "date", "time", "uuid", "enum"}
+)
+_PLAIN_KEYS = frozenset({"type", "metadata", "ref", "serialization", "cls", "members", "sub_type", "missing"})
+
+
+def _plain(schema: Any) -> bool:
+    """Whether a pydantic-core field schema is only a type, with nothing to validate beyond it."""
+    kind = schema.get("type")
+    if kind in ("default", "nullable"):
+        return _plain(schema["schema"])
+    if kind == "list":
+        items = schema.get("items_schema")
+        return schema.keys() <= {"type", "items_schema", "metadata", "serialization"} and (
+            items is None or _plain(items)
+        )
+    if kind == "dict":
+        parts = [schema[k] for k in ("keys_schema", "values_schema") if k in schema]
+        return schema.keys() <= {"type", "keys_schema", "values_schema", "metadata", "serialization"} and all(
+            _plain(p) for p in parts
+        )
+    return kind in _PLAIN_TYPES and schema.keys() <= _PLAIN_KEYS
+
+
+def _pydantic_fields_schema(cls: type) -> tuple[dict[str, Any], dict[str, Any], list[Any]] | None:
+    """The model-fields core schema of a pydantic model, its config and shared definitions."""
+    schema: Any = cls.__pydantic_core_schema__  # type: ignore[attr-defined]
+    definitions: list[Any] = []
+    for _ in range(32):  # model validators and definitions wrap the model schema
+        kind = schema.get("type")
+        if kind == "definitions":
+            definitions.extend(schema["definitions"])
+            schema = schema["schema"]
+        elif kind == "definition-ref":
+            ref = schema["schema_ref"]
+            schema = next((d for d in definitions if d.get("ref") == ref), None)
+            if schema is None:
+                return None
+        elif kind == "model" and schema.get("cls") is cls:
+            inner = schema["schema"]
+            if inner.get("type") != "model-fields":
+                return None
+            return inner, dict(schema.get("config") or {}), definitions
+        elif isinstance(schema.get("schema"), dict):
+            schema = schema["schema"]
+        else:
+            return None
+    return None
+
+
+def _uses_info(schema: Any) -> bool:
+    """Whether a core schema holds a validator function that takes pydantic's ``info``."""
+    if isinstance(schema, dict):
+        if schema.get("type") == "with-info" and "function" in schema:
+            return True
+        return any(_uses_info(v) for v in schema.values())
+    if isinstance(schema, (list, tuple)):
+        return any(_uses_info(v) for v in schema)
+    return False
+
+
+def _pydantic_reasons(exc: Any, depth: int, where: str) -> str:
+    """pydantic's reasons, each after the field (and item) it concerns, without the
+    input value (it may be private)."""
+    reasons = []
+    for error in exc.errors(include_url=False, include_input=False, include_context=False):
+        inner = "".join(f"[{p!r}]" for p in error["loc"][depth:])
+        reasons.append(f"{where}{inner}: {error['msg']}")
+    return "; ".join(reasons)
 
 
 def _plain_dataclass_init(cls: type, names: Sequence[str]) -> bool:

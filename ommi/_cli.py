@@ -13,9 +13,10 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
+from types import ModuleType
 
-from ommi import errors
-from ommi._model import ModelCollection, default_collection
+from ommi import __version__, errors
+from ommi._model import ModelCollection, all_model_infos
 from ommi._session import Ommi
 from ommi.driver import CAPABILITIES, parse_url
 
@@ -33,6 +34,7 @@ def _parser() -> argparse.ArgumentParser:
         epilog="Exit codes: 0 ok, 1 differences found (schema diff), 2 usage error, "
         "3 database error, 4 destructive changes refused (schema sync).",
     )
+    parser.add_argument("--version", action="version", version=f"ommi {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def url_option(p: argparse.ArgumentParser) -> None:
@@ -41,8 +43,9 @@ def _parser() -> argparse.ArgumentParser:
     def models_option(p: argparse.ArgumentParser) -> None:
         p.add_argument(
             "--models", required=True, action="append", metavar="MODULE[:COLLECTION]",
-            help="module defining the models (repeatable); ':NAME' picks a ModelCollection "
-            "attribute of the module, otherwise the default collection is used",
+            help="module defining the models (repeatable: their models are compared together); "
+            "':NAME' picks a ModelCollection attribute of the module, otherwise the collection "
+            "the module's models belong to is used (an error if there are several)",
         )
 
     check = commands.add_parser("check", help="connect, print the server version and the driver's capabilities")
@@ -69,10 +72,11 @@ class _UsageError(Exception):
 
 
 def _collection(specs: Sequence[str]) -> ModelCollection:
-    chosen: ModelCollection | None = None
+    """The models ``--models`` names: one collection, or the union of several."""
+    chosen: dict[int, ModelCollection] = {}
+    sys.path.insert(0, os.getcwd())
     for spec in specs:
         module_name, _, attr = spec.partition(":")
-        sys.path.insert(0, os.getcwd())
         try:
             module = importlib.import_module(module_name)
         except ImportError as exc:
@@ -81,8 +85,46 @@ def _collection(specs: Sequence[str]) -> ModelCollection:
             found = getattr(module, attr, None)
             if not isinstance(found, ModelCollection):
                 raise _UsageError(f"{module_name}.{attr} is not a ModelCollection")
-            chosen = found
-    return chosen or default_collection
+        else:
+            found = _module_collection(module)
+        chosen[id(found)] = found
+    collections = list(chosen.values())
+    if len(collections) == 1:
+        return collections[0]
+    merged = ModelCollection(" + ".join(c.name for c in collections))
+    for collection in collections:
+        for info in collection.infos():
+            try:
+                merged.add(info)
+            except errors.ModelError as exc:
+                raise _UsageError(f"the --models collections cannot be compared together: {exc}") from exc
+    return merged
+
+
+def _module_collection(module: ModuleType) -> ModelCollection:
+    """The one collection a module's models belong to (or that the module defines).
+
+    Falling back to the default collection when the module's models live
+    elsewhere would compare nothing and report "no differences": refuse instead.
+    """
+    name = module.__name__
+    found: dict[int, ModelCollection] = {}
+    for info in all_model_infos():
+        defined_in = info.cls.__module__
+        if defined_in == name or defined_in.startswith(name + "."):
+            found[id(info.collection)] = info.collection
+    attrs = {id(v): k for k, v in vars(module).items() if isinstance(v, ModelCollection)}
+    for key, attr in attrs.items():
+        found.setdefault(key, getattr(module, attr))
+    if not found:
+        raise _UsageError(f"{name} defines no ommi models and no ModelCollection: is it the models module?")
+    if len(found) > 1:
+        names = ", ".join(
+            f"{name}:{attrs[key]}" if key in attrs else f"collection {c.name!r} (not an attribute of {name})"
+            for key, c in found.items()
+        )
+        raise _UsageError(f"{name} has models in several collections; pick one with --models {names}")
+    return next(iter(found.values()))
 
 
 async def _run(args: argparse.Namespace) -> int:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import enum
 import math
-import re
 import types
 import typing
 import uuid
@@ -33,6 +32,7 @@ __all__ = [
     "TZAware",
     "Unique",
     "check_identifier",
+    "check_table_name",
 ]
 
 INT64_MIN = -(2**63)
@@ -138,22 +138,53 @@ _SIMPLE_KINDS: dict[Any, Kind] = {
     list: Kind.JSON,
 }
 
-_IDENTIFIER = re.compile(r"[^\W\d]\w{0,62}")
+# Table names a backend keeps for itself, compared case-insensitively: a model
+# stored there would clash with (or be shadowed by) the backend's own objects.
+_RESERVED_PREFIXES = {
+    "sqlite_": "SQLite (its internal tables)",
+    "pg_": "PostgreSQL (its system catalogs)",
+    "system.": "MongoDB (its system collections)",
+}
+_RESERVED_NAMES = {
+    "ommi_counters": "ommi's MongoDB driver (its key counters)",
+    "ommi_migrations": "ommi (schema migrations)",
+}
 
 
 def check_identifier(name: str, what: str) -> str:
-    """Reject names that cannot be used safely as a table or column name.
+    """Refuse a table or column name that no backend can store.
 
-    Names are always quoted when sent to a database, but a few characters
-    cannot be made safe on every backend (quotes, NUL, ``.`` and ``$`` in
-    MongoDB field paths), and PostgreSQL truncates names past 63 bytes. So
-    ommi accepts word characters only (letters of any script, digits and ``_``,
-    not starting with a digit), at most 63 of them.
+    Names are always quoted when sent to a database, so spaces, mixed case,
+    punctuation, keywords and letters of any script are kept as they are
+    (existing databases use them). What is refused is the empty name, NUL,
+    and text that is not valid Unicode (a lone surrogate cannot be encoded).
+    Backend-specific limits are the drivers' to enforce: PostgreSQL's 63-byte
+    names, MongoDB's ``$``-leading and dotted field names.
     """
-    if not isinstance(name, str) or not _IDENTIFIER.fullmatch(name) or len(name.encode()) > 63:
+    if not isinstance(name, str) or not name:
+        raise errors.ModelError(f"{what} {name!r} cannot be used as a database name: it must be a non-empty str")
+    if "\x00" in name:
+        raise errors.ModelError(f"{what} {name!r} cannot be used as a database name: no backend stores NUL in a name")
+    try:
+        name.encode()
+    except UnicodeEncodeError:
         raise errors.ModelError(
-            f"{what} {name!r} cannot be used as a database name: use letters, digits and "
-            "'_' only, not starting with a digit, at most 63 bytes"
+            f"{what} {name!r} cannot be used as a database name: it is not valid Unicode text"
+        ) from None
+    return name
+
+
+def check_table_name(name: str, what: str) -> str:
+    """:func:`check_identifier`, and refuse names a backend reserves for itself."""
+    check_identifier(name, what)
+    folded = name.casefold()
+    owner = _RESERVED_NAMES.get(folded) or next(
+        (owner for prefix, owner in _RESERVED_PREFIXES.items() if folded.startswith(prefix)), None
+    )
+    if owner is not None:
+        raise errors.ModelError(
+            f"{what} {name!r} is reserved by {owner}; store the model under another name "
+            "(@ommi_model(name=...))"
         )
     return name
 

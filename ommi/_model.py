@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
 
 from ommi import errors
-from ommi._adapters import NO_DEFAULT, FieldSource, adapter_for
+from ommi._adapters import NO_DEFAULT, FieldSource, Validator, adapter_for
 from ommi._fields import (
     INT64_MAX,
     INT64_MIN,
@@ -30,6 +30,7 @@ from ommi._fields import (
     TZAware,
     Unique,
     check_identifier,
+    check_table_name,
     make_checker,
     parse_annotation,
 )
@@ -81,10 +82,31 @@ class ModelCollection:
         return list(self._models.values())
 
     def add(self, info: ModelInfo) -> None:
-        """Register a model (done by ``@ommi_model``)."""
+        """Register a model (done by ``@ommi_model``).
+
+        Raises:
+            ModelError: another model of the collection is stored under a name
+                that differs only in case.
+        """
+        self.check_name(info.name, info.cls)
         # A model redefined under the same name (a reloaded module, a test
         # defining it again) replaces the old one in this collection.
         self._models[info.name] = info
+
+    def check_name(self, name: str, cls: type) -> None:
+        """Refuse a table name that differs only in case from another model's in this collection.
+
+        SQLite, DuckDB and MySQL match names case-insensitively: the two models
+        would share one table there.
+        """
+        folded = name.casefold()
+        for other in self._models.values():
+            if other.name != name and other.name.casefold() == folded:
+                raise errors.ModelError(
+                    f"model {cls.__qualname__} is stored as {name!r} and {other.cls.__qualname__} as "
+                    f"{other.name!r} in collection {self.name!r}: names that differ only in case are "
+                    "one table on SQLite, DuckDB and MySQL; rename one (@ommi_model(name=...))"
+                )
 
     def find(self, name: str) -> ModelInfo | None:
         """Look up a model of this collection by class name or table name."""
@@ -120,6 +142,17 @@ class FieldInfo:
     default: Any = field(default=NO_DEFAULT, repr=False)
     model: ModelInfo = field(default=None, repr=False)  # type: ignore[assignment]
     check: Callable[[Any], Any] = field(default=None, repr=False)  # type: ignore[assignment]
+    """ommi's type check: validates and normalises a value (also one compared in a query)."""
+    validate: Validator | None = field(default=None, repr=False)
+    """The model library's own validation of a written value (pydantic constraints and
+    field validators, attrs validators), or ``None`` if the field has none."""
+
+    def check_write(self, value: Any, instance: Any = None) -> Any:
+        """A value about to be written: ommi's check, then the library's validation."""
+        value = self.check(value)
+        if self.validate is not None and value is not None:
+            self.validate(value, instance)
+        return value
 
     @property
     def ref(self) -> FieldRef[Any, Any]:
@@ -250,9 +283,9 @@ class ModelInfo:
         return self._getter(instance)
 
     def checked_values(self, instance: Any) -> tuple[Any, ...]:
-        """Field values, validated and normalised (raises ``ValidationError``)."""
+        """Field values, validated and normalised as for a write (raises ``ValidationError``)."""
         values = self._getter(instance)
-        return tuple(f.check(v) for f, v in zip(self.fields, values, strict=True))
+        return tuple(f.check_write(v, instance) for f, v in zip(self.fields, values, strict=True))
 
     def key_of(self, instance: Any) -> tuple[Any, ...]:
         """The key values of ``instance`` (raises ``QueryError`` for a keyless model)."""
@@ -281,8 +314,9 @@ class ModelInfo:
     ) -> Callable[[Any], tuple[Any, ...]]:
         """Build a fast function turning an instance into a validated row of stored values.
 
-        Each value is validated by the field's check, then ``encoders[i]`` (if
-        any) converts it to what the driver stores; encoders never see ``None``.
+        Each value is validated by the field's check and the model library's
+        own validation (if the field has any), then ``encoders[i]`` (if any)
+        converts it to what the driver stores; encoders never see ``None``.
         ``skip`` leaves one field out of the row (a generated key that is
         ``None``, for an insert that lets the database fill it).
         """
@@ -327,6 +361,9 @@ def _make_dumper(
             lines.append(f"    if v{i}.__class__ is not {exact}: v{i} = chk{i}(v{i})")
         else:
             lines.append(f"    v{i} = chk{i}(v{i})")
+        if f.validate is not None:  # fields without library validation pay nothing
+            env[f"val{i}"] = f.validate
+            lines.append(f"    if v{i} is not None: val{i}(v{i}, obj)")
         if enc is not None:
             env[f"enc{i}"] = enc
             lines.append(f"    if v{i} is not None: v{i} = enc{i}(v{i})")
@@ -402,7 +439,8 @@ def _apply_markers(info: FieldInfo, markers: Iterable[Any]) -> None:
 
 def _build(cls: type, collection: ModelCollection, name: str | None, localns: dict[str, Any] | None) -> None:
     source = adapter_for(cls)
-    table = check_identifier(name if name is not None else cls.__name__, f"model {cls.__qualname__}: name")
+    table = check_table_name(name if name is not None else cls.__name__, f"model {cls.__qualname__}: name")
+    collection.check_name(table, cls)
     hints = _hints(cls, localns)
     relations = _relation_names(cls, hints, localns)
     fields: list[FieldInfo] = []
@@ -433,15 +471,25 @@ def _build(cls: type, collection: ModelCollection, name: str | None, localns: di
     if len(keys) == 1 and keys[0].kind is Kind.INT and (keys[0].nullable or keys[0].has_default):
         # an int key that may be left None is generated by the database
         keys[0].auto = True
-    columns: set[str] = set()
+    columns: dict[str, FieldInfo] = {}
     for f in fields:
-        if f.column in columns:
-            raise errors.ModelError(f"{cls.__qualname__}: two fields are stored as {f.column!r}")
-        columns.add(f.column)
+        # SQLite, DuckDB and MySQL match column names case-insensitively
+        same = columns.get(f.column.casefold())
+        if same is not None and same.column == f.column:
+            raise errors.ModelError(
+                f"{cls.__qualname__}: fields {same.name!r} and {f.name!r} are both stored as {f.column!r}"
+            )
+        if same is not None:
+            raise errors.ModelError(
+                f"{cls.__qualname__}: fields {same.name!r} and {f.name!r} are stored as {same.column!r} and "
+                f"{f.column!r}, which differ only in case: one column on SQLite, DuckDB and MySQL"
+            )
+        columns[f.column.casefold()] = f
         f.check = make_checker(
             # an Auto key may be None before add(): None means "generate one"
             f.kind, f.py_type, f.nullable or f.auto, f.aware, f"{cls.__qualname__}.{f.name}"
         )
+        f.validate = source.validator(cls, f.name, f"{cls.__qualname__}.{f.name}")
     info_obj = ModelInfo(cls, table, collection, fields, source)
     for f in fields:
         f.model = info_obj

@@ -74,6 +74,13 @@ class Query(Generic[M]):
         return f"<Query {self._select!r}>"
 
     @property
+    def _label(self) -> tuple[object, ...]:
+        return (self._scope.name, ".find(", self._select.model, ")")
+
+    def _call(self, verb: str) -> tuple[object, ...]:
+        return (".find(", self._select.model, f").{verb}()")
+
+    @property
     def statement(self) -> Select:
         """The :class:`ommi.query.Select` node this query sends to the driver."""
         return self._select
@@ -153,7 +160,7 @@ class Query(Generic[M]):
                 return dicts
             return dicts[0] if dicts else dict.fromkeys(names)
 
-        return self._scope.action(run)
+        return self._scope.action(run, *self._call("aggregate"))
 
     def _aggregate_statement(self, aggregates: dict[str, AggRef[Any, Any]]) -> Aggregate:
         if not aggregates:
@@ -220,7 +227,7 @@ class Query(Generic[M]):
         """Every matching instance, as a list."""
         self._plain("all")
         select = self._select
-        return self._scope.action(lambda s: self._loaded(s, select))
+        return self._scope.action(lambda s: self._loaded(s, select), *self._call("all"))
 
     @deferred
     def first(self) -> Action[M | None]:
@@ -232,7 +239,7 @@ class Query(Generic[M]):
             rows = await self._loaded(stmts, select)
             return rows[0] if rows else None
 
-        return self._scope.action(run)
+        return self._scope.action(run, *self._call("first"))
 
     @deferred
     def one(self) -> Action[M]:
@@ -248,14 +255,14 @@ class Query(Generic[M]):
                 raise errors.MultipleFound(f"more than one {select.model.__name__} matches the query")
             return rows[0]  # type: ignore[no-any-return]
 
-        return self._scope.action(run)
+        return self._scope.action(run, *self._call("one"))
 
     @deferred
     def count(self) -> Action[int]:
         """The number of matching rows."""
         self._plain("count")
         select = self._select
-        return self._scope.action(lambda s: s.count(select))
+        return self._scope.action(lambda s: s.count(select), *self._call("count"))
 
     @deferred
     def exists(self) -> Action[bool]:
@@ -266,7 +273,7 @@ class Query(Generic[M]):
         async def run(stmts: Statements) -> bool:
             return await stmts.count(select) > 0
 
-        return self._scope.action(run)
+        return self._scope.action(run, *self._call("exists"))
 
     def _unpaged(self, what: str) -> None:
         self._plain(what)
@@ -275,7 +282,11 @@ class Query(Generic[M]):
 
     @deferred
     def update(self, **values: Any) -> Action[int]:
-        """Set fields on every matching row; yields the number of rows changed."""
+        """Set fields on every matching row; yields the number of rows changed.
+
+        Each value is checked as ``add()`` and ``save()`` check it, the model
+        library's validation included, before anything is written.
+        """
         self._unpaged("update")
         info = get_model_info(self._select.model)
         if not values:
@@ -286,7 +297,7 @@ class Query(Generic[M]):
             if f is None:
                 known = ", ".join(info.by_name)
                 raise errors.QueryError(f"{info.cls.__name__} has no field {name!r} (fields: {known})")
-            pairs.append((f.ref.field, f.check(value)))
+            pairs.append((f.ref.field, f.check_write(value)))
         stmt = Update(self._select.model, self._select.where, tuple(pairs))
         check = self._scope.runtime.check_references
 
@@ -295,7 +306,7 @@ class Query(Generic[M]):
                 await check_references(stmts, stmt.model, [{f.name: v for f, v in stmt.values}])
             return await stmts.update(stmt)
 
-        return self._scope.action(run)
+        return self._scope.action(run, *self._call("update"))
 
     @deferred
     def delete(self) -> Action[int]:
@@ -309,7 +320,7 @@ class Query(Generic[M]):
                 await check_unreferenced(stmts, stmt.model, stmt.where)
             return await stmts.delete(stmt)
 
-        return self._scope.action(run)
+        return self._scope.action(run, *self._call("delete"))
 
     async def __aiter__(self) -> AsyncIterator[M]:
         self._plain("async for")

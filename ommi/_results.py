@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable, Generator
+import warnings
+from collections.abc import Awaitable, Callable, Coroutine, Generator
 from dataclasses import dataclass
 from typing import Any, Generic, NoReturn, ParamSpec, TypeVar
 
 from ommi import errors
 
-__all__ = ["Action", "DBFailure", "DBResult", "DBSuccess", "as_ommi_error", "deferred"]
+__all__ = ["Action", "DBFailure", "DBResult", "DBSuccess", "Label", "as_ommi_error", "deferred", "describe"]
 
 T = TypeVar("T")
 D = TypeVar("D")
@@ -69,6 +70,16 @@ def as_ommi_error(exc: Exception) -> errors.OmmiError:
     return wrapped
 
 
+Label = tuple[object, ...]
+"""The parts of an action's description (``("db", ".add(", User, ")")``), joined only
+when it is shown; classes show by name."""
+
+
+def describe(label: Label) -> str:
+    """The text of an action label: ``db.add(User)``."""
+    return "".join(p.__name__ if isinstance(p, type) else str(p) for p in label)
+
+
 class Action(Generic[T]):
     """An awaitable database action.
 
@@ -76,16 +87,40 @@ class Action(Generic[T]):
     ``await action.or_raise()`` gives the value or raises;
     ``await action.or_use(default)`` gives the value or ``default``.
     Awaiting an action again runs it again.
+
+    An action that is garbage-collected without ever being awaited did not
+    run; like a never-awaited coroutine, it emits a ``RuntimeWarning`` naming
+    the call (``db.add(User) was never awaited``). Run Python with
+    ``-X tracemalloc`` to see where it was created.
     """
 
-    __slots__ = ("_run",)
+    # __del__ is the only way to notice an action that is dropped unawaited.
+    # It costs one attribute test per action; the label is kept as parts and
+    # formatted only when the warning is shown, and no traceback is captured.
+    __slots__ = ("_label", "_pending", "_run")
 
-    def __init__(self, run: Callable[[], Awaitable[T]]) -> None:
+    def __init__(self, run: Callable[[], Awaitable[T]], label: Label = ("an ommi action",)) -> None:
         self._run = run
+        self._label = label
+        self._pending = True
+
+    def __repr__(self) -> str:
+        return f"<Action {describe(self._label)}>"
+
+    def __del__(self) -> None:
+        if self._pending:
+            warnings.warn(
+                f"{describe(self._label)} was never awaited, so it did not run "
+                "(await it, or await its .or_raise())",
+                RuntimeWarning,
+                stacklevel=2,
+                source=self,
+            )
 
     # The awaited type is the union, not the DBResult base, so that
     # ``case DBSuccess(value)`` binds ``value`` to ``T`` under type checkers.
     def __await__(self) -> Generator[Any, None, DBSuccess[T] | DBFailure[T]]:
+        self._pending = False
         return self._result().__await__()
 
     async def _result(self) -> DBSuccess[T] | DBFailure[T]:
@@ -94,8 +129,12 @@ class Action(Generic[T]):
         except Exception as exc:  # noqa: BLE001 - every failure becomes a DBFailure
             return DBFailure(as_ommi_error(exc))
 
-    async def or_raise(self) -> T:
-        """Run the action; return its value or raise its ``OmmiError``."""
+    def or_raise(self) -> Coroutine[Any, Any, T]:
+        """Run the action; return its value or raise its ``OmmiError`` (await the call)."""
+        self._pending = False
+        return self._value()
+
+    async def _value(self) -> T:
         try:
             return await self._run()
         except errors.OmmiError:
@@ -103,18 +142,22 @@ class Action(Generic[T]):
         except Exception as exc:
             raise as_ommi_error(exc) from exc
 
-    async def or_use(self, default: D) -> T | D:
-        """Run the action; return its value, or ``default`` if it failed."""
-        return (await self).or_use(default)
+    def or_use(self, default: D) -> Coroutine[Any, Any, T | D]:
+        """Run the action; return its value, or ``default`` if it failed (await the call)."""
+        self._pending = False
+        return self._value_or(default)
+
+    async def _value_or(self, default: D) -> T | D:
+        return (await self._result()).or_use(default)
 
     @classmethod
-    def failure(cls, error: errors.OmmiError) -> Action[Any]:
+    def failure(cls, error: errors.OmmiError, label: Label = ("an ommi action",)) -> Action[Any]:
         """An action that fails with ``error`` when awaited (for mistakes found while building it)."""
 
         async def fail() -> Any:
             raise error
 
-        return cls(fail)
+        return cls(fail, label)
 
 
 def deferred(build: Callable[P, Action[T]]) -> Callable[P, Action[T]]:
@@ -122,13 +165,17 @@ def deferred(build: Callable[P, Action[T]]) -> Callable[P, Action[T]]:
 
     Users handle every outcome of ``await db...`` the same way (``DBFailure``
     or ``or_raise()``), including a query that was malformed before it ran.
+    The method's object may offer ``_label`` (the parts naming it, e.g.
+    ``("db",)``) so the failing action can still name the call.
     """
+    verb = f".{build.__name__}(...)"
 
     @functools.wraps(build)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> Action[T]:
         try:
             return build(*args, **kwargs)
         except errors.OmmiError as exc:
-            return Action.failure(exc)
+            owner: Label = getattr(args[0], "_label", ()) if args else ()
+            return Action.failure(exc, (*owner, verb))
 
     return wrapper

@@ -19,6 +19,10 @@ class Schema:
         self._connected = connected
         self.collection = collection if collection is not None else default_collection
 
+    def _call(self, verb: str) -> tuple[object, ...]:
+        shown = "" if self.collection is default_collection else self.collection.name
+        return (f"db.schema({shown}).{verb}()",)
+
     def _infos(self) -> list[ModelInfo]:
         return infos_in_dependency_order(self.collection.infos())
 
@@ -34,7 +38,7 @@ class Schema:
             await driver.create_schema(infos)
             return [i.cls for i in infos]
 
-        return Action(run)
+        return Action(run, self._call("create_models"))
 
     def diff(self) -> Action[SchemaDiff]:
         """Compare the models with the live database.
@@ -50,7 +54,7 @@ class Schema:
             live = await driver.inspect_schema(infos)
             return compute_diff(infos, live, driver.expected_type)
 
-        return Action(run)
+        return Action(run, self._call("diff"))
 
     def sync(self, *, allow: Iterable[str] = ()) -> Action[SchemaDiff]:
         """Apply the safe differences (in one transaction where the backend allows).
@@ -70,7 +74,7 @@ class Schema:
                 await driver.apply_schema_changes(changes)
             return changes
 
-        return Action(run)
+        return Action(run, self._call("sync"))
 
     def delete_models(self) -> Action[None]:
         """Drop the tables of the collection's models (and their data)."""
@@ -79,4 +83,4 @@ class Schema:
             driver = await self._connected()
             await driver.drop_schema(list(reversed(self._infos())))
 
-        return Action(run)
+        return Action(run, self._call("delete_models"))

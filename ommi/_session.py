@@ -55,7 +55,7 @@ class Runtime:
 class Scope:
     """Where one session's statements go; queries and lazy relations run through it."""
 
-    __slots__ = ("_finished", "_root", "_statements", "runtime", "session")
+    __slots__ = ("_finished", "_root", "_statements", "name", "runtime", "session")
 
     def __init__(
         self,
@@ -70,6 +70,8 @@ class Scope:
         self._statements = statements
         self._root = root
         self._finished = finished
+        # how the user's code most likely calls this session (named in warnings)
+        self.name = "db" if root is None else "tx"
 
     async def observed(self) -> Statements:
         """The session's statements, timed for hooks and the log when anyone listens."""
@@ -79,13 +81,13 @@ class Scope:
             return Observed(stmts, rt.statement_hooks, rt.log_values)
         return stmts
 
-    def action(self, fn: Callable[[Statements], Awaitable[T]]) -> Action[T]:
-        """An action running ``fn`` on this session's statements."""
+    def action(self, fn: Callable[[Statements], Awaitable[T]], *label: object) -> Action[T]:
+        """An action running ``fn`` on this session's statements; ``label`` names the call after the session."""
 
         async def run() -> T:
             return await fn(await self.observed())
 
-        return Action(run)
+        return Action(run, (self.name, *label))
 
     def bind(self, model: type, rows: Sequence[Any]) -> None:
         """Let instances with lazy relations load them through this session."""
@@ -109,6 +111,10 @@ class _Session:
 
     _scope: Scope
 
+    @property
+    def _label(self) -> tuple[object, ...]:
+        return (self._scope.name,)
+
     def add(self, *models: M) -> Action[list[M]]:
         """Store model instances; generated keys are written back into them.
 
@@ -123,7 +129,7 @@ class _Session:
                     f"add() got the same {type(twice).__name__} instance twice ({twice!r}): an instance is one row"
                 )
         except errors.OmmiError as exc:
-            return Action.failure(exc)
+            return Action.failure(exc, (self._scope.name, ".add(...)"))
         rt = self._scope.runtime
 
         async def run(stmts: Statements) -> list[M]:
@@ -143,8 +149,8 @@ class _Session:
 
         if len(groups) > 1:
             # several model types in one add(): one transaction keeps it all-or-nothing
-            return self._atomic(run)
-        return self._scope.action(run)
+            return self._atomic(run, ".add", groups)
+        return self._scope.action(run, ".add(", groups[0][0] if groups else "", ")")
 
     @overload
     def find(self, model: type[M], /, *predicates: Condition[Any]) -> Query[M]: ...
@@ -173,7 +179,7 @@ class _Session:
             self._scope.bind(model, rows)
             return rows[0]  # type: ignore[no-any-return]
 
-        return self._scope.action(run)
+        return self._scope.action(run, ".get(", model, ")")
 
     @deferred
     def save(self, *models: M) -> Action[list[M]]:
@@ -196,8 +202,8 @@ class _Session:
             return list(models)
 
         if len(groups) > 1:
-            return self._atomic(run)
-        return self._scope.action(run)
+            return self._atomic(run, ".save", groups)
+        return self._scope.action(run, ".save(", groups[0][0] if groups else "", ")")
 
     @deferred
     def delete(self, *models: object) -> Action[int]:
@@ -220,8 +226,8 @@ class _Session:
             return total
 
         if len(groups) > 1:
-            return self._atomic(run)
-        return self._scope.action(run)
+            return self._atomic(run, ".delete", groups)
+        return self._scope.action(run, ".delete(", groups[0][0] if groups else "", ")")
 
     def _keyless(self, model: type, batch: list[Any]) -> list[Any]:
         """The instances whose key the database is about to generate (tracked in transactions only)."""
@@ -230,7 +236,9 @@ class _Session:
     def _generated(self, model: type, instances: list[Any]) -> None:
         """Keys were written back into ``instances`` (a transaction forgets them if it rolls back)."""
 
-    def _atomic(self, fn: Callable[[Statements], Awaitable[T]]) -> Action[T]:
+    def _atomic(
+        self, fn: Callable[[Statements], Awaitable[T]], verb: str, groups: Sequence[tuple[type, Any]]
+    ) -> Action[T]:
         """An action whose statements succeed or fail together."""
         async def run() -> T:
             if isinstance(self, Transaction) and not self._scope.runtime.driver.supports("savepoints"):
@@ -239,7 +247,8 @@ class _Session:
             async with self.transaction() as tx:
                 return await fn(await tx._scope.observed())
 
-        return Action(run)
+        models = ", ".join(dict.fromkeys(model.__name__ for model, _ in groups))
+        return Action(run, (self._scope.name, verb, "(", models, ")"))
 
     def transaction(self) -> Transaction:
         """A transaction block: ``async with db.transaction() as tx: ...``.

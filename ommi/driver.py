@@ -189,6 +189,35 @@ def _section(text: str) -> list[tuple[str, str]]:
     return out
 
 
+def install_hint(scheme: str) -> str:
+    """How to add what a built-in driver needs, as the tail of an error message ("" if nothing).
+
+    The name ``ommi`` on the public package index belongs to another project, so
+    ``pip install 'ommi[postgresql]'`` would install that. The hint names the
+    driver's own libraries, read from this installation's metadata (the extras
+    in pyproject.toml), which works however ommi itself was installed.
+    """
+    extra = _EXTRAS.get(scheme)
+    if not extra:
+        return ""
+    import shlex
+    from importlib import metadata  # only on this error path: it is slow to import
+
+    try:
+        requirements = metadata.requires("ommi") or []
+    except metadata.PackageNotFoundError:
+        requirements = []
+    packages = []
+    for line in requirements:
+        requirement, _, marker = line.partition(";")
+        if marker.replace('"', "'").split() == ["extra", "==", f"'{extra}'"]:
+            packages.append(shlex.quote(requirement.strip()))
+    checkout = f"from an ommi checkout: pip install -e '.[{extra}]'"
+    if not packages:
+        return f"; install it {checkout}"
+    return f"; install its libraries with: pip install {' '.join(packages)} (or, {checkout})"
+
+
 def load_driver(scheme: str) -> type[Driver]:
     """Import the driver class registered for a URL scheme.
 
@@ -204,10 +233,8 @@ def load_driver(scheme: str) -> type[Driver]:
             for part in attr.split(".") if attr else ():
                 found = getattr(found, part)
         except ImportError as exc:
-            extra = _EXTRAS.get(scheme)
-            hint = f"; install it with: pip install 'ommi[{extra}]'" if extra else ""
             raise errors.UnsupportedError(
-                f"the {scheme!r} driver is installed but cannot be imported: {exc}{hint}"
+                f"the {scheme!r} driver is installed but cannot be imported: {exc}{install_hint(scheme)}"
             ) from exc
         if isinstance(found, type) and issubclass(found, Driver):
             return found
@@ -215,11 +242,8 @@ def load_driver(scheme: str) -> type[Driver]:
     entry = drivers.get(scheme)
     if entry is None:
         installed = ", ".join(sorted(drivers)) or "none"
-        extra = _EXTRAS.get(scheme)
-        hint = (
-            f"; install it with: pip install 'ommi[{extra}]'"
-            if extra
-            else "; a third-party driver registers its scheme in the 'ommi.drivers' entry-point group"
+        hint = install_hint(scheme) or (
+            "; a third-party driver registers its scheme in the 'ommi.drivers' entry-point group"
         )
         raise errors.UnsupportedError(
             f"no ommi driver for URL scheme {scheme!r} (installed drivers: {installed}){hint}"
@@ -227,10 +251,8 @@ def load_driver(scheme: str) -> type[Driver]:
     try:
         driver = entry.load()
     except ImportError as exc:
-        extra = _EXTRAS.get(scheme)
-        hint = f"; install it with: pip install 'ommi[{extra}]'" if extra else ""
         raise errors.UnsupportedError(
-            f"the {scheme!r} driver is installed but cannot be imported: {exc}{hint}"
+            f"the {scheme!r} driver is installed but cannot be imported: {exc}{install_hint(scheme)}"
         ) from exc
     if not (isinstance(driver, type) and issubclass(driver, Driver)):
         raise errors.UnsupportedError(f"entry point {entry.value!r} for {scheme!r} is not an ommi Driver")

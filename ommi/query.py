@@ -141,7 +141,8 @@ class Condition(Generic[M]):
     def __bool__(self) -> bool:
         raise TypeError(
             "a query predicate has no truth value: combine predicates with &, |, ~ "
-            "(not `and`, `or`, `not`), and write a < x & x < b instead of a < x < b"
+            "(not `and`, `or`, `not`); for a range write (a < x) & (x < b), not a < x < b "
+            "(the parentheses matter: & binds tighter than <), or x.between(a, b) for a <= x <= b"
         )
 
 

@@ -155,3 +155,52 @@ def test_migration_through_the_command(tmp_path: Path, database: str) -> None:
     read = python(tmp_path, READ, database)
     assert read.returncode == 0, read.stderr
     assert read.stdout.strip() == "[('kept', 5, None)]"
+
+
+TWO_COLLECTIONS = """
+from dataclasses import dataclass
+from typing import Annotated
+from ommi import Key, ModelCollection, ommi_model
+
+blog = ModelCollection("blog")
+audit = ModelCollection("audit")
+
+@ommi_model(collection=blog, name="{table}")
+@dataclass
+class Post:
+    title: str
+    id: Annotated[int | None, Key] = None
+
+@ommi_model(collection=audit, name="{table}_log")
+@dataclass
+class Entry:
+    text: str
+    id: Annotated[int | None, Key] = None
+"""
+
+
+def test_models_module_without_a_collection_name(tmp_path: Path) -> None:
+    """``--models mod`` finds the module's own collection instead of comparing the
+    (empty) default collection and reporting "no differences"."""
+    url = "sqlite:///" + str(tmp_path / "cli.db")
+    table = "CliItem_" + uuid.uuid4().hex[:8]
+    (tmp_path / "app_v1.py").write_text(textwrap.dedent(V1.format(table=table)))
+    (tmp_path / "blog.py").write_text(textwrap.dedent(TWO_COLLECTIONS.format(table=table)))
+    (tmp_path / "nothing.py").write_text("x = 1\n")
+
+    diff = ommi(tmp_path, "schema", "diff", "--models", "app_v1", url=url)
+    assert diff.returncode == 1, diff.stdout + diff.stderr
+    assert f"[safe] add_table {table}" in diff.stdout
+
+    ambiguous = ommi(tmp_path, "schema", "diff", "--models", "blog", url=url)
+    assert ambiguous.returncode == 2
+    assert "blog:blog" in ambiguous.stderr and "blog:audit" in ambiguous.stderr
+
+    empty = ommi(tmp_path, "schema", "diff", "--models", "nothing", url=url)
+    assert empty.returncode == 2 and "defines no ommi models" in empty.stderr
+
+    both = ommi(tmp_path, "schema", "sync", "--models", "blog:blog", "--models", "blog:audit", url=url)
+    assert both.returncode == 0, both.stderr
+    assert "applied 2 change(s)" in both.stdout
+    assert f"add_table {table}:" in both.stdout and f"add_table {table}_log:" in both.stdout
+    assert ommi(tmp_path, "schema", "diff", "--models", "blog:blog", url=url).returncode == 0

@@ -102,9 +102,29 @@ def test_docs_code_blocks_type_check(tmp_path: Path, pytestconfig: pytest.Config
     assert done.returncode == 0 and not report.strip(), report
 
 
-@pytest.mark.parametrize("script", sorted((ROOT / "examples").glob("*.py")), ids=lambda p: p.name)
-def test_examples_run(script: Path) -> None:
+EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
+
+
+def run_example(script: Path, url: str | None = None) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "OMMI_DATABASE_URL"}
-    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, env=env)
+    if url is not None:
+        env["OMMI_DATABASE_URL"] = url
+    return subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, env=env)
+
+
+@pytest.mark.parametrize("script", EXAMPLES, ids=lambda p: p.name)
+def test_examples_run(script: Path) -> None:
+    done = run_example(script)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip(), "an example should show what it did"
+
+
+@pytest.mark.parametrize("scheme", ["sqlite", "duckdb"])
+@pytest.mark.parametrize("script", EXAMPLES, ids=lambda p: p.name)
+def test_examples_run_again_on_the_same_database_file(script: Path, scheme: str, tmp_path: Path) -> None:
+    """What a user does with a quickstart: run it, then run it again on the same file."""
+    url = f"{scheme}:///{tmp_path / 'app.db'}"
+    first, second = run_example(script, url), run_example(script, url)
+    assert first.returncode == 0, first.stderr
+    assert second.returncode == 0, second.stderr
+    assert (tmp_path / "app.db").exists()  # the example used the file, not its default

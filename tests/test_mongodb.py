@@ -367,3 +367,55 @@ def test_a_url_with_a_host_list_is_accepted_without_showing_the_password() -> No
     db = Ommi.connect("mongodb://app:hunter2@h1:27017,h2:27018/shop?replicaSet=rs0")
     shown = repr(db.driver)
     assert "h1:27017,h2:27018" in shown and "hunter2" not in shown
+
+
+@pytest.mark.parametrize("column", ["$price", "$", "price.net", "a.b.c"])
+async def test_field_names_mongodb_cannot_address_are_refused(db: Ommi, column: str) -> None:
+    """'$' starts an operator and '.' a path: such a field could be neither matched nor updated."""
+    from ommi import StoreAs
+
+    odd = ModelCollection("mx-odd-fields")
+
+    @ommi_model(collection=odd, name="mx_odd")
+    @dataclass
+    class Odd:
+        value: Annotated[str, StoreAs(column)]
+        id: Annotated[int | None, Key] = None
+
+    created = await db.schema(odd).create_models()
+    assert isinstance(created, DBFailure) and isinstance(created.error, errors.SchemaError), created
+    assert repr(column) in str(created.error) and "Odd.value" in str(created.error)
+    added = await db.add(Odd("x"))
+    assert isinstance(added, DBFailure) and isinstance(added.error, errors.ModelError)
+
+
+async def test_collection_names_with_a_dollar_are_refused(db: Ommi) -> None:
+    @ommi_model(collection=ModelCollection("mx-dollar"), name="price$list")
+    @dataclass
+    class Dollar:
+        value: str
+        id: Annotated[int | None, Key] = None
+
+    added = await db.add(Dollar("x"))
+    assert isinstance(added, DBFailure) and isinstance(added.error, errors.ModelError)
+    assert "'$'" in str(added.error)
+
+
+async def test_a_single_key_is_stored_as_id_whatever_its_column_name(db: Ommi, raw: Any) -> None:
+    from ommi import StoreAs
+
+    keyed = ModelCollection("mx-keyed")
+
+    @ommi_model(collection=keyed, name="mx_keyed")
+    @dataclass
+    class Keyed:
+        value: Annotated[str, StoreAs("Display Name")]
+        id: Annotated[int | None, Key, StoreAs("legacy.id")] = None
+
+    schema = db.schema(keyed)
+    await schema.create_models().or_raise()
+    try:
+        [k] = await db.add(Keyed("x")).or_raise()
+        assert await raw["mx_keyed"].find_one({}) == {"_id": k.id, "Display Name": "x"}
+    finally:
+        await schema.delete_models().or_raise()

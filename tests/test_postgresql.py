@@ -28,7 +28,7 @@ import pytest
 from ommi_postgresql import PostgreSQLDriver
 
 from ommi import AwareDatetime, Count, DBFailure, Key, Max, Min, ModelCollection, Ommi, Unique, errors, ommi_model
-from ommi.driver import load_driver, parse_url
+from ommi.driver import load_driver, model_info, parse_url
 from tests.backends import postgresql as pg_backend
 from tests.conftest import backend_url, selected_backends
 
@@ -507,3 +507,47 @@ async def test_statements_are_logged_without_values(db: Ommi, caplog: pytest.Log
     assert any('INSERT INTO "PgItem"' in m for m in logged)
     assert any('SELECT COUNT(*) FROM "PgItem" WHERE "name" = $1' in m for m in logged)
     assert not any("private-value" in m for m in logged)
+
+
+async def test_names_past_63_bytes_are_refused_not_cut_short(db: Ommi) -> None:
+    """PostgreSQL would silently truncate the name; two long names could then meet."""
+    from ommi import StoreAs
+
+    long_table = "ü" * 32  # 64 bytes
+    long_column = "Display Name " + "x" * 51  # 64 bytes
+    fits = "ü" * 31 + "x"  # 63 bytes
+
+    @ommi_model(collection=ModelCollection("pg-long-table"), name=long_table)
+    @dataclass
+    class LongTable:
+        value: str
+
+    @ommi_model(collection=ModelCollection("pg-long-column"))
+    @dataclass
+    class LongColumn:
+        value: Annotated[str, StoreAs(long_column)]
+
+    for model in (LongTable, LongColumn):
+        created = await db.schema(model_info(model).collection).create_models()
+        assert isinstance(created, DBFailure) and isinstance(created.error, errors.ModelError), created
+        assert "64 bytes" in str(created.error) and "63 bytes" in str(created.error)
+        added = await db.add(model("x"))
+        assert isinstance(added, DBFailure) and isinstance(added.error, errors.ModelError)
+
+    fitting = ModelCollection("pg-fits")
+
+    @ommi_model(collection=fitting, name=fits)
+    @dataclass
+    class Fits:
+        value: Annotated[str, StoreAs("v" * 63), Unique]
+        id: Annotated[int | None, Key] = None
+
+    schema = db.schema(fitting)
+    await schema.delete_models().or_raise()
+    try:
+        await schema.create_models().or_raise()
+        assert list(await schema.diff().or_raise()) == []  # the unique constraint's name is shortened
+        await db.add(Fits("a")).or_raise()
+        assert await db.find(Fits.value == "a").count().or_raise() == 1
+    finally:
+        await schema.delete_models().or_raise()

@@ -72,3 +72,25 @@ def test_update_delete_and_aggregate_statements() -> None:
                    'HAVING SUM("amount") > ? ORDER BY "customer" ASC')
     assert params == [10]
     assert decode(("a", 3, 30)) == ("a", 3, 30)
+
+
+def test_index_names_fit_postgresql_for_any_table_and_column_name() -> None:
+    dialect = SQLDialect()
+    cases = [
+        ("Order", ["group"]),
+        ("Legacy Customers (v1.0) – Übersicht der Kunden", ["E-Mail Address"]),
+        ("ü" * 31, ["Größe" * 10]),  # the 50-byte cut falls inside a two-byte letter
+        ("x" * 63, ['say "hi"; it\'s']),
+        ("x" * 63, ['say "hi"; it\'s!']),  # same first 50 bytes, another name
+        ("日本語のテーブル", ["列の名前"]),
+    ]
+    names = set()
+    for table, columns in cases:
+        for unique in (False, True):
+            name = dialect.index_name(table, columns, unique)
+            assert len(name.encode()) <= 63, name
+            assert name == dialect.index_name(table, columns, unique)  # stable: create_models stays idempotent
+            names.add(name)
+    assert len(names) == 2 * len(cases)
+    # quoting keeps any of them one identifier
+    assert dialect.quote('ix_say "hi"') == '"ix_say ""hi"""'

@@ -39,3 +39,11 @@ def test_app_suite_in_parallel_on_sqlite_and_postgresql(tmp_path: Path) -> None:
     assert "8 passed" in done.stdout
     # each worker had its own SQLite file
     assert sorted(p.name for p in tmp_path.glob("todo-gw*.db")) == ["todo-gw0.db", "todo-gw1.db"]
+
+
+def test_app_suite_runs_again_on_the_same_database_file(tmp_path: Path) -> None:
+    url = "sqlite:///" + str(tmp_path / "todo.db")
+    for _ in range(2):
+        done = run_app_tests("--ommi-db-url", url)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "4 passed" in done.stdout

@@ -29,6 +29,16 @@ def sequence_name(table: str) -> str:
     return f"ommi_seq_{table}"
 
 
+def sequence_literal(table: str) -> str:
+    """The SQL string naming a table's sequence, for ``nextval(...)``.
+
+    DuckDB parses the string as a (possibly qualified) name, so the name is
+    quoted inside it: a table name with a dot or a space stays one name.
+    """
+    quoted = '"' + sequence_name(table).replace('"', '""') + '"'
+    return "'" + quoted.replace("'", "''") + "'"
+
+
 def _decimal_in(v: Decimal) -> Decimal:
     # DECIMAL(38, 10) would round extra fraction digits silently: refuse them, so
     # that what is read back always equals what was stored.
@@ -109,8 +119,8 @@ class DuckDBDialect(SQLDialect):
 
     def key_column(self, f: FieldInfo, single: bool) -> str:
         if single and f.auto:
-            seq = sequence_name(f.model.name).replace("'", "''")
-            return f"{self.quote(f.column)} {self.column_type(f)} PRIMARY KEY DEFAULT nextval('{seq}')"
+            seq = sequence_literal(f.model.name)
+            return f"{self.quote(f.column)} {self.column_type(f)} PRIMARY KEY DEFAULT nextval({seq})"
         return super().key_column(f, single)
 
     def decoder(self, f: FieldInfo) -> Codec:

@@ -40,7 +40,7 @@ from ommi.driver import URL, FieldInfo, LiveColumn, LiveTable, ModelInfo, Native
 from ommi.sql import BlockingSQLDriver, Connection, ModelPlan, Op
 from ommi.sql.commands import execute, fetchall, fetchone
 
-from ._compiler import DuckDBDialect, sequence_name
+from ._compiler import DuckDBDialect, sequence_literal, sequence_name
 
 __all__ = ["DuckDBConnection", "DuckDBDriver"]
 
@@ -139,7 +139,7 @@ class _Keys:
         info = plan.info
         key = info.auto_key
         assert key is not None
-        seq = "'" + sequence_name(info.name).replace("'", "''") + "'"
+        seq = sequence_literal(info.name)
         with self._lock:
             cur = self._cur
             if cur is None:
@@ -410,10 +410,44 @@ class DuckDBDriver(BlockingSQLDriver):
                 "WHERE table_name = ? AND schema_name = current_schema()",
                 [name],
             )):
-                cols = tuple(c.strip().strip('"') for c in str(expressions).strip("[]").split(",") if c.strip())
-                (unique if is_unique else indexes).add(cols)
+                (unique if is_unique else indexes).add(_index_columns(str(expressions)))
             out[name] = LiveTable(name, columns, key, frozenset(unique), frozenset(indexes))
         return out
+
+
+def _index_columns(rendered: str) -> tuple[str, ...]:
+    """The column names in DuckDB's text of ``duckdb_indexes().expressions``.
+
+    It reads like ``[plain, '"group"', '"E-Mail, x"']``: one SQL expression per
+    column, single-quoted (a quote inside escaped with a backslash) when it holds
+    special characters, and a column name double-quoted (quotes doubled) when it
+    needs it. Keywords, spaces and commas in names all occur: split nothing naively.
+    """
+    body = rendered.strip()[1:-1]
+    out: list[str] = []
+    i, n = 0, len(body)
+    while i < n:
+        if body[i] in ", ":
+            i += 1
+            continue
+        chars: list[str] = []
+        if body[i] == "'":
+            i += 1
+            while i < n and body[i] != "'":
+                if body[i] == "\\" and i + 1 < n:
+                    i += 1
+                chars.append(body[i])
+                i += 1
+            i += 1
+        else:
+            while i < n and body[i] != ",":
+                chars.append(body[i])
+                i += 1
+        item = "".join(chars).strip()
+        if len(item) >= 2 and item[0] == item[-1] == '"':
+            item = item[1:-1].replace('""', '"')
+        out.append(item)
+    return tuple(out)
 
 
 _open_drivers: weakref.WeakSet[DuckDBDriver] = weakref.WeakSet()

@@ -1,6 +1,7 @@
 """ommi's MongoDB driver: ``mongodb://user:password@host:27017/database`` and ``mongodb+srv://...``.
 
-Built on PyMongo's native asyncio client (``pip install 'ommi[mongodb]'``).
+Built on PyMongo's native asyncio client (the ``mongodb`` extra: ``pip install -e '.[mongodb]'``
+in the ommi checkout).
 See docs/backends/mongodb.md for the storage layout and what differs from SQL.
 """
 

@@ -326,11 +326,24 @@ class MongoCompiler:
         return plan
 
     def _make_plan(self, info: ModelInfo) -> ModelPlan:
+        if "$" in info.name:
+            raise errors.ModelError(
+                f"model {info.cls.__name__}: MongoDB collection names cannot contain '$' ({info.name!r})"
+            )
         for f in info.fields:
             if f.column == "_id" and not (f.key and len(info.key) == 1):
                 raise errors.ModelError(
                     f"{info.cls.__name__}.{f.name}: '_id' is MongoDB's key field; only the model's single key "
                     "field may be stored as '_id'"
+                )
+            if f.key and len(info.key) == 1:
+                continue  # stored as _id whatever its column name
+            if f.column.startswith("$") or "." in f.column:
+                # '$' starts an operator and '.' separates a path: such a field
+                # could be neither matched nor updated
+                raise errors.ModelError(
+                    f"{info.cls.__name__}.{f.name}: MongoDB field names cannot start with '$' or contain '.' "
+                    f"({f.column!r}); store the field under another name with StoreAs(...)"
                 )
         return ModelPlan(
             info=info,

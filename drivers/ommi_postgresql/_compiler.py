@@ -163,6 +163,7 @@ class PostgreSQLDialect(SQLDialect):
     decoders: ClassVar[Mapping[Kind, Codec]] = {
         **SQLDialect.decoders, Kind.STR: unescape_text, Kind.JSON: _json_value, Kind.UUID: _uuid,
     }
+    max_name_bytes = 63  # NAMEDATALEN - 1: PostgreSQL truncates longer names
     types: ClassVar[Mapping[Kind, str]] = {
         # "C" orders by code point and makes LIKE case-sensitive, as ommi requires;
         # the database default collation would sort by locale rules instead

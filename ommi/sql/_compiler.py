@@ -122,8 +122,25 @@ class SQLCompiler:
         """The cached :class:`ModelPlan` of a model."""
         plan = self._plans.get(model)
         if plan is None:
-            plan = self._plans[model] = self._make_plan(get_model_info(model))
+            info = get_model_info(model)
+            self.check_names(info)
+            plan = self._plans[model] = self._make_plan(info)
         return plan
+
+    def check_names(self, info: ModelInfo) -> None:
+        """Refuse table and column names the database would not keep whole (``ModelError``)."""
+        limit = self.dialect.max_name_bytes
+        if limit is None:
+            return
+        named = [(f"model {info.cls.__name__}: name", info.name)]
+        named += [(f"{info.cls.__name__}.{f.name}: column name", f.column) for f in info.fields]
+        for what, name in named:
+            size = len(name.encode())
+            if size > limit:
+                # the database would silently cut it, so two long names could meet
+                raise errors.ModelError(
+                    f"{what} {name!r} is {size} bytes; {self.dialect.name} keeps names of at most {limit} bytes"
+                )
 
     def _numbered(self, count: int, start: int = 0) -> list[str]:
         return [self.dialect.placeholder(start + i + 1) for i in range(count)]
@@ -478,6 +495,7 @@ class SQLCompiler:
 
     def create_table(self, info: ModelInfo) -> list[str]:
         """``CREATE TABLE IF NOT EXISTS`` plus ``CREATE INDEX IF NOT EXISTS`` statements."""
+        self.check_names(info)
         d = self.dialect
         q = d.quote
         single = len(info.key) == 1
@@ -516,10 +534,12 @@ class SQLCompiler:
 
         Raises:
             UnsupportedError: the dialect cannot make this change in place.
+            ModelError: a name is longer than the database keeps.
         """
         d = self.dialect
         q = d.quote
         info = change.model
+        self.check_names(info)
         table = q(info.name)
         f = change.field
         kind = change.kind

@@ -107,8 +107,8 @@ class SQLDialect:
     """Emit ``FOREIGN KEY`` constraints for ``ReferenceTo`` fields (off where they cannot behave as ommi promises)."""
     type_aliases: ClassVar[Mapping[str, str]] = {}
     """Spellings of a type the database reports, mapped to the spelling ommi creates."""
-    max_identifier_bytes: ClassVar[int] = 63
-    """The longest table, column or index name the database keeps (PostgreSQL: 63 bytes)."""
+    max_name_bytes: ClassVar[int | None] = None
+    """The longest table or column name (UTF-8 bytes) the database keeps whole; longer ones are refused."""
 
     # -- values -------------------------------------------------------------------
 
@@ -247,10 +247,9 @@ class SQLDialect:
         return [f"ALTER TABLE {table} ALTER COLUMN {column} {'DROP' if nullable else 'SET'} NOT NULL"]
 
     def index_name(self, table: str, columns: Sequence[str], unique: bool = False) -> str:
-        """A deterministic index name within the database's identifier limit."""
+        """A deterministic index name within 63 bytes (PostgreSQL's limit, the tightest of the backends)."""
         name = ("ux_" if unique else "ix_") + table + "_" + "_".join(columns)
-        limit = self.max_identifier_bytes
-        if len(name.encode()) <= limit:
+        if len(name.encode()) <= 63:
             return name
         digest = hashlib.blake2s(name.encode(), digest_size=5).hexdigest()
-        return name.encode()[: limit - 13].decode(errors="ignore") + "_" + digest
+        return name.encode()[:50].decode(errors="ignore") + "_" + digest

@@ -41,6 +41,8 @@ __all__ = [
     "Category",
     "Color",
     "FrozenPoint",
+    "LegacyCustomer",
+    "LegacyOrderLine",
     "Level",
     "Membership",
     "Order",
@@ -54,6 +56,8 @@ __all__ = [
     "SlotItem",
     "Stamped",
     "Tag",
+    "ValidatedAttrs",
+    "ValidatedPydantic",
     "Volume",
     "Writer",
     "suite_collection",
@@ -140,6 +144,32 @@ class Order:
     id: Annotated[int | None, Key] = None
 
 
+@ommi_model(collection=suite_collection, name="Legacy Customers (v1.0) \u2013 Übersicht der Kunden")
+@dataclass
+class LegacyCustomer:
+    """Mapped onto an existing table whose names are not identifiers: spaces,
+    punctuation, quotes, comment markers, non-ASCII letters; index names past
+    PostgreSQL's 63 bytes."""
+
+    display_name: Annotated[str, StoreAs("Display Name")]
+    email: Annotated[str | None, StoreAs("E-Mail Address"), Unique] = None
+    city: Annotated[str | None, StoreAs("Stadt/Ort"), Index] = None
+    remark: Annotated[str | None, StoreAs("say \"hi\"; it's -- /* */")] = None
+    size: Annotated[int, StoreAs("Größe")] = 0
+    id: Annotated[int | None, Key, StoreAs("Customer ID")] = None
+
+
+@ommi_model(collection=suite_collection, name="legacy order lines")
+@dataclass
+class LegacyOrderLine:
+    """A composite key and a reference, both under awkward names."""
+
+    order_no: Annotated[str, Key, StoreAs("Order No")]
+    line: Annotated[int, Key, StoreAs("Line #")]
+    customer_id: Annotated[int, StoreAs("Customer Ref"), ReferenceTo(LegacyCustomer.id)]
+    item: Annotated[str, StoreAs("ITEM name")] = ""
+
+
 @ommi_model(collection=suite_collection)
 @dataclass(slots=True)
 class SlotItem:
@@ -167,6 +197,34 @@ class PetAttrs:
 class PetPydantic(pydantic.BaseModel):
     name: str
     legs: int = 4
+    id: Annotated[int | None, Key] = None
+
+
+@ommi_model(collection=suite_collection)
+class ValidatedPydantic(pydantic.BaseModel):
+    """pydantic's own validation beyond the type: constraints and a field validator."""
+
+    name: Annotated[str, pydantic.Field(max_length=8)]
+    age: int = pydantic.Field(ge=0)
+    code: str | None = None
+    tags: list[Annotated[str, pydantic.StringConstraints(max_length=3)]] = pydantic.Field(default_factory=list)
+    id: Annotated[int | None, Key] = None
+
+    @pydantic.field_validator("code")
+    @classmethod
+    def _upper_case(cls, value: str | None, info: pydantic.ValidationInfo) -> str | None:
+        if value is not None and value != value.upper():
+            raise ValueError(f"{info.field_name} must be upper case")
+        return value
+
+
+@ommi_model(collection=suite_collection)
+@attrs.define
+class ValidatedAttrs:
+    """attrs validators on two fields."""
+
+    name: str = attrs.field(validator=attrs.validators.max_len(8))
+    age: int = attrs.field(default=0, validator=[attrs.validators.instance_of(int), attrs.validators.ge(0)])
     id: Annotated[int | None, Key] = None
 
 

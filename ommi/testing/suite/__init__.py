@@ -1,6 +1,6 @@
 """The ommi conformance suite: every driver runs these tests unchanged.
 
-One module per section (adding, reading, predicates, ... schema); this
+One module per section (adding, reading, predicates, ... schema, validation); this
 package re-exports every test so one star import collects them all.
 
 Import it into a test module of your driver's package::
@@ -18,6 +18,7 @@ from ommi.testing.suite.adding import *  # noqa: F403
 from ommi.testing.suite.aggregates import *  # noqa: F403
 from ommi.testing.suite.declarations import *  # noqa: F403
 from ommi.testing.suite.events import *  # noqa: F403
+from ommi.testing.suite.names import *  # noqa: F403
 from ommi.testing.suite.observability import *  # noqa: F403
 from ommi.testing.suite.ordering import *  # noqa: F403
 from ommi.testing.suite.predicates import *  # noqa: F403
@@ -27,4 +28,5 @@ from ommi.testing.suite.schema import *  # noqa: F403
 from ommi.testing.suite.streaming import *  # noqa: F403
 from ommi.testing.suite.transactions import *  # noqa: F403
 from ommi.testing.suite.types import *  # noqa: F403
+from ommi.testing.suite.validation import *  # noqa: F403
 from ommi.testing.suite.writes import *  # noqa: F403
