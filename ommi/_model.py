@@ -357,7 +357,25 @@ def _apply_markers(info: FieldInfo, markers: Iterable[Any]) -> None:
         # other metadata (pydantic constraints, docs) belongs to the user
 
 
-def _build(cls: type, collection: ModelCollection, name: str | None, localns: dict[str, Any] | None) -> None:
+def build_detached(cls: type, collection: ModelCollection, name: str) -> ModelInfo:
+    """Make ``cls`` a model known to ``collection`` only.
+
+    Used for models ommi builds itself (the migration history's models, its
+    record table): references by name from the user's models never resolve to
+    them, and they are not among :func:`all_model_infos`.
+    """
+    _build(cls, collection, name, None, register=False)
+    return get_model_info(cls)
+
+
+def _build(
+    cls: type,
+    collection: ModelCollection,
+    name: str | None,
+    localns: dict[str, Any] | None,
+    *,
+    register: bool = True,
+) -> None:
     source = adapter_for(cls)
     table = check_identifier(name if name is not None else cls.__name__, f"model {cls.__qualname__}: name")
     hints = _hints(cls, localns)
@@ -407,7 +425,8 @@ def _build(cls: type, collection: ModelCollection, name: str | None, localns: di
     type.__setattr__(cls, "__ommi__", info_obj)
     with _lock:
         collection.add(info_obj)
-        _all_models.append(info_obj)
+        if register:
+            _all_models.append(info_obj)
 
 
 def _install_relations(cls: type, info: ModelInfo, hints: dict[str, Any], localns: dict[str, Any] | None) -> None:

@@ -15,6 +15,7 @@ native exceptions where they cross into ommi and keep the native exception as
     │   └── MultipleFound     one() matched more than one row
     ├── IntegrityError        duplicate key, unique or foreign-key violation
     ├── SchemaError           tables/collections missing or not creatable
+    │   └── MigrationError    a migration cannot be made, applied or reverted
     ├── TransactionError      commit/rollback misuse or a failed transaction
     └── UnsupportedError      the driver lacks a capability the call needs
 """
@@ -24,6 +25,7 @@ from __future__ import annotations
 __all__ = [
     "ConnectionFailed",
     "IntegrityError",
+    "MigrationError",
     "ModelError",
     "MultipleFound",
     "NotFound",
@@ -70,6 +72,18 @@ class IntegrityError(OmmiError):
 
 class SchemaError(OmmiError):
     """The schema is missing, inconsistent, or could not be changed."""
+
+
+class MigrationError(SchemaError):
+    """A migration cannot be made, applied or reverted, or the history is inconsistent.
+
+    ``refused`` is true when ommi declined on purpose (an irreversible step in
+    ``down``, a possible rename nobody decided on) rather than failing.
+    """
+
+    def __init__(self, message: str, *, refused: bool = False) -> None:
+        super().__init__(message)
+        self.refused = refused
 
 
 class TransactionError(OmmiError):

@@ -18,6 +18,7 @@ Rules the compiler keeps for every dialect:
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -51,7 +52,7 @@ from ommi.query import (
     Update,
 )
 
-__all__ = ["Codec", "Kind", "ModelPlan", "SQLCompiler", "SQLDialect"]
+__all__ = ["Codec", "Kind", "ModelPlan", "SQLCompiler", "SQLDialect", "render_statement"]
 
 Codec = Callable[[Any], Any] | None
 
@@ -196,6 +197,15 @@ class SQLDialect:
     def set_nullable(self, table: str, column: str, nullable: bool) -> list[str]:
         """Statements allowing or forbidding NULL in a column."""
         return [f"ALTER TABLE {table} ALTER COLUMN {column} {'DROP' if nullable else 'SET'} NOT NULL"]
+
+    def rename_index(self, table: str, old: str, new: str, column: str, unique: bool) -> list[str]:
+        """Statements renaming an index (arguments quoted); by default it is built again under the new name."""
+        kind = "UNIQUE INDEX" if unique else "INDEX"
+        return [f"DROP INDEX IF EXISTS {old}", f"CREATE {kind} IF NOT EXISTS {new} ON {table} ({column})"]
+
+    alter_drops_indexes: ClassVar[bool] = False
+    """The database refuses to alter a table that has indexes (DuckDB): schema changes that
+    alter a table drop its indexes first and build them again afterwards."""
 
     def index_name(self, table: str, columns: Sequence[str], unique: bool = False) -> str:
         """A deterministic index name within the 63-byte limit of PostgreSQL."""
@@ -432,8 +442,12 @@ class SQLCompiler:
 
     # -- schema -------------------------------------------------------------
 
-    def create_table(self, info: ModelInfo) -> list[str]:
-        """``CREATE TABLE IF NOT EXISTS`` plus ``CREATE INDEX IF NOT EXISTS`` statements."""
+    def create_table(self, info: ModelInfo, *, name: str | None = None, unique: bool = True) -> list[str]:
+        """``CREATE TABLE IF NOT EXISTS`` plus ``CREATE INDEX IF NOT EXISTS`` statements.
+
+        ``name`` creates the table under another name (a table being rebuilt);
+        ``unique=False`` leaves out the unique constraints (made as indexes instead).
+        """
         d = self.dialect
         q = d.quote
         single = len(info.key) == 1
@@ -446,7 +460,7 @@ class SQLCompiler:
         if info.key and not (single and "PRIMARY KEY" in parts[info.fields.index(info.key[0])]):
             parts.append(f"PRIMARY KEY ({', '.join(q(f.column) for f in info.key)})")
         for f in info.fields:
-            if f.unique and not (single and f.key):
+            if f.unique and not (single and f.key) and unique:
                 parts.append(f"CONSTRAINT {q(d.index_name(info.name, [f.column], True))} UNIQUE ({q(f.column)})")
         for f in info.fields:
             target = f.references()
@@ -454,7 +468,7 @@ class SQLCompiler:
                 parts.append(
                     f"FOREIGN KEY ({q(f.column)}) REFERENCES {q(target.model.name)} ({q(target.column)})"
                 )
-        out = [f"CREATE TABLE IF NOT EXISTS {q(info.name)} (\n  " + ",\n  ".join(parts) + "\n)"]
+        out = [f"CREATE TABLE IF NOT EXISTS {q(name or info.name)} (\n  " + ",\n  ".join(parts) + "\n)"]
         for f in info.fields:
             if f.index and not f.unique and not f.key:
                 out.append(
@@ -467,43 +481,176 @@ class SQLCompiler:
         """The canonical type of a field's column (compare with inspected types through ``canonical_type``)."""
         return self.dialect.canonical_type(self.dialect.column_type(f))
 
-    def schema_change(self, change: SchemaChange) -> list[str]:
-        """The statements that apply one :class:`~ommi.driver.SchemaChange`.
+    def schema_change(self, change: SchemaChange) -> list[tuple[str, tuple[Any, ...]]]:
+        """The statements, with their bound values, that apply one :class:`~ommi.driver.SchemaChange`.
+
+        Values that existing rows get (backfills) are bound as parameters; a
+        column default is written as a SQL literal only when the value has an
+        exact literal form.
 
         Raises:
             UnsupportedError: the dialect cannot make this change in place.
         """
+        core = self._schema_core(change)
+        before = change.before
+        if not (self.dialect.alter_drops_indexes and before is not None and change.kind in _ALTERING):
+            return core
+        f = change.field
+        if change.kind in ("add_column", "add_required_column") and f is not None and f.nullable:
+            return core  # adding a column that allows NULL works beside indexes; NOT NULL does not
+        # DuckDB refuses to alter a table that has indexes: drop them, alter, build them again
+        d = self.dialect
+        q = d.quote
+        after = change.model
+        # the indexes before the change, and those an earlier change of the same step built
+        names = dict.fromkeys(
+            [d.index_name(before.name, [c], u) for c, u in _indexed(before)]
+            + [d.index_name(after.name, [c], u) for c, u in _indexed(after)]
+        )
+        drops: list[tuple[str, tuple[Any, ...]]] = [(f"DROP INDEX IF EXISTS {q(n)}", ()) for n in names]
+        creates = [
+            (
+                f"CREATE {'UNIQUE INDEX' if u else 'INDEX'} IF NOT EXISTS {q(d.index_name(after.name, [c], u))} "
+                f"ON {q(after.name)} ({q(c)})",
+                (),
+            )
+            for c, u in _indexed(after)
+        ]
+        return [*drops, *core, *creates]
+
+    def _schema_core(self, change: SchemaChange) -> list[tuple[str, tuple[Any, ...]]]:  # noqa: C901
         d = self.dialect
         q = d.quote
         info = change.model
         table = q(info.name)
         f = change.field
         kind = change.kind
+        rebuilds = d.alter_drops_indexes and change.before is not None  # indexes are handled around the change
         if kind == "add_table":
-            return self.create_table(info)
+            return [(sql, ()) for sql in self.create_table(info)]
+        if kind == "drop_table":
+            return [(self.drop_table(info), ())]
+        if kind == "rename_table":
+            out: list[tuple[str, tuple[Any, ...]]] = [(f"ALTER TABLE {q(change.old or '')} RENAME TO {table}", ())]
+            if change.before is not None and not rebuilds:
+                for c, u in _indexed(change.before):
+                    old_name, new_name = d.index_name(change.before.name, [c], u), d.index_name(info.name, [c], u)
+                    out += [(sql, ()) for sql in d.rename_index(table, q(old_name), q(new_name), q(c), u)]
+            return out
+        if rebuilds and kind in ("drop_column", "retype_column"):
+            return self._rebuild(change)
         if kind == "drop_column":
-            return [f"ALTER TABLE {table} DROP COLUMN {q(change.column or '')}"]
+            out = []
+            old_field = change.old_field
+            if old_field is not None and not rebuilds:
+                # SQLite refuses to drop an indexed column; the index goes first everywhere
+                for c, u in _indexed(change.before):  # type: ignore[arg-type]
+                    if c == old_field.column:
+                        out.append((f"DROP INDEX IF EXISTS {q(d.index_name(info.name, [c], u))}", ()))
+            return [*out, (f"ALTER TABLE {table} DROP COLUMN {q(change.column or '')}", ())]
+        if kind == "rename_column":
+            out = [(f"ALTER TABLE {table} RENAME COLUMN {q(change.old or '')} TO {q(change.column or '')}", ())]
+            if change.before is not None and not rebuilds:
+                for c, u in _indexed(change.before):
+                    if c == change.old:
+                        old_name = d.index_name(info.name, [c], u)
+                        new_name = d.index_name(info.name, [change.column or ""], u)
+                        out += [
+                            (sql, ())
+                            for sql in d.rename_index(table, q(old_name), q(new_name), q(change.column or ""), u)
+                        ]
+            return out
+        if kind == "drop_index":
+            return [(f"DROP INDEX {q(d.index_name(info.name, [change.column or '']))}", ())]
+        if kind == "drop_unique":
+            # no IF EXISTS: a unique constraint declared with its table (create_models)
+            # has no index of this name, and dropping it must not silently do nothing
+            return [(f"DROP INDEX {q(d.index_name(info.name, [change.column or ''], True))}", ())]
         if kind == "change_key" or f is None:
             raise errors.UnsupportedError(f"{kind} on {info.name} cannot be applied in place: {change.detail}")
         col = q(f.column)
         if kind in ("add_column", "add_required_column"):
-            sql = f"ALTER TABLE {table} ADD COLUMN {col} {d.column_type(f)}"
-            if not f.nullable:
-                default = literal_default(f)
-                if default is NO_DEFAULT:
-                    default = _zero_value(f)
-                sql += f" NOT NULL DEFAULT {d.literal(f, default)}"
-            return [sql]
+            return self._add_column(change, f, table, col)
+        if kind == "backfill":
+            return [self._backfill(f, table, col, change.value)]
         if kind == "add_index":
-            return [f"CREATE INDEX IF NOT EXISTS {q(d.index_name(info.name, [f.column]))} ON {table} ({col})"]
+            return [(f"CREATE INDEX IF NOT EXISTS {q(d.index_name(info.name, [f.column]))} ON {table} ({col})", ())]
         if kind == "add_unique":
             name = q(d.index_name(info.name, [f.column], True))
-            return [f"CREATE UNIQUE INDEX IF NOT EXISTS {name} ON {table} ({col})"]
+            return [(f"CREATE UNIQUE INDEX IF NOT EXISTS {name} ON {table} ({col})", ())]
         if kind == "retype_column":
-            return d.retype_column(table, col, d.column_type(f))
+            return [(sql, ()) for sql in d.retype_column(table, col, d.column_type(f))]
         if kind == "change_nullability":
-            return d.set_nullable(table, col, f.nullable)
+            out = []
+            if not f.nullable and change.value is not NO_DEFAULT:
+                out.append(self._backfill(f, table, col, change.value))
+            return out + [(sql, ()) for sql in d.set_nullable(table, col, f.nullable)]
         raise errors.UnsupportedError(f"unknown schema change {kind!r}")
+
+    def _rebuild(self, change: SchemaChange) -> list[tuple[str, tuple[Any, ...]]]:
+        """Copy the table into a new one of the changed shape (where dropping or retyping in place fails)."""
+        d = self.dialect
+        q = d.quote
+        after, before = change.model, change.before
+        assert before is not None
+        tmp = q("ommi_rebuild_" + after.name)
+        create = self.create_table(after, name="ommi_rebuild_" + after.name, unique=False)[0]
+        targets, sources = [], []
+        for f in after.fields:
+            old = before.by_column.get(f.column)
+            if old is None:
+                continue
+            col = q(f.column)
+            targets.append(col)
+            same = d.column_type(old) == d.column_type(f)
+            sources.append(col if same else f"CAST({col} AS {d.column_type(f)})")
+        table = q(after.name)
+        return [
+            (create, ()),
+            (f"INSERT INTO {tmp} ({', '.join(targets)}) SELECT {', '.join(sources)} FROM {table}", ()),
+            (f"DROP TABLE {table}", ()),
+            (f"ALTER TABLE {tmp} RENAME TO {table}", ()),
+        ]
+
+    def _backfill(self, f: FieldInfo, table: str, col: str, value: Any) -> tuple[str, tuple[Any, ...]]:
+        ph = self._ph()
+        return f"UPDATE {table} SET {col} = {ph()} WHERE {col} IS NULL", (self._encode(f, f.check(value)),)
+
+    def _add_column(
+        self, change: SchemaChange, f: FieldInfo, table: str, col: str
+    ) -> list[tuple[str, tuple[Any, ...]]]:
+        d = self.dialect
+        q = d.quote
+        sql = f"ALTER TABLE {table} ADD COLUMN {col} {d.column_type(f)}"
+        target = f.references()
+        if target is not None and d.foreign_keys and change.before is not None:
+            sql += f" REFERENCES {q(target.model.name)} ({q(target.column)})"
+        value = change.value
+        if f.nullable:
+            if value is NO_DEFAULT or value is None:
+                return [(sql, ())]
+            return [(sql, ()), self._backfill(f, table, col, value)]
+        if value is NO_DEFAULT or value is None:
+            value = literal_default(f)
+            if value is NO_DEFAULT:
+                value = _zero_value(f)
+        value = f.check(value)
+        if _exact_literal(f, value):
+            return [(f"{sql} NOT NULL DEFAULT {d.literal(f, value)}", ())]
+        # no exact literal (inf, -0.0, NUL in text, dates...): bind the value
+        try:
+            not_null = d.set_nullable(table, col, False)
+        except errors.UnsupportedError:
+            # SQLite adds a NOT NULL column only with a constant default; rows then get the bound value
+            return [(f"{sql} NOT NULL DEFAULT 0", ()), self._backfill_all(f, table, col, value)]
+        return [(sql, ()), self._backfill_all(f, table, col, value), *((s, ()) for s in not_null)]
+
+    def _backfill_all(self, f: FieldInfo, table: str, col: str, value: Any) -> tuple[str, tuple[Any, ...]]:
+        return f"UPDATE {table} SET {col} = {self._ph()()}", (self._encode(f, f.check(value)),)
+
+    def render_schema_change(self, change: SchemaChange) -> list[str]:
+        """:meth:`schema_change` as text: each statement ends with ``;``, bound values follow in a comment."""
+        return [render_statement(sql, params) for sql, params in self.schema_change(change)]
 
     def drop_table(self, info: ModelInfo) -> str:
         """``DROP TABLE IF EXISTS``."""
@@ -681,6 +828,44 @@ class SQLCompiler:
                 return f"({d.like(raw, ph(), True)} OR {raw} IS NULL)"
             return d.like(raw, ph(), False)
         raise TypeError(f"unknown query node {node!r}")
+
+
+_ALTERING = frozenset(
+    {"rename_table", "rename_column", "drop_column", "retype_column", "change_nullability", "add_column",
+     "add_required_column"}
+)
+
+
+def _indexed(info: ModelInfo) -> list[tuple[str, bool]]:
+    """``(column, unique)`` for each index ommi creates for a model (keys have their own)."""
+    single = len(info.key) == 1
+    out: list[tuple[str, bool]] = []
+    for f in info.fields:
+        if f.unique and not (single and f.key):
+            out.append((f.column, True))
+        elif f.index and not f.unique and not f.key:
+            out.append((f.column, False))
+    return out
+
+
+def _exact_literal(f: FieldInfo, value: Any) -> bool:
+    """Whether :meth:`SQLDialect.literal` writes ``value`` exactly (else it is bound instead)."""
+    if isinstance(value, bool | int):
+        return True
+    if isinstance(value, float):
+        return math.isfinite(value) and not (value == 0.0 and math.copysign(1.0, value) < 0)
+    if isinstance(value, Decimal):
+        return value.is_finite()
+    if isinstance(value, str):
+        return "\x00" not in value
+    return f.kind is Kind.ENUM and isinstance(getattr(value, "value", None), str | int)
+
+
+def render_statement(sql: str, params: Sequence[Any]) -> str:
+    """A statement as text for people to read (``ommi migrate sql``): bound values follow in a comment."""
+    if not params:
+        return sql + ";"
+    return sql + ";  -- with " + ", ".join(f"${i} = {v!r}" for i, v in enumerate(params, 1))
 
 
 def _zero_value(f: FieldInfo) -> Any:

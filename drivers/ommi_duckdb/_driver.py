@@ -47,7 +47,7 @@ from ommi.driver import (
     ThreadWorker,
 )
 from ommi.query import Aggregate, Delete, Insert, Save, Select, Update
-from ommi.sql import ModelPlan, SQLCompiler
+from ommi.sql import ModelPlan, SQLCompiler, render_statement
 
 from ._compiler import DuckDBDialect, sequence_name
 
@@ -361,12 +361,16 @@ def _op_inspect(
     return out
 
 
-def _op_script(conn: _Conn, statements: Sequence[str]) -> None:
+def _op_script(conn: _Conn, statements: Sequence[tuple[str, Sequence[Any]]], in_tx: bool = False) -> None:
     cur = _claim(conn)
+    if in_tx:  # a failed statement aborts the transaction; its owner rolls it back
+        for sql, params in statements:
+            cur.execute(sql, params)
+        return
     cur.execute("BEGIN TRANSACTION")
     try:
-        for sql in statements:
-            cur.execute(sql)
+        for sql, params in statements:
+            cur.execute(sql, params)
     except BaseException:
         cur.execute("ROLLBACK")
         raise
@@ -507,7 +511,9 @@ class DuckDBDriver(_Ops, Driver):
     """
 
     # not "savepoints": DuckDB has no SAVEPOINT; not "foreign_keys": see DuckDBDialect
-    capabilities = frozenset({"transactions", "concurrent_transactions", "schema_evolution"})
+    capabilities = frozenset(
+        {"transactions", "concurrent_transactions", "schema_evolution", "transactional_schema"}
+    )
     schemes = ("duckdb",)
 
     def __init__(self, path: str = ":memory:", *, read_only: bool = False, threads: int | None = None) -> None:
@@ -650,7 +656,8 @@ class DuckDBDriver(_Ops, Driver):
         return statements + self._compiler.create_table(info)
 
     async def create_schema(self, models: Sequence[ModelInfo]) -> None:
-        await self._worker.call(_op_script, [sql for info in models for sql in self._create_statements(info)])
+        statements = [(sql, ()) for info in models for sql in self._create_statements(info)]
+        await self._worker.call(_op_script, statements)
 
     async def server_version(self) -> str:
         return f"DuckDB {duckdb.__version__}"
@@ -662,22 +669,39 @@ class DuckDBDriver(_Ops, Driver):
         canonical = self._compiler.dialect.canonical_type
         return await self._worker.call(_op_inspect, [m.name for m in models], canonical)
 
-    async def apply_schema_changes(self, changes: Sequence[SchemaChange]) -> None:
-        statements: list[str] = []
+    def _change_statements(self, changes: Sequence[SchemaChange]) -> list[tuple[str, tuple[Any, ...]]]:
+        q = self._compiler.dialect.quote
+        statements: list[tuple[str, tuple[Any, ...]]] = []
         for change in changes:
             if change.kind == "add_table":
-                statements += self._create_statements(change.model)
-            else:
-                statements += self._compiler.schema_change(change)
-        await self._worker.call(_op_script, statements)
+                statements += [(sql, ()) for sql in self._create_statements(change.model)]
+                continue
+            if change.kind == "rename_table" and change.model.auto_key is not None:
+                # keys come from the sequence named after the table
+                statements.append((f"CREATE SEQUENCE IF NOT EXISTS {q(sequence_name(change.model.name))}", ()))
+            statements += self._compiler.schema_change(change)
+            if change.kind == "drop_table":
+                statements.append((f"DROP SEQUENCE IF EXISTS {q(sequence_name(change.model.name))}", ()))
+        return statements
+
+    def _forget_keys(self, changes: Sequence[SchemaChange]) -> None:
+        gone = [c for c in changes if c.kind in ("drop_table", "rename_table")]
+        self._keys.forget([name for c in gone for name in (c.model.name, c.old or "")])
+
+    async def apply_schema_changes(self, changes: Sequence[SchemaChange]) -> None:
+        await self._worker.call(_op_script, self._change_statements(changes))
+        self._forget_keys(changes)
+
+    def render_schema_changes(self, changes: Sequence[SchemaChange]) -> list[str]:
+        return [render_statement(sql, params) for sql, params in self._change_statements(changes)]
 
     async def drop_schema(self, models: Sequence[ModelInfo]) -> None:
         q = self._compiler.dialect.quote
-        statements: list[str] = []
+        statements: list[tuple[str, Sequence[Any]]] = []
         for info in models:
-            statements.append(self._compiler.drop_table(info))
+            statements.append((self._compiler.drop_table(info), ()))
             # the sequence goes after the table whose DEFAULT uses it
-            statements.append(f"DROP SEQUENCE IF EXISTS {q(sequence_name(info.name))}")
+            statements.append((f"DROP SEQUENCE IF EXISTS {q(sequence_name(info.name))}", ()))
         await self._worker.call(_op_script, statements)
         self._keys.forget([info.name for info in models])
 
@@ -712,3 +736,9 @@ class _DuckDBTransaction(_Ops, DriverTransaction):
             await self._worker.call(_op_end, "ROLLBACK")
         finally:
             self._driver._release(self._worker)
+
+    async def apply_schema_changes(self, changes: Sequence[SchemaChange]) -> None:
+        # Auto keys of a table created here come from a sequence that the key
+        # reservation (outside any transaction) sees only after the commit.
+        await self._worker.call(_op_script, self._driver._change_statements(changes), True)
+        self._driver._forget_keys(changes)

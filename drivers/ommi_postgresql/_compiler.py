@@ -182,6 +182,10 @@ class PostgreSQLDialect(SQLDialect):
             return ident + " PRIMARY KEY" if single else ident
         return super().key_column(f, single)
 
+    def rename_index(self, table: str, old: str, new: str, column: str, unique: bool) -> list[str]:
+        # renames the index in place; a unique constraint's index renames its constraint too
+        return [f"ALTER INDEX IF EXISTS {old} RENAME TO {new}"]
+
     def encoder(self, f: FieldInfo) -> Codec:
         return _ENCODERS.get(f.kind) or super().encoder(f)
 

@@ -37,7 +37,7 @@ from ommi.driver import (
     statement_logger,
 )
 from ommi.query import Aggregate, Delete, Insert, Save, Select, Update
-from ommi.sql import ModelPlan, SQLCompiler
+from ommi.sql import ModelPlan, SQLCompiler, render_statement
 
 from ._compiler import PostgreSQLDialect
 
@@ -269,12 +269,19 @@ async def _op_scalar(conn: Conn, sql: str, params: Sequence[Any]) -> Any:
     return await conn.fetchval(sql, *params)
 
 
-async def _op_script(conn: Conn, statements: Sequence[str]) -> None:
+async def _op_script(conn: Conn, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
     async def work() -> None:
-        for sql in statements:
-            await conn.execute(sql)
+        for sql, params in statements:
+            await conn.execute(sql, *params)
 
     await _unit(conn, False, work)
+
+
+async def _op_script_in_tx(conn: Conn, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
+    for sql, params in statements:
+        await conn.execute(sql, *params)
+    # prepared statements cached against the old tables must not be reused
+    await conn.reload_schema_state()
 
 
 class _Connection(asyncpg.Connection):  # type: ignore[misc]
@@ -445,7 +452,14 @@ class PostgreSQLDriver(_Ops, Driver):
     """
 
     capabilities = frozenset(
-        {"transactions", "savepoints", "foreign_keys", "concurrent_transactions", "schema_evolution"}
+        {
+            "transactions",
+            "savepoints",
+            "foreign_keys",
+            "concurrent_transactions",
+            "schema_evolution",
+            "transactional_schema",
+        }
     )
     schemes = ("postgresql", "postgres")
 
@@ -722,17 +736,27 @@ class PostgreSQLDriver(_Ops, Driver):
             raise
         return _PostgreSQLTransaction(_TxState(self, conn))
 
-    async def _schema(self, statements: Sequence[str]) -> None:
+    async def _schema(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
         await self._run(_op_script, statements)
+        await self._schema_changed()
+
+    async def _schema_changed(self) -> None:
         # pooled connections cache prepared statements against the old tables
         if self._pool is not None:
             await self._pool.expire_connections()
 
+    def _change_statements(self, changes: Sequence[SchemaChange]) -> list[tuple[str, tuple[Any, ...]]]:
+        with _encoding():
+            statements = [st for change in changes for st in self._compiler.schema_change(change)]
+        for sql, _ in statements:
+            _log(sql)
+        return statements
+
     async def create_schema(self, models: Sequence[ModelInfo]) -> None:
-        await self._schema([sql for info in models for sql in self._compiler.create_table(info)])
+        await self._schema([(sql, ()) for info in models for sql in self._compiler.create_table(info)])
 
     async def drop_schema(self, models: Sequence[ModelInfo]) -> None:
-        await self._schema([self._compiler.drop_table(i) for i in models])
+        await self._schema([(self._compiler.drop_table(i), ()) for i in models])
 
     async def server_version(self) -> str:
         version: str = await self._run(_op_version, retry=True)
@@ -746,7 +770,11 @@ class PostgreSQLDriver(_Ops, Driver):
         return await self._run(_op_inspect, [m.name for m in models], canonical, retry=True)
 
     async def apply_schema_changes(self, changes: Sequence[SchemaChange]) -> None:
-        await self._schema([sql for change in changes for sql in self._compiler.schema_change(change)])
+        await self._schema(self._change_statements(changes))
+
+    def render_schema_changes(self, changes: Sequence[SchemaChange]) -> list[str]:
+        with _encoding():
+            return [render_statement(sql, p) for change in changes for sql, p in self._compiler.schema_change(change)]
 
 
 class _TxState:
@@ -757,11 +785,14 @@ class _TxState:
         self.conn = conn
         self.lock = asyncio.Lock()
         self.open = True
+        self.schema_changed = False
 
     async def finish(self) -> None:
         if self.open:
             self.open = False
             await self.driver._release(self.conn)
+            if self.schema_changed:
+                await self.driver._schema_changed()
 
 
 class _PostgreSQLTransaction(_Ops, DriverTransaction):
@@ -835,3 +866,8 @@ class _PostgreSQLTransaction(_Ops, DriverTransaction):
         name = f"ommi_sp{next(_savepoint_ids)}"
         await self._exec(f"SAVEPOINT {name}")
         return _PostgreSQLTransaction(self._state, name)
+
+    async def apply_schema_changes(self, changes: Sequence[SchemaChange]) -> None:
+        statements = self._driver._change_statements(changes)
+        self._state.schema_changed = True
+        await self._run(_op_script_in_tx, statements)

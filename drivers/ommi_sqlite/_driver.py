@@ -39,7 +39,7 @@ from ommi.driver import (
     log_statement,
 )
 from ommi.query import Aggregate, Delete, Insert, Save, Select, Update
-from ommi.sql import ModelPlan, SQLCompiler
+from ommi.sql import ModelPlan, SQLCompiler, render_statement
 
 from ._compiler import (
     DECIMAL_COLLATION,
@@ -201,11 +201,11 @@ def _op_write(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> int:
     return conn.execute(sql, params).rowcount
 
 
-def _op_script(conn: sqlite3.Connection, statements: Sequence[str], in_tx: bool) -> None:
+def _op_script(conn: sqlite3.Connection, statements: Sequence[tuple[str, Sequence[Any]]], in_tx: bool) -> None:
     unit = _begin_unit(conn, in_tx)
     try:
-        for sql in statements:
-            conn.execute(sql)
+        for sql, params in statements:
+            conn.execute(sql, params)
     except BaseException:
         _end_unit(conn, unit, False)
         raise
@@ -325,7 +325,14 @@ class SQLiteDriver(_Ops, Driver):
     """
 
     capabilities = frozenset(
-        {"transactions", "savepoints", "foreign_keys", "concurrent_transactions", "schema_evolution"}
+        {
+            "transactions",
+            "savepoints",
+            "foreign_keys",
+            "concurrent_transactions",
+            "schema_evolution",
+            "transactional_schema",
+        }
     )
     schemes = ("sqlite",)
 
@@ -422,11 +429,11 @@ class SQLiteDriver(_Ops, Driver):
             self._idle.append(worker)
 
     async def create_schema(self, models: Sequence[ModelInfo]) -> None:
-        statements = [sql for info in models for sql in self._compiler.create_table(info)]
+        statements = [(sql, ()) for info in models for sql in self._compiler.create_table(info)]
         await self._worker.call(_op_script, statements, False)
 
     async def drop_schema(self, models: Sequence[ModelInfo]) -> None:
-        await self._worker.call(_op_script, [self._compiler.drop_table(i) for i in models], False)
+        await self._worker.call(_op_script, [(self._compiler.drop_table(i), ()) for i in models], False)
 
     async def server_version(self) -> str:
         return f"SQLite {sqlite3.sqlite_version}"
@@ -439,9 +446,18 @@ class SQLiteDriver(_Ops, Driver):
         names = [m.name for m in models]
         return await self._worker.call(_op_inspect, names, dialect.canonical_type)
 
+    def _change_statements(self, changes: Sequence[SchemaChange]) -> list[tuple[str, tuple[Any, ...]]]:
+        statements = [st for change in changes for st in self._compiler.schema_change(change)]
+        for sql, _ in statements:
+            log_statement("sqlite", sql)
+        return statements
+
     async def apply_schema_changes(self, changes: Sequence[SchemaChange]) -> None:
-        statements = [sql for change in changes for sql in self._compiler.schema_change(change)]
-        await self._worker.call(_op_script, statements, False)
+        await self._worker.call(_op_script, self._change_statements(changes), False)
+
+    def render_schema_changes(self, changes: Sequence[SchemaChange]) -> list[str]:
+        compile_change = self._compiler.schema_change
+        return [render_statement(sql, params) for change in changes for sql, params in compile_change(change)]
 
 
 class _SQLiteTransaction(_Ops, DriverTransaction):
@@ -478,3 +494,7 @@ class _SQLiteTransaction(_Ops, DriverTransaction):
         name = f"ommi_sp{next(_savepoint_ids)}"
         await self._worker.call(_op_exec, f"SAVEPOINT {name}")
         return _SQLiteTransaction(self._driver, self._worker, name)
+
+    async def apply_schema_changes(self, changes: Sequence[SchemaChange]) -> None:
+        # inside a savepoint: a change that fails midway leaves the transaction as it was
+        await self._worker.call(_op_script, self._driver._change_statements(changes), True)
