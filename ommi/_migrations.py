@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import math
 import os
 import socket
 import time
@@ -29,10 +30,10 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 from ommi import errors
-from ommi._fields import AwareDatetime, Key
+from ommi._fields import AwareDatetime, Key, check_identifier
 from ommi._migration_files import Ask, Migration, load_chain, plan_changes, replay, write_migration
 from ommi._migration_ops import Operation, RunData
 from ommi._migration_state import HistoricalModels, State
@@ -48,23 +49,44 @@ __all__ = ["MigrationStatus", "Migrations"]
 logger = logging.getLogger("ommi.migrations")
 
 TABLE = "ommi_migrations"
+"""The default name of the table (collection) recording applied migrations."""
 LOCK = "~lock"
 """The id of the lock row (no migration id starts with ``~``)."""
 
 
 @dataclasses.dataclass
 class _Record:
+    """A row of the record table (one class per table name: see :class:`_Book`)."""
+
     id: Annotated[str, Key]
     state: str  # "applied", "partial" or "lock"
-    steps: int  # operations applied (of a partial migration)
+    steps: int  # operations applied (of a partial migration); for the lock, its holder's lock_timeout
     at: AwareDatetime  # when applied; for the lock, when its holder last refreshed it
     owner: str | None = None  # the lock holder: host:pid:token
 
 
-_records = ModelCollection("ommi-migrations")
-_RECORD = build_detached(_Record, _records, TABLE)
-# query references (``_Record.id`` is one at run time; spelled out for the type checker)
-_ID, _OWNER, _AT = (_RECORD.by_name[n].ref for n in ("id", "owner", "at"))
+class _Book:
+    """The record table of one name: its model class and query references."""
+
+    _made: ClassVar[dict[str, _Book]] = {}
+
+    def __init__(self, table: str) -> None:
+        # a subclass per table: a model class has one table
+        cls: Any = type(f"MigrationRecord_{table}", (_Record,), {"__module__": __name__})
+        self.cls = cls
+        self.info = build_detached(dataclasses.dataclass(cls), ModelCollection(f"ommi-migrations-{table}"), table)
+        refs = self.info.by_name
+        self.id, self.owner, self.at = refs["id"].ref, refs["owner"].ref, refs["at"].ref
+
+    @classmethod
+    def named(cls, table: str) -> _Book:
+        book = cls._made.get(table)
+        if book is None:
+            book = cls._made[table] = _Book(table)
+        return book
+
+    def row(self, mid: str, state: str, steps: int, owner: str | None = None) -> Any:
+        return self.cls(mid, state, steps, datetime.now(UTC), owner)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,11 +132,14 @@ class Migrations:
         directory: str | os.PathLike[str] = "migrations",
         db: Ommi | None = None,
         *,
+        table: str = TABLE,
         lock_timeout: float = 600.0,
         begin: Callable[[Any], MigrationTransaction] | None = None,
     ) -> None:
         self.directory = Path(directory)
         self.lock_timeout = float(lock_timeout)
+        self.table = table
+        self._book = _Book.named(check_identifier(table, "migrations table"))
         self._db = db
         self._begin = begin
 
@@ -187,10 +212,26 @@ class Migrations:
         await db
         return db.driver
 
+    async def _ensure_table(self, driver: Driver) -> None:
+        """Create the record table unless it exists (two runs may race to create it: one wins)."""
+        db, _ = self._require_db()
+        for attempt in (1, 2, 3):
+            exists = await db.find(self._book.cls).exists()
+            if isinstance(exists, DBSuccess):
+                return
+            try:
+                await driver.create_schema([self._book.info])
+            except (errors.IntegrityError, errors.TransactionError):
+                if attempt == 3:
+                    raise
+                await asyncio.sleep(0.05 * attempt)
+            else:
+                return
+
     async def _records(self) -> dict[str, _Record]:
         db, _ = self._require_db()
         try:
-            rows = await db.find(_Record).all().or_raise()
+            rows = await db.find(self._book.cls).all().or_raise()
         except errors.SchemaError:
             return {}  # no table yet: nothing applied
         return {r.id: r for r in rows if r.id != LOCK}
@@ -230,7 +271,7 @@ class Migrations:
             chain = self.chain()
             end = _position(chain, target)
             driver = await self._driver()
-            await driver.create_schema([_RECORD])
+            await self._ensure_table(driver)
             applied: list[str] = []
             async with self._locked() as lock:
                 records = await self._records()
@@ -261,7 +302,7 @@ class Migrations:
         async def run() -> list[str]:
             chain = self.chain()
             driver = await self._driver()
-            await driver.create_schema([_RECORD])
+            await self._ensure_table(driver)
             async with self._locked() as lock:
                 records = await self._records()
                 _check_history(chain, records)
@@ -313,7 +354,7 @@ class Migrations:
             lines: list[str] = []
             if not records:
                 lines += ["-- the table that records applied migrations, if it is missing"]
-                lines += driver.render_schema_changes([SchemaChange("add_table", _RECORD)])
+                lines += driver.render_schema_changes([SchemaChange("add_table", self._book.info)])
             transactional = driver.supports("transactional_schema")
             state = State()
             for m in chain[: end + 1]:
@@ -333,7 +374,7 @@ class Migrations:
                         lines.append(f"--    (Python: {op.describe()} runs here)")
                     else:
                         lines += driver.render_schema_changes(op.changes(states[k], states[k + 1]))
-                lines.append(f"-- record {m.id} in {TABLE}")
+                lines.append(f"-- record {m.id} in {self.table}")
                 if transactional:
                     lines.append("COMMIT;")
             return lines
@@ -354,7 +395,7 @@ class Migrations:
                 dtx = await tx.driver_transaction()
                 for k in range(done, n):
                     await self._step(m, k, states, tx=tx, target=dtx)
-                await _record(tx, m.id, n, n, exists)
+                await _record(self._book, tx, m.id, steps=n, total=n, exists=exists)
             return states[-1]
         # no transactional DDL: operation by operation, the record counting the ones done
         db, _ = self._require_db()
@@ -363,13 +404,13 @@ class Migrations:
             if isinstance(op, RunData):
                 async with begin(HistoricalModels(states[k])) as tx:
                     await self._step(m, k, states, tx=tx)
-                    await _record(tx, m.id, k + 1, n, exists)
+                    await _record(self._book, tx, m.id, steps=k + 1, total=n, exists=exists)
             else:
                 await self._step(m, k, states, target=driver)
-                await _record(db, m.id, k + 1, n, exists)
+                await _record(self._book, db, m.id, steps=k + 1, total=n, exists=exists)
             exists = True
         if n == 0:
-            await _record(db, m.id, 0, 0, exists)
+            await _record(self._book, db, m.id, steps=0, total=0, exists=exists)
         return states[-1]
 
     async def _backward(self, driver: Driver, m: Migration, states: list[State], rec: _Record) -> None:
@@ -381,19 +422,19 @@ class Migrations:
                 dtx = await tx.driver_transaction()
                 for k in reversed(range(done)):
                     await self._step(m, k, states, tx=tx, target=dtx, backward=True)
-                await tx.find(m.id == _ID).delete().or_raise()
+                await tx.find(self._book.id == m.id).delete().or_raise()
             return
         for k in reversed(range(done)):
             op = m.operations[k]
             if isinstance(op, RunData):
                 async with begin(HistoricalModels(states[k])) as tx:
                     await self._step(m, k, states, tx=tx, backward=True)
-                    await _unrecord(tx, m.id, k, len(m.operations))
+                    await _unrecord(self._book, tx, m.id, k)
             else:
                 await self._step(m, k, states, target=driver, backward=True)
-                await _unrecord(db, m.id, k, len(m.operations))
+                await _unrecord(self._book, db, m.id, k)
         if done == 0:
-            await _unrecord(db, m.id, 0, len(m.operations))
+            await _unrecord(self._book, db, m.id, 0)
 
     async def _step(
         self,
@@ -433,7 +474,7 @@ class Migrations:
     @contextlib.asynccontextmanager
     async def _locked(self) -> AsyncIterator[_Lock]:
         db, _ = self._require_db()
-        lock = _Lock(db, self.lock_timeout)
+        lock = _Lock(db, self.lock_timeout, self._book)
         await lock.acquire()
         try:
             yield lock
@@ -444,9 +485,10 @@ class Migrations:
 class _Lock:
     """The lock row of one run: inserted under the table's unique key, refreshed while held."""
 
-    def __init__(self, db: Ommi, timeout: float) -> None:
+    def __init__(self, db: Ommi, timeout: float, book: _Book) -> None:
         self.db = db
         self.timeout = timeout
+        self.book = book
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
         self.lost = False
         self._beat: asyncio.Task[None] | None = None
@@ -454,37 +496,40 @@ class _Lock:
     async def acquire(self) -> None:
         deadline = time.monotonic() + self.timeout
         delay = 0.02
+        book = self.book
         while True:
             now = datetime.now(UTC)
-            got = await self.db.add(_Record(LOCK, "lock", 0, now, self.owner))
-            if isinstance(got, DBSuccess):
-                break
-            assert isinstance(got, DBFailure)
-            if not isinstance(got.error, errors.IntegrityError | errors.TransactionError):
-                raise got.error  # the database failed: not a held lock
-            held = await self.db.find(_ID == LOCK).first().or_raise()
+            # look before trying: on SQLite a write would wait for the holder's transaction
+            held = await self.db.find(book.id == LOCK).first().or_raise()
             if held is None:
-                continue  # released meanwhile
-            age = (now - held.at).total_seconds()
-            if age > self.timeout:
+                # the row says how long its holder may go without refreshing it
+                got = await self.db.add(book.cls(LOCK, "lock", math.ceil(self.timeout), now, self.owner))
+                if isinstance(got, DBSuccess):
+                    break
+                assert isinstance(got, DBFailure)
+                if not isinstance(got.error, errors.IntegrityError | errors.TransactionError):
+                    raise got.error  # the database failed: not a held lock
+            elif (now - held.at).total_seconds() > max(held.steps, 1):
                 # abandoned: its holder stopped refreshing it; take it over unless it just did
-                gone = self.db.find(_ID == LOCK, held.owner == _OWNER, held.at == _AT)
+                gone = self.db.find(book.id == LOCK, book.owner == held.owner, book.at == held.at)
                 if await gone.delete().or_use(0):
-                    logger.warning("took over the migration lock of %s (not refreshed for %.0f s)", held.owner, age)
-                continue
+                    logger.warning("took over the migration lock of %s, which stopped refreshing it", held.owner)
+                    continue
             if time.monotonic() > deadline:
+                holder = f" ({held.owner}, refreshed {(now - held.at).total_seconds():.0f} s ago)" if held else ""
                 raise errors.MigrationError(
-                    f"another migration run holds the lock ({held.owner}, refreshed {age:.0f} s ago); "
-                    f"waited {self.timeout:.0f} s. A lock not refreshed for lock_timeout seconds is taken over."
+                    f"another migration run holds the lock{holder}; waited {self.timeout:g} s "
+                    "(a lock its holder stops refreshing is taken over once its lock_timeout has passed)"
                 )
             await asyncio.sleep(delay)
-            delay = min(delay * 2, 1.0)
+            delay = min(delay * 2, 0.5)
         self._beat = asyncio.create_task(self._heartbeat())
 
     async def _heartbeat(self) -> None:
         while True:
             await asyncio.sleep(max(self.timeout / 4, 0.05))
-            result = await self.db.find(_ID == LOCK, self.owner == _OWNER).update(at=datetime.now(UTC))
+            held = self.db.find(self.book.id == LOCK, self.book.owner == self.owner)
+            result = await held.update(at=datetime.now(UTC))
             if isinstance(result, DBSuccess) and result.value == 0:
                 self.lost = True
                 return
@@ -503,22 +548,24 @@ class _Lock:
             self._beat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._beat
-        await self.db.find(_ID == LOCK, self.owner == _OWNER).delete().or_use(0)
+        await self.db.find(self.book.id == LOCK, self.book.owner == self.owner).delete().or_use(0)
 
 
 # -- records ----------------------------------------------------------------------
 
 
-async def _record(session: Any, mid: str, steps: int, total: int, exists: bool) -> None:
-    row = _Record(mid, "applied" if steps == total else "partial", steps, datetime.now(UTC))
+async def _record(book: _Book, session: Any, mid: str, *, steps: int, total: int, exists: bool) -> None:
+    """Record ``steps`` of ``total`` operations of ``mid`` as applied (in ``session``: the migration's transaction)."""
+    row = book.row(mid, "applied" if steps == total else "partial", steps)
     await (session.save(row) if exists else session.add(row)).or_raise()
 
 
-async def _unrecord(session: Any, mid: str, steps: int, total: int) -> None:
+async def _unrecord(book: _Book, session: Any, mid: str, steps: int) -> None:
+    """Record that only ``steps`` operations of ``mid`` remain applied (none: remove its row)."""
     if steps == 0:
-        await session.find(mid == _ID).delete().or_raise()
+        await session.find(book.id == mid).delete().or_raise()
     else:
-        await session.save(_Record(mid, "partial", steps, datetime.now(UTC))).or_raise()
+        await session.save(book.row(mid, "partial", steps)).or_raise()
 
 
 def _done(m: Migration, rec: _Record) -> int:

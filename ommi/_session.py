@@ -359,7 +359,11 @@ class Ommi(_Session):
         return Schema(self._connected, collection)
 
     def migrations(
-        self, directory: str | os.PathLike[str] = "migrations", *, lock_timeout: float = 600.0
+        self,
+        directory: str | os.PathLike[str] = "migrations",
+        *,
+        table: str = "ommi_migrations",
+        lock_timeout: float = 600.0,
     ) -> Migrations:
         """Versioned migrations kept as files in ``directory`` (see the migrations guide).
 
@@ -369,6 +373,8 @@ class Ommi(_Session):
 
         Args:
             directory: the folder holding the migration files.
+            table: the table (collection) recording applied migrations; two
+                applications sharing one database each use their own.
             lock_timeout: seconds to wait for another run's migration lock, and
                 the age at which a lock whose holder stopped refreshing it counts
                 as abandoned.
@@ -378,7 +384,7 @@ class Ommi(_Session):
         def begin(models: Any) -> MigrationTransaction:
             return MigrationTransaction(self._scope, self._open_block, models)
 
-        return Migrations(directory, self, lock_timeout=lock_timeout, begin=begin)
+        return Migrations(directory, self, table=table, lock_timeout=lock_timeout, begin=begin)
 
 
 class Transaction(_Session):
