@@ -25,6 +25,7 @@ import sys
 import threading
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, ClassVar, Generic, TypeVar
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
@@ -47,6 +48,7 @@ __all__ = [
     "Statements",
     "ThreadWorker",
     "available_drivers",
+    "convert_value",
     "infos_in_dependency_order",
     "load_driver",
     "log_statement",
@@ -367,6 +369,36 @@ class SchemaChange:
             target = f"{self.model.name}.{self.old} -> {self.column}"
         mark = "safe" if self.safe else "destructive"
         return f"[{mark}] {self.kind} {target}" + (f": {self.detail}" if self.detail else "")
+
+
+def convert_value(field: FieldInfo, value: Any) -> Any:
+    """A stored Python value converted for ``field``'s (new) type, as a retyping schema change does.
+
+    For stores without column types (documents, the memory store), the
+    counterpart of SQL's ``CAST``: numbers move between ``int``, ``float`` and
+    ``Decimal`` when nothing is lost, numbers become text and numeric text
+    becomes numbers; anything else must already fit the field.
+
+    Raises:
+        ValidationError: the value does not fit the new type.
+    """
+    if value is None or isinstance(value, bool):
+        return field.check(value)
+    kind = field.kind.value
+    try:
+        if kind == "float" and isinstance(value, int | Decimal | str):
+            value = float(value)
+        elif kind == "int" and isinstance(value, float | Decimal) and value == int(value):
+            value = int(value)
+        elif kind == "int" and isinstance(value, str):
+            value = int(value.strip())
+        elif kind == "decimal" and isinstance(value, int | float | str):
+            value = Decimal(str(value).strip())
+        elif kind == "str" and isinstance(value, int | float | Decimal):
+            value = str(value)
+    except (ValueError, ArithmeticError) as exc:
+        raise errors.ValidationError(f"{field.model.name}.{field.column}: {value!r} is not a {kind}") from exc
+    return field.check(value)
 
 
 class Statements(abc.ABC):

@@ -191,8 +191,8 @@ class SQLDialect:
         return "'" + str(stored).replace("'", "''") + "'"
 
     def retype_column(self, table: str, column: str, type_sql: str) -> list[str]:
-        """Statements changing a column's type in place."""
-        return [f"ALTER TABLE {table} ALTER COLUMN {column} TYPE {type_sql}"]
+        """Statements changing a column's type in place (stored values are converted with ``CAST``)."""
+        return [f"ALTER TABLE {table} ALTER COLUMN {column} TYPE {type_sql} USING CAST({column} AS {type_sql})"]
 
     def set_nullable(self, table: str, column: str, nullable: bool) -> list[str]:
         """Statements allowing or forbidding NULL in a column."""
@@ -202,6 +202,12 @@ class SQLDialect:
         """Statements renaming an index (arguments quoted); by default it is built again under the new name."""
         kind = "UNIQUE INDEX" if unique else "INDEX"
         return [f"DROP INDEX IF EXISTS {old}", f"CREATE {kind} IF NOT EXISTS {new} ON {table} ({column})"]
+
+    rebuild_changes: ClassVar[frozenset[str]] = frozenset()
+    """Schema change kinds the database cannot make in place: migrations rebuild the table instead
+    (they know its shape before and after; ``schema sync`` does not, and refuses)."""
+    rebuild_prelude: ClassVar[tuple[str, ...]] = ()
+    """Statements run first in a rebuild's transaction (SQLite defers foreign-key checks to the commit)."""
 
     alter_drops_indexes: ClassVar[bool] = False
     """The database refuses to alter a table that has indexes (DuckDB): schema changes that
@@ -515,6 +521,7 @@ class SQLCompiler:
                 (),
             )
             for c, u in _indexed(after)
+            if change.kind not in d.rebuild_changes  # a rebuilt table has its indexes already
         ]
         return [*drops, *core, *creates]
 
@@ -526,6 +533,8 @@ class SQLCompiler:
         f = change.field
         kind = change.kind
         rebuilds = d.alter_drops_indexes and change.before is not None  # indexes are handled around the change
+        if kind in d.rebuild_changes and change.before is not None:
+            return self._rebuild(change)
         if kind == "add_table":
             return [(sql, ()) for sql in self.create_table(info)]
         if kind == "drop_table":
@@ -537,8 +546,6 @@ class SQLCompiler:
                     old_name, new_name = d.index_name(change.before.name, [c], u), d.index_name(info.name, [c], u)
                     out += [(sql, ()) for sql in d.rename_index(table, q(old_name), q(new_name), q(c), u)]
             return out
-        if rebuilds and kind in ("drop_column", "retype_column"):
-            return self._rebuild(change)
         if kind == "drop_column":
             out = []
             old_field = change.old_field
@@ -588,29 +595,45 @@ class SQLCompiler:
         raise errors.UnsupportedError(f"unknown schema change {kind!r}")
 
     def _rebuild(self, change: SchemaChange) -> list[tuple[str, tuple[Any, ...]]]:
-        """Copy the table into a new one of the changed shape (where dropping or retyping in place fails)."""
+        """Rebuild the table in its new shape, for changes the database cannot make in place.
+
+        The rows are copied aside, the table is dropped and created again, and
+        the rows come back converted (``CAST``), backfilled (``COALESCE`` with a
+        bound value) or without a dropped column. Re-inserting each key
+        restores what rows of other tables refer to, which the database checks
+        at commit (see ``rebuild_prelude``).
+        """
         d = self.dialect
         q = d.quote
         after, before = change.model, change.before
         assert before is not None
-        tmp = q("ommi_rebuild_" + after.name)
-        create = self.create_table(after, name="ommi_rebuild_" + after.name, unique=False)[0]
-        targets, sources = [], []
+        table, copy = q(after.name), q("ommi_copy_" + after.name)
+        targets, sources, params = [], [], []
+        ph = self._ph()
         for f in after.fields:
             old = before.by_column.get(f.column)
             if old is None:
                 continue
-            col = q(f.column)
-            targets.append(col)
-            same = d.column_type(old) == d.column_type(f)
-            sources.append(col if same else f"CAST({col} AS {d.column_type(f)})")
-        table = q(after.name)
-        return [
-            (create, ()),
-            (f"INSERT INTO {tmp} ({', '.join(targets)}) SELECT {', '.join(sources)} FROM {table}", ()),
+            expr = q(old.column)
+            if d.column_type(old) != d.column_type(f):
+                expr = f"CAST({expr} AS {d.column_type(f)})"
+            if change.kind == "change_nullability" and f.column == change.column and change.value is not NO_DEFAULT:
+                expr = f"COALESCE({expr}, {ph()})"
+                params.append(self._encode(f, f.check(change.value)))
+            targets.append(q(f.column))
+            sources.append(expr)
+        out: list[tuple[str, tuple[Any, ...]]] = [(sql, ()) for sql in d.rebuild_prelude]
+        out += [
+            (f"CREATE TABLE {copy} AS SELECT * FROM {table}", ()),
             (f"DROP TABLE {table}", ()),
-            (f"ALTER TABLE {tmp} RENAME TO {table}", ()),
+            (self.create_table(after, unique=False)[0], ()),
+            (f"INSERT INTO {table} ({', '.join(targets)}) SELECT {', '.join(sources)} FROM {copy}", tuple(params)),
+            (f"DROP TABLE {copy}", ()),
         ]
+        for c, u in _indexed(after):
+            kind = "UNIQUE INDEX" if u else "INDEX"
+            out.append((f"CREATE {kind} IF NOT EXISTS {q(d.index_name(after.name, [c], u))} ON {table} ({q(c)})", ()))
+        return out
 
     def _backfill(self, f: FieldInfo, table: str, col: str, value: Any) -> tuple[str, tuple[Any, ...]]:
         ph = self._ph()

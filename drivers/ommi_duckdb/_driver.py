@@ -355,7 +355,8 @@ def _op_inspect(
             "WHERE table_name = ? AND schema_name = current_schema()",
             [name],
         ).fetchall():
-            cols = tuple(c.strip().strip('"') for c in str(expressions).strip("[]").split(",") if c.strip())
+            # "[city]", or "['\"label\"']" for a name DuckDB keeps quoted (a keyword)
+            cols = tuple(c.strip().strip("'").strip('"') for c in str(expressions).strip("[]").split(",") if c.strip())
             (unique if is_unique else indexes).add(cols)
         out[name] = LiveTable(name, columns, key, frozenset(unique), frozenset(indexes))
     return out

@@ -61,6 +61,7 @@ from ommi.driver import (
     LiveTable,
     ModelInfo,
     SchemaChange,
+    convert_value,
     statement_logger,
 )
 from ommi.query import Aggregate, Delete, Insert, Predicate, Save, Select, Update
@@ -862,7 +863,7 @@ class MongoDBDriver(_Ops, Driver):
             for part in path.split("."):
                 stored = stored[part]
             try:
-                value = f.check(decode(stored) if decode is not None else stored)
+                value = convert_value(f, decode(stored) if decode is not None else stored)
             except (errors.ValidationError, ValueError, TypeError) as exc:
                 raise errors.SchemaError(
                     f"cannot convert {change.model.name}.{f.column} to {f.kind.value}: {stored!r} does not fit "

@@ -33,7 +33,7 @@ from decimal import Decimal
 from typing import Any
 
 from ommi import errors
-from ommi.driver import NO_DEFAULT, FieldInfo, LiveColumn, LiveTable, ModelInfo, SchemaChange
+from ommi.driver import NO_DEFAULT, FieldInfo, LiveColumn, LiveTable, ModelInfo, SchemaChange, convert_value
 from ommi.query import (
     AggFunc,
     AggOrder,
@@ -624,6 +624,17 @@ def _evolved(t: Table | None, change: SchemaChange) -> Table:  # noqa: C901
         return t.changed(unique=[*t.unique, (f.column,)])
     columns = [column_for(f, c.default) if c.name == f.column else c for c in t.columns]
     if kind == "retype_column":
+        was = change.old_field
+        if was is not None:  # a migration: convert each value as SQL's CAST would
+            back = decoder(was)
+
+            def cast(v: Any) -> Any:
+                try:
+                    return encode(f, convert_value(f, v if back is None or v is None else back(v)))
+                except errors.ValidationError as exc:
+                    raise errors.SchemaError(f"cannot convert {info.name}.{f.column}: {exc}") from exc
+
+            return t.changed(convert={f.column: cast}, columns=columns)
         return t.changed(convert={f.column: lambda v: None if v is None else _stored(f, v)}, columns=columns)
     fill: dict[str, Callable[[Any], Any]] = {}
     if change.value is not NO_DEFAULT and change.value is not None:

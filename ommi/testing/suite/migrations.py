@@ -325,7 +325,7 @@ async def test_a_held_lock_makes_another_run_wait_then_give_up(suite_db: Ommi, t
 @pytest.mark.requires("schema_evolution")
 async def test_down_refuses_to_lose_data_unless_the_file_allows_it(suite_db: Ommi, tmp_path: Path) -> None:
     table = "MigDrop_" + _tag()
-    v1, PersonV1, v2, PersonV2 = _people(table)
+    v1, PersonV1, _, _ = _people(table)
     v3 = ModelCollection(f"{table}-v3")
 
     @ommi_model(collection=v3, name=table)
@@ -348,11 +348,61 @@ async def test_down_refuses_to_lose_data_unless_the_file_allows_it(suite_db: Omm
         assert [s.state for s in await m.status().or_raise()] == ["applied", "applied"]
 
         await suite_db.add(PersonV3("Ann", "ann@example.com")).or_raise()
-        text = second.read_text().replace(f'DropField("{table}", "legacy")', f'DropField("{table}", "legacy", reversible=True)')
-        second.write_text(text)
+        drop = f'DropField("{table}", "legacy"'
+        second.write_text(second.read_text().replace(drop + ")", drop + ", reversible=True)"))
         assert await m.downgrade().or_raise() == [second.stem]
         [ann] = await suite_db.find(PersonV1).all().or_raise()
         assert (ann.name, ann.legacy) == ("Ann", None)
+    finally:
+        await m.downgrade("base")
+
+
+@pytest.mark.requires("schema_evolution")
+async def test_altered_fields_round_trip(suite_db: Ommi, tmp_path: Path) -> None:
+    table = "MigAlter_" + _tag()
+    v1, v2 = ModelCollection(f"{table}-1"), ModelCollection(f"{table}-2")
+
+    @ommi_model(collection=v1, name=table)
+    @dataclass
+    class Before:
+        label: str
+        score: int
+        note: str | None = None
+        code: str | None = None
+        id: Annotated[int | None, Key] = None
+
+    @ommi_model(collection=v2, name=table)
+    @dataclass
+    class After:
+        label: Annotated[str, Index]
+        score: float
+        note: str = "none"
+        code: Annotated[str | None, Unique] = None
+        id: Annotated[int | None, Key] = None
+
+    m = suite_db.migrations(tmp_path / "m", table="mig_" + _tag())
+    try:
+        await m.make("before", v1).or_raise()
+        await m.upgrade().or_raise()
+        await suite_db.add(Before("a", 3, None, "x"), Before("b", 4, "n")).or_raise()
+        second = await m.make("after", v2).or_raise()
+        assert second is not None
+        text = second.read_text()
+        assert "AlterField" in text and "AddUnique" in text and "AddIndex" in text and 'backfill="none"' in text
+        await m.upgrade().or_raise()
+        rows = await suite_db.find(After).order_by(After.label).all().or_raise()
+        assert [(r.label, r.score, r.note, r.code) for r in rows] == [("a", 3.0, "none", "x"), ("b", 4.0, "n", None)]
+        assert all(type(r.score) is float for r in rows)
+        assert str(await suite_db.schema(v2).diff().or_raise()) == "no differences"
+        dup = await suite_db.add(After("c", 1.0, code="x"))
+        assert isinstance(dup, DBFailure) and isinstance(dup.error, errors.IntegrityError)
+
+        await m.downgrade().or_raise()
+        back = await suite_db.find(Before).order_by(Before.label).all().or_raise()
+        assert [(r.label, r.score, r.note) for r in back] == [("a", 3, "none"), ("b", 4, "n")]
+        assert all(type(r.score) is int for r in back)
+        assert list(await suite_db.schema(v1).diff().or_raise()) == []
+        await suite_db.add(Before("c", 1, code="x")).or_raise()  # no longer unique
     finally:
         await m.downgrade("base")
 
