@@ -594,12 +594,13 @@ class SQLCompiler:
             return out + [(sql, ()) for sql in d.set_nullable(table, col, f.nullable)]
         raise errors.UnsupportedError(f"unknown schema change {kind!r}")
 
-    def _rebuild(self, change: SchemaChange) -> list[tuple[str, tuple[Any, ...]]]:
+    def _rebuild(self, change: SchemaChange, fill: Any = NO_DEFAULT) -> list[tuple[str, tuple[Any, ...]]]:
         """Rebuild the table in its new shape, for changes the database cannot make in place.
 
         The rows are copied aside, the table is dropped and created again, and
-        the rows come back converted (``CAST``), backfilled (``COALESCE`` with a
-        bound value) or without a dropped column. Re-inserting each key
+        the rows come back converted (``CAST``), backfilled with ``fill`` (the
+        change's value by default; bound, and through ``COALESCE`` for an
+        existing column) or without a dropped column. Re-inserting each key
         restores what rows of other tables refer to, which the database checks
         at commit (see ``rebuild_prelude``).
         """
@@ -610,16 +611,23 @@ class SQLCompiler:
         table, copy = q(after.name), q("ommi_copy_" + after.name)
         targets, sources, params = [], [], []
         ph = self._ph()
+        if fill is NO_DEFAULT:
+            fill = change.value
         for f in after.fields:
             old = before.by_column.get(f.column)
-            if old is None:
+            filled = f.column == change.column and fill is not NO_DEFAULT and fill is not None
+            if old is None and not filled:
                 continue
-            expr = q(old.column)
-            if d.column_type(old) != d.column_type(f):
-                expr = f"CAST({expr} AS {d.column_type(f)})"
-            if change.kind == "change_nullability" and f.column == change.column and change.value is not NO_DEFAULT:
-                expr = f"COALESCE({expr}, {ph()})"
-                params.append(self._encode(f, f.check(change.value)))
+            if old is None:
+                expr = ph()
+            else:
+                expr = q(old.column)
+                if d.column_type(old) != d.column_type(f):
+                    expr = f"CAST({expr} AS {d.column_type(f)})"
+                if filled:
+                    expr = f"COALESCE({expr}, {ph()})"
+            if filled:
+                params.append(self._encode(f, f.check(fill)))
             targets.append(q(f.column))
             sources.append(expr)
         out: list[tuple[str, tuple[Any, ...]]] = [(sql, ()) for sql in d.rebuild_prelude]
@@ -661,6 +669,8 @@ class SQLCompiler:
         if _exact_literal(f, value):
             return [(f"{sql} NOT NULL DEFAULT {d.literal(f, value)}", ())]
         # no exact literal (inf, -0.0, NUL in text, dates...): bind the value
+        if d.alter_drops_indexes and change.before is not None:
+            return self._rebuild(change, value)  # DuckDB: no NOT NULL after an UPDATE in one transaction
         try:
             not_null = d.set_nullable(table, col, False)
         except errors.UnsupportedError:

@@ -125,8 +125,9 @@ class DuckDBDialect(SQLDialect):
     # "Cannot alter entry ... because there are entries that depend on it": DuckDB alters
     # (renames, retypes, drops columns of) a table only while it has no indexes
     alter_drops_indexes = True
-    # and cannot drop or retype a column once an index has covered it in the same transaction
-    rebuild_changes = frozenset({"drop_column", "retype_column"})
+    # and cannot drop or retype a column once an index has covered it in the same transaction,
+    # nor add NOT NULL after an UPDATE in it ("Cannot create index with outstanding updates")
+    rebuild_changes = frozenset({"drop_column", "retype_column", "change_nullability"})
 
     def key_column(self, f: FieldInfo, single: bool) -> str:
         if single and f.auto:

@@ -169,6 +169,105 @@ async def test_renamed_model_keeps_rows_and_references(suite_db: Ommi, tmp_path:
 
 
 @pytest.mark.requires("schema_evolution")
+async def test_altering_a_referenced_model_keeps_the_references(suite_db: Ommi, tmp_path: Path) -> None:
+    tag = _tag()
+    parent, child = f"MigParent_{tag}", f"MigChild_{tag}"
+    v1, v2 = ModelCollection(f"{tag}-1"), ModelCollection(f"{tag}-2")
+
+    @ommi_model(collection=v1, name=parent)
+    @dataclass
+    class Parent:
+        name: str | None = None
+        id: Annotated[int | None, Key] = None
+
+    @ommi_model(collection=v1, name=child)
+    @dataclass
+    class Child:
+        parent_id: Annotated[int, ReferenceTo(Parent.id)]
+        id: Annotated[int | None, Key] = None
+
+    @ommi_model(collection=v2, name=parent)
+    @dataclass
+    class Parent2:
+        name: str = "?"
+        id: Annotated[int | None, Key] = None
+
+    @ommi_model(collection=v2, name=child)
+    @dataclass
+    class Child2:
+        parent_id: Annotated[int, ReferenceTo(Parent2.id)]
+        id: Annotated[int | None, Key] = None
+
+    m = suite_db.migrations(tmp_path / "m", table="mig_" + tag)
+    try:
+        await m.make("family", v1).or_raise()
+        await m.upgrade().or_raise()
+        [p1, p2] = await suite_db.add(Parent("Ann"), Parent()).or_raise()
+        await suite_db.add(Child(p1.id), Child(p2.id)).or_raise()
+        await m.make("names required", v2).or_raise()
+        await m.upgrade().or_raise()
+        assert sorted(p.name for p in await suite_db.find(Parent2).all().or_raise()) == ["?", "Ann"]
+        assert await suite_db.find(Child2).count().or_raise() == 2
+        orphan = await suite_db.add(Child2(10**9))
+        assert isinstance(orphan, DBFailure) and isinstance(orphan.error, errors.IntegrityError)
+        await m.downgrade().or_raise()
+        assert await suite_db.find(Child).count().or_raise() == 2
+    finally:
+        await m.downgrade("base")
+
+
+@pytest.mark.requires("schema_evolution")
+async def test_added_required_fields_get_their_backfill_exactly(suite_db: Ommi, tmp_path: Path) -> None:
+    import math
+    from datetime import datetime
+
+    table = "MigFill_" + _tag()
+    models, Item = _simple(table)
+    filled = ModelCollection(f"{table}-filled")
+
+    @ommi_model(collection=filled, name=table)
+    @dataclass
+    class Filled:
+        label: str
+        top: float
+        zero: float
+        quote: str
+        since: datetime
+        id: Annotated[int | None, Key] = None
+
+    d = tmp_path / "m"
+    m = suite_db.migrations(d, table="mig_" + _tag())
+    try:
+        first = await m.make("items", models).or_raise()
+        assert first is not None
+        await m.upgrade().or_raise()
+        await suite_db.add(Item("one"), Item("two")).or_raise()
+        # values a SQL literal would spell wrongly are bound
+        _write(d, "0002_fill", first.stem, f"""
+            from datetime import datetime
+            from ommi.migrations import AddField, Field
+
+            HEAD
+
+            operations = [
+                AddField({table!r}, Field("top", "float"), backfill=float("inf")),
+                AddField({table!r}, Field("zero", "float"), backfill=-0.0),
+                AddField({table!r}, Field("quote", "str"), backfill="it's 'quoted'"),
+                AddField({table!r}, Field("since", "datetime"), backfill=datetime(2020, 2, 29, 12, 30, 1, 5)),
+            ]
+        """)
+        await m.upgrade().or_raise()
+        rows = await suite_db.find(Filled).all().or_raise()
+        assert sorted(r.label for r in rows) == ["one", "two"]
+        for r in rows:
+            assert r.top == math.inf and r.zero == 0.0
+            assert r.quote == "it's 'quoted'" and r.since == datetime(2020, 2, 29, 12, 30, 1, 5)
+        assert await m.check(filled).or_raise() == []
+    finally:
+        await m.downgrade("base")
+
+
+@pytest.mark.requires("schema_evolution")
 async def test_data_step_runs_once_and_sees_the_models_of_its_step(suite_db: Ommi, tmp_path: Path) -> None:
     table = "MigItem_" + _tag()
     models, Item = _simple(table)
