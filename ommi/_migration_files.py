@@ -263,7 +263,7 @@ class _Planner:
         for g in list(gone):
             target = self._renamed_field(name, g, came, model, current)
             if target is not None:
-                self.add(RenameField(name, g.name, target.name))
+                self.add(RenameField(name, g.name, target.name, target.column))
                 gone.remove(g)
                 came = [c for c in came if c.name != target.name]
         for f in came:

@@ -302,18 +302,24 @@ class DropField(Operation):
 
 @dataclasses.dataclass(frozen=True)
 class RenameField(Operation):
-    """Rename a field; its values stay. Its column is renamed too unless the field is stored under another name."""
+    """Rename a field; its values stay.
+
+    Its column takes the new name too, unless ``column`` names the column it
+    is stored in from now on (the old column's name: only the Python name
+    changes, and the database has nothing to do).
+    """
 
     model: str
     old: str
     new: str
+    column: str | None = None
 
     def apply(self, state: State) -> State:
         f = _field(state, self.model, self.old)
         m = state.model(self.model)
         if m.field(self.new) is not None:
             raise errors.MigrationError(f"{self.render()}: {self.model} already has a field {self.new!r}")
-        renamed = dataclasses.replace(f, name=self.new, column=f.column)
+        renamed = dataclasses.replace(f, name=self.new, column=self.column)
         if any(other.stored == renamed.stored for other in m.fields if other.name != self.old):
             raise errors.MigrationError(f"RenameField: {self.model}.{renamed.stored} is already a column")
         out = state.with_model(m.replace(self.old, renamed))
@@ -332,10 +338,11 @@ class RenameField(Operation):
         return [SchemaChange("rename_column", info, new_col, old=old_col, before=before.info(self.model))]
 
     def inverse(self, before: State) -> Operation:
-        return RenameField(self.model, self.new, self.old)
+        return RenameField(self.model, self.new, self.old, _field(before, self.model, self.old).column)
 
     def render(self) -> str:
-        return f"RenameField({literal(self.model)}, {literal(self.old)}, {literal(self.new)})"
+        column = "" if self.column is None else f", column={literal(self.column)}"
+        return f"RenameField({literal(self.model)}, {literal(self.old)}, {literal(self.new)}{column})"
 
     def describe(self) -> str:
         return f"rename field {self.model}.{self.old} to {self.new}"

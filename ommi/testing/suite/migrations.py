@@ -506,6 +506,43 @@ async def test_altered_fields_round_trip(suite_db: Ommi, tmp_path: Path) -> None
         await m.downgrade("base")
 
 
+@pytest.mark.requires("schema_evolution")
+async def test_targets_and_a_history_the_files_do_not_describe(suite_db: Ommi, tmp_path: Path) -> None:
+    tag = _tag()
+    d, record = tmp_path / "m", "mig_" + tag
+    m = suite_db.migrations(d, table=record)
+    tables = [f"MigT{n}_{tag}" for n in range(3)]
+    collection = ModelCollection(tag)
+    try:
+        for n, table in enumerate(tables):  # one more model per migration
+            @ommi_model(collection=collection, name=table)
+            @dataclass
+            class Model:
+                label: str
+                id: Annotated[int | None, Key] = None
+
+            await m.make(f"model {n}", collection).or_raise()
+        ids = [x.id for x in m.chain()]
+        assert await m.upgrade(ids[0]).or_raise() == ids[:1]
+        assert await m.upgrade("0002").or_raise() == ids[1:2]  # a number names its migration
+        assert await m.upgrade().or_raise() == ids[2:]
+        assert await m.downgrade(steps=2).or_raise() == [ids[2], ids[1]]
+        assert await m.upgrade().or_raise() == ids[1:]
+        assert await m.downgrade(ids[0]).or_raise() == [ids[2], ids[1]]  # the target stays applied
+        assert [s.state for s in await m.status().or_raise()] == ["applied", "pending", "pending"]
+        bad = await m.upgrade("0009")
+        assert isinstance(bad, DBFailure) and "no migration '0009'" in str(bad.error)
+
+        # another directory's view of the same record table
+        other = suite_db.migrations(tmp_path / "elsewhere", table=record)
+        assert [(s.id, s.state) for s in await other.status().or_raise()] == [(ids[0], "unknown")]
+        refused = await other.upgrade()
+        assert isinstance(refused, DBFailure) and isinstance(refused.error, errors.MigrationError)
+        assert ids[0] in str(refused.error) and "no file" in str(refused.error)
+    finally:
+        await m.downgrade("base")
+
+
 async def test_sql_shows_what_upgrade_would_run_or_says_why_not(suite_db: Ommi, tmp_path: Path) -> None:
     table = "MigSql_" + _tag()
     models, _ = _simple(table)
