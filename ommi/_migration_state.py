@@ -151,6 +151,7 @@ class State:
     def __init__(self, models: Iterable[ModelState] = ()) -> None:
         self.models: dict[str, ModelState] = {m.name: m for m in models}
         self._infos: dict[str, ModelInfo] | None = None
+        self._collection = ModelCollection("ommi-migration-history")
 
     def __repr__(self) -> str:
         return f"State({list(self.models)})"
@@ -205,23 +206,40 @@ class State:
     # -- historical models ------------------------------------------------------
 
     def info(self, name: str, *, unique: bool = True) -> ModelInfo:
-        """The historical model of table ``name`` (built once per state).
+        """The historical model of table ``name`` (built once per state, with the models it refers to).
 
         ``unique=False`` gives the model without its unique markers: migrations
         create a table, then its unique indexes (which they can also drop later).
         """
-        if self._infos is None:
-            collection = ModelCollection("ommi-migration-history")
-            self._infos = {m.name: _build(m, collection, unique=True) for m in self.models.values()}
         if unique:
-            return self._infos[name]
+            return self._built(name)
         # the same model without unique markers, in a collection that also knows the
-        # others (its references resolve through its own collection)
+        # models it refers to (references resolve through the model's own collection)
         collection = ModelCollection("ommi-migration-history")
-        for other in self._infos.values():
-            if other.name != name:
-                collection.add(other)
+        for target in self._targets(name):
+            collection.add(self._built(target))
         return _build(self.model(name), collection, unique=False)
+
+    def _targets(self, name: str) -> list[str]:
+        """The other models ``name`` refers to."""
+        out = []
+        for f in self.model(name).fields:
+            target = f.references.rpartition(".")[0] if f.references else None
+            if target is not None and target != name and target in self.models:
+                out.append(target)
+        return out
+
+    def _built(self, name: str) -> ModelInfo:
+        # Built on demand: a migration touches a few models, and building every
+        # model of every intermediate state would cost more than applying it.
+        if self._infos is None:
+            self._infos = {}
+        found = self._infos.get(name)
+        if found is None:
+            found = self._infos[name] = _build(self.model(name), self._collection, unique=True)
+            for target in self._targets(name):  # references resolve by name in the collection
+                self._built(target)
+        return found
 
     def classes(self) -> dict[str, type]:
         """Historical model classes by table name."""
