@@ -221,7 +221,9 @@ class Migrations:
                 return
             try:
                 await driver.create_schema([self._book.info])
-            except (errors.IntegrityError, errors.TransactionError):
+            except errors.OmmiError:
+                # another run creating it at the same moment makes some databases fail
+                # ("type ... already exists" on PostgreSQL): look again
                 if attempt == 3:
                     raise
                 await asyncio.sleep(0.05 * attempt)
