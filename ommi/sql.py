@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import hashlib
 import math
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import date, time
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -666,7 +668,7 @@ class SQLCompiler:
             if value is NO_DEFAULT:
                 value = _zero_value(f)
         value = f.check(value)
-        if _exact_literal(f, value):
+        if _exact_literal(d, f, value):
             return [(f"{sql} NOT NULL DEFAULT {d.literal(f, value)}", ())]
         # no exact literal (inf, -0.0, NUL in text, dates...): bind the value
         if d.alter_drops_indexes and change.before is not None:
@@ -881,17 +883,20 @@ def _indexed(info: ModelInfo) -> list[tuple[str, bool]]:
     return out
 
 
-def _exact_literal(f: FieldInfo, value: Any) -> bool:
+def _exact_literal(d: SQLDialect, f: FieldInfo, value: Any) -> bool:
     """Whether :meth:`SQLDialect.literal` writes ``value`` exactly (else it is bound instead)."""
-    if isinstance(value, bool | int):
+    encode = d.encoder(f)
+    stored = encode(value) if encode is not None else value
+    if isinstance(stored, bool | int):
         return True
-    if isinstance(value, float):
-        return math.isfinite(value) and not (value == 0.0 and math.copysign(1.0, value) < 0)
-    if isinstance(value, Decimal):
-        return value.is_finite()
-    if isinstance(value, str):
-        return "\x00" not in value
-    return f.kind is Kind.ENUM and isinstance(getattr(value, "value", None), str | int)
+    if isinstance(stored, float):
+        return math.isfinite(stored) and not (stored == 0.0 and math.copysign(1.0, stored) < 0)
+    if isinstance(stored, Decimal):
+        return stored.is_finite()
+    if isinstance(stored, str):
+        return "\x00" not in stored
+    # dates, times and UUIDs print as the standard literal text of their type
+    return isinstance(stored, date | time | uuid.UUID)
 
 
 def render_statement(sql: str, params: Sequence[Any]) -> str:
