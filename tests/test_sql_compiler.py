@@ -9,8 +9,8 @@ from ommi_postgresql import PostgreSQLDialect
 from ommi_sqlite import SQLiteDialect
 
 from ommi import Count, Key, ModelCollection, Sum, ommi_model
-from ommi.query import Aggregate, Delete, Select, Update
 from ommi._migration_state import State, state_of
+from ommi.query import Aggregate, Delete, Select, Update
 from ommi.sql import SQLCompiler, SQLDialect
 
 coll = ModelCollection("compiler-tests")
@@ -102,7 +102,8 @@ def test_backfills_are_bound_unless_a_literal_is_exact() -> None:
     # SQLite adds a NOT NULL column only with a constant default; the rows then get the bound value
     sqlite = SQLCompiler(SQLiteDialect()).schema_change(
         SchemaChange("add_required_column", info, "rank", value=float("-inf"), before=old))
-    assert sqlite[0][0].endswith("NOT NULL DEFAULT 0") and sqlite[1] == ('UPDATE "Order" SET "rank" = ?', (float("-inf"),))
+    assert sqlite[0][0].endswith("NOT NULL DEFAULT 0")
+    assert sqlite[1] == ('UPDATE "Order" SET "rank" = ?', (float("-inf"),))
 
 
 def test_renames_carry_index_names_along() -> None:
