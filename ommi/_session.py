@@ -15,7 +15,7 @@ import asyncio
 import os
 from collections.abc import Awaitable, Callable, Generator, Sequence
 from types import TracebackType
-from typing import Any, Self, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Self, TypeVar, overload
 
 from ommi import errors
 from ommi._events import EventName, Hooks, call, fire
@@ -30,7 +30,10 @@ from ommi._schema import Schema
 from ommi.driver import Driver, DriverTransaction, Statements, load_driver, parse_url
 from ommi.query import Condition, Delete, Insert, Save, Select
 
-__all__ = ["Ommi", "Runtime", "Scope", "Transaction"]
+if TYPE_CHECKING:
+    from ommi._migrations import Migrations
+
+__all__ = ["MigrationTransaction", "Ommi", "Runtime", "Scope", "Transaction"]
 
 M = TypeVar("M")
 T = TypeVar("T")
@@ -391,6 +394,34 @@ class Ommi(_Session):
         """Schema actions for a collection's models (the default collection if omitted)."""
         return Schema(self._connected, collection)
 
+    def migrations(
+        self,
+        directory: str | os.PathLike[str] = "migrations",
+        *,
+        table: str = "ommi_migrations",
+        lock_timeout: float = 600.0,
+    ) -> Migrations:
+        """Versioned migrations kept as files in ``directory`` (see the migrations guide).
+
+        ``await db.migrations("migrations").upgrade()`` applies what is missing;
+        ``downgrade()``, ``status()``, ``sql()``, ``check(collection)`` and
+        ``make(message, collection)`` are the other actions.
+
+        Args:
+            directory: the folder holding the migration files.
+            table: the table (collection) recording applied migrations; two
+                applications sharing one database each use their own.
+            lock_timeout: seconds to wait for another run's migration lock, and
+                the age at which a lock whose holder stopped refreshing it counts
+                as abandoned.
+        """
+        from ommi._migrations import Migrations
+
+        def begin(models: Any) -> MigrationTransaction:
+            return MigrationTransaction(self._scope, self._open_block, models)
+
+        return Migrations(directory, self, table=table, lock_timeout=lock_timeout, begin=begin)
+
 
 class Transaction(_Session):
     """A transaction block; use ``async with db.transaction() as tx``.
@@ -522,6 +553,29 @@ class Transaction(_Session):
         except Exception as exc:
             raise as_ommi_error(exc) from exc
         await self._finished(False)
+
+
+class MigrationTransaction(Transaction):
+    """The transaction a migration runs in; data steps receive it as ``tx``.
+
+    Besides every action of :class:`Transaction`, ``tx.models`` holds the
+    models as they are at the data step (``tx.models.User``), which may differ
+    from the application's current model classes.
+    """
+
+    def __init__(
+        self, parent: Scope, open_block: Callable[[], Awaitable[DriverTransaction]], models: Any
+    ) -> None:
+        super().__init__(parent, open_block)
+        self.models = models
+
+    async def __aenter__(self) -> MigrationTransaction:
+        await super().__aenter__()
+        return self
+
+    async def driver_transaction(self) -> DriverTransaction:
+        """The driver's transaction under this block (the migration runner applies schema changes on it)."""
+        return await self._statements()
 
 
 def _first_repeated(models: Sequence[Any]) -> Any:

@@ -22,7 +22,8 @@ import logging
 import os
 import sys
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, ClassVar
 
 from ommi import errors
@@ -53,6 +54,7 @@ __all__ = [
     "Statements",
     "ThreadWorker",
     "available_drivers",
+    "convert_value",
     "first_line",
     "flag",
     "infos_in_dependency_order",
@@ -121,6 +123,7 @@ CAPABILITIES: Mapping[str, str] = {
     "foreign_keys": "ReferenceTo fields are enforced by the database",
     "concurrent_transactions": "several transactions may be open at once",
     "schema_evolution": "the schema can be inspected and changed (schema diff and sync)",
+    "transactional_schema": "schema changes run inside a transaction and roll back with it (migrations)",
 }
 """Every capability name a driver may declare, with what it promises."""
 
@@ -290,18 +293,40 @@ class LiveTable:
 
 @dataclass(frozen=True, slots=True)
 class SchemaChange:
-    """One difference between the models and the database, and how to resolve it.
+    """One change to a database's schema, and what a driver needs to make it.
 
-    ``kind`` is one of ``add_table``, ``add_column``, ``add_index``,
-    ``add_unique`` (safe: additive) or ``add_required_column``,
-    ``drop_column``, ``retype_column``, ``change_nullability``,
-    ``change_key`` (destructive: need an explicit ``allow``).
+    ``kind`` is one of:
+
+    * ``add_table``, ``add_column``, ``add_index``, ``add_unique`` (safe: additive);
+    * ``add_required_column``, ``drop_column``, ``retype_column``,
+      ``change_nullability``, ``change_key`` (destructive: ``sync`` needs an
+      explicit ``allow``);
+    * ``drop_table``, ``rename_table``, ``rename_column``, ``drop_index``,
+      ``drop_unique``, ``backfill`` (made by migrations only, never by ``sync``).
+
+    ``model`` is the model as it is after the change (for ``drop_table``, the
+    table being dropped). Migrations also set ``before``, the model as it was
+    before the change, so a driver can find what existed (index names, a
+    dropped field's type); ``schema sync`` leaves it ``None``.
+
+    ``old`` is the previous name for ``rename_table`` (a table name) and
+    ``rename_column`` (a column name; ``column`` holds the new one).
+
+    ``value`` is what existing rows get: for ``add_column`` and
+    ``add_required_column`` (``NO_DEFAULT``: the field's plain default, else a
+    zero value), for ``change_nullability`` towards NOT NULL (``NO_DEFAULT``:
+    no backfill; rows holding NULL make the change fail) and for ``backfill``
+    (``UPDATE ... SET column = value WHERE column IS NULL``). Drivers bind it
+    as a parameter where the database allows.
     """
 
     kind: str
     model: ModelInfo
     column: str | None = None
     detail: str = ""
+    old: str | None = None
+    value: Any = field(default=NO_DEFAULT, repr=False)
+    before: ModelInfo | None = field(default=None, repr=False, compare=False)
 
     SAFE: ClassVar[frozenset[str]] = frozenset({"add_table", "add_column", "add_index", "add_unique"})
 
@@ -315,10 +340,52 @@ class SchemaChange:
         """The model's field for the column, when the model has one."""
         return self.model.by_column.get(self.column) if self.column else None
 
+    @property
+    def old_field(self) -> FieldInfo | None:
+        """The field as it was before the change (``before``'s field for the old or current column)."""
+        if self.before is None:
+            return None
+        name = self.old if self.kind == "rename_column" else self.column
+        return self.before.by_column.get(name) if name else None
+
     def __str__(self) -> str:
         target = self.model.name + (f".{self.column}" if self.column else "")
+        if self.kind == "rename_table":
+            target = f"{self.old} -> {self.model.name}"
+        elif self.kind == "rename_column":
+            target = f"{self.model.name}.{self.old} -> {self.column}"
         mark = "safe" if self.safe else "destructive"
         return f"[{mark}] {self.kind} {target}" + (f": {self.detail}" if self.detail else "")
+
+
+def convert_value(field: FieldInfo, value: Any) -> Any:
+    """A stored Python value converted for ``field``'s (new) type, as a retyping schema change does.
+
+    For stores without column types (documents, the memory store), the
+    counterpart of SQL's ``CAST``: numbers move between ``int``, ``float`` and
+    ``Decimal`` when nothing is lost, numbers become text and numeric text
+    becomes numbers; anything else must already fit the field.
+
+    Raises:
+        ValidationError: the value does not fit the new type.
+    """
+    if value is None or isinstance(value, bool):
+        return field.check(value)
+    kind = field.kind.value
+    try:
+        if kind == "float" and isinstance(value, int | Decimal | str):
+            value = float(value)
+        elif kind == "int" and isinstance(value, float | Decimal) and value == int(value):
+            value = int(value)
+        elif kind == "int" and isinstance(value, str):
+            value = int(value.strip())
+        elif kind == "decimal" and isinstance(value, int | float | str):
+            value = Decimal(str(value).strip())
+        elif kind == "str" and isinstance(value, int | float | Decimal):
+            value = str(value)
+    except (ValueError, ArithmeticError) as exc:
+        raise errors.ValidationError(f"{field.model.name}.{field.column}: {value!r} is not a {kind}") from exc
+    return field.check(value)
 
 
 class Statements(abc.ABC):
@@ -382,6 +449,18 @@ class DriverTransaction(Statements):
             UnsupportedError: the driver does not declare ``savepoints``.
         """
         raise errors.UnsupportedError(f"{type(self).__name__} does not support nested transactions (savepoints)")
+
+    async def apply_schema_changes(self, changes: Sequence[SchemaChange]) -> None:
+        """Apply schema changes inside this transaction: they commit or roll back with it.
+
+        Drivers that declare ``transactional_schema`` implement it; migrations
+        use it to run a migration's schema changes, data steps and record as
+        one unit.
+
+        Raises:
+            UnsupportedError: the database cannot change its schema inside a transaction.
+        """
+        raise errors.UnsupportedError(f"{type(self).__name__} cannot change the schema inside a transaction")
 
 
 class Driver(Statements):
@@ -454,3 +533,15 @@ class Driver(Statements):
             UnsupportedError: a change the database cannot make.
         """
         raise errors.UnsupportedError(f"{type(self).__name__} cannot change its schema")
+
+    def render_schema_changes(self, changes: Sequence[SchemaChange]) -> list[str]:
+        """The statements :meth:`apply_schema_changes` would run, as text, without running them.
+
+        Bound values are shown in a comment after their statement. Used by
+        ``ommi migrate sql``.
+
+        Raises:
+            UnsupportedError: the database has no statement language to show
+                (the default), or a change it cannot make.
+        """
+        raise errors.UnsupportedError(f"{type(self).__name__} has no SQL to show")

@@ -15,7 +15,8 @@ native exceptions where they cross into ommi and keep the native exception as
     │   └── MultipleFound     one() matched more than one row
     ├── IntegrityError        duplicate key, unique or foreign-key violation
     ├── SchemaError           the schema is missing, inconsistent or cannot change
-    │   └── MissingTable      a model's table (collection) does not exist
+    │   ├── MissingTable      a model's table (collection) does not exist
+    │   └── MigrationError    a migration cannot be made, applied or reverted
     ├── TransactionError      commit/rollback misuse or a failed transaction
     └── UnsupportedError      the driver lacks a capability the call needs
 """
@@ -25,6 +26,7 @@ from __future__ import annotations
 __all__ = [
     "ConnectionFailed",
     "IntegrityError",
+    "MigrationError",
     "MissingTable",
     "ModelError",
     "MultipleFound",
@@ -76,6 +78,18 @@ class SchemaError(OmmiError):
 
 class MissingTable(SchemaError):
     """A statement named a model whose table (or collection) does not exist; the message says how to create it."""
+
+
+class MigrationError(SchemaError):
+    """A migration cannot be made, applied or reverted, or the history is inconsistent.
+
+    ``refused`` is true when ommi declined on purpose (an irreversible step in
+    ``down``, a possible rename nobody decided on) rather than failing.
+    """
+
+    def __init__(self, message: str, *, refused: bool = False) -> None:
+        super().__init__(message)
+        self.refused = refused
 
 
 class TransactionError(OmmiError):

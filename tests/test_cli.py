@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 import uuid
 from pathlib import Path
 
@@ -204,3 +205,193 @@ def test_models_module_without_a_collection_name(tmp_path: Path) -> None:
     assert "applied 2 change(s)" in both.stdout
     assert f"add_table {table}:" in both.stdout and f"add_table {table}_log:" in both.stdout
     assert ommi(tmp_path, "schema", "diff", "--models", "blog:blog", url=url).returncode == 0
+
+
+NOTES_V1 = """
+from dataclasses import dataclass
+from typing import Annotated
+from ommi import Key, ModelCollection, ommi_model
+
+models = ModelCollection("cli-notes")
+
+@ommi_model(collection=models, name="{table}")
+@dataclass
+class Note:
+    title: str
+    legacy: str | None = None
+    id: Annotated[int | None, Key] = None
+"""
+
+NOTES_V2 = """
+from dataclasses import dataclass
+from typing import Annotated
+from ommi import Key, ModelCollection, ommi_model
+
+models = ModelCollection("cli-notes")
+
+@ommi_model(collection=models, name="{table}")
+@dataclass
+class Note:
+    heading: str
+    stars: int = 0
+    id: Annotated[int | None, Key] = None
+"""
+
+NOTES_SEED = """
+import asyncio, sys
+from ommi import Ommi
+from app import Note
+
+async def main():
+    async with Ommi.connect(sys.argv[1]) as db:
+        await db.add(Note("first", "old")).or_raise()
+
+asyncio.run(main())
+"""
+
+NOTES_READ = """
+import asyncio, dataclasses, sys
+from ommi import Ommi
+from app import Note
+
+async def main():
+    async with Ommi.connect(sys.argv[1]) as db:
+        print([dataclasses.astuple(n)[:-1] for n in await db.find(Note).all().or_raise()])
+
+asyncio.run(main())
+"""
+
+
+def test_migrate_help_for_every_action(tmp_path: Path) -> None:
+    for action in ("make", "up", "down", "status", "sql", "check"):
+        done = ommi(tmp_path, "migrate", action, "--help")
+        assert done.returncode == 0, done.stderr
+        assert f"usage: ommi migrate {action}" in done.stdout
+
+
+def test_migrations_through_the_command(tmp_path: Path, database: str) -> None:
+    table = "CliNote_" + uuid.uuid4().hex[:8]
+    record = ("--table", "cli_" + uuid.uuid4().hex[:8])
+    app = tmp_path / "app.py"
+    app.write_text(textwrap.dedent(NOTES_V1.format(table=table)))
+
+    missing = ommi(tmp_path, "migrate", "check", "--models", "app:models")
+    assert missing.returncode == 1 and f"create model {table}" in missing.stdout, missing.stderr
+    made = ommi(tmp_path, "migrate", "make", "-m", "notes", "--models", "app:models")
+    assert made.returncode == 0 and "wrote migrations/0001_notes.py" in made.stdout, made.stderr
+    assert ommi(tmp_path, "migrate", "check", "--models", "app:models").returncode == 0
+    nothing = ommi(tmp_path, "migrate", "make", "-m", "again", "--models", "app:models")
+    assert nothing.returncode == 0 and "nothing written" in nothing.stdout
+
+    status = ommi(tmp_path, "migrate", "status", *record, url=database)
+    assert status.returncode == 0 and status.stdout.strip() == "[ ] 0001_notes  notes", status.stderr
+    sql = ommi(tmp_path, "migrate", "sql", *record, url=database)
+    if sql.returncode == 3:  # a database without SQL says so
+        assert "UnsupportedError" in sql.stderr and "no SQL" in sql.stderr
+    else:
+        assert sql.returncode == 0 and "CREATE TABLE" in sql.stdout and table in sql.stdout, sql.stderr
+    up = ommi(tmp_path, "migrate", "up", *record, url=database)
+    assert up.returncode == 0 and up.stdout.strip() == "applied 0001_notes", up.stderr
+    assert python(tmp_path, NOTES_SEED, database).returncode == 0
+
+    app.write_text(textwrap.dedent(NOTES_V2.format(table=table)))
+    assert ommi(tmp_path, "migrate", "check", "--models", "app:models").returncode == 1
+    undecided = ommi(tmp_path, "migrate", "make", "-m", "headings", "--models", "app:models")
+    assert undecided.returncode == 4 and f"{table}.title -> {table}.heading" in undecided.stderr
+    assert "--rename" in undecided.stderr and not (tmp_path / "migrations" / "0002_headings.py").exists()
+    made = ommi(tmp_path, "migrate", "make", "-m", "headings", "--models", "app:models",
+                "--rename", f"{table}.title={table}.heading")
+    assert made.returncode == 0, made.stderr
+    up = ommi(tmp_path, "migrate", "up", *record, url=database)
+    assert up.returncode == 0 and "applied 0002_headings" in up.stdout, up.stderr
+    read = python(tmp_path, NOTES_READ, database)
+    assert read.stdout.strip() == "[('first', 0)]", read.stderr
+
+    refused = ommi(tmp_path, "migrate", "down", *record, url=database)
+    assert refused.returncode == 4 and "legacy" in refused.stderr and "reversible=True" in refused.stderr
+    second = tmp_path / "migrations" / "0002_headings.py"
+    second.write_text(second.read_text().replace('"legacy")', '"legacy", reversible=True)'))
+    down = ommi(tmp_path, "migrate", "down", *record, url=database)
+    assert down.returncode == 0 and down.stdout.strip() == "reverted 0002_headings", down.stderr
+    app.write_text(textwrap.dedent(NOTES_V1.format(table=table)))
+    read = python(tmp_path, NOTES_READ, database)
+    assert read.stdout.strip() == "[('first', None)]", read.stderr
+
+    assert ommi(tmp_path, "migrate", "down", "0001", "-n", "1", *record, url=database).returncode == 2
+    assert ommi(tmp_path, "migrate", "down", "nope", *record, url=database).returncode == 3
+    down = ommi(tmp_path, "migrate", "down", "-n", "1", *record, url=database)
+    assert down.returncode == 0 and "reverted 0001_notes" in down.stdout
+    status = ommi(tmp_path, "migrate", "status", *record, url=database)
+    assert status.stdout.splitlines() == ["[ ] 0001_notes  notes", "[ ] 0002_headings  headings"]
+
+
+DATA_STEP = """
+import asyncio, os
+from pathlib import Path
+from ommi.migrations import RunData, noop
+
+id = "0002_seed"
+parent = "0001_notes"
+message = "seed"
+
+async def forward(tx):
+    await tx.add(tx.models["{table}"](title="seeded")).or_raise()
+    if os.environ.get("MIGRATION_TEST_HANG"):
+        Path("started").write_text("x")
+        await asyncio.sleep(120)  # until the test kills this process
+    await asyncio.sleep(0.3)  # the other run queues for the lock meanwhile
+
+operations = [RunData(forward, noop)]
+"""
+
+
+def _notes_with_a_data_step(tmp_path: Path) -> str:
+    table = "CliNote_" + uuid.uuid4().hex[:8]
+    (tmp_path / "app.py").write_text(textwrap.dedent(NOTES_V1.format(table=table)))
+    assert ommi(tmp_path, "migrate", "make", "-m", "notes", "--models", "app:models").returncode == 0
+    (tmp_path / "migrations" / "0002_seed.py").write_text(DATA_STEP.format(table=table))
+    return table
+
+
+def _start(cwd: Path, *args: str, url: str, hang: bool = False) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OMMI_")}
+    env["OMMI_DATABASE_URL"] = url
+    if hang:
+        env["MIGRATION_TEST_HANG"] = "1"
+    command = [str(Path(sys.executable).with_name("ommi")), *args]
+    return subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_two_up_processes_apply_each_migration_once(tmp_path: Path, database: str) -> None:
+    _notes_with_a_data_step(tmp_path)
+    record = ("--table", "cli_" + uuid.uuid4().hex[:8])
+    runs = [_start(tmp_path, "migrate", "up", *record, url=database) for _ in range(2)]
+    outcomes = [(run.wait(timeout=120), *run.communicate()) for run in runs]
+    for code, out, err in outcomes:
+        # DuckDB lets one process open a file for writing: the other cannot connect, and says so
+        assert code == 0 or (code == 3 and "ConnectionFailed" in err and "lock" in err.lower()), err
+    applied = [line for _, out, _ in outcomes for line in out.splitlines() if line.startswith("applied")]
+    assert sorted(applied) == ["applied 0001_notes", "applied 0002_seed"]
+    read = python(tmp_path, NOTES_READ, database)
+    assert read.stdout.strip() == "[('seeded', None)]", read.stderr
+
+
+def test_a_killed_run_leaves_a_lock_that_the_next_run_takes_over(tmp_path: Path, database: str) -> None:
+    _notes_with_a_data_step(tmp_path)
+    record = ("--table", "cli_" + uuid.uuid4().hex[:8])
+    first = _start(tmp_path, "migrate", "up", "--lock-timeout", "1", *record, url=database, hang=True)
+    try:
+        for _ in range(600):
+            if (tmp_path / "started").exists() or first.poll() is not None:
+                break
+            time.sleep(0.1)
+        assert (tmp_path / "started").exists(), first.communicate()
+    finally:
+        first.kill()  # dies holding the lock, in the middle of a migration
+        first.communicate()
+    second = ommi(tmp_path, "migrate", "up", "--lock-timeout", "60", *record, url=database)
+    assert second.returncode == 0 and "applied 0002_seed" in second.stdout, second.stderr
+    read = python(tmp_path, NOTES_READ, database)
+    assert read.stdout.strip() == "[('seeded', None)]", read.stderr  # the killed run's row never committed
+    status = ommi(tmp_path, "migrate", "status", *record, url=database)
+    assert [line[:3] for line in status.stdout.splitlines()] == ["[x]", "[x]"]

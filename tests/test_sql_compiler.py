@@ -9,6 +9,7 @@ from ommi_postgresql import PostgreSQLDialect
 from ommi_sqlite import SQLiteDialect
 
 from ommi import Count, Key, ModelCollection, Sum, ommi_model
+from ommi._migration_state import State, state_of
 from ommi.query import Aggregate, Delete, Select, Update
 from ommi.sql import SQLCompiler, SQLDialect
 
@@ -94,3 +95,77 @@ def test_index_names_fit_postgresql_for_any_table_and_column_name() -> None:
     assert len(names) == 2 * len(cases)
     # quoting keeps any of them one identifier
     assert dialect.quote('ix_say "hi"') == '"ix_say ""hi"""'
+
+
+def _states() -> tuple[State, State]:
+    """The ``Order`` table as a migration sees it, before and after adding a required, indexed field."""
+    from ommi.migrations import AddField, AddIndex, Field
+
+    before = state_of(coll.infos())
+    after = AddIndex("Order", "rank").apply(AddField("Order", Field("rank", "float")).apply(before))
+    return before, after
+
+
+def test_backfills_are_bound_unless_a_literal_is_exact() -> None:
+    from ommi.driver import SchemaChange
+
+    before, after = _states()
+    info, old = after.info("Order"), before.info("Order")
+    compiler = SQLCompiler(PostgreSQLDialect())
+    exact = compiler.schema_change(SchemaChange("add_required_column", info, "rank", value=1.5, before=old))
+    assert exact == [('ALTER TABLE "Order" ADD COLUMN "rank" DOUBLE PRECISION NOT NULL DEFAULT 1.5', ())]
+    change = SchemaChange("add_required_column", info, "rank", value=float("inf"), before=old)
+    infinite = compiler.schema_change(change)
+    assert infinite == [
+        ('ALTER TABLE "Order" ADD COLUMN "rank" DOUBLE PRECISION', ()),
+        ('UPDATE "Order" SET "rank" = $1', (float("inf"),)),
+        ('ALTER TABLE "Order" ALTER COLUMN "rank" SET NOT NULL', ()),
+    ]
+    # SQLite adds a NOT NULL column only with a constant default; the rows then get the bound value
+    sqlite = SQLCompiler(SQLiteDialect()).schema_change(
+        SchemaChange("add_required_column", info, "rank", value=float("-inf"), before=old))
+    assert sqlite[0][0].endswith("NOT NULL DEFAULT 0")
+    assert sqlite[1] == ('UPDATE "Order" SET "rank" = ?', (float("-inf"),))
+
+
+def test_renames_carry_index_names_along() -> None:
+    from ommi.driver import SchemaChange
+    from ommi.migrations import RenameField
+    from ommi.sql import render_statement
+
+    _, after = _states()
+    renamed = RenameField("Order", "rank", "score").apply(after)
+    change = SchemaChange(
+        "rename_column", renamed.info("Order"), "score", old="rank", before=after.info("Order")
+    )
+    pg = [render_statement(*st) for st in SQLCompiler(PostgreSQLDialect()).schema_change(change)]
+    assert pg == [
+        'ALTER TABLE "Order" RENAME COLUMN "rank" TO "score";',
+        'ALTER INDEX IF EXISTS "ix_Order_rank" RENAME TO "ix_Order_score";',
+    ]
+    sqlite = [sql for sql, _ in SQLCompiler(SQLiteDialect()).schema_change(change)]
+    assert sqlite[1:] == ['DROP INDEX IF EXISTS "ix_Order_rank"',
+                          'CREATE INDEX IF NOT EXISTS "ix_Order_score" ON "Order" ("score")']
+    assert render_statement("UPDATE t SET a = ?", ["x"]) == "UPDATE t SET a = ?;  -- with $1 = 'x'"
+
+
+def test_sqlite_rebuilds_a_table_to_make_a_field_required() -> None:
+    from ommi.driver import SchemaChange
+    from ommi.migrations import AlterField, Field
+
+    before, _ = _states()
+    after = AlterField("Order", "note", Field("note", "str"), backfill="-").apply(before)
+    change = SchemaChange(
+        "change_nullability", after.info("Order"), "note", value="-", before=before.info("Order")
+    )
+    statements = SQLCompiler(SQLiteDialect()).schema_change(change)
+    assert [sql.split(" (")[0] for sql, _ in statements] == [
+        "PRAGMA defer_foreign_keys = ON",  # references to the table are checked when the migration commits
+        'CREATE TABLE "ommi_copy_Order" AS SELECT * FROM "Order"',
+        'DROP TABLE "Order"',
+        'CREATE TABLE IF NOT EXISTS "Order"',
+        'INSERT INTO "Order"',
+        'DROP TABLE "ommi_copy_Order"',
+    ]
+    insert, params = statements[4]
+    assert 'COALESCE("note", ?)' in insert and params == ("-",)

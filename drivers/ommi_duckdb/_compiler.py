@@ -116,6 +116,12 @@ class DuckDBDialect(SQLDialect):
     # each other: save() of a referenced instance and emptying a self-referencing
     # table would fail. ReferenceTo stays a plain column here; see docs/backends/duckdb.md.
     foreign_keys = False
+    # "Cannot alter entry ... because there are entries that depend on it": DuckDB alters
+    # (renames, retypes, drops columns of) a table only while it has no indexes
+    alter_drops_indexes = True
+    # and cannot drop or retype a column once an index has covered it in the same transaction,
+    # nor add NOT NULL after an UPDATE in it ("Cannot create index with outstanding updates")
+    rebuild_changes = frozenset({"drop_column", "retype_column", "change_nullability"})
 
     def key_column(self, f: FieldInfo, single: bool) -> str:
         if single and f.auto:

@@ -36,7 +36,18 @@ from typing import Any
 import duckdb
 
 from ommi import errors
-from ommi.driver import URL, FieldInfo, LiveColumn, LiveTable, ModelInfo, NativeErrors, Option, first_line, flag
+from ommi.driver import (
+    URL,
+    FieldInfo,
+    LiveColumn,
+    LiveTable,
+    ModelInfo,
+    NativeErrors,
+    Option,
+    SchemaChange,
+    first_line,
+    flag,
+)
 from ommi.sql import BlockingSQLDriver, Connection, ModelPlan, Op
 from ommi.sql.commands import execute, fetchall, fetchone
 
@@ -216,7 +227,7 @@ class DuckDBDriver(BlockingSQLDriver):
         "threads": Option(int, "DuckDB's threads per query"),
     }
     # not "savepoints": DuckDB has no SAVEPOINT; not "foreign_keys": see DuckDBDialect
-    capabilities = frozenset({"transactions", "concurrent_transactions", "schema_evolution"})
+    capabilities = frozenset({"transactions", "concurrent_transactions", "schema_evolution", "transactional_schema"})
     schemes = ("duckdb",)
     stream_batch = 1000
     reserves_keys = True
@@ -375,6 +386,22 @@ class DuckDBDriver(BlockingSQLDriver):
         # the sequence goes after the table whose DEFAULT uses it
         sequence = f"DROP SEQUENCE IF EXISTS {self.dialect.quote(sequence_name(info.name))}"
         return [*super().drop_statements(info), sequence]
+
+    def change_statements(self, change: SchemaChange) -> list[tuple[str, tuple[Any, ...]]]:
+        sequence = self.dialect.quote(sequence_name(change.model.name))
+        statements = super().change_statements(change)
+        if change.kind == "rename_table" and change.model.auto_key is not None:
+            # keys come from the sequence named after the table
+            statements.insert(0, (f"CREATE SEQUENCE IF NOT EXISTS {sequence}", ()))
+        if change.kind == "drop_table":
+            statements.append((f"DROP SEQUENCE IF EXISTS {sequence}", ()))
+        return statements
+
+    def schema_applied(self, changes: Sequence[SchemaChange]) -> None:
+        # Auto keys of a table created in a transaction come from a sequence that the
+        # key reservation (outside any transaction) sees only after the commit
+        gone = [c for c in changes if c.kind in ("drop_table", "rename_table")]
+        self._keys.forget([name for c in gone for name in (c.model.name, c.old or "")])
 
     async def drop_schema(self, models: Sequence[ModelInfo]) -> None:
         await super().drop_schema(models)

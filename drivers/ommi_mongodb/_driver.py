@@ -33,7 +33,7 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 from bson.errors import BSONError
-from pymongo import AsyncMongoClient, ReplaceOne, ReturnDocument
+from pymongo import AsyncMongoClient, ReplaceOne, ReturnDocument, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
@@ -53,21 +53,25 @@ from pymongo.write_concern import WriteConcern
 
 from ommi import errors
 from ommi.driver import (
+    NO_DEFAULT,
     URL,
     Driver,
     DriverTransaction,
+    FieldInfo,
     LiveTable,
     ModelInfo,
     NativeErrors,
     Option,
     SchemaChange,
+    convert_value,
     log_statement,
     redact,
     statement_logger,
 )
 from ommi.query import Aggregate, Delete, Insert, Predicate, Save, Select, Update
+from ommi.sql import Kind
 
-from ._compiler import Filter, ModelPlan, MongoCompiler, related_nodes
+from ._compiler import Filter, ModelPlan, MongoCompiler, decoder_for, related_nodes
 
 __all__ = ["COUNTERS", "MongoDBDriver"]
 
@@ -759,17 +763,116 @@ class MongoDBDriver(_Ops, Driver):
         return out
 
     async def apply_schema_changes(self, changes: Sequence[SchemaChange]) -> None:
-        """Create missing collections and indexes; MongoDB has no columns to add, retype or drop."""
-        unsupported = [c for c in changes if c.kind not in ("add_table", "add_index", "add_unique")]
-        if unsupported:
-            raise errors.UnsupportedError(
-                "MongoDB collections have no fixed fields; cannot apply: " + ", ".join(str(c) for c in unsupported)
-            )
-        seen: dict[int, ModelInfo] = {}
-        for change in changes:
-            seen.setdefault(id(change.model), change.model)
-        # create_schema creates what is missing (collections, indexes) and leaves the rest
-        await self.create_schema(list(seen.values()))
+        """Make schema changes one by one (MongoDB cannot change collections inside a transaction).
+
+        Collections and indexes are created, renamed and dropped; fields have no
+        declared type, so adding, renaming, converting and dropping a field
+        rewrites the documents that hold it. Each change can be repeated after
+        a failure: it does what is still missing.
+        """
+        db = self._database()
+        with self._errors("cannot change the MongoDB schema"):
+            for change in changes:
+                if statement_logger.isEnabledFor(10):  # DEBUG
+                    statement_logger.debug("mongodb schema %s", change)
+                await self._change(db, change)
+
+    async def _change(self, db: AsyncDatabase[Doc], change: SchemaChange) -> None:  # noqa: C901
+        kind, info = change.kind, change.model
+        if kind in ("add_table", "add_index", "add_unique"):
+            # create_schema creates what is missing (collections, indexes) and leaves the rest
+            await self.create_schema([info])
+            return
+        if kind == "drop_table":
+            await self.drop_schema([info])
+            return
+        coll = db[info.name]
+        if kind == "rename_table":
+            old = change.old or ""
+            names = set(await db.list_collection_names())
+            if old in names:
+                await db[old].rename(info.name)
+            self._known.discard(old)
+            counter = await self._counters().find_one({"_id": old})
+            if counter is not None:  # keys keep counting where they were
+                await self._counters().update_one({"_id": info.name}, {"$max": {"seq": counter["seq"]}}, upsert=True)
+                await self._counters().delete_one({"_id": old})
+            return
+        if kind in ("drop_index", "drop_unique"):
+            f = change.field
+            if f is not None:
+                await _drop_index(coll, ("ux_" if kind == "drop_unique" else "ix_") + self._compiler.path(f))
+            return
+        if kind == "drop_column":
+            old_field = change.old_field
+            path = self._compiler.path(old_field) if old_field is not None else change.column or ""
+            if path.startswith("_id"):
+                raise errors.UnsupportedError(f"cannot drop {info.name}.{change.column}: it is part of the key")
+            await coll.update_many({path: {"$exists": True}}, {"$unset": {path: ""}})
+            for prefix in ("ux_", "ix_"):
+                await _drop_index(coll, prefix + path)
+            return
+        f = change.field
+        if f is None or kind == "change_key":
+            raise errors.UnsupportedError(f"{kind} on {info.name} cannot be applied to MongoDB: {change.detail}")
+        path = self._compiler.path(f)
+        if kind == "rename_column":
+            old_field = change.old_field
+            old_path = self._compiler.path(old_field) if old_field is not None else change.old or ""
+            if path.startswith("_id") or old_path.startswith("_id"):
+                raise errors.UnsupportedError(
+                    f"cannot rename {info.name}.{change.old}: key fields live in MongoDB's immutable _id"
+                )
+            await coll.update_many({old_path: {"$exists": True}}, {"$rename": {old_path: path}})
+            for prefix in ("ux_", "ix_"):
+                await _drop_index(coll, prefix + old_path)
+            await self.create_schema([info])
+            return
+        if kind in ("add_column", "add_required_column", "backfill", "change_nullability"):
+            value = change.value
+            if kind in ("add_column", "add_required_column") and value is NO_DEFAULT and not f.nullable:
+                value = _plain_default(f)
+            if value is not NO_DEFAULT and value is not None and not (kind == "change_nullability" and f.nullable):
+                # an absent field is NULL: fill the documents that lack it
+                stored = self._compiler.encode(f, f.check(value))
+                await coll.update_many({path: {"$exists": False}}, {"$set": {path: stored}})
+            if not f.nullable and await coll.count_documents({path: {"$exists": False}}, limit=1):
+                raise errors.SchemaError(
+                    f"{info.name}.{f.column} cannot be required: some documents have no value for it "
+                    "(give the change a backfill value)"
+                )
+            if kind in ("add_column", "add_required_column"):
+                await self.create_schema([info])  # a unique or indexed new field
+            return
+        if kind == "retype_column":
+            await self._convert(coll, change, f, path)
+            return
+        raise errors.UnsupportedError(f"unknown schema change {kind!r}")
+
+    async def _convert(self, coll: AsyncCollection[Doc], change: SchemaChange, f: FieldInfo, path: str) -> None:
+        """Rewrite each stored value of a field for its new type; all are converted before any is written."""
+        old_field = change.old_field
+        if old_field is None:
+            raise errors.UnsupportedError(f"cannot convert {change.model.name}.{f.column} without its previous type")
+        decode = decoder_for(old_field)
+        writes: list[UpdateOne] = []
+        async for doc in coll.find({path: {"$exists": True}}, {path: 1}):
+            stored: Any = doc
+            for part in path.split("."):
+                stored = stored[part]
+            try:
+                value = convert_value(f, decode(stored) if decode is not None else stored)
+            except (errors.ValidationError, ValueError, TypeError) as exc:
+                raise errors.SchemaError(
+                    f"cannot convert {change.model.name}.{f.column} to {f.kind.value}: {stored!r} does not fit "
+                    "(convert the values with a data step first)"
+                ) from exc
+            writes.append(UpdateOne({"_id": doc["_id"]}, {"$set": {path: self._compiler.encode(f, value)}}))
+        if writes:
+            await coll.bulk_write(writes, ordered=False)
+
+    def render_schema_changes(self, changes: Sequence[SchemaChange]) -> list[str]:
+        raise errors.UnsupportedError("MongoDB has no SQL to show: `migrate sql` works on SQL databases")
 
     async def drop_schema(self, models: Sequence[ModelInfo]) -> None:
         db = self._database()
@@ -779,6 +882,22 @@ class MongoDBDriver(_Ops, Driver):
                 self._known.discard(plan.collection)
                 await db.drop_collection(plan.collection)
                 await self._counters().delete_one({"_id": plan.collection})
+
+
+async def _drop_index(coll: AsyncCollection[Doc], name: str) -> None:
+    try:
+        await coll.drop_index(name)
+    except OperationFailure as exc:
+        if exc.code != 27:  # IndexNotFound: already gone (a repeated change after a failure)
+            raise
+
+
+def _plain_default(f: FieldInfo) -> Any:
+    """What existing documents get for a new required field: its plain default, else a zero value."""
+    if f.default is not NO_DEFAULT and isinstance(f.default, str | int | float):
+        return f.default
+    zeros: dict[Kind, Any] = {Kind.STR: "", Kind.INT: 0, Kind.FLOAT: 0.0, Kind.BOOL: False}
+    return zeros.get(f.kind, NO_DEFAULT)
 
 
 class _MongoTransaction(_Ops, DriverTransaction):

@@ -196,6 +196,10 @@ class PostgreSQLDialect(SQLDialect):
             return ident + " PRIMARY KEY" if single else ident
         return super().key_column(f, single)
 
+    def rename_index(self, table: str, old: str, new: str, column: str, unique: bool) -> list[str]:
+        # renames the index in place; a unique constraint's index renames its constraint too
+        return [f"ALTER INDEX IF EXISTS {old} RENAME TO {new}"]
+
     def decoder(self, f: FieldInfo) -> Codec:
         if f.kind is Kind.DATETIME and f.aware:
             return _aware

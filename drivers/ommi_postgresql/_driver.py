@@ -164,6 +164,9 @@ class PostgreSQLConnection(AsyncConnection):
     async def close(self) -> None:
         await self.conn.close()
 
+    async def reload_schema_state(self) -> None:
+        await self.conn.reload_schema_state()
+
     # -- fast paths ---------------------------------------------------------------
 
     async def returning_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> list[Any]:
@@ -219,7 +222,14 @@ class PostgreSQLDriver(AsyncSQLDriver):
         "target_session_attrs": Option(str, "with several hosts: read-write, read-only, primary, standby, any"),
     }
     capabilities = frozenset(
-        {"transactions", "savepoints", "foreign_keys", "concurrent_transactions", "schema_evolution"}
+        {
+            "transactions",
+            "savepoints",
+            "foreign_keys",
+            "concurrent_transactions",
+            "schema_evolution",
+            "transactional_schema",
+        }
     )
     schemes = ("postgresql", "postgres")
 
@@ -415,6 +425,10 @@ class PostgreSQLDriver(AsyncSQLDriver):
         # pooled connections cache prepared statements against the old tables
         if self._pool is not None:
             await self._pool.expire_connections()
+
+    def schema_changed_here(self) -> Op[None]:
+        # the transaction's own connection must not reuse statements prepared against the old tables
+        yield call("reload_schema_state", "")
 
     # -- fast paths ---------------------------------------------------------------
 

@@ -199,6 +199,11 @@ class SQLiteDialect(SQLDialect):
         )
         return f"NOT ({test})" if negate else test
 
+    # no ALTER COLUMN, and DROP COLUMN refuses unique, key and referenced columns: migrations
+    # rebuild the table, with foreign keys checked at the commit
+    rebuild_changes = frozenset({"drop_column", "retype_column", "change_nullability", "drop_unique"})
+    rebuild_prelude = ("PRAGMA defer_foreign_keys = ON",)
+
     def retype_column(self, table: str, column: str, type_sql: str) -> list[str]:
         raise errors.UnsupportedError(
             f"SQLite cannot change the type of {table}.{column} in place (it would rebuild the table); "

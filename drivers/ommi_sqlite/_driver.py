@@ -122,7 +122,14 @@ class SQLiteDriver(BlockingSQLDriver):
         "journal_mode": Option(str, "SQLite journal mode of a file database, default wal"),
     }
     capabilities = frozenset(
-        {"transactions", "savepoints", "foreign_keys", "concurrent_transactions", "schema_evolution"}
+        {
+            "transactions",
+            "savepoints",
+            "foreign_keys",
+            "concurrent_transactions",
+            "schema_evolution",
+            "transactional_schema",
+        }
     )
     schemes = ("sqlite",)
 

@@ -20,7 +20,7 @@ statement logging and error translation.
 
 from ommi._fields import Kind
 from ommi.sql import commands
-from ommi.sql._compiler import ModelPlan, SQLCompiler
+from ommi.sql._compiler import ModelPlan, SQLCompiler, render_statement
 from ommi.sql._connection import AsyncConnection, Command, Connection, Op
 from ommi.sql._dialect import Codec, SQLDialect
 from ommi.sql._driver import AsyncSQLDriver, BlockingSQLDriver, Link, SQLDriver, SQLTransaction
@@ -41,4 +41,5 @@ __all__ = [
     "SQLDriver",
     "SQLTransaction",
     "commands",
+    "render_statement",
 ]

@@ -17,8 +17,11 @@ placeholders come from the same line of code, so their order cannot drift.
 
 from __future__ import annotations
 
+import math
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import date, time
 from decimal import Decimal
 from typing import Any
 
@@ -51,7 +54,7 @@ from ommi.query import (
 )
 from ommi.sql._dialect import Codec, SQLDialect
 
-__all__ = ["ModelPlan", "SQLCompiler"]
+__all__ = ["ModelPlan", "SQLCompiler", "render_statement"]
 
 _NEGATED_OP = {Op.LT: ">=", Op.LE: ">", Op.GT: "<=", Op.GE: "<"}
 
@@ -192,6 +195,10 @@ class SQLCompiler:
         return value if enc is None or value is None else enc(value)
 
     # -- statements ---------------------------------------------------------
+
+    def _ph(self) -> Callable[[], str]:
+        """Numbered placeholders for a statement built outside a walk."""
+        return _Walk(self.dialect, [], emit=True).placeholder
 
     def _compiled(self, shape: tuple[Any, ...], build: Callable[[], str]) -> str:
         sql = self._cache.get(shape)
@@ -493,8 +500,12 @@ class SQLCompiler:
 
     # -- schema -------------------------------------------------------------
 
-    def create_table(self, info: ModelInfo) -> list[str]:
-        """``CREATE TABLE IF NOT EXISTS`` plus ``CREATE INDEX IF NOT EXISTS`` statements."""
+    def create_table(self, info: ModelInfo, *, name: str | None = None, unique: bool = True) -> list[str]:
+        """``CREATE TABLE IF NOT EXISTS`` plus ``CREATE INDEX IF NOT EXISTS`` statements.
+
+        ``name`` creates the table under another name (a table being rebuilt);
+        ``unique=False`` leaves out the unique constraints (made as indexes instead).
+        """
         self.check_names(info)
         d = self.dialect
         q = d.quote
@@ -508,7 +519,7 @@ class SQLCompiler:
         if info.key and not (single and "PRIMARY KEY" in parts[info.fields.index(info.key[0])]):
             parts.append(f"PRIMARY KEY ({', '.join(q(f.column) for f in info.key)})")
         for f in info.fields:
-            if f.unique and not (single and f.key):
+            if f.unique and not (single and f.key) and unique:
                 parts.append(f"CONSTRAINT {q(d.index_name(info.name, [f.column], True))} UNIQUE ({q(f.column)})")
         for f in info.fields:
             target = f.references()
@@ -516,7 +527,7 @@ class SQLCompiler:
                 parts.append(
                     f"FOREIGN KEY ({q(f.column)}) REFERENCES {q(target.model.name)} ({q(target.column)})"
                 )
-        out = [f"CREATE TABLE IF NOT EXISTS {q(info.name)} (\n  " + ",\n  ".join(parts) + "\n)"]
+        out = [f"CREATE TABLE IF NOT EXISTS {q(name or info.name)} (\n  " + ",\n  ".join(parts) + "\n)"]
         for f in info.fields:
             if f.index and not f.unique and not f.key:
                 out.append(
@@ -529,45 +540,205 @@ class SQLCompiler:
         """The canonical type of a field's column (compare with inspected types through ``canonical_type``)."""
         return self.dialect.canonical_type(self.dialect.column_type(f))
 
-    def schema_change(self, change: SchemaChange) -> list[str]:
-        """The statements that apply one :class:`~ommi.driver.SchemaChange`.
+    def schema_change(self, change: SchemaChange) -> list[tuple[str, tuple[Any, ...]]]:
+        """The statements, with their bound values, that apply one :class:`~ommi.driver.SchemaChange`.
+
+        Values that existing rows get (backfills) are bound as parameters; a
+        column default is written as a SQL literal only when the value has an
+        exact literal form.
 
         Raises:
             UnsupportedError: the dialect cannot make this change in place.
             ModelError: a name is longer than the database keeps.
         """
+        self.check_names(change.model)
+        core = self._schema_core(change)
+        before = change.before
+        if not (self.dialect.alter_drops_indexes and before is not None and change.kind in _ALTERING):
+            return core
+        f = change.field
+        if change.kind in ("add_column", "add_required_column") and f is not None and f.nullable:
+            return core  # adding a column that allows NULL works beside indexes; NOT NULL does not
+        # DuckDB refuses to alter a table that has indexes: drop them, alter, build them again
+        d = self.dialect
+        q = d.quote
+        after = change.model
+        # the indexes before the change, and those an earlier change of the same step built
+        names = dict.fromkeys(
+            [d.index_name(before.name, [c], u) for c, u in _indexed(before)]
+            + [d.index_name(after.name, [c], u) for c, u in _indexed(after)]
+        )
+        drops: list[tuple[str, tuple[Any, ...]]] = [(f"DROP INDEX IF EXISTS {q(n)}", ()) for n in names]
+        creates = [
+            (
+                f"CREATE {'UNIQUE INDEX' if u else 'INDEX'} IF NOT EXISTS {q(d.index_name(after.name, [c], u))} "
+                f"ON {q(after.name)} ({q(c)})",
+                (),
+            )
+            for c, u in _indexed(after)
+            if change.kind not in d.rebuild_changes  # a rebuilt table has its indexes already
+        ]
+        return [*drops, *core, *creates]
+
+    def _schema_core(self, change: SchemaChange) -> list[tuple[str, tuple[Any, ...]]]:  # noqa: C901
         d = self.dialect
         q = d.quote
         info = change.model
-        self.check_names(info)
         table = q(info.name)
         f = change.field
         kind = change.kind
+        rebuilds = d.alter_drops_indexes and change.before is not None  # indexes are handled around the change
+        if kind in d.rebuild_changes and change.before is not None:
+            return self._rebuild(change)
         if kind == "add_table":
-            return self.create_table(info)
+            return [(sql, ()) for sql in self.create_table(info)]
+        if kind == "drop_table":
+            return [(self.drop_table(info), ())]
+        if kind == "rename_table":
+            out: list[tuple[str, tuple[Any, ...]]] = [(f"ALTER TABLE {q(change.old or '')} RENAME TO {table}", ())]
+            if change.before is not None and not rebuilds:
+                for c, u in _indexed(change.before):
+                    old_name, new_name = d.index_name(change.before.name, [c], u), d.index_name(info.name, [c], u)
+                    out += [(sql, ()) for sql in d.rename_index(table, q(old_name), q(new_name), q(c), u)]
+            return out
         if kind == "drop_column":
-            return [f"ALTER TABLE {table} DROP COLUMN {q(change.column or '')}"]
+            out = []
+            old_field = change.old_field
+            if old_field is not None and not rebuilds:
+                # SQLite refuses to drop an indexed column; the index goes first everywhere
+                for c, u in _indexed(change.before):  # type: ignore[arg-type]
+                    if c == old_field.column:
+                        out.append((f"DROP INDEX IF EXISTS {q(d.index_name(info.name, [c], u))}", ()))
+            return [*out, (f"ALTER TABLE {table} DROP COLUMN {q(change.column or '')}", ())]
+        if kind == "rename_column":
+            out = [(f"ALTER TABLE {table} RENAME COLUMN {q(change.old or '')} TO {q(change.column or '')}", ())]
+            if change.before is not None and not rebuilds:
+                for c, u in _indexed(change.before):
+                    if c == change.old:
+                        old_name = d.index_name(info.name, [c], u)
+                        new_name = d.index_name(info.name, [change.column or ""], u)
+                        out += [
+                            (sql, ())
+                            for sql in d.rename_index(table, q(old_name), q(new_name), q(change.column or ""), u)
+                        ]
+            return out
+        if kind == "drop_index":
+            return [(f"DROP INDEX {q(d.index_name(info.name, [change.column or '']))}", ())]
+        if kind == "drop_unique":
+            # no IF EXISTS: a unique constraint declared with its table (create_models)
+            # has no index of this name, and dropping it must not silently do nothing
+            return [(f"DROP INDEX {q(d.index_name(info.name, [change.column or ''], True))}", ())]
         if kind == "change_key" or f is None:
             raise errors.UnsupportedError(f"{kind} on {info.name} cannot be applied in place: {change.detail}")
         col = q(f.column)
         if kind in ("add_column", "add_required_column"):
-            sql = f"ALTER TABLE {table} ADD COLUMN {col} {d.column_type(f)}"
-            if not f.nullable:
-                default = literal_default(f)
-                if default is NO_DEFAULT:
-                    default = _zero_value(f)
-                sql += f" NOT NULL DEFAULT {d.literal(f, default)}"
-            return [sql]
+            return self._add_column(change, f, table, col)
+        if kind == "backfill":
+            return [self._backfill(f, table, col, change.value)]
         if kind == "add_index":
-            return [f"CREATE INDEX IF NOT EXISTS {q(d.index_name(info.name, [f.column]))} ON {table} ({col})"]
+            return [(f"CREATE INDEX IF NOT EXISTS {q(d.index_name(info.name, [f.column]))} ON {table} ({col})", ())]
         if kind == "add_unique":
             name = q(d.index_name(info.name, [f.column], True))
-            return [f"CREATE UNIQUE INDEX IF NOT EXISTS {name} ON {table} ({col})"]
+            return [(f"CREATE UNIQUE INDEX IF NOT EXISTS {name} ON {table} ({col})", ())]
         if kind == "retype_column":
-            return d.retype_column(table, col, d.column_type(f))
+            return [(sql, ()) for sql in d.retype_column(table, col, d.column_type(f))]
         if kind == "change_nullability":
-            return d.set_nullable(table, col, f.nullable)
+            out = []
+            if not f.nullable and change.value is not NO_DEFAULT:
+                out.append(self._backfill(f, table, col, change.value))
+            return out + [(sql, ()) for sql in d.set_nullable(table, col, f.nullable)]
         raise errors.UnsupportedError(f"unknown schema change {kind!r}")
+
+    def _rebuild(self, change: SchemaChange, fill: Any = NO_DEFAULT) -> list[tuple[str, tuple[Any, ...]]]:
+        """Rebuild the table in its new shape, for changes the database cannot make in place.
+
+        The rows are copied aside, the table is dropped and created again, and
+        the rows come back converted (``CAST``), backfilled with ``fill`` (the
+        change's value by default; bound, and through ``COALESCE`` for an
+        existing column) or without a dropped column. Re-inserting each key
+        restores what rows of other tables refer to, which the database checks
+        at commit (see ``rebuild_prelude``).
+        """
+        d = self.dialect
+        q = d.quote
+        after, before = change.model, change.before
+        assert before is not None
+        table, copy = q(after.name), q("ommi_copy_" + after.name)
+        targets, sources, params = [], [], []
+        ph = self._ph()
+        if fill is NO_DEFAULT:
+            fill = change.value
+        for f in after.fields:
+            old = before.by_column.get(f.column)
+            filled = f.column == change.column and fill is not NO_DEFAULT and fill is not None
+            if old is None and not filled:
+                continue
+            if old is None:
+                expr = ph()
+            else:
+                expr = q(old.column)
+                if d.column_type(old) != d.column_type(f):
+                    expr = f"CAST({expr} AS {d.column_type(f)})"
+                if filled:
+                    expr = f"COALESCE({expr}, {ph()})"
+            if filled:
+                params.append(self._encode(f, f.check(fill)))
+            targets.append(q(f.column))
+            sources.append(expr)
+        out: list[tuple[str, tuple[Any, ...]]] = [(sql, ()) for sql in d.rebuild_prelude]
+        out += [
+            (f"CREATE TABLE {copy} AS SELECT * FROM {table}", ()),
+            (f"DROP TABLE {table}", ()),
+            (self.create_table(after, unique=False)[0], ()),
+            (f"INSERT INTO {table} ({', '.join(targets)}) SELECT {', '.join(sources)} FROM {copy}", tuple(params)),
+            (f"DROP TABLE {copy}", ()),
+        ]
+        for c, u in _indexed(after):
+            kind = "UNIQUE INDEX" if u else "INDEX"
+            out.append((f"CREATE {kind} IF NOT EXISTS {q(d.index_name(after.name, [c], u))} ON {table} ({q(c)})", ()))
+        return out
+
+    def _backfill(self, f: FieldInfo, table: str, col: str, value: Any) -> tuple[str, tuple[Any, ...]]:
+        ph = self._ph()
+        return f"UPDATE {table} SET {col} = {ph()} WHERE {col} IS NULL", (self._encode(f, f.check(value)),)
+
+    def _add_column(
+        self, change: SchemaChange, f: FieldInfo, table: str, col: str
+    ) -> list[tuple[str, tuple[Any, ...]]]:
+        d = self.dialect
+        q = d.quote
+        sql = f"ALTER TABLE {table} ADD COLUMN {col} {d.column_type(f)}"
+        target = f.references()
+        if target is not None and d.foreign_keys and change.before is not None:
+            sql += f" REFERENCES {q(target.model.name)} ({q(target.column)})"
+        value = change.value
+        if f.nullable:
+            if value is NO_DEFAULT or value is None:
+                return [(sql, ())]
+            return [(sql, ()), self._backfill(f, table, col, value)]
+        if value is NO_DEFAULT or value is None:
+            value = literal_default(f)
+            if value is NO_DEFAULT:
+                value = _zero_value(f)
+        value = f.check(value)
+        if _exact_literal(d, f, value):
+            return [(f"{sql} NOT NULL DEFAULT {d.literal(f, value)}", ())]
+        # no exact literal (inf, -0.0, NUL in text, dates...): bind the value
+        if d.alter_drops_indexes and change.before is not None:
+            return self._rebuild(change, value)  # DuckDB: no NOT NULL after an UPDATE in one transaction
+        try:
+            not_null = d.set_nullable(table, col, False)
+        except errors.UnsupportedError:
+            # SQLite adds a NOT NULL column only with a constant default; rows then get the bound value
+            return [(f"{sql} NOT NULL DEFAULT 0", ()), self._backfill_all(f, table, col, value)]
+        return [(sql, ()), self._backfill_all(f, table, col, value), *((s, ()) for s in not_null)]
+
+    def _backfill_all(self, f: FieldInfo, table: str, col: str, value: Any) -> tuple[str, tuple[Any, ...]]:
+        return f"UPDATE {table} SET {col} = {self._ph()()}", (self._encode(f, f.check(value)),)
+
+    def render_schema_change(self, change: SchemaChange) -> list[str]:
+        """:meth:`schema_change` as text: each statement ends with ``;``, bound values follow in a comment."""
+        return [render_statement(sql, params) for sql, params in self.schema_change(change)]
 
     def drop_table(self, info: ModelInfo) -> str:
         """``DROP TABLE IF EXISTS``."""
@@ -580,6 +751,47 @@ def _page(stmt: Select | Aggregate, params: list[Any]) -> tuple[bool, bool]:
     if stmt.offset is not None:
         params.append(stmt.offset)
     return stmt.limit is not None, stmt.offset is not None
+
+
+_ALTERING = frozenset(
+    {"rename_table", "rename_column", "drop_column", "retype_column", "change_nullability", "add_column",
+     "add_required_column"}
+)
+
+
+def _indexed(info: ModelInfo) -> list[tuple[str, bool]]:
+    """``(column, unique)`` for each index ommi creates for a model (keys have their own)."""
+    single = len(info.key) == 1
+    out: list[tuple[str, bool]] = []
+    for f in info.fields:
+        if f.unique and not (single and f.key):
+            out.append((f.column, True))
+        elif f.index and not f.unique and not f.key:
+            out.append((f.column, False))
+    return out
+
+
+def _exact_literal(d: SQLDialect, f: FieldInfo, value: Any) -> bool:
+    """Whether :meth:`SQLDialect.literal` writes ``value`` exactly (else it is bound instead)."""
+    encode = d.encoder(f)
+    stored = encode(value) if encode is not None else value
+    if isinstance(stored, bool | int):
+        return True
+    if isinstance(stored, float):
+        return math.isfinite(stored) and not (stored == 0.0 and math.copysign(1.0, stored) < 0)
+    if isinstance(stored, Decimal):
+        return stored.is_finite()
+    if isinstance(stored, str):
+        return "\x00" not in stored
+    # dates, times and UUIDs print as the standard literal text of their type
+    return isinstance(stored, date | time | uuid.UUID)
+
+
+def render_statement(sql: str, params: Sequence[Any]) -> str:
+    """A statement as text for people to read (``ommi migrate sql``): bound values follow in a comment."""
+    if not params:
+        return sql + ";"
+    return sql + ";  -- with " + ", ".join(f"${i} = {v!r}" for i, v in enumerate(params, 1))
 
 
 def _zero_value(f: FieldInfo) -> Any:

@@ -239,12 +239,27 @@ class SQLDialect:
         return "'" + str(stored).replace("'", "''") + "'"
 
     def retype_column(self, table: str, column: str, type_sql: str) -> list[str]:
-        """Statements changing a column's type in place."""
-        return [f"ALTER TABLE {table} ALTER COLUMN {column} TYPE {type_sql}"]
+        """Statements changing a column's type in place (stored values are converted with ``CAST``)."""
+        return [f"ALTER TABLE {table} ALTER COLUMN {column} TYPE {type_sql} USING CAST({column} AS {type_sql})"]
 
     def set_nullable(self, table: str, column: str, nullable: bool) -> list[str]:
         """Statements allowing or forbidding NULL in a column."""
         return [f"ALTER TABLE {table} ALTER COLUMN {column} {'DROP' if nullable else 'SET'} NOT NULL"]
+
+    def rename_index(self, table: str, old: str, new: str, column: str, unique: bool) -> list[str]:
+        """Statements renaming an index (arguments quoted); by default it is built again under the new name."""
+        kind = "UNIQUE INDEX" if unique else "INDEX"
+        return [f"DROP INDEX IF EXISTS {old}", f"CREATE {kind} IF NOT EXISTS {new} ON {table} ({column})"]
+
+    rebuild_changes: ClassVar[frozenset[str]] = frozenset()
+    """Schema change kinds the database cannot make in place: migrations rebuild the table instead
+    (they know its shape before and after; ``schema sync`` does not, and refuses)."""
+    rebuild_prelude: ClassVar[tuple[str, ...]] = ()
+    """Statements run first in a rebuild's transaction (SQLite defers foreign-key checks to the commit)."""
+
+    alter_drops_indexes: ClassVar[bool] = False
+    """The database refuses to alter a table that has indexes (DuckDB): schema changes that
+    alter a table drop its indexes first and build them again afterwards."""
 
     def index_name(self, table: str, columns: Sequence[str], unique: bool = False) -> str:
         """A deterministic index name within 63 bytes (PostgreSQL's limit, the tightest of the backends)."""

@@ -47,7 +47,7 @@ from ommi.driver import (
 )
 from ommi.query import Aggregate, Delete, Insert, Save, Select, Update
 from ommi.sql import commands as cmd
-from ommi.sql._compiler import ModelPlan, SQLCompiler
+from ommi.sql._compiler import ModelPlan, SQLCompiler, render_statement
 from ommi.sql._connection import AsyncConnection, Connection, Held, Op, Stream, Trace, drive, drive_async
 from ommi.sql._dialect import SQLDialect
 
@@ -211,25 +211,29 @@ class SQLDriver(Driver):
         """The statements dropping one model's table."""
         return [self.compiler.drop_table(info)]
 
-    def change_statements(self, change: SchemaChange) -> list[str]:
-        """The statements applying one schema change."""
+    def change_statements(self, change: SchemaChange) -> list[tuple[str, tuple[Any, ...]]]:
+        """The statements, with bound values, applying one schema change."""
         if change.kind == "add_table":
-            return self.create_statements(change.model)
+            return [(sql, ()) for sql in self.create_statements(change.model)]
         return self.compiler.schema_change(change)
 
-    async def _schema_script(self, statements: Sequence[str], context: str) -> None:
+    async def _schema_script(self, statements: Sequence[tuple[str, Sequence[Any]]], context: str) -> None:
         await self._autocommit(lambda: _unit(self, None, _script(statements)), context, None)
         await self.schema_changed()
 
     async def schema_changed(self) -> None:
         """Called after the schema changed (a hook: drop cached prepared statements, say)."""
 
+    def schema_changed_here(self) -> Op[None]:
+        """Run on a transaction's connection after it changed the schema (a hook, e.g. for statement caches)."""
+        return _nothing()
+
     async def create_schema(self, models: Sequence[ModelInfo]) -> None:
-        statements = [sql for info in models for sql in self.create_statements(info)]
+        statements = [(sql, ()) for info in models for sql in self.create_statements(info)]
         await self._schema_script(statements, "cannot create the schema")
 
     async def drop_schema(self, models: Sequence[ModelInfo]) -> None:
-        statements = [sql for info in models for sql in self.drop_statements(info)]
+        statements = [(sql, ()) for info in models for sql in self.drop_statements(info)]
         await self._schema_script(statements, "cannot drop the schema")
 
     def expected_type(self, field: FieldInfo) -> str | None:
@@ -244,8 +248,15 @@ class SQLDriver(Driver):
         raise errors.UnsupportedError(f"{type(self).__name__} cannot inspect its schema")
 
     async def apply_schema_changes(self, changes: Sequence[SchemaChange]) -> None:
-        statements = [sql for change in changes for sql in self.change_statements(change)]
+        statements = [st for change in changes for st in self.change_statements(change)]
         await self._schema_script(statements, "cannot change the schema")
+        self.schema_applied(changes)
+
+    def schema_applied(self, changes: Sequence[SchemaChange]) -> None:
+        """Called after schema changes ran (in or out of a transaction): a hook for driver-side caches."""
+
+    def render_schema_changes(self, changes: Sequence[SchemaChange]) -> list[str]:
+        return [render_statement(sql, params) for change in changes for sql, params in self.change_statements(change)]
 
     # -- hooks for fast paths ---------------------------------------------------
 
@@ -305,13 +316,14 @@ def _uniques(info: ModelInfo) -> bool:
 class _TxState:
     """One transaction's connection, shared by its savepoints; statements take turns on it."""
 
-    __slots__ = ("aborted", "link", "lock", "open")
+    __slots__ = ("aborted", "link", "lock", "open", "schema_changed")
 
     def __init__(self, link: Link) -> None:
         self.link = link
         self.lock = asyncio.Lock()
         self.open = True
         self.aborted: errors.OmmiError | None = None
+        self.schema_changed = False
 
 
 class SQLTransaction(DriverTransaction):
@@ -430,6 +442,21 @@ class SQLTransaction(DriverTransaction):
         if state.open:
             state.open = False
             await state.link.release(state.link.usable)
+            if state.schema_changed:
+                await self.driver.schema_changed()
+
+    async def apply_schema_changes(self, changes: Sequence[SchemaChange]) -> None:
+        d = self.driver
+        statements = [st for change in changes for st in d.change_statements(change)]
+
+        def script() -> Op[None]:
+            # inside a savepoint where there are any: a change failing midway leaves the transaction as it was
+            yield from _unit(d, self, _script(statements))
+            yield from d.schema_changed_here()
+
+        self.state.schema_changed = True
+        await self.run(script(), "cannot change the schema", None)
+        d.schema_applied(changes)
 
     async def savepoint(self) -> DriverTransaction:
         d = self.driver.dialect
@@ -453,9 +480,9 @@ def _nothing() -> Op[None]:
     yield  # a generator that sends nothing
 
 
-def _script(statements: Sequence[str]) -> Op[None]:
-    for sql in statements:
-        yield cmd.execute(sql)
+def _script(statements: Sequence[tuple[str, Sequence[Any]]]) -> Op[None]:
+    for sql, params in statements:
+        yield cmd.execute(sql, params)
 
 
 def _unit(d: SQLDriver, tx: SQLTransaction | None, op: Op[T]) -> Op[T]:

@@ -116,7 +116,14 @@ class MemoryDriver(_Statements, Driver):
     """
 
     capabilities: ClassVar[frozenset[str]] = frozenset(
-        {"transactions", "savepoints", "foreign_keys", "concurrent_transactions", "schema_evolution"}
+        {
+            "transactions",
+            "savepoints",
+            "foreign_keys",
+            "concurrent_transactions",
+            "schema_evolution",
+            "transactional_schema",
+        }
     )
     schemes: ClassVar[tuple[str, ...]] = ("memory",)
 
@@ -224,3 +231,7 @@ class _MemoryTransaction(_Statements, DriverTransaction):
 
     async def savepoint(self) -> DriverTransaction:
         return _MemoryTransaction(self._driver, self._locked(Layer))
+
+    async def apply_schema_changes(self, changes: Sequence[SchemaChange]) -> None:
+        # the transaction's snapshot gets the new tables; commit installs them
+        self._locked(lambda layer: layer.evolve(changes))

@@ -33,7 +33,7 @@ from decimal import Decimal
 from typing import Any
 
 from ommi import errors
-from ommi.driver import NO_DEFAULT, FieldInfo, Kind, LiveColumn, LiveTable, ModelInfo, SchemaChange
+from ommi.driver import NO_DEFAULT, FieldInfo, Kind, LiveColumn, LiveTable, ModelInfo, SchemaChange, convert_value
 from ommi.query import (
     AggFunc,
     AggOrder,
@@ -93,8 +93,15 @@ class Column:
 
 
 def column_type(f: FieldInfo) -> str:
-    """The type name a field's column has in this store."""
-    return f.kind.value + (" (aware)" if f.aware else "")
+    """The type name a field's column has in this store.
+
+    An enum is stored as its values (text or integers), so its column has their
+    type, as on the SQL backends.
+    """
+    if f.kind is Kind.ENUM:
+        first: object = next(iter(f.py_type)).value
+        return "int" if isinstance(first, int) else "str"
+    return str(f.kind.value) + (" (aware)" if f.aware else "")
 
 
 def column_for(f: FieldInfo, default: Any = None) -> Column:
@@ -226,8 +233,17 @@ class Table:
     def key_index(self) -> _Index | None:
         return self.indexes[0] if self.indexes and self.indexes[0].is_key else None
 
-    def changed(self, convert: Mapping[str, Callable[[Any], Any]] | None = None, **structure: Any) -> Table:
-        """A table with a changed structure holding these rows (columns matched by name).
+    def changed(
+        self,
+        convert: Mapping[str, Callable[[Any], Any]] | None = None,
+        renamed: Mapping[str, str] | None = None,
+        name: str | None = None,
+        **structure: Any,
+    ) -> Table:
+        """A table with a changed structure holding these rows.
+
+        Columns are matched by name; ``renamed`` maps a new column name to the
+        old one it takes its values from, and ``name`` renames the table.
 
         Raises:
             ConstraintError: the rows break a new key or unique constraint.
@@ -241,8 +257,12 @@ class Table:
             "auto": self.columns[self.auto].name if self.auto is not None else None,
         }
         spec.update(structure)
-        twin = Table(self.name, self.label, **spec)
-        moved = [(self.positions.get(c.name), c.default, (convert or {}).get(c.name)) for c in twin.columns]
+        twin = Table(name or self.name, self.label, **spec)
+        source = renamed or {}
+        moved = [
+            (self.positions.get(source.get(c.name, c.name)), c.default, (convert or {}).get(c.name))
+            for c in twin.columns
+        ]
         put = {
             rid: tuple(default if p is None else row[p] if fn is None else fn(row[p]) for p, default, fn in moved)
             for rid, row in self.rows.items()
@@ -307,7 +327,8 @@ class Layer:
             raise errors.TransactionError("the enclosing transaction has already ended")
         self.closed = True  # committed or failed, this layer is over
         written = [name for name, t in self.tables.items() if self.snapshot.get(name) is not t]
-        if written:
+        removed = [name for name in self.snapshot if name not in self.tables]
+        if written or removed:
             stale = sorted(n for n in self.touched if base.tables.get(n) is not self.snapshot.get(n))
             if stale:
                 raise errors.TransactionError(
@@ -316,6 +337,8 @@ class Layer:
                 )
             for name in written:
                 base.tables[name] = self.tables[name]
+            for name in removed:
+                base.tables.pop(name, None)
             base.touched |= self.touched
 
     # -- schema -------------------------------------------------------------
@@ -348,16 +371,44 @@ class Layer:
 
     def evolve(self, changes: Sequence[SchemaChange]) -> None:
         """Apply schema changes to new tables, then install them all (or none, on an error)."""
-        staged: dict[str, Table] = {}
+        staged: dict[str, Table | None] = {}  # None: dropped
+
+        def current(name: str) -> Table | None:
+            return staged[name] if name in staged else self.tables.get(name)
+
         for change in changes:
             name = change.model.name
-            staged[name] = _evolved(staged.get(name) or self.tables.get(name), change)
-        self.tables.update(staged)
+            if change.kind == "drop_table":
+                referring = [n for n in {*self.tables, *staged} if n != name and _refers(current(n), name)]
+                if referring:
+                    raise errors.SchemaError(f"cannot drop {name}: {', '.join(sorted(referring))} refers to it")
+                staged[name] = None
+            elif change.kind == "rename_table":
+                old = change.old or ""
+                t = current(old)
+                if t is None:
+                    raise errors.SchemaError(f"table {old!r} does not exist")
+                if current(name) is not None:
+                    raise errors.SchemaError(f"cannot rename {old} to {name}: table {name!r} exists")
+                staged[old], staged[name] = None, t.changed(name=name)
+                _follow(staged, current, {*self.tables, *staged}, (old, None), (name, None))
+            else:
+                staged[name] = _evolved(current(name), change)
+                if change.kind == "rename_column":
+                    _follow(staged, current, {*self.tables, *staged}, (name, change.old), (name, change.column))
+        for name, t in staged.items():
+            if t is None:
+                self.tables.pop(name, None)
+            else:
+                self.tables[name] = t
+        self.touched |= staged.keys()
 
     # -- statements -----------------------------------------------------------
 
-    def _table_for(self, plan: Plan, write: bool = False) -> tuple[Table, _Layout]:
-        t = self.writable(plan.info.name) if write else self.table(plan.info.name)
+    def _table_for(self, plan: Plan) -> tuple[Table, _Layout]:
+        # writes copy a shared table only once they are known to succeed (see _write): a
+        # failed or empty write must not look like a change to a transaction's snapshot
+        t = self.table(plan.info.name)
         return t, t.layout(plan)
 
     def _source(self, name: str) -> tuple[Mapping[str, int], Iterable[Row]]:
@@ -388,7 +439,7 @@ class Layer:
     def insert(self, plan: Plan, instances: Sequence[Any]) -> list[tuple[Any, int]]:
         """Store the instances; return ``(instance, generated key)`` pairs to write back."""
         fields = [plan.dump(m) for m in instances]  # validates everything before any change
-        t, layout = self._table_for(plan, write=True)
+        t, layout = self._table_for(plan)
         rows = [layout.merge(t.defaults, row) for row in fields]
         generated: list[tuple[Any, int]] = []
         ai = t.auto
@@ -398,12 +449,12 @@ class Layer:
             for i, key in zip(pending, _new_keys(t, len(pending), given), strict=True):
                 rows[i] = (*rows[i][:ai], key, *rows[i][ai + 1 :])
                 generated.append((instances[i], key))
-        _write(self, t, {t.next_rowid + n: row for n, row in enumerate(rows)}, frozenset())
+        t = _write(self, t, {t.next_rowid + n: row for n, row in enumerate(rows)}, frozenset())
         t.next_rowid += len(rows)
         return generated
 
     def update(self, plan: Plan, stmt: Update) -> int:
-        t, _ = self._table_for(plan, write=True)
+        t, _ = self._table_for(plan)
         sets = [(t.positions[f.column], encode(f.info, v)) for f, v in stmt.values]
         put: dict[int, Row] = {}
         for rid, row in self._matching(t, stmt.where):
@@ -415,7 +466,7 @@ class Layer:
         return len(put)
 
     def save(self, plan: Plan, instances: Sequence[Any]) -> int:
-        t, layout = self._table_for(plan, write=True)
+        t, layout = self._table_for(plan)
         keys = t.key_index()
         if keys is None:
             raise errors.QueryError(f"{plan.info.cls.__name__} has no key, so instances cannot be saved")
@@ -432,7 +483,7 @@ class Layer:
         return len(instances)
 
     def delete(self, plan: Plan, stmt: Delete) -> int:
-        t, _ = self._table_for(plan, write=True)
+        t, _ = self._table_for(plan)
         drop = frozenset(rid for rid, _ in self._matching(t, stmt.where))
         _write(self, t, {}, drop)
         return len(drop)
@@ -486,13 +537,61 @@ def _stored(f: FieldInfo, value: Any) -> Any:
         raise errors.SchemaError(f"cannot convert {value!r} for {f.model.name}.{f.column}: {exc}") from exc
 
 
-def _evolved(t: Table | None, change: SchemaChange) -> Table:
+def _refers(t: Table | None, name: str) -> bool:
+    return t is not None and any(target == name for _, target, _ in t.refs)
+
+
+def _follow(
+    staged: dict[str, Table | None],
+    current: Callable[[str], Table | None],
+    names: Iterable[str],
+    old: tuple[str, str | None],
+    new: tuple[str, str | None],
+) -> None:
+    """Point references to a renamed table (column ``None``) or column at its new name."""
+    for name in names:
+        t = current(name)
+        if t is None or not any(target == old[0] and (old[1] is None or col == old[1]) for _, target, col in t.refs):
+            continue
+        refs = [
+            (c, new[0], new[1] if old[1] is not None and col == old[1] else col)
+            if target == old[0]
+            else (c, target, col)
+            for c, target, col in t.refs
+        ]
+        staged[name] = t.changed(refs=refs)
+
+
+def _evolved(t: Table | None, change: SchemaChange) -> Table:  # noqa: C901
     """The table after one schema change."""
     info, f, kind = change.model, change.field, change.kind
     if kind == "add_table":
         return t if t is not None else Table.from_info(info)
     if t is None:
         raise errors.SchemaError(f"table {info.name!r} does not exist")
+    if kind == "rename_column":
+        old, new = change.old or "", change.column or ""
+        if old not in t.positions:
+            raise errors.SchemaError(f"table {info.name!r} has no column {old!r}")
+
+        def swap(cols: tuple[str, ...]) -> tuple[str, ...]:
+            return tuple(new if c == old else c for c in cols)
+
+        auto = t.columns[t.auto].name if t.auto is not None else None
+        return t.changed(
+            renamed={new: old},
+            columns=[Column(new, c.type, c.nullable, c.default) if c.name == old else c for c in t.columns],
+            key=swap(t.key()),
+            unique=[swap(u) for u in t.unique],
+            plain=[swap(i) for i in t.plain],
+            refs=[(new if c == old else c, target, col) for c, target, col in t.refs],
+            auto=new if auto == old else auto,
+        )
+    if kind in ("drop_index", "drop_unique"):
+        cols = (change.column or "",)
+        if kind == "drop_index":
+            return t.changed(plain=t.plain - {cols})
+        return t.changed(unique=[u for u in t.unique if u != cols])
     if kind == "drop_column":
         gone = change.column
         if gone in t.key():
@@ -509,9 +608,11 @@ def _evolved(t: Table | None, change: SchemaChange) -> Table:
     if f is None:
         raise errors.UnsupportedError(f"{kind} on {info.name} cannot be applied: {change.detail}")
     if kind in ("add_column", "add_required_column"):
-        default = f.default if f.default is not NO_DEFAULT and f.default is not None else None
-        if default is None and not f.nullable:
-            default = _zero(f)
+        default = change.value
+        if default is NO_DEFAULT:
+            default = f.default if f.default is not NO_DEFAULT and f.default is not None else None
+            if default is None and not f.nullable:
+                default = _zero(f)
         target = f.references()
         refs = [*t.refs, (f.column, target.model.name, target.column)] if target is not None else t.refs
         stored = None if default is None else _stored(f, default)
@@ -522,9 +623,26 @@ def _evolved(t: Table | None, change: SchemaChange) -> Table:
         return t.changed(unique=[*t.unique, (f.column,)])
     columns = [column_for(f, c.default) if c.name == f.column else c for c in t.columns]
     if kind == "retype_column":
+        was = change.old_field
+        if was is not None:  # a migration: convert each value as SQL's CAST would
+            back = decoder(was)
+
+            def cast(v: Any) -> Any:
+                try:
+                    return encode(f, convert_value(f, v if back is None or v is None else back(v)))
+                except errors.ValidationError as exc:
+                    raise errors.SchemaError(f"cannot convert {info.name}.{f.column}: {exc}") from exc
+
+            return t.changed(convert={f.column: cast}, columns=columns)
         return t.changed(convert={f.column: lambda v: None if v is None else _stored(f, v)}, columns=columns)
+    fill: dict[str, Callable[[Any], Any]] = {}
+    if change.value is not NO_DEFAULT and change.value is not None:
+        stored = _stored(f, change.value)
+        fill[f.column] = lambda v: stored if v is None else v
+    if kind == "backfill":
+        return t.changed(convert=fill)
     if kind == "change_nullability":
-        return t.changed(columns=columns)
+        return t.changed(convert=fill if not f.nullable else None, columns=columns)
     raise errors.UnsupportedError(f"unknown schema change {kind!r}")
 
 
@@ -594,17 +712,22 @@ def _present(t: Table, pos: int, put: Mapping[int, Row], drop: Collection[int]) 
     return has
 
 
-def _write(layer: Layer, t: Table, put: dict[int, Row], drop: Collection[int]) -> None:
-    """Replace or add the ``put`` rows and remove the ``drop`` rows of ``t``, all or nothing."""
+def _write(layer: Layer, t: Table, put: dict[int, Row], drop: Collection[int]) -> Table:
+    """Replace or add the ``put`` rows and remove the ``drop`` rows of ``t``, all or nothing.
+
+    Returns the table written (a copy of ``t`` when a snapshot shares it).
+    """
     if not put and not drop:
-        return
+        return t
     for pos, column in enumerate(t.columns):
         if not column.nullable and any(row[pos] is None for row in put.values()):
             raise ConstraintError(f"{t.label}.{column.name} cannot be NULL")
     _check_indexes(t, put, drop)
     _check_references_out(layer, t, put, drop)
     _check_references_in(layer, t, put, drop)
+    t = layer.writable(t.name)
     _apply(t, put, drop)
+    return t
 
 
 def _apply(t: Table, put: Mapping[int, Row], drop: Collection[int]) -> None:
