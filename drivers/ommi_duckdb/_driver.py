@@ -207,7 +207,13 @@ class DuckDBDriver(BlockingSQLDriver):
         "threads": Option(int, "DuckDB's threads per query"),
     }
     # not "savepoints": DuckDB has no SAVEPOINT; not "foreign_keys": see DuckDBDialect
-    capabilities = frozenset({"transactions", "concurrent_transactions", "schema_evolution"})
+    capabilities = frozenset({
+        "transactions",
+        "concurrent_transactions",
+        "schema_evolution",
+        "infinite_floats",
+        "signed_zero",
+    })
     schemes = ("duckdb",)
     stream_batch = 1000
     reserves_keys = True

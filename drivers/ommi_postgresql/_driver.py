@@ -218,9 +218,15 @@ class PostgreSQLDriver(AsyncSQLDriver):
         "application_name": Option(str, "shown in pg_stat_activity"),
         "target_session_attrs": Option(str, "with several hosts: read-write, read-only, primary, standby, any"),
     }
-    capabilities = frozenset(
-        {"transactions", "savepoints", "foreign_keys", "concurrent_transactions", "schema_evolution"}
-    )
+    capabilities = frozenset({
+        "transactions",
+        "savepoints",
+        "foreign_keys",
+        "concurrent_transactions",
+        "schema_evolution",
+        "infinite_floats",
+        "signed_zero",
+    })
     schemes = ("postgresql", "postgres")
 
     def __init__(

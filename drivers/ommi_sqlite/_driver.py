@@ -121,9 +121,14 @@ class SQLiteDriver(BlockingSQLDriver):
         "timeout": Option(float, "seconds to wait for another connection's write lock"),
         "journal_mode": Option(str, "SQLite journal mode of a file database, default wal"),
     }
-    capabilities = frozenset(
-        {"transactions", "savepoints", "foreign_keys", "concurrent_transactions", "schema_evolution"}
-    )
+    capabilities = frozenset({
+        "transactions",
+        "savepoints",
+        "foreign_keys",
+        "concurrent_transactions",
+        "schema_evolution",
+        "infinite_floats",
+    })
     schemes = ("sqlite",)
 
     def __init__(self, path: str = ":memory:", *, timeout: float = 5.0, journal_mode: str = "wal") -> None:

@@ -467,9 +467,9 @@ class SQLCompiler:
     def _compare(self, op: Op, negate: bool, col: str, raw: str, mark: str) -> str:
         d = self.dialect
         if op is Op.EQ:
-            return f"{col} {d.null_safe_ne} {mark}" if negate else f"{col} = {mark}"
+            return d.null_safe_not_equal(col, mark) if negate else f"{col} = {mark}"
         if op is Op.NE:
-            return f"{col} = {mark}" if negate else f"{col} {d.null_safe_ne} {mark}"
+            return f"{col} = {mark}" if negate else d.null_safe_not_equal(col, mark)
         if negate:
             return f"({col} {_NEGATED_OP[op]} {mark} OR {raw} IS NULL)"
         return f"{col} {op.value} {mark}"

@@ -109,9 +109,15 @@ class MemoryDriver(_Statements, Driver):
         name: the shared store's name, or ``None`` for a private store.
     """
 
-    capabilities: ClassVar[frozenset[str]] = frozenset(
-        {"transactions", "savepoints", "foreign_keys", "concurrent_transactions", "schema_evolution"}
-    )
+    capabilities: ClassVar[frozenset[str]] = frozenset({
+        "transactions",
+        "savepoints",
+        "foreign_keys",
+        "concurrent_transactions",
+        "schema_evolution",
+        "infinite_floats",
+        "signed_zero",
+    })
     schemes: ClassVar[tuple[str, ...]] = ("memory",)
 
     def __init__(self, name: str | None = None) -> None:
