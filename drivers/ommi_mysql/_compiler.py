@@ -65,7 +65,10 @@ def _float_in(v: float) -> float:
 def _aware_in(v: datetime) -> datetime:
     # asyncmy sends an aware datetime's wall clock and drops its offset, and TIMESTAMP
     # only spans 1970-2038: store the instant as a naive UTC DATETIME(6)
-    return v.astimezone(UTC).replace(tzinfo=None)
+    try:
+        return v.astimezone(UTC).replace(tzinfo=None)
+    except OverflowError as exc:
+        raise errors.ValidationError(f"{v} is outside the years 1-9999 in UTC, which MySQL stores") from exc
 
 
 def _aware_out(v: datetime) -> datetime:
