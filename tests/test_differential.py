@@ -578,7 +578,8 @@ def _finite(row: Row) -> Row:
     f = row.f
     if f is None or not math.isinf(f):
         return row
-    return Row(**{**{x.name: getattr(row, x.name) for x in fields(row)}, "f": math.copysign(1.7976931348623157e308, f)})
+    # +-1e300 (in the pool already): a large finite value whose sums over a data set stay finite
+    return Row(**{**{x.name: getattr(row, x.name) for x in fields(row)}, "f": math.copysign(1e300, f)})
 
 
 def _names_infinity(value: Any) -> bool:
@@ -605,7 +606,7 @@ async def run_differential(url: str) -> int:
         # pages): without the signed_zero capability, zeros are compared unsigned
         signed_zero = "signed_zero" in db.capabilities
         # MySQL's DOUBLE has no infinity (documented): without the infinite_floats capability,
-        # the data sets hold the largest finite floats instead, and queries naming inf are left out
+        # the data sets hold +-1e300 instead, and queries naming inf are left out
         infinite = "infinite_floats" in db.capabilities
         if not infinite:
             data = [[_finite(r) for r in rows] for rows in data]

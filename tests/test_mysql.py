@@ -23,13 +23,16 @@ import asyncmy
 import pytest
 
 from ommi import (
+    Avg,
     AwareDatetime,
+    Count,
     DBFailure,
     Index,
     Key,
     ModelCollection,
     Ommi,
     ReferenceTo,
+    Sum,
     Unique,
     errors,
     ommi_model,
@@ -166,6 +169,17 @@ async def test_values_that_cannot_be_stored_are_validation_errors(db: Ommi) -> N
     assert isinstance(result, DBFailure) and isinstance(result.error, errors.ValidationError), result
     await db.add(MyTyped("y", dec=Decimal("-" + "9" * 35 + "." + "9" * 30))).or_raise()
     assert (await db.find(MyTyped).one().or_raise()).dec == Decimal("-" + "9" * 35 + "." + "9" * 30)
+
+
+async def test_a_float_sum_past_the_double_range_fails_instead_of_reading_zero(db: Ommi) -> None:
+    # MariaDB's SUM of DOUBLE returns 0 when it overflows; ommi makes that an error, as on PostgreSQL
+    await db.add(MyTyped("a", f=1.7976931348623157e308), MyTyped("b", f=1e300), MyTyped("c", f=0.5)).or_raise()
+    for agg in (Sum(MyTyped.f), Avg(MyTyped.f)):
+        result = await db.find(MyTyped).aggregate(total=agg)
+        assert isinstance(result, DBFailure) and isinstance(result.error, errors.ValidationError), result
+        assert "out of range" in str(result.error)
+    fine = await db.find(MyTyped.s != "a").aggregate(total=Sum(MyTyped.f), n=Count()).or_raise()
+    assert fine == {"total": 1e300 + 0.5, "n": 2}
 
 
 async def test_explicit_key_zero_is_kept(db: Ommi) -> None:

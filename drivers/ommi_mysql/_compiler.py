@@ -187,6 +187,14 @@ class MySQLDialect(SQLDialect):
         # backslash as a literal: render the tokens back, escaping it
         return like_pattern(like_tokens(pattern))
 
+    def aggregate_sql(self, agg: Agg, column_sql: str | None) -> str:
+        sql = super().aggregate_sql(agg, column_sql)
+        if agg.func in (AggFunc.SUM, AggFunc.AVG) and agg.field is not None and agg.field.info.kind is Kind.FLOAT:
+            # MariaDB returns 0 for a DOUBLE sum that overflowed; "* 1" turns that infinity
+            # into an out-of-range error (1690, a ValidationError) instead, as on PostgreSQL
+            return f"({sql} * 1)"
+        return sql
+
     def aggregate_decoder(self, agg: Agg) -> Codec:
         if agg.func is AggFunc.SUM and agg.field is not None and agg.field.info.kind is Kind.DECIMAL:
             return _decimal_out  # exact, padded to the scale like the column
