@@ -140,8 +140,9 @@ class _Cursor(Cursor):
 class MySQLConnection(AsyncConnection):
     """The adapter: one pooled asyncmy connection and a reusable cursor."""
 
-    def __init__(self, conn: Any) -> None:
+    def __init__(self, conn: Any, pool: Any) -> None:
         self.conn = conn
+        self.pool = pool  # the pool it came from, also while that pool is closing
         self.cur = conn.cursor(_Cursor)
 
     async def execute(self, sql: str, params: Sequence[Any]) -> int:
@@ -377,20 +378,17 @@ class MySQLDriver(AsyncSQLDriver):
                 "this MySQL driver has been closed" if self._closed else "the MySQL driver is not connected"
             )
         try:
-            return MySQLConnection(await pool.acquire())
+            return MySQLConnection(await pool.acquire(), pool)
         except Exception as exc:
             raise self._connection_failed(exc, f"cannot connect to {self.url.render()}") from exc
 
     async def release_connection(self, conn: AsyncConnection, reusable: bool) -> None:
         assert isinstance(conn, MySQLConnection)
         native = conn.conn
-        if not reusable:
-            native.close()  # the pool forgets a closed connection and opens another when needed
-        pool = self._pool
-        if pool is None:
-            native.close()
-            return
-        pool.release(native)
+        if not reusable or self._pool is None:
+            native.close()  # the pool forgets a closed connection (and opens another when needed)
+        # always handed back: a closing pool waits for every connection it lent
+        conn.pool.release(native)
 
     def connection_usable(self, conn: AsyncConnection) -> bool:
         assert isinstance(conn, MySQLConnection)
@@ -400,9 +398,11 @@ class MySQLDriver(AsyncSQLDriver):
         return _code(exc) in _LOST or isinstance(exc, InterfaceError | ConnectionError)
 
     def reusable_after(self, exc: BaseException) -> bool:
-        # the server's own errors leave the connection in order; anything else (a client-side
-        # error mid-protocol, a lost connection) may leave it out of step: drop it
-        return isinstance(exc, MySQLError) and 1000 <= _code(exc) < 2000
+        # the server's own errors (codes 1000-1999 and 3000 on) leave the connection in order;
+        # anything else (a client-side error mid-protocol, a lost connection) may leave it out
+        # of step: drop it
+        code = _code(exc)
+        return isinstance(exc, MySQLError) and code >= 1000 and not 2000 <= code < 3000
 
     async def server_version(self) -> str:
         return f"MariaDB {self._version.split('-', 1)[0]}" if self._version else "MySQL"
