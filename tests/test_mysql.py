@@ -346,6 +346,10 @@ async def test_url_options_and_version(mysql_url: str) -> None:
         Ommi.connect(mysql_url + "?no_such_option=1")
     with pytest.raises(errors.ConnectionFailed, match="min_size"):
         Ommi.connect(mysql_url, min_size=3, max_size=2)
+    with pytest.raises(errors.ConnectionFailed, match="ssl"):
+        Ommi.connect(mysql_url + "?ssl=maybe")
+    async with Ommi.connect(mysql_url + "?ssl=disable") as plain:
+        assert (await plain.driver.server_version()).startswith("MariaDB ")
 
 
 # -- schema evolution -----------------------------------------------------------------------

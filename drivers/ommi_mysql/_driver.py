@@ -126,6 +126,17 @@ _ERRORS = NativeErrors(
 )
 
 
+def _ssl_option(value: Any) -> ssl_module.SSLContext | None:
+    if isinstance(value, ssl_module.SSLContext) or value is None:
+        return value
+    text = str(value).lower()
+    if text in ("require", "true", "1", "on"):
+        return ssl_module.create_default_context()
+    if text in ("disable", "false", "0", "off"):
+        return None
+    raise ValueError("use require, disable or an ssl.SSLContext")
+
+
 class _Cursor(Cursor):
     async def _show_warnings(self, conn: Any) -> None:
         # asyncmy logs each warning's text, which can quote a value; ommi logs no values.
@@ -168,10 +179,8 @@ class MySQLConnection(AsyncConnection):
 
     async def fetchone(self, sql: str, params: Sequence[Any]) -> Any:
         cur = self.cur
-        await cur.execute(sql, tuple(params))
-        row = await cur.fetchone()
-        await cur.fetchall()  # nothing may stay unread
-        return row
+        await cur.execute(sql, tuple(params))  # a buffered cursor: the whole result is read here
+        return await cur.fetchone()
 
     async def insert_id(self, sql: str, params: Sequence[Any]) -> int:
         cur = self.cur
@@ -208,6 +217,7 @@ class MySQLConnection(AsyncConnection):
         """
         head, _, values = insert.rpartition(" VALUES ")
         head = head % () + " VALUES "  # the text is sent as it is: undo the "%%"
+        returning %= ()
         literal = self.conn.literal
         cur = self.cur
         out: list[Any] = []
@@ -241,7 +251,8 @@ class MySQLDriver(AsyncSQLDriver):
         timeout: seconds to wait when opening a connection (default 10).
         pool_recycle: seconds after which an idle connection is replaced (default 3600;
             keep it below the server's ``wait_timeout``).
-        ssl: an ``ssl.SSLContext`` for TLS connections (keyword only).
+        ssl: ``"require"`` (TLS, the server's certificate verified), ``"disable"``, or an
+            ``ssl.SSLContext`` (keyword only).
     """
 
     dialect_class = MySQLDialect
@@ -254,6 +265,7 @@ class MySQLDriver(AsyncSQLDriver):
         "max_size": Option(int, "most connections"),
         "timeout": Option(float, "seconds to wait for a connection"),
         "pool_recycle": Option(int, "seconds an idle connection is kept"),
+        "ssl": Option(_ssl_option, "require (verified TLS), disable, or an ssl.SSLContext"),
     }
     capabilities = frozenset(
         {"transactions", "savepoints", "foreign_keys", "concurrent_transactions", "schema_evolution"}
