@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -278,7 +279,74 @@ class MongoDBBackend(Backend):
                 child.wait()
 
 
+class _MySQLRun(BackendRun):
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.filled: dict[int, str] = {}
+
+    def _admin(self, statements: list[str]) -> None:
+        import asyncmy
+
+        from bench.contenders.asyncmy_raw import connect_args
+
+        async def run() -> None:
+            # sql_notes = 0: no note (logged by asyncmy) for DROP DATABASE IF EXISTS of a missing one
+            conn = await asyncmy.connect(**connect_args(self.url), autocommit=True, init_command="SET sql_notes = 0")
+            try:
+                async with conn.cursor() as cur:
+                    for sql in statements:
+                        await cur.execute(sql)
+            finally:
+                conn.close()
+
+        asyncio.run(run())
+
+    def database(self, label: str) -> str:
+        name = "bench_" + label.lower()
+        self._admin([f"DROP DATABASE IF EXISTS `{name}`", f"CREATE DATABASE `{name}`"])
+        base, _, query = self.url.partition("?")
+        return base.rsplit("/", 1)[0] + "/" + name + ("?" + query if query else "")
+
+    def stream_database(self, rows: int) -> str:
+        if rows not in self.filled:
+            import asyncmy
+
+            from bench.contenders.asyncmy_raw import CREATE, connect_args
+
+            url = self.database(f"stream_{rows}")
+
+            async def fill() -> None:
+                conn = await asyncmy.connect(**connect_args(url), autocommit=True)
+                try:
+                    async with conn.cursor() as cur:
+                        await cur.execute(CREATE)
+                        data = stream_rows_iter(rows)
+                        while chunk := list(itertools.islice(data, 10_000)):
+                            await cur.executemany("INSERT INTO person (name, age, email) VALUES (%s, %s, %s)", chunk)
+                finally:
+                    conn.close()
+
+            asyncio.run(fill())
+            self.filled[rows] = url
+        return self.filled[rows]
+
+
+class MySQLBackend(Backend):
+    """The test suite's throwaway MariaDB server (Debian's mariadbd), or ``$OMMI_TEST_MYSQL_URL``."""
+
+    name = "mysql"
+    baseline = "asyncmy"
+    stream_rows = 200_000
+
+    @contextlib.contextmanager
+    def started(self, workdir: str) -> Iterator[BackendRun]:
+        from tests.backends import mysql
+
+        with mysql.server() as url:
+            yield _MySQLRun(url)
+
+
 BACKENDS: dict[str, Backend] = {
-    b.name: b for b in (SQLiteBackend(), PostgreSQLBackend(), DuckDBBackend(), MongoDBBackend())
+    b.name: b for b in (SQLiteBackend(), PostgreSQLBackend(), DuckDBBackend(), MongoDBBackend(), MySQLBackend())
 }
 """Every backend the runner knows, in report order."""

@@ -124,6 +124,8 @@ CAPABILITIES: Mapping[str, str] = {
     "concurrent_transactions": "several transactions may be open at once",
     "schema_evolution": "the schema can be inspected and changed (schema diff and sync)",
     "transactional_schema": "schema changes run inside a transaction and roll back with it (migrations)",
+    "infinite_floats": "float fields store inf and -inf (else adding one fails with ValidationError)",
+    "signed_zero": "a float field stored as -0.0 reads back as -0.0 (else as 0.0; the two compare equal anyway)",
 }
 """Every capability name a driver may declare, with what it promises."""
 
@@ -133,6 +135,8 @@ _EXTRAS = {
     "duckdb": "duckdb",
     "mongodb": "mongodb",
     "mongodb+srv": "mongodb",
+    "mysql": "mysql",
+    "mariadb": "mysql",
     "sqlite": "",
 }
 

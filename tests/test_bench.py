@@ -55,3 +55,24 @@ def test_quick_benchmark_on_mongodb_agrees() -> None:
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "ok: every contender agreed on workloads ABCDEFGHIJK" in done.stdout
     assert "| ommi | pymongo |" in done.stdout
+
+
+def test_quick_benchmark_on_mysql_agrees() -> None:
+    """ommi, raw asyncmy, SQLAlchemy and Tortoise agree on MariaDB (the test server; small sizes)."""
+    from tests.conftest import backend_url, selected_backends
+
+    if "mysql" not in selected_backends():
+        pytest.skip("OMMI_TEST_BACKENDS does not select mysql")
+    env = {k: v for k, v in os.environ.items() if k != "OMMI_DATABASE_URL"}
+    env["OMMI_TEST_MYSQL_URL"] = backend_url("mysql")  # the session's server, not a second one
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--backends", "mysql", "--no-startup", *SMALL],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "ok: every contender agreed on workloads ABCDEFGHIJK" in done.stdout
+    assert "| ommi | asyncmy | SQLAlchemy | Tortoise |" in done.stdout

@@ -83,7 +83,7 @@ def python(cwd: Path, script: str, *args: str) -> subprocess.CompletedProcess[st
     return subprocess.run([sys.executable, "-c", script, *args], cwd=cwd, capture_output=True, text=True, timeout=120)
 
 
-@pytest.fixture(params=["sqlite", "duckdb", "postgresql", "mongodb"])
+@pytest.fixture(params=["sqlite", "duckdb", "postgresql", "mongodb", "mysql"])
 def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return "sqlite:///" + str(tmp_path / "cli.db")

@@ -106,7 +106,10 @@ async def test_read_only_option(tmp_path: Path) -> None:
 
 
 async def test_declared_capabilities(db: Ommi) -> None:
-    assert db.capabilities == {"transactions", "concurrent_transactions", "schema_evolution", "transactional_schema"}
+    assert db.capabilities == {
+        "transactions", "concurrent_transactions", "schema_evolution", "transactional_schema", "infinite_floats",
+        "signed_zero",
+    }
 
 
 async def test_nested_transaction_is_unsupported_and_outer_block_survives(db: Ommi) -> None:

@@ -1,14 +1,14 @@
-"""The MySQL/MariaDB test server works: a real round trip through asyncmy.
+"""The MySQL/MariaDB test server works: a real round trip through asyncmy itself.
 
-This proves the infrastructure in tests/backends/_mariadb.py (install when
-missing, private server, TCP user) in the test command, before a MySQL driver
-exists. It uses asyncmy directly because there is no ommi driver to go through yet.
+This proves the infrastructure in tests/backends/mysql.py (install when
+missing, private server, TCP user) independently of ommi's driver, so a
+broken server shows up here rather than as a puzzling driver failure.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -16,13 +16,16 @@ import asyncmy
 import pytest
 from asyncmy.errors import IntegrityError
 
-from tests.backends import _mariadb
+from tests.backends import mysql as _mariadb
+from tests.conftest import backend_url, selected_backends
+
+pytestmark = pytest.mark.skipif("mysql" not in selected_backends(), reason="OMMI_TEST_BACKENDS does not select mysql")
 
 
 @pytest.fixture(scope="module")
-def mysql_url() -> Iterator[str]:
-    with _mariadb.server() as url:
-        yield url
+def mysql_url() -> str:
+    """The shared MariaDB server of this test session (started once, by tests/conftest.py)."""
+    return backend_url("mysql")
 
 
 def connect_args(url: str) -> dict[str, Any]:

@@ -234,16 +234,19 @@ def _same_json(a: Any, b: Any, signed_zero: bool) -> bool:
 
 
 async def test_every_type_round_trips_exactly(ommi_url: str) -> None:
-    table = values()
-    rows = max(len(v) for v in table.values())
-    stored = [
-        Value(k=n, **{col: (table[col][n] if n < len(table[col]) else None) for col in COLUMNS}) for n in range(rows)
-    ]
-    # SQLite's REAL columns store -0.0 as the integer 0 (documented in docs/backends/sqlite.md)
-    signed_zero = not ommi_url.startswith("sqlite:")
     # PostgreSQL's JSONB keeps numbers as numeric, which has no -0 (documented in docs/backends/postgresql.md)
     json_signed_zero = not ommi_url.startswith("postgres")
     async with Ommi.connect(ommi_url) as db:
+        # SQLite's REAL and MySQL's DOUBLE columns store -0.0 as 0 (documented on their backend pages)
+        signed_zero = "signed_zero" in db.capabilities
+        table = values()
+        if "infinite_floats" not in db.capabilities:  # MySQL refuses them (test_conformance covers that)
+            table = {**table, "f": [v for v in table["f"] if not math.isinf(v)]}
+        rows = max(len(v) for v in table.values())
+        stored = [
+            Value(k=n, **{col: (table[col][n] if n < len(table[col]) else None) for col in COLUMNS})
+            for n in range(rows)
+        ]
         schema = db.schema(coll)
         await schema.delete_models().or_raise()
         await schema.create_models().or_raise()

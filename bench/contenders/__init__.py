@@ -18,6 +18,7 @@ REGISTRY: dict[str, str] = {
     "asyncpg": "bench.contenders.asyncpg_raw:AsyncpgContender",
     "duckdb": "bench.contenders.duckdb_raw:DuckDBContender",
     "pymongo": "bench.contenders.pymongo_raw:PymongoContender",
+    "asyncmy": "bench.contenders.asyncmy_raw:AsyncmyContender",
     "SQLAlchemy": "bench.contenders.sqlalchemy_orm:SQLAlchemyContender",
     "Tortoise": "bench.contenders.tortoise_orm:TortoiseContender",
 }

@@ -23,7 +23,7 @@ class Person:
 
 class OmmiContender(Contender):
     name = "ommi"
-    backends = frozenset({"sqlite", "postgresql", "duckdb", "mongodb"})
+    backends = frozenset({"sqlite", "postgresql", "duckdb", "mongodb", "mysql"})
     packages = ("ommi",)
 
     async def connect(self) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, event, func, select, update
+from sqlalchemy import Text, delete, event, func, select, update
 from sqlalchemy.ext.asyncio import AsyncAttrs, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -25,9 +25,9 @@ class Base(AsyncAttrs, DeclarativeBase):
 class Person(Base):
     __tablename__ = w.TABLE
 
-    name: Mapped[str]
+    name: Mapped[str] = mapped_column(Text)  # MySQL needs a length for VARCHAR: TEXT everywhere
     age: Mapped[int]
-    email: Mapped[str]
+    email: Mapped[str] = mapped_column(Text)
     id: Mapped[int] = mapped_column(primary_key=True)
 
 
@@ -39,12 +39,14 @@ def _enable_wal(dbapi_connection: Any, _record: Any) -> None:
 
 class SQLAlchemyContender(Contender):
     name = "SQLAlchemy"
-    backends = frozenset({"sqlite", "postgresql"})
+    backends = frozenset({"sqlite", "postgresql", "mysql"})
     packages = ("sqlalchemy", "greenlet")
 
     def engine_url(self) -> str:
         if self.backend == "sqlite":
             return "sqlite+aiosqlite:///" + sqlite_path(self.url)
+        if self.backend == "mysql":
+            return "mysql+asyncmy://" + self.url.split("://", 1)[1] + "?charset=utf8mb4"
         return "postgresql+asyncpg://" + self.url.split("://", 1)[1]
 
     async def connect(self) -> None:

@@ -32,12 +32,14 @@ class Person(Model):
 
 class TortoiseContender(Contender):
     name = "Tortoise"
-    backends = frozenset({"sqlite", "postgresql"})
+    backends = frozenset({"sqlite", "postgresql", "mysql"})
     packages = ("tortoise-orm",)
 
     def db_url(self) -> str:
         if self.backend == "sqlite":
             return "sqlite://" + sqlite_path(self.url)
+        if self.backend == "mysql":
+            return "mysql://" + self.url.split("://", 1)[1]  # Tortoise's MySQL client is asyncmy
         return "postgres://" + self.url.split("://", 1)[1]
 
     async def connect(self) -> None:

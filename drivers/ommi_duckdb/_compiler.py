@@ -4,24 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from decimal import Context, Decimal
 from typing import Any, ClassVar
 
-from ommi import errors
 from ommi.driver import FieldInfo
 from ommi.query import Agg, AggFunc, like_pattern, like_tokens
-from ommi.sql import Codec, Kind, SQLDialect
+from ommi.sql import Codec, Kind, SQLDialect, fixed_decimal
 
 __all__ = ["DECIMAL_SCALE", "DECIMAL_TYPE", "DuckDBDialect", "sequence_name"]
 
 DECIMAL_PRECISION = 38  # DuckDB's widest DECIMAL
 DECIMAL_SCALE = 10
 DECIMAL_TYPE = f"DECIMAL({DECIMAL_PRECISION}, {DECIMAL_SCALE})"
-_MAX_INTEGER_DIGITS = DECIMAL_PRECISION - DECIMAL_SCALE
-# Wide enough for every DECIMAL(38, 10) value: the default context (28 digits)
-# would round while dropping the padding zeros.
-_WIDE = Context(prec=DECIMAL_PRECISION + 2)
-_ONE = Decimal(1)
 
 
 def sequence_name(table: str) -> str:
@@ -39,33 +32,10 @@ def sequence_literal(table: str) -> str:
     return "'" + quoted.replace("'", "''") + "'"
 
 
-def _decimal_in(v: Decimal) -> Decimal:
-    # DECIMAL(38, 10) would round extra fraction digits silently: refuse them, so
-    # that what is read back always equals what was stored.
-    _, digits, exponent = v.as_tuple()
-    if not any(digits):
-        return Decimal(0)
-    n = len(digits)
-    exp = int(exponent)
-    while n > 1 and exp < 0 and digits[n - 1] == 0:  # trailing zeros after the point change nothing
-        n -= 1
-        exp += 1
-    fraction = -exp if exp < 0 else 0
-    integer = n + exp if n + exp > 0 else 0
-    if fraction > DECIMAL_SCALE or integer > _MAX_INTEGER_DIGITS:
-        raise errors.ValidationError(
-            f"{v} cannot be stored exactly in DuckDB's {DECIMAL_TYPE}: at most {_MAX_INTEGER_DIGITS} "
-            f"digits before the point and {DECIMAL_SCALE} after it"
-        )
-    return v
-
-
-def _decimal_out(v: Decimal) -> Decimal:
-    # DuckDB pads to the column's scale (1.5000000000); return the plain value (1.5).
-    n = _WIDE.normalize(v)
-    if n.as_tuple().exponent > 0:  # type: ignore[operator]
-        return _WIDE.quantize(n, _ONE)
-    return n
+# DECIMAL(38, 10) would round extra fraction digits silently: the encoder refuses
+# them, so that what is read back always equals what was stored; DuckDB pads to
+# the column's scale (1.5000000000) and the decoder returns the plain value (1.5).
+_decimal_in, _decimal_out = fixed_decimal("DuckDB", DECIMAL_PRECISION, DECIMAL_SCALE)
 
 
 def _aware_out(v: datetime) -> datetime:

@@ -227,7 +227,16 @@ class DuckDBDriver(BlockingSQLDriver):
         "threads": Option(int, "DuckDB's threads per query"),
     }
     # not "savepoints": DuckDB has no SAVEPOINT; not "foreign_keys": see DuckDBDialect
-    capabilities = frozenset({"transactions", "concurrent_transactions", "schema_evolution", "transactional_schema"})
+    capabilities = frozenset(
+        {
+            "transactions",
+            "concurrent_transactions",
+            "schema_evolution",
+            "transactional_schema",
+            "infinite_floats",
+            "signed_zero",
+        }
+    )
     schemes = ("duckdb",)
     stream_batch = 1000
     reserves_keys = True

@@ -563,7 +563,13 @@ class MongoDBDriver(_Ops, Driver):
     default to 5000 so an unreachable server fails fast).
     """
 
-    capabilities = frozenset({"transactions", "concurrent_transactions", "schema_evolution"})
+    capabilities = frozenset({
+        "transactions",
+        "concurrent_transactions",
+        "schema_evolution",
+        "infinite_floats",
+        "signed_zero",
+    })
     schemes = ("mongodb", "mongodb+srv")
 
     def __init__(self, url: URL, **client_options: Any) -> None:

@@ -229,6 +229,8 @@ class PostgreSQLDriver(AsyncSQLDriver):
             "concurrent_transactions",
             "schema_evolution",
             "transactional_schema",
+            "infinite_floats",
+            "signed_zero",
         }
     )
     schemes = ("postgresql", "postgres")

@@ -129,6 +129,7 @@ class SQLiteDriver(BlockingSQLDriver):
             "concurrent_transactions",
             "schema_evolution",
             "transactional_schema",
+            "infinite_floats",
         }
     )
     schemes = ("sqlite",)

@@ -22,7 +22,7 @@ from ommi._fields import Kind
 from ommi.sql import commands
 from ommi.sql._compiler import ModelPlan, SQLCompiler, render_statement
 from ommi.sql._connection import AsyncConnection, Command, Connection, Op
-from ommi.sql._dialect import Codec, SQLDialect
+from ommi.sql._dialect import Codec, SQLDialect, fixed_decimal
 from ommi.sql._driver import AsyncSQLDriver, BlockingSQLDriver, Link, SQLDriver, SQLTransaction
 
 __all__ = [
@@ -41,5 +41,6 @@ __all__ = [
     "SQLDriver",
     "SQLTransaction",
     "commands",
+    "fixed_decimal",
     "render_statement",
 ]

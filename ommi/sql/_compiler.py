@@ -491,9 +491,9 @@ class SQLCompiler:
     def _compare(self, op: Op, negate: bool, col: str, raw: str, mark: str) -> str:
         d = self.dialect
         if op is Op.EQ:
-            return f"{col} {d.null_safe_ne} {mark}" if negate else f"{col} = {mark}"
+            return d.null_safe_not_equal(col, mark) if negate else f"{col} = {mark}"
         if op is Op.NE:
-            return f"{col} = {mark}" if negate else f"{col} {d.null_safe_ne} {mark}"
+            return f"{col} = {mark}" if negate else d.null_safe_not_equal(col, mark)
         if negate:
             return f"({col} {_NEGATED_OP[op]} {mark} OR {raw} IS NULL)"
         return f"{col} {op.value} {mark}"
@@ -568,7 +568,7 @@ class SQLCompiler:
             [d.index_name(before.name, [c], u) for c, u in _indexed(before)]
             + [d.index_name(after.name, [c], u) for c, u in _indexed(after)]
         )
-        drops: list[tuple[str, tuple[Any, ...]]] = [(f"DROP INDEX IF EXISTS {q(n)}", ()) for n in names]
+        drops: list[tuple[str, tuple[Any, ...]]] = [(d.drop_index(q(before.name), q(n)), ()) for n in names]
         creates = [
             (
                 f"CREATE {'UNIQUE INDEX' if u else 'INDEX'} IF NOT EXISTS {q(d.index_name(after.name, [c], u))} "
@@ -608,7 +608,7 @@ class SQLCompiler:
                 # SQLite refuses to drop an indexed column; the index goes first everywhere
                 for c, u in _indexed(change.before):  # type: ignore[arg-type]
                     if c == old_field.column:
-                        out.append((f"DROP INDEX IF EXISTS {q(d.index_name(info.name, [c], u))}", ()))
+                        out.append((d.drop_index(table, q(d.index_name(info.name, [c], u))), ()))
             return [*out, (f"ALTER TABLE {table} DROP COLUMN {q(change.column or '')}", ())]
         if kind == "rename_column":
             out = [(f"ALTER TABLE {table} RENAME COLUMN {q(change.old or '')} TO {q(change.column or '')}", ())]
@@ -623,18 +623,19 @@ class SQLCompiler:
                         ]
             return out
         if kind == "drop_index":
-            return [(f"DROP INDEX {q(d.index_name(info.name, [change.column or '']))}", ())]
+            return [(d.drop_index(table, q(d.index_name(info.name, [change.column or ""])), if_exists=False), ())]
         if kind == "drop_unique":
             # no IF EXISTS: a unique constraint declared with its table (create_models)
             # has no index of this name, and dropping it must not silently do nothing
-            return [(f"DROP INDEX {q(d.index_name(info.name, [change.column or ''], True))}", ())]
+            name = q(d.index_name(info.name, [change.column or ""], True))
+            return [(d.drop_index(table, name, if_exists=False), ())]
         if kind == "change_key" or f is None:
             raise errors.UnsupportedError(f"{kind} on {info.name} cannot be applied in place: {change.detail}")
         col = q(f.column)
         if kind in ("add_column", "add_required_column"):
             return self._add_column(change, f, table, col)
         if kind == "backfill":
-            return [self._backfill(f, table, col, change.value)]
+            return [self.backfill(f, table, col, change.value)]
         if kind == "add_index":
             return [(f"CREATE INDEX IF NOT EXISTS {q(d.index_name(info.name, [f.column]))} ON {table} ({col})", ())]
         if kind == "add_unique":
@@ -645,7 +646,7 @@ class SQLCompiler:
         if kind == "change_nullability":
             out = []
             if not f.nullable and change.value is not NO_DEFAULT:
-                out.append(self._backfill(f, table, col, change.value))
+                out.append(self.backfill(f, table, col, change.value))
             return out + [(sql, ()) for sql in d.set_nullable(table, col, f.nullable)]
         raise errors.UnsupportedError(f"unknown schema change {kind!r}")
 
@@ -698,7 +699,8 @@ class SQLCompiler:
             out.append((f"CREATE {kind} IF NOT EXISTS {q(d.index_name(after.name, [c], u))} ON {table} ({q(c)})", ()))
         return out
 
-    def _backfill(self, f: FieldInfo, table: str, col: str, value: Any) -> tuple[str, tuple[Any, ...]]:
+    def backfill(self, f: FieldInfo, table: str, col: str, value: Any) -> tuple[str, tuple[Any, ...]]:
+        """``UPDATE ... SET col = ? WHERE col IS NULL`` with the value bound."""
         ph = self._ph()
         return f"UPDATE {table} SET {col} = {ph()} WHERE {col} IS NULL", (self._encode(f, f.check(value)),)
 
@@ -715,7 +717,7 @@ class SQLCompiler:
         if f.nullable:
             if value is NO_DEFAULT or value is None:
                 return [(sql, ())]
-            return [(sql, ()), self._backfill(f, table, col, value)]
+            return [(sql, ()), self.backfill(f, table, col, value)]
         if value is NO_DEFAULT or value is None:
             value = literal_default(f)
             if value is NO_DEFAULT:

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
-from decimal import Decimal
+from decimal import Context, Decimal
 from typing import Any, ClassVar, Literal
 
+from ommi import errors
 from ommi._fields import Kind
 from ommi._model import FieldInfo
 from ommi.driver import json_text, json_value
 from ommi.query import Agg, AggFunc
 
-__all__ = ["Codec", "SQLDialect"]
+__all__ = ["Codec", "SQLDialect", "fixed_decimal"]
 
 Codec = Callable[[Any], Any] | None
 """Converts one value (never ``None``); ``None`` means "pass the value unchanged"."""
@@ -30,6 +31,41 @@ def _enum_value(v: Any) -> Any:
 
 def _to_decimal(v: Any) -> Decimal:
     return v if isinstance(v, Decimal) else Decimal(str(v))
+
+
+def fixed_decimal(backend: str, precision: int, scale: int) -> tuple[Callable[[Decimal], Decimal], Codec]:
+    """The encoder and decoder of a ``DECIMAL(precision, scale)`` column.
+
+    Such a column rounds extra fraction digits silently and pads values to
+    its scale (``1.5`` reads back as ``1.5000000000``). The encoder refuses a
+    value that would not read back equal (a ``ValidationError`` naming the
+    limits); the decoder drops the padding zeros.
+    """
+    integer_digits = precision - scale
+    wide = Context(prec=precision + 2)  # the default 28 digits would round while dropping the padding
+    one = Decimal(1)
+    column = f"DECIMAL({precision}, {scale})"
+
+    def encode(v: Decimal) -> Decimal:
+        _, digits, exponent = v.as_tuple()
+        if not any(digits):
+            return Decimal(0)
+        n, exp = len(digits), int(exponent)
+        while n > 1 and exp < 0 and digits[n - 1] == 0:  # trailing zeros after the point change nothing
+            n -= 1
+            exp += 1
+        if (-exp if exp < 0 else 0) > scale or max(n + exp, 0) > integer_digits:
+            raise errors.ValidationError(
+                f"{v} cannot be stored exactly in {backend}'s {column}: at most {integer_digits} "
+                f"digits before the point and {scale} after it"
+            )
+        return v
+
+    def decode(v: Decimal) -> Decimal:
+        n = wide.normalize(v)
+        return wide.quantize(n, one) if n.as_tuple().exponent > 0 else n  # type: ignore[operator]
+
+    return encode, decode
 
 
 _AGG_SQL = {AggFunc.COUNT: "COUNT", AggFunc.SUM: "SUM", AggFunc.AVG: "AVG", AggFunc.MIN: "MIN", AggFunc.MAX: "MAX"}
@@ -53,7 +89,7 @@ class SQLDialect:
     identifier_quote: ClassVar[str] = '"'
     """The character that quotes identifiers (doubled inside a name)."""
     null_safe_ne: ClassVar[str] = "IS DISTINCT FROM"
-    """Operator for ``!=`` that is true when the column is NULL."""
+    """Operator for ``!=`` that is true when the column is NULL (see :meth:`null_safe_not_equal`)."""
     explicit_nulls_order: ClassVar[bool] = True
     """Emit ``NULLS FIRST/LAST`` (needed where the default differs from ommi's rule)."""
     nulls_first_by_default: ClassVar[bool] = False
@@ -82,6 +118,10 @@ class SQLDialect:
     failed_statement_aborts_transaction: ClassVar[bool] = False
     """A failed statement aborts the whole transaction (PostgreSQL, DuckDB); the driver base then
     guards statements that can fail and marks the transaction aborted after an unguarded failure."""
+    references_checked_per_row: ClassVar[bool] = False
+    """The database checks a foreign key at each row, not at the end of the statement (InnoDB):
+    the driver base then deletes the rows of a self-referencing model that nothing refers to
+    first, until none is left, so that a statement deleting a parent and its child succeeds."""
     cursors_see_later_writes: ClassVar[bool] = True
     """A cursor still being read may see (or lose) rows changed afterwards on the same connection;
     the driver base then reads the rest of an open cursor before running another statement, so a
@@ -198,6 +238,14 @@ class SQLDialect:
             return float
         return int
 
+    def null_safe_not_equal(self, column_sql: str, placeholder: str) -> str:
+        """``column != value`` that is true where the column is NULL (ommi's two-valued ``!=``).
+
+        A hook for databases whose null-safe comparison is not an infix
+        "distinct" operator (MySQL has only the null-safe *equality* ``<=>``).
+        """
+        return f"{column_sql} {self.null_safe_ne} {placeholder}"
+
     def like(self, column_sql: str, placeholder: str, negate: bool) -> str:
         """A case-sensitive pattern match with ``\\`` as escape character."""
         op = "NOT LIKE" if negate else "LIKE"
@@ -246,10 +294,14 @@ class SQLDialect:
         """Statements allowing or forbidding NULL in a column."""
         return [f"ALTER TABLE {table} ALTER COLUMN {column} {'DROP' if nullable else 'SET'} NOT NULL"]
 
+    def drop_index(self, table: str, name: str, if_exists: bool = True) -> str:
+        """The statement dropping an index (arguments quoted; some databases need the table too)."""
+        return f"DROP INDEX {'IF EXISTS ' if if_exists else ''}{name}"
+
     def rename_index(self, table: str, old: str, new: str, column: str, unique: bool) -> list[str]:
         """Statements renaming an index (arguments quoted); by default it is built again under the new name."""
         kind = "UNIQUE INDEX" if unique else "INDEX"
-        return [f"DROP INDEX IF EXISTS {old}", f"CREATE {kind} IF NOT EXISTS {new} ON {table} ({column})"]
+        return [self.drop_index(table, old), f"CREATE {kind} IF NOT EXISTS {new} ON {table} ({column})"]
 
     rebuild_changes: ClassVar[frozenset[str]] = frozenset()
     """Schema change kinds the database cannot make in place: migrations rebuild the table instead

@@ -45,7 +45,7 @@ from ommi.driver import (
     ThreadWorker,
     log_statement,
 )
-from ommi.query import Aggregate, Delete, Insert, Save, Select, Update
+from ommi.query import Aggregate, And, Delete, Field, Hop, Insert, Not, Predicate, Related, Save, Select, Update
 from ommi.sql import commands as cmd
 from ommi.sql._compiler import ModelPlan, SQLCompiler, render_statement
 from ommi.sql._connection import AsyncConnection, Connection, Held, Op, Stream, Trace, drive, drive_async
@@ -349,7 +349,13 @@ class SQLTransaction(DriverTransaction):
             try:
                 return await self.driver._on(state.link, op, context, model, trace)
             except BaseException as exc:
-                if trace.failed and self.driver.dialect.failed_statement_aborts_transaction:
+                # a TransactionError from the database (a deadlock victim, say) means the
+                # transaction is over on the server even where failures are statement-level:
+                # later statements must not run outside it (they would commit one by one)
+                if trace.failed and (
+                    self.driver.dialect.failed_statement_aborts_transaction
+                    or isinstance(exc, errors.TransactionError)
+                ):
                     state.aborted = exc if isinstance(exc, errors.OmmiError) else errors.TransactionError(str(exc))
                 raise
 
@@ -797,9 +803,41 @@ async def _update(d: SQLDriver, stmt: Update, tx: SQLTransaction | None) -> int:
 
 async def _delete(d: SQLDriver, stmt: Delete, tx: SQLTransaction | None) -> int:
     sql, params = d.compiler.delete(stmt)
-    can_fail = d._referenced(d.compiler.plan(stmt.model).info)
+    info = d.compiler.plan(stmt.model).info
+    can_fail = d._referenced(info)
     context = f"cannot delete {stmt.model.__name__}"
+    if d.dialect.references_checked_per_row and can_fail:
+        leaves = _no_referrer(info)
+        if leaves is not None:
+            return await _run(d, tx, lambda: _unit(d, tx, _delete_leaves_first(d, stmt, leaves)), context, stmt.model)
     return await _run(d, tx, lambda: _write(d, tx, sql, params, can_fail), context, stmt.model)
+
+
+def _no_referrer(info: ModelInfo) -> Predicate | None:
+    """"No row of the model refers to this row", for a model with references to itself (else ``None``)."""
+    # a hop from the referenced field to the referring one: rows whose reference points here
+    none = [
+        Not(Related((Hop(Field(info.cls, t.name, t), Field(info.cls, f.name, f)),), And(())))
+        for f in info.fields
+        if (t := f.references()) is not None and t.model is info
+    ]
+    if not none:
+        return None
+    return none[0] if len(none) == 1 else And(tuple(none))
+
+
+def _delete_leaves_first(d: SQLDriver, stmt: Delete, leaves: Predicate) -> Op[int]:
+    # The database checks references row by row (InnoDB), so deleting a parent before
+    # its child fails even when the child goes in the same statement. Delete the rows
+    # nothing refers to until none is left; the plain statement then deletes what
+    # remains (nothing, or rows still referred to: the database reports those).
+    where = leaves if stmt.where is None else And((stmt.where, leaves))
+    sql, params = d.compiler.delete(Delete(stmt.model, where))
+    total = 0
+    while (n := (yield cmd.execute(sql, params))) > 0:
+        total += n
+    sql, params = d.compiler.delete(stmt)
+    return total + int((yield cmd.execute(sql, params)))
 
 
 async def _stream(d: SQLDriver, link: Link, stmt: Select, lock: asyncio.Lock | None = None) -> AsyncIterator[Any]:

@@ -123,6 +123,8 @@ class MemoryDriver(_Statements, Driver):
             "concurrent_transactions",
             "schema_evolution",
             "transactional_schema",
+            "infinite_floats",
+            "signed_zero",
         }
     )
     schemes: ClassVar[tuple[str, ...]] = ("memory",)

@@ -74,13 +74,32 @@ async def test_boundary_values_round_trip(suite_db: Ommi) -> None:
         Sample(s="\U0010ffff'\";--", f=1.7976931348623157e308, dec=Decimal("-0.000000001")),
         Sample(dt=datetime(1, 1, 1, 0, 0, 0, 1), d=date(1, 1, 1), t=time(0, 0)),
         Sample(dt=datetime(9999, 12, 31, 23, 59, 59, 999999), d=date(9999, 12, 31), t=time(23, 59, 59, 999999)),
-        Sample(adt=datetime(2020, 1, 1, tzinfo=UTC), f=float("inf")),
+        Sample(adt=datetime(2020, 1, 1, tzinfo=UTC), f=-1.7976931348623157e308),
         Sample(adt=datetime(2020, 6, 1, 12, 0, tzinfo=timezone(timedelta(hours=-9, minutes=-30))), f=-0.5),
     ]
     await suite_db.add(*values).or_raise()
     for v in values:
         got = await suite_db.get(Sample, v.id).or_raise()
         assert got == v
+
+
+@pytest.mark.requires("infinite_floats")
+async def test_infinite_floats_round_trip_and_compare(suite_db: Ommi) -> None:
+    values = [Sample(f=float("inf")), Sample(f=float("-inf")), Sample(f=1.0)]
+    await suite_db.add(*values).or_raise()
+    for v in values:
+        assert (await suite_db.get(Sample, v.id).or_raise()).f == v.f
+    assert await suite_db.find(Sample.f > 1e308).count().or_raise() == 1
+    assert await suite_db.find(Sample.f == float("-inf")).count().or_raise() == 1
+
+
+async def test_infinite_floats_are_refused_where_not_supported(suite_db: Ommi) -> None:
+    if "infinite_floats" in suite_db.capabilities:
+        pytest.skip("the driver stores infinite floats (test_infinite_floats_round_trip_and_compare)")
+    result = await suite_db.add(Sample(f=1.0), Sample(f=float("inf")))
+    assert isinstance(result, DBFailure) and isinstance(result.error, errors.ValidationError), result
+    assert "inf" in str(result.error)
+    assert await suite_db.find(Sample).count().or_raise() == 0  # nothing of the add() was stored
 
 
 async def test_decimal_comparison_and_ordering_are_numeric(suite_db: Ommi) -> None:

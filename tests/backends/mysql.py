@@ -1,4 +1,4 @@
-"""MySQL/MariaDB test server: a private ``mariadbd`` from Debian's MariaDB packages.
+"""MySQL backend for the tests: a private ``mariadbd`` from Debian's MariaDB packages.
 
 ``server()`` yields ``mysql://USER:PASSWORD@127.0.0.1:PORT/ommi_test``.
 ``OMMI_TEST_MYSQL_URL`` points the tests at an existing server instead.
@@ -19,9 +19,6 @@ The server keeps MariaDB's usual character set defaults (``utf8mb4`` with the
 case- and accent-insensitive, pad-space ``utf8mb4_general_ci``), as production
 servers have them: a driver must choose its collations per column rather than
 rely on the server's.
-
-The module name starts with an underscore so tests/conftest.py does not register
-it as a conformance backend before a MySQL driver exists.
 """
 
 from __future__ import annotations
