@@ -35,7 +35,9 @@ class NativeErrors:
     Rules are tried in order; the first whose native class matches (and whose
     chooser, if it is a function, returns a class) wins. Messages keep the
     native text, prefixed with what ommi was doing, and never show a secret
-    (the password) that the driver registered.
+    (the password) that the driver registered. ``retryable`` tells which native
+    exceptions are conflicts worth running the transaction again for; it sets
+    :attr:`ommi.errors.TransactionError.retryable`.
 
     Use it as a context manager around native calls::
 
@@ -52,15 +54,20 @@ class NativeErrors:
         *,
         message: Callable[[BaseException], str] | None = None,
         secrets: Iterable[str | None] = (),
+        retryable: Callable[[BaseException], bool] | None = None,
     ) -> None:
         self.backend = backend
         self.rules = tuple(rules)
         self._message = message or _text
         self._secrets = tuple(s for s in secrets if s)
+        self._retryable = retryable
 
     def with_secrets(self, *secrets: str | None) -> NativeErrors:
         """A copy that also removes these texts (a password, its URL-quoted form) from messages."""
-        return NativeErrors(self.backend, self.rules, message=self._message, secrets=(*self._secrets, *secrets))
+        return NativeErrors(
+            self.backend, self.rules, message=self._message, secrets=(*self._secrets, *secrets),
+            retryable=self._retryable,
+        )
 
     def scrub(self, text: str) -> str:
         """``text`` with every registered secret replaced by ``***``."""
@@ -90,6 +97,9 @@ class NativeErrors:
         prefix = f"{self.backend}: {context}: " if context else f"{self.backend}: "
         if issubclass(cls, errors.MissingTable):
             text += f" ({missing_table_hint(model)})"
+        if issubclass(cls, errors.TransactionError):
+            # a conflict with concurrent work: running the transaction again may succeed
+            return cls(prefix + text, retryable=self._retryable is not None and self._retryable(exc))
         return cls(prefix + text)
 
     @contextlib.contextmanager

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 from collections.abc import Awaitable, Callable, Generator, Sequence
+from contextvars import ContextVar, Token
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeVar, overload
 
@@ -33,7 +35,7 @@ from ommi.query import Condition, Delete, Insert, Save, Select
 if TYPE_CHECKING:
     from ommi._migrations import Migrations
 
-__all__ = ["MigrationTransaction", "Ommi", "Runtime", "Scope", "Transaction"]
+__all__ = ["MigrationTransaction", "Ommi", "Runtime", "Scope", "Session", "Transaction"]
 
 M = TypeVar("M")
 T = TypeVar("T")
@@ -109,6 +111,10 @@ class Scope:
         return self
 
 
+_OPEN: ContextVar[tuple[Transaction, ...]] = ContextVar("ommi_open_transactions", default=())
+"""The transaction blocks open in this task (and the tasks it started), innermost last."""
+
+
 class _Session:
     """What ``Ommi`` and ``Transaction`` share: the user-facing actions."""
 
@@ -118,12 +124,18 @@ class _Session:
     def _label(self) -> tuple[object, ...]:
         return (self._scope.name,)
 
+    def _open_here(self) -> Transaction | None:
+        """The transaction block that actions on this session run in, if any (see ``Ommi``)."""
+        return None
+
     def add(self, *models: M) -> Action[list[M]]:
         """Store model instances; generated keys are written back into them.
 
         One ``add()`` is atomic: if any instance fails, none is stored.
         Yields the list of the instances, in the order given.
         """
+        if (tx := self._open_here()) is not None:
+            return tx.add(*models)
         try:
             groups = _batches(models)
             if len(models) > 1 and len(set(map(id, models))) != len(models):
@@ -168,11 +180,15 @@ class _Session:
         Without a model class, the query is about the model of the first
         field named (``find(User.age >= 18)`` is a ``Query[User]``).
         """
+        if (tx := self._open_here()) is not None:
+            return tx.find(*args)
         return Query(self._scope, select_from(args))
 
     @deferred
     def get(self, model: type[M], key: Any) -> Action[M]:
         """Load one instance by key (a tuple for composite keys); fails with ``NotFound``."""
+        if (tx := self._open_here()) is not None:
+            return tx.get(model, key)
         where = key_predicate(get_model_info(model), key)
 
         async def run(stmts: Statements) -> M:
@@ -190,6 +206,8 @@ class _Session:
 
         Fails with ``NotFound`` (storing nothing) if an instance has no row.
         """
+        if (tx := self._open_here()) is not None:
+            return tx.save(*models)
         groups = _batches(models)
         rt = self._scope.runtime
 
@@ -211,6 +229,8 @@ class _Session:
     @deferred
     def delete(self, *models: object) -> Action[int]:
         """Delete instances by key; yields the number of rows deleted."""
+        if (tx := self._open_here()) is not None:
+            return tx.delete(*models)
         groups = _batches(models)
         rt = self._scope.runtime
 
@@ -258,9 +278,42 @@ class _Session:
 
         It commits when the block ends normally and rolls back (re-raising)
         when it ends with an exception. Inside a transaction, ``tx.transaction()``
-        opens a nested block (a savepoint) that can fail alone.
+        opens a nested block (a savepoint) that can fail alone; so does
+        ``db.transaction()`` in the task running a transaction block.
         """
+        if (tx := self._open_here()) is not None:
+            return tx.transaction()
         return Transaction(self._scope, self._open_block)
+
+    def in_transaction(self, fn: Callable[[Transaction], Awaitable[T]], *, retries: int = 3) -> Action[T]:
+        """Run ``await fn(tx)`` in a transaction, again (up to ``retries`` times) if it meets a conflict.
+
+        A conflict is a ``TransactionError`` the database calls retryable (a
+        serialization failure, a deadlock, a write conflict); after each, the
+        transaction is rolled back and, after a short randomized pause, ``fn``
+        runs again in a new one. Yields ``fn``'s value. Inside another
+        transaction block there is nothing to retry alone: ``fn`` runs once,
+        in a nested block.
+        """
+        if retries < 0:
+            return Action.failure(errors.QueryError(f"in_transaction() takes retries >= 0, got {retries}"))
+        nested = self._open_here() is not None or isinstance(self, Transaction)
+
+        async def run() -> T:
+            attempt = 0
+            while True:
+                try:
+                    async with self.transaction() as tx:
+                        return await fn(tx)
+                except errors.TransactionError as exc:
+                    if nested or not exc.retryable or attempt >= retries:
+                        raise
+                attempt += 1
+                # spread the retries of colliding tasks apart
+                await asyncio.sleep(min(0.2, 0.005 * 2**attempt) * random.uniform(0.5, 1.5))  # noqa: S311
+
+        name = getattr(fn, "__qualname__", "fn")
+        return Action(run, (self._scope.name, ".in_transaction(", name, ")"))
 
     async def _open_block(self) -> DriverTransaction:
         raise NotImplementedError
@@ -336,6 +389,26 @@ class Ommi(_Session):
     async def _open_block(self) -> DriverTransaction:
         driver = await self._connected()
         return await driver.begin()
+
+    def _open_here(self) -> Transaction | None:
+        # The innermost block of this Ommi open in this task's context: entered by this
+        # task, or by the task that started this one (asyncio copies the context). A
+        # started task that outlives the block keeps it, so its actions then fail
+        # with TransactionError instead of silently running outside the transaction.
+        for tx in reversed(_OPEN.get()):
+            if tx.db is self:
+                return tx
+        return None
+
+    def outside_transaction(self) -> Session:
+        """This database without the transaction block this task may be in: actions on it run on
+        a connection of their own and commit on their own.
+
+        ``db.outside_transaction().add(entry)`` inside ``async with db.transaction()``
+        stores ``entry`` even if the block rolls back (on SQLite, which has one
+        writer at a time, it waits for the block's write lock).
+        """
+        return Session(self._scope)
 
     def __await__(self) -> Generator[Any, None, Self]:
         async def opened() -> Self:
@@ -437,6 +510,7 @@ class Transaction(_Session):
         self._open = open_block
         self._scope = Scope(parent.runtime, self, self._statements, parent.root, lambda: self._done)
         self._tx: DriverTransaction | None = None
+        self._token: Token[tuple[Transaction, ...]] | None = None
         self._done = False
         self._on_commit: list[Callable[[], Any]] = []
         self._on_rollback: list[Callable[[], Any]] = []
@@ -446,6 +520,13 @@ class Transaction(_Session):
     def finished(self) -> bool:
         """Whether this block has committed or rolled back."""
         return self._done
+
+    @property
+    def db(self) -> Ommi:
+        """The ``Ommi`` this transaction belongs to."""
+        root = self._scope.root.session
+        assert isinstance(root, Ommi)
+        return root
 
     def on_commit(self, callback: Callable[[], Any]) -> None:
         """Call ``callback()`` (plain or async) once this transaction has really committed.
@@ -521,17 +602,31 @@ class Transaction(_Session):
             self._tx = await self._open()
         except Exception as exc:
             raise as_ommi_error(exc) from exc
+        # db.add(...) and friends in this task now run in this block (see Ommi._open_here)
+        self._token = _OPEN.set((*_OPEN.get(), self))
         return self
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if self._done or self._tx is None:
+        try:
+            if self._done or self._tx is None:
+                return
+            if exc_type is None:
+                await self.commit()
+            else:
+                await self.rollback()
+        finally:
+            self._leave()
+
+    def _leave(self) -> None:
+        token, self._token = self._token, None
+        if token is None:
             return
-        if exc_type is None:
-            await self.commit()
-        else:
-            await self.rollback()
+        try:
+            _OPEN.reset(token)
+        except ValueError:  # left in another context than entered: drop this block only
+            _OPEN.set(tuple(tx for tx in _OPEN.get() if tx is not self))
 
     async def commit(self) -> None:
         """Commit now (raises ``TransactionError`` if the database refuses)."""
@@ -553,6 +648,18 @@ class Transaction(_Session):
         except Exception as exc:
             raise as_ommi_error(exc) from exc
         await self._finished(False)
+
+
+class Session(_Session):
+    """An ``Ommi``'s actions without its task-local transaction (``db.outside_transaction()``)."""
+
+    def __init__(self, scope: Scope) -> None:
+        self._scope = scope
+
+    async def _open_block(self) -> DriverTransaction:
+        ommi = self._scope.session
+        assert isinstance(ommi, Ommi)
+        return await ommi._open_block()
 
 
 class MigrationTransaction(Transaction):

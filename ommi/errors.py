@@ -93,7 +93,16 @@ class MigrationError(SchemaError):
 
 
 class TransactionError(OmmiError):
-    """A transaction was misused, or the database could not complete it."""
+    """A transaction was misused, or the database could not complete it.
+
+    ``retryable`` is true for a conflict with concurrent work (a serialization
+    failure, a deadlock, a write conflict): running the transaction again may
+    succeed (``db.in_transaction(fn, retries=...)`` does it).
+    """
+
+    def __init__(self, message: str = "", *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
 
 
 class UnsupportedError(OmmiError):

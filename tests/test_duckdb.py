@@ -127,7 +127,7 @@ async def test_conflicting_transactions_raise_transaction_error(db: Ommi) -> Non
     async with db.transaction() as first:
         await first.find(Person.id == p.id).update(age=2).or_raise()
         with pytest.raises(errors.TransactionError):
-            async with db.transaction() as second:
+            async with db.outside_transaction().transaction() as second:
                 await second.find(Person.id == p.id).update(age=3).or_raise()
     assert (await db.get(Person, p.id).or_raise()).age == 2
 

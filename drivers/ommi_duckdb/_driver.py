@@ -78,6 +78,8 @@ _ERRORS = NativeErrors(
     ],
     # the first line says what went wrong; DuckDB's "Did you mean" guesses mislead
     message=first_line,
+    # two transactions wrote the same row: the later one lost
+    retryable=lambda exc: isinstance(exc, duckdb.TransactionException) and "onflict" in str(exc),
 )
 
 

@@ -142,6 +142,8 @@ _ERRORS = NativeErrors(
         ((BSONError, DecimalException, OverflowError, ValueError, TypeError), errors.ValidationError),
     ],
     message=_message,
+    # a write conflict with another transaction (MongoDB labels it for retry)
+    retryable=lambda exc: isinstance(exc, PyMongoError) and exc.has_error_label("TransientTransactionError"),
 )
 
 

@@ -124,6 +124,8 @@ _ERRORS = NativeErrors(
         ((ValueError, TypeError), errors.QueryError),
     ],
     message=_message,
+    # a deadlock or a lock wait that timed out: InnoDB rolled the statement (or transaction) back
+    retryable=lambda exc: _code(exc) in (1213, 1205),
 )
 
 

@@ -103,6 +103,8 @@ _ERRORS = NativeErrors(
         ((ValueError, TypeError, OverflowError), errors.ValidationError),
     ],
     message=_message,
+    # serialization failure and deadlock: the transaction lost a race with another
+    retryable=lambda exc: str(getattr(exc, "sqlstate", "") or "") in ("40001", "40P01"),
 )
 
 

@@ -62,6 +62,8 @@ _ERRORS = NativeErrors(
         (sqlite3.Error, _classify),
         ((OverflowError, ValueError, TypeError), errors.ValidationError),
     ],
+    # another connection held the write lock past the timeout
+    retryable=lambda exc: isinstance(exc, sqlite3.OperationalError) and ("locked" in str(exc) or "busy" in str(exc)),
 )
 
 

@@ -343,7 +343,8 @@ class SQLTransaction(DriverTransaction):
             if state.aborted is not None:
                 raise errors.TransactionError(
                     f"this transaction was aborted by an earlier failure ({state.aborted}); "
-                    "roll it back (leave the block with an exception, or call rollback())"
+                    "roll it back (leave the block with an exception, or call rollback())",
+                    retryable=getattr(state.aborted, "retryable", False),
                 ) from state.aborted
             trace = Trace()
             try:
@@ -405,7 +406,8 @@ class SQLTransaction(DriverTransaction):
                 await self._end(_control("rollback", d.rollback_sql))
                 raise errors.TransactionError(
                     f"the transaction was rolled back, not committed: a statement in it failed ({cause}) "
-                    f"and {self.driver.errors.backend} aborted it"
+                    f"and {self.driver.errors.backend} aborted it",
+                    retryable=getattr(cause, "retryable", False),
                 ) from cause
             try:
                 await self._end(_control("commit", d.commit_sql), "cannot commit")

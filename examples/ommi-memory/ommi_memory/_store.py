@@ -333,7 +333,8 @@ class Layer:
             if stale:
                 raise errors.TransactionError(
                     f"conflict: table(s) {', '.join(stale)} changed outside this transaction since it began; "
-                    "nothing was committed, retry the transaction"
+                    "nothing was committed, retry the transaction",
+                    retryable=True,
                 )
             for name in written:
                 base.tables[name] = self.tables[name]

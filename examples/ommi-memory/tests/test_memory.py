@@ -129,7 +129,7 @@ async def test_generated_keys_never_reuse_a_deleted_key(db: Ommi) -> None:
 
 async def test_transaction_reads_a_snapshot_taken_when_it_began(db: Ommi) -> None:
     async with db.transaction() as tx:
-        await db.add(Account("outside", 1)).or_raise()
+        await db.outside_transaction().add(Account("outside", 1)).or_raise()
         assert await tx.find(Account).count().or_raise() == 0
     assert await db.find(Account).count().or_raise() == 1
 
@@ -139,7 +139,7 @@ async def test_conflicting_commit_fails_and_commits_nothing(db: Ommi) -> None:
     with pytest.raises(errors.TransactionError, match="conflict"):
         async with db.transaction() as tx:
             await tx.find(Account.id == acc.id).update(balance=20).or_raise()
-            await db.find(Account.id == acc.id).update(balance=30).or_raise()
+            await db.outside_transaction().find(Account.id == acc.id).update(balance=30).or_raise()
     assert (await db.get(Account, acc.id).or_raise()).balance == 30
 
 
@@ -149,7 +149,7 @@ async def test_write_skew_is_a_conflict(db: Ommi) -> None:
     with pytest.raises(errors.TransactionError):
         async with db.transaction() as tx:
             total = await tx.find(Account).aggregate(total=Sum(Account.balance)).or_raise()
-            await db.add(Account("bob", 5)).or_raise()
+            await db.outside_transaction().add(Account("bob", 5)).or_raise()
             await tx.add(Node(f"total={total['total']}")).or_raise()
     assert await db.find(Node).count().or_raise() == 0
 
@@ -157,7 +157,7 @@ async def test_write_skew_is_a_conflict(db: Ommi) -> None:
 async def test_read_only_transactions_always_commit(db: Ommi) -> None:
     async with db.transaction() as tx:
         assert await tx.find(Account).count().or_raise() == 0
-        await db.add(Account("ann", 1)).or_raise()
+        await db.outside_transaction().add(Account("ann", 1)).or_raise()
 
 
 async def test_savepoints_nest_and_roll_back_alone(db: Ommi) -> None:
@@ -172,7 +172,7 @@ async def test_savepoints_nest_and_roll_back_alone(db: Ommi) -> None:
             assert await tx.find(Account).count().or_raise() == 1, (
                 "the outer block sees the inner one only once it ends"
             )
-        assert await db.find(Account).count().or_raise() == 0
+        assert await db.outside_transaction().find(Account).count().or_raise() == 0
     assert sorted(a.owner for a in await db.find(Account).all().or_raise()) == ["kept", "outer"]
 
 

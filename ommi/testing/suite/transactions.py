@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
+from typing import Any
 
 import pytest
 
-from ommi import DBFailure, Ommi, errors
+from ommi import DBFailure, DBSuccess, Ommi, errors
 from ommi.testing.models import (
     Person,
 )
@@ -37,12 +39,103 @@ async def test_transaction_rolls_back_on_exception_and_reraises(suite_db: Ommi) 
 @pytest.mark.requires("transactions", "concurrent_transactions")
 async def test_outside_work_does_not_see_uncommitted_writes(suite_db: Ommi) -> None:
     await suite_db.add(Person("Before", 1)).or_raise()
+    outside = suite_db.outside_transaction()
     async with suite_db.transaction() as tx:
         await tx.add(Person("Inside", 2)).or_raise()
         assert await tx.find(Person).count().or_raise() == 2
-        assert await suite_db.find(Person).count().or_raise() == 1
-        assert await suite_db.find(Person.name == "Inside").first().or_raise() is None
+        assert await outside.find(Person).count().or_raise() == 1
+        assert await outside.find(Person.name == "Inside").first().or_raise() is None
+
+        async def elsewhere() -> int:  # another task, started with a context of its own
+            return await suite_db.find(Person).count().or_raise()
+
+        assert await asyncio.create_task(elsewhere(), context=contextvars.Context()) == 1
     assert await suite_db.find(Person).count().or_raise() == 2
+
+
+@pytest.mark.requires("transactions")
+async def test_db_actions_inside_a_block_run_in_its_transaction(suite_db: Ommi) -> None:
+    class Abort(Exception):
+        pass
+
+    with pytest.raises(Abort):
+        async with suite_db.transaction():
+            # db, not tx: the block's task runs them in the block's transaction
+            [p] = await suite_db.add(Person("Inside", 1)).or_raise()
+            assert await suite_db.find(Person).count().or_raise() == 1
+            assert (await suite_db.get(Person, p.id).or_raise()).name == "Inside"
+            await suite_db.find(Person.name == "Inside").update(age=2).or_raise()
+            raise Abort
+    assert await suite_db.find(Person).count().or_raise() == 0, "the writes rolled back with the block"
+    assert p.id is None, "keys generated in the rolled-back block are cleared"
+
+
+@pytest.mark.requires("transactions")
+async def test_tasks_started_in_a_block_join_it_and_never_write_outside_it(suite_db: Ommi) -> None:
+    started: list[asyncio.Task[Any]] = []
+    async with suite_db.transaction():
+        await suite_db.add(Person("Owner", 1)).or_raise()
+
+        async def helper(i: int) -> None:
+            await suite_db.add(Person(f"helper{i}", i)).or_raise()
+
+        await asyncio.gather(*(helper(i) for i in range(5)))  # in the transaction, taking turns
+        assert await suite_db.find(Person).count().or_raise() == 6
+
+        async def late() -> Any:
+            await asyncio.sleep(0.05)
+            return await suite_db.add(Person("Late", 9))
+
+        started.append(asyncio.create_task(late()))
+    assert await suite_db.find(Person).count().or_raise() == 6
+    late_result = await started[0]
+    assert isinstance(late_result, DBFailure) and isinstance(late_result.error, errors.TransactionError)
+    assert await suite_db.find(Person.name == "Late").count().or_raise() == 0
+
+
+@pytest.mark.requires("transactions", "concurrent_transactions")
+async def test_in_transaction_retries_conflicts_until_every_increment_lands(suite_db: Ommi) -> None:
+    [counter] = await suite_db.add(Person("counter", 0)).or_raise()
+    assert counter.id is not None
+    key = counter.id
+
+    async def increment(tx: Any) -> int:
+        person = await tx.get(Person, key).or_raise()
+        await asyncio.sleep(0)  # let the others read the same value: a lost update if nothing guards it
+        person.age += 1
+        await tx.save(person).or_raise()
+        return int(person.age)
+
+    results = await asyncio.gather(
+        *(suite_db.in_transaction(increment, retries=50) for _ in range(8)), return_exceptions=True
+    )
+    assert all(isinstance(r, DBSuccess) for r in results), results
+    assert (await suite_db.get(Person, key).or_raise()).age == 8
+
+
+@pytest.mark.requires("transactions")
+async def test_in_transaction_returns_the_value_and_does_not_retry_other_errors(suite_db: Ommi) -> None:
+    calls = 0
+
+    async def add_two(tx: Any) -> list[str]:
+        nonlocal calls
+        calls += 1
+        people = await tx.add(Person("A", 1), Person("B", 2)).or_raise()
+        return [p.name for p in people]
+
+    assert await suite_db.in_transaction(add_two).or_raise() == ["A", "B"]
+    assert calls == 1
+
+    async def clash(tx: Any) -> None:
+        nonlocal calls
+        calls += 1
+        await tx.add(Person("C", 3, id=1234)).or_raise()
+        await tx.add(Person("D", 4, id=1234)).or_raise()
+
+    failed = await suite_db.in_transaction(clash, retries=5)
+    assert isinstance(failed, DBFailure) and isinstance(failed.error, errors.IntegrityError)
+    assert calls == 2, "an integrity error is not a conflict: no retry"
+    assert await names(suite_db) == ["A", "B"]
 
 
 @pytest.mark.requires("transactions")
