@@ -15,9 +15,9 @@ from typing import Any
 from ommi import errors
 from ommi._model import FieldInfo, ModelInfo, get_model_info
 from ommi.driver import Statements
-from ommi.query import And, Hop, In, IsNull, Not, Predicate, Related, Select
+from ommi.query import And, Compare, Hop, In, IsNull, Not, Op, Or, Predicate, Related, Select
 
-__all__ = ["check_references", "check_unreferenced"]
+__all__ = ["check_references", "check_unreferenced", "probe_clash"]
 
 
 async def check_references(stmts: Statements, model: type, rows: Sequence[dict[str, Any]] | Sequence[Any]) -> None:
@@ -34,11 +34,7 @@ async def check_references(stmts: Statements, model: type, rows: Sequence[dict[s
         found = {getattr(p, target.name) for p in present}
         missing = values - found
         if missing:
-            shown = ", ".join(repr(v) for v in sorted(missing, key=repr)[:5])
-            raise errors.IntegrityError(
-                f"{info.cls.__name__}.{f.name} refers to {target.model.cls.__name__}.{target.name} = {shown}, "
-                "which does not exist"
-            )
+            raise errors.IntegrityError.about(info.cls, "reference", (f.name,))
 
 
 async def check_unreferenced(stmts: Statements, model: type, where: Predicate | None) -> None:
@@ -54,10 +50,44 @@ async def check_unreferenced(stmts: Statements, model: type, where: Predicate | 
                 continue
             pred = And((pred, Not(where)))
         if await stmts.count(Select(other.cls, pred, (), 1, None)):
-            raise errors.IntegrityError(
-                f"cannot delete {info.cls.__name__}: rows of {other.cls.__name__} still refer to it "
-                f"through {other.cls.__name__}.{f.name}"
-            )
+            raise errors.IntegrityError.about(info.cls, "reference", referrer=f"{other.cls.__name__}.{f.name}")
+
+
+async def probe_clash(stmts: Statements, model: type, rows: Sequence[Any]) -> errors.IntegrityError | None:
+    """Which key or unique field ``rows`` (instances or ``{field: value}`` dicts) clash on, if any.
+
+    For databases whose integrity errors do not say which constraint failed:
+    a value given twice among the rows, or already held by a stored row
+    other than the row being rewritten, names the key or field.
+    """
+    info = get_model_info(model)
+    groups: list[tuple[errors.IntegrityKind, tuple[FieldInfo, ...]]] = [("key", info.key)] if info.key else []
+    groups += [("unique", (f,)) for f in info.fields if f.unique and not (f.key and len(info.key) == 1)]
+    own = [r for r in rows if not isinstance(r, dict) and None not in info.key_of(r)] if info.key else []
+    for kind, fields in groups:
+        names = tuple(f.name for f in fields)
+        values = [tuple(_get(r, n) for n in names) for r in rows if all(_has(r, n) for n in names)]
+        values = [v for v in values if None not in v]
+        if not values:
+            continue
+        if len(set(values)) < len(values):
+            return errors.IntegrityError.about(info.cls, kind, names)
+        where: Predicate = _any_of_values(fields, values)
+        if own and kind == "unique":  # a saved row keeps its own value
+            where = And((where, Not(_any_of_values(info.key, [info.key_of(r) for r in own]))))
+        if await stmts.count(Select(info.cls, where, (), 1, None)):
+            return errors.IntegrityError.about(info.cls, kind, names)
+    return None
+
+
+def _any_of_values(fields: Sequence[FieldInfo], values: Sequence[tuple[Any, ...]]) -> Predicate:
+    if len(fields) == 1:
+        return In(fields[0].ref.field, tuple(v[0] for v in values))
+    return Or(tuple(And(tuple(Compare(f.ref.field, Op.EQ, x) for f, x in zip(fields, v, strict=True))) for v in values))
+
+
+def _has(row: Any, name: str) -> bool:
+    return name in row if isinstance(row, dict) else True
 
 
 def _referrers(info: ModelInfo) -> Iterable[tuple[ModelInfo, FieldInfo, FieldInfo]]:

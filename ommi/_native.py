@@ -37,7 +37,9 @@ class NativeErrors:
     native text, prefixed with what ommi was doing, and never show a secret
     (the password) that the driver registered. ``retryable`` tells which native
     exceptions are conflicts worth running the transaction again for; it sets
-    :attr:`ommi.errors.TransactionError.retryable`.
+    :attr:`ommi.errors.TransactionError.retryable`. ``integrity`` builds the
+    structured :class:`ommi.errors.IntegrityError` (model, fields, kind) from a
+    native error about a model, when the driver can tell.
 
     Use it as a context manager around native calls::
 
@@ -55,18 +57,20 @@ class NativeErrors:
         message: Callable[[BaseException], str] | None = None,
         secrets: Iterable[str | None] = (),
         retryable: Callable[[BaseException], bool] | None = None,
+        integrity: Callable[[BaseException, type | None], errors.IntegrityError | None] | None = None,
     ) -> None:
         self.backend = backend
         self.rules = tuple(rules)
         self._message = message or _text
         self._secrets = tuple(s for s in secrets if s)
         self._retryable = retryable
+        self._integrity = integrity
 
     def with_secrets(self, *secrets: str | None) -> NativeErrors:
         """A copy that also removes these texts (a password, its URL-quoted form) from messages."""
         return NativeErrors(
             self.backend, self.rules, message=self._message, secrets=(*self._secrets, *secrets),
-            retryable=self._retryable,
+            retryable=self._retryable, integrity=self._integrity,
         )
 
     def scrub(self, text: str) -> str:
@@ -95,6 +99,10 @@ class NativeErrors:
             return None
         text = self.scrub(self._message(exc) or type(exc).__name__)
         prefix = f"{self.backend}: {context}: " if context else f"{self.backend}: "
+        if issubclass(cls, errors.IntegrityError) and self._integrity is not None:
+            structured = self._integrity(exc, model)  # the model, fields and kind, in ommi's terms
+            if structured is not None:
+                return structured
         if issubclass(cls, errors.MissingTable):
             text += f" ({missing_table_hint(model)})"
         if issubclass(cls, errors.TransactionError):

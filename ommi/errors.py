@@ -23,9 +23,12 @@ native exceptions where they cross into ommi and keep the native exception as
 
 from __future__ import annotations
 
+from typing import Literal
+
 __all__ = [
     "ConnectionFailed",
     "IntegrityError",
+    "IntegrityKind",
     "MigrationError",
     "MissingTable",
     "ModelError",
@@ -68,8 +71,56 @@ class MultipleFound(QueryError):
     """``one()`` matched more than one row."""
 
 
+IntegrityKind = Literal["unique", "key", "reference", "not_null"]
+
+
 class IntegrityError(OmmiError):
-    """A write broke a key, unique or foreign-key constraint."""
+    """A write broke a key, unique, reference or NOT NULL constraint.
+
+    The same failure carries the same details on every backend:
+
+    * ``model``: the model class written (or deleted);
+    * ``fields``: the ommi field names at fault, e.g. ``("email",)`` (empty for
+      a delete refused because other rows still refer to the row);
+    * ``kind``: ``"unique"``, ``"key"``, ``"reference"`` or ``"not_null"``.
+
+    The message says it in ommi's terms (``User.email: value already exists``)
+    and never shows the values; the database's own error is ``__cause__``.
+    """
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        model: type | None = None,
+        fields: tuple[str, ...] = (),
+        kind: IntegrityKind | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.model = model
+        self.fields = fields
+        self.kind = kind
+
+    @classmethod
+    def about(
+        cls, model: type, kind: IntegrityKind, fields: tuple[str, ...] = (), *, referrer: str = ""
+    ) -> IntegrityError:
+        """The error for ``kind`` on ``fields`` of ``model``, with its message in ommi's terms.
+
+        ``referrer`` names the field of another model that still refers to a
+        row whose deletion was refused (``"Post.author_id"``).
+        """
+        name = model.__name__
+        where = ", ".join(f"{name}.{f}" for f in fields) or name
+        if kind in ("unique", "key"):
+            text = f"{where}: {'value already exists' if len(fields) < 2 else 'values already exist'}"
+        elif kind == "not_null":
+            text = f"{where}: cannot be NULL"
+        elif fields:
+            text = f"{where}: refers to a row that does not exist"
+        else:
+            text = f"{name}: still referred to" + (f" by {referrer}" if referrer else " by other rows")
+        return cls(text, model=model, fields=fields, kind=kind)
 
 
 class SchemaError(OmmiError):

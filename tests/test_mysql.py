@@ -272,7 +272,7 @@ async def test_errors_name_the_problem_but_never_a_value(db: Ommi) -> None:
     dup = await db.add(MyItem("b", 2, tag="secret-tag-value"))
     assert isinstance(dup, DBFailure) and isinstance(dup.error, errors.IntegrityError)
     text = str(dup.error)
-    assert "Duplicate entry" in text and "ux_MyItem_tag" in text and "secret-tag-value" not in text
+    assert text == "MyItem.tag: value already exists" and (dup.error.fields, dup.error.kind) == (("tag",), "unique")
     assert type(dup.error.__cause__).__name__ == "IntegrityError"  # asyncmy's, kept as the cause
     orphan = await db.add(Node("orphan", parent_id=12345))
     assert isinstance(orphan, DBFailure) and isinstance(orphan.error, errors.IntegrityError)

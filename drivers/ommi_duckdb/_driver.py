@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import re
 import threading
 import weakref
 from collections.abc import Callable, Sequence
@@ -48,7 +49,7 @@ from ommi.driver import (
     first_line,
     flag,
 )
-from ommi.sql import BlockingSQLDriver, Connection, ModelPlan, Op
+from ommi.sql import BlockingSQLDriver, Connection, IntegrityDetails, ModelPlan, Op
 from ommi.sql.commands import execute, fetchall, fetchone
 
 from ._compiler import DuckDBDialect, sequence_literal, sequence_name
@@ -56,6 +57,8 @@ from ._compiler import DuckDBDialect, sequence_literal, sequence_name
 __all__ = ["DuckDBConnection", "DuckDBDriver"]
 
 _INT64_MAX = 2**63 - 1
+# the column names before the colon; composite keys list several ("a, b: 1, 2")
+_DUPLICATE = re.compile(r'Duplicate key "(.*?): ')
 _Cursor = duckdb.DuckDBPyConnection
 
 
@@ -203,8 +206,8 @@ class _Insert:
     """Per-model bulk insert and clash checks, built once."""
 
     bulk: str
-    checks: list[tuple[str, list[int], str]] = field(default_factory=list)
-    """``(sql, field indexes, what)``: each query counts stored rows that would clash."""
+    checks: list[tuple[str, list[int], errors.IntegrityKind, tuple[str, ...]]] = field(default_factory=list)
+    """``(sql, field indexes, kind, field names)``: each query counts stored rows that would clash."""
 
 
 def _value(value: Any) -> Op[Any]:
@@ -328,6 +331,21 @@ class DuckDBDriver(BlockingSQLDriver):
     async def server_version(self) -> str:
         return f"DuckDB {duckdb.__version__}"
 
+    def integrity_details(self, exc: BaseException) -> IntegrityDetails | None:
+        # 'Duplicate key "email: a@b" violates unique constraint', '... primary key constraint',
+        # 'NOT NULL constraint failed: Person.name' (the values are never used)
+        if not isinstance(exc, duckdb.ConstraintException):
+            return None
+        text = first_line(exc)
+        if "NOT NULL constraint failed: " in text:
+            return ("not_null", (text.rsplit(": ", 1)[-1].split(".", 1)[-1],), None)
+        if "violates primary key constraint" in text:
+            return ("key", (), None)
+        found = _DUPLICATE.search(text)  # a unique constraint covers one column
+        if found is not None and "violates unique constraint" in text:
+            return ("unique", (found.group(1),), None)
+        return None  # "PRIMARY KEY or UNIQUE constraint violation": the base looks which
+
     # -- fast paths ---------------------------------------------------------------
 
     def _insert_plan(self, plan: ModelPlan) -> _Insert:
@@ -353,8 +371,8 @@ class DuckDBDriver(BlockingSQLDriver):
             values = ", ".join(f"unnest(?::{d.column_type(f)}[]) AS {n}" for f, n in zip(group, names, strict=True))
             on = " AND ".join(f"t.{q(f.column)} = v.{n}" for f, n in zip(group, names, strict=True))
             sql = f"SELECT count(*) FROM {plan.table} AS t JOIN (SELECT {values}) AS v ON {on}"
-            what = ", ".join(f.name for f in group)
-            out.checks.append((sql, [info.fields.index(f) for f in group], what))
+            kind: errors.IntegrityKind = "key" if group == list(info.key) else "unique"
+            out.checks.append((sql, [info.fields.index(f) for f in group], kind, tuple(f.name for f in group)))
         return out
 
     def reserve_keys(self, plan: ModelPlan, n: int, floor: int | None) -> Op[int]:
@@ -374,16 +392,15 @@ class DuckDBDriver(BlockingSQLDriver):
     def precheck_insert(self, plan: ModelPlan, rows: list[tuple[Any, ...]]) -> Op[None]:
         # ``rows`` hold None where a key is still to be generated, so the key check
         # sees only user-chosen keys (reserved ones are new).
-        name = plan.info.cls.__name__
-        for sql, idx, what in self._insert_plan(plan).checks:
+        for sql, idx, kind, names in self._insert_plan(plan).checks:
             picked = [p for p in (tuple(r[i] for i in idx) for r in rows) if None not in p]
             if not picked:
                 continue
-            if len(set(picked)) != len(picked):
-                raise errors.IntegrityError(f"duplicate {what} within the {name} instances being added")
+            if len(set(picked)) != len(picked):  # twice within the rows being added
+                raise errors.IntegrityError.about(plan.info.cls, kind, names)
             row = yield fetchone(sql, [list(col) for col in zip(*picked, strict=True)])
             if row and row[0]:
-                raise errors.IntegrityError(f"duplicate {what}: a stored {name} already has it")
+                raise errors.IntegrityError.about(plan.info.cls, kind, names)
 
     # -- schema ---------------------------------------------------------------------
 

@@ -65,6 +65,7 @@ from ommi.driver import (
     SchemaChange,
     convert_value,
     log_statement,
+    model_info,
     redact,
     statement_logger,
 )
@@ -142,6 +143,7 @@ _ERRORS = NativeErrors(
         ((BSONError, DecimalException, OverflowError, ValueError, TypeError), errors.ValidationError),
     ],
     message=_message,
+    integrity=lambda exc, model: _duplicate(exc, model),  # noqa: PLW0108 - defined further down
     # a write conflict with another transaction (MongoDB labels it for retry)
     retryable=lambda exc: isinstance(exc, PyMongoError) and exc.has_error_label("TransientTransactionError"),
 )
@@ -216,7 +218,7 @@ class _Ops:
             docs = [plan.to_doc(plan.dump(m)) for m in instances]  # validates everything before any write
         generated: list[tuple[Any, int]] = []
         ai = plan.auto_index
-        with d._errors(f"cannot add {plan.info.cls.__name__}"):
+        with d._errors(f"cannot add {plan.info.cls.__name__}", plan.info.cls):
             if ai is not None:
                 path = plan.paths[ai]
                 col = plan.info.fields[ai].column
@@ -283,7 +285,7 @@ class _Ops:
             )
             return len(docs)
 
-        with d._errors(f"cannot save {info.cls.__name__}"):
+        with d._errors(f"cannot save {info.cls.__name__}", info.cls):
             return await self._atomic(work, many=len(docs) > 1)
 
     # -- reads --------------------------------------------------------------------
@@ -396,7 +398,7 @@ class _Ops:
         if unsets:
             change["$unset"] = unsets
         coll = self._coll(plan)
-        with d._errors(f"cannot update {info.cls.__name__}"):
+        with d._errors(f"cannot update {info.cls.__name__}", info.cls):
             flt = await self._filter(stmt.where)
             self._log("update", plan, flt)
 
@@ -418,7 +420,7 @@ class _Ops:
         coll = self._coll(plan)
         ai = plan.auto_index
         if ai is not None and isinstance(new_key := sets.get(plan.paths[ai]), int):
-            with d._errors(f"cannot update {info.cls.__name__}"):
+            with d._errors(f"cannot update {info.cls.__name__}", info.cls):
                 await d._bump_counter(plan, new_key)
 
         async def work(session: AsyncClientSession | None) -> int:
@@ -441,22 +443,20 @@ class _Ops:
             old_ids = [doc["_id"] for doc in old]
             if self._session is not None:
                 if len({_hashable(doc["_id"]) for doc in new}) < len(new):
-                    raise errors.IntegrityError(f"update would give several {info.cls.__name__} rows the same key")
+                    raise errors.IntegrityError.about(info.cls, "key", _key_names(info))
                 clash = await coll.find_one(
                     {"$and": [{"_id": {"$in": [doc["_id"] for doc in new]}}, {"_id": {"$nin": old_ids}}]},
                     {"_id": 1}, session=session,
                 )
                 if clash is not None:
-                    raise errors.IntegrityError(
-                        f"duplicate key: a {info.cls.__name__} with key {clash['_id']!r} exists"
-                    )
+                    raise errors.IntegrityError.about(info.cls, "key", _key_names(info))
                 if unique:
                     await _check_update_conflicts(coll, info, flt, unique, session)
             await coll.delete_many({"_id": {"$in": old_ids}}, session=session)
             await coll.insert_many(new, ordered=True, session=session)
             return len(old)
 
-        with d._errors(f"cannot update {info.cls.__name__}"):
+        with d._errors(f"cannot update {info.cls.__name__}", info.cls):
             self._log("update key", plan, flt)
             return await self._atomic(work, many=True)
 
@@ -480,6 +480,28 @@ class _Ops:
             self._log("delete", plan, flt)
             result = await self._coll(plan).delete_many(flt, session=self._session)
         return result.deleted_count
+
+
+def _key_names(info: ModelInfo) -> tuple[str, ...]:
+    return tuple(f.name for f in info.key)
+
+
+def _duplicate(exc: BaseException, model: type | None) -> errors.IntegrityError | None:
+    """The structured error for a duplicate-key error the server reported (its key pattern names the index)."""
+    if model is None or not isinstance(exc, PyMongoError) or not _is_duplicate(exc):
+        return None
+    details: Any = getattr(exc, "details", None) or {}
+    if isinstance(exc, BulkWriteError):
+        details = next(iter(details.get("writeErrors", ())), {})
+    pattern = details.get("keyPattern") or {}
+    info = model_info(model)
+    paths = [p for p in pattern if p]
+    if not paths:
+        return None
+    if all(p == "_id" or p.startswith("_id.") for p in paths):
+        return errors.IntegrityError.about(model, "key", _key_names(info))
+    names = tuple(f.name for p in paths for f in info.fields if f.column == p)
+    return errors.IntegrityError.about(model, "unique", names)
 
 
 def _key_value(doc: Doc, path: str, col: str) -> Any:
@@ -506,17 +528,17 @@ async def _check_conflicts(
     Used inside transactions only, where a failed write would abort the whole
     transaction (see the module docstring).
     """
-    name = plan.info.cls.__name__
-    if plan.info.key and not replacing and check_keys:
+    info = plan.info
+    if info.key and not replacing and check_keys:
         seen: set[Any] = set()
         for doc in docs:
             k = _hashable(doc["_id"])
-            if k in seen:
-                raise errors.IntegrityError(f"duplicate key {doc['_id']!r} for {name} within one add()")
+            if k in seen:  # twice within one add()
+                raise errors.IntegrityError.about(info.cls, "key", _key_names(info))
             seen.add(k)
         clash = await coll.find_one({"_id": {"$in": [doc["_id"] for doc in docs]}}, {"_id": 1}, session=session)
         if clash is not None:
-            raise errors.IntegrityError(f"duplicate key: a {name} with key {clash['_id']!r} already exists")
+            raise errors.IntegrityError.about(info.cls, "key", _key_names(info))
     for i in plan.unique:
         path = plan.paths[i]
         values: dict[Any, Any] = {}
@@ -525,7 +547,7 @@ async def _check_conflicts(
             if v is None:
                 continue
             if _hashable(v) in values:
-                raise errors.IntegrityError(f"duplicate value {v!r} for unique field {name}.{path}")
+                raise errors.IntegrityError.about(info.cls, "unique", (info.fields[i].name,))
             values[_hashable(v)] = doc.get("_id")
         if not values:
             continue
@@ -534,25 +556,23 @@ async def _check_conflicts(
             query = {"$and": [query, {"_id": {"$nin": [doc["_id"] for doc in docs]}}]}
         clash = await coll.find_one(query, {path: 1}, session=session)
         if clash is not None:
-            raise errors.IntegrityError(f"duplicate value {clash[path]!r} for unique field {name}.{path}")
+            raise errors.IntegrityError.about(info.cls, "unique", (info.fields[i].name,))
 
 
 async def _check_update_conflicts(
     coll: AsyncCollection[Doc], info: ModelInfo, flt: Filter, unique: Sequence[tuple[str, Any]],
     session: AsyncClientSession | None,
 ) -> None:
-    name = info.cls.__name__
     matched = await coll.count_documents(flt, session=session, limit=2)
     if matched == 0:
         return
     for path, value in unique:
-        if matched > 1:
-            raise errors.IntegrityError(
-                f"update would give {matched}+ rows the same value for unique field {name}.{path}"
-            )
+        field_names = tuple(f.name for f in info.fields if f.column == path)
+        if matched > 1:  # several rows would take the same value
+            raise errors.IntegrityError.about(info.cls, "unique", field_names)
         clash = await coll.find_one({"$and": [{path: {"$eq": value}}, {"$nor": [flt]}]}, {"_id": 1}, session=session)
         if clash is not None:
-            raise errors.IntegrityError(f"duplicate value {value!r} for unique field {name}.{path}")
+            raise errors.IntegrityError.about(info.cls, "unique", field_names)
 
 
 class MongoDBDriver(_Ops, Driver):

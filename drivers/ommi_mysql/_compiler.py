@@ -208,6 +208,9 @@ class MySQLDialect(SQLDialect):
     def retype_column(self, table: str, column: str, type_sql: str) -> list[str]:
         raise errors.UnsupportedError(f"MySQL retypes {table}.{column} with MODIFY COLUMN")
 
+    def primary_key_name(self, table: str) -> str | None:
+        return "PRIMARY"  # every MySQL primary key has this name
+
     def drop_index(self, table: str, name: str, if_exists: bool = True) -> str:
         # an index belongs to its table in MySQL
         return f"DROP INDEX {'IF EXISTS ' if if_exists else ''}{name} ON {table}"

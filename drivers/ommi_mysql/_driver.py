@@ -34,7 +34,7 @@ from asyncmy.errors import InterfaceError, MySQLError, NotSupportedError
 
 from ommi import errors
 from ommi.driver import NO_DEFAULT, URL, LiveColumn, LiveTable, ModelInfo, NativeErrors, Option, SchemaChange
-from ommi.sql import AsyncConnection, AsyncSQLDriver, ModelPlan, Op
+from ommi.sql import AsyncConnection, AsyncSQLDriver, IntegrityDetails, ModelPlan, Op
 from ommi.sql.commands import call, fetchall
 
 from ._compiler import MySQLDialect
@@ -75,6 +75,10 @@ _REDACT = (
     (re.compile(r"^([^']*?): '.*$", re.S), r"\1"),
 )
 
+
+_KEY_NAME = re.compile(r"for key '(.*)'$", re.S)
+_CONSTRAINT_NAME = re.compile(r"CONSTRAINT `((?:[^`]|``)*)`")
+_COLUMN_NAME = re.compile(r"^Column '(.*)' cannot be null")
 
 _QMARK = re.compile("%[s%]")
 
@@ -418,6 +422,20 @@ class MySQLDriver(AsyncSQLDriver):
         # of step: drop it
         code = _code(exc)
         return isinstance(exc, MySQLError) and code >= 1000 and not 2000 <= code < 3000
+
+    def integrity_details(self, exc: BaseException) -> IntegrityDetails | None:
+        code = _code(exc)
+        text = str(exc.args[1]) if len(exc.args) > 1 else ""
+        if code == 1062:  # Duplicate entry '...' for key 'ux_Person_email' (MariaDB may prefix the table)
+            found = _KEY_NAME.search(text)
+            return (None, (), found.group(1).rsplit(".", 1)[-1] if found else None)
+        if code in (1451, 1452):  # ... CONSTRAINT `fk_Article_writer_id` FOREIGN KEY (`writer_id`) ...
+            found = _CONSTRAINT_NAME.search(text)
+            return ("reference", (), found.group(1) if found else None)
+        if code == 1048:  # Column 'name' cannot be null
+            found = _COLUMN_NAME.search(text)
+            return ("not_null", (found.group(1),) if found else (), None)
+        return None
 
     async def server_version(self) -> str:
         return f"MariaDB {self._version.split('-', 1)[0]}" if self._version else "MySQL"

@@ -196,6 +196,10 @@ class PostgreSQLDialect(SQLDialect):
             return ident + " PRIMARY KEY" if single else ident
         return super().key_column(f, single)
 
+    def primary_key_name(self, table: str) -> str | None:
+        # PostgreSQL names it after the table, cut to 63 bytes like any name
+        return (table + "_pkey").encode()[:63].decode(errors="ignore")
+
     def rename_index(self, table: str, old: str, new: str, column: str, unique: bool) -> list[str]:
         # renames the index in place; a unique constraint's index renames its constraint too
         return [f"ALTER INDEX IF EXISTS {old} RENAME TO {new}"]

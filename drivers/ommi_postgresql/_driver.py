@@ -29,7 +29,7 @@ import asyncpg  # type: ignore[import-untyped]
 
 from ommi import errors
 from ommi.driver import URL, LiveColumn, LiveTable, NativeErrors, Option
-from ommi.sql import AsyncConnection, AsyncSQLDriver, ModelPlan, Op
+from ommi.sql import AsyncConnection, AsyncSQLDriver, IntegrityDetails, ModelPlan, Op
 from ommi.sql.commands import call, execute, fetchall
 
 from ._compiler import PostgreSQLDialect
@@ -39,6 +39,8 @@ __all__ = ["PostgreSQLConnection", "PostgreSQLDriver"]
 # SQLSTATE classes and codes that mean "the database is unreachable or went away"
 _CONNECTION_STATES = ("08", "28", "3D000", "53300", "57P01", "57P02", "57P03")
 _TRANSACTION_STATES = ("40", "25")
+
+_INTEGRITY_KINDS = {"23505": "unique", "23503": "reference", "23502": "not_null"}
 
 _COPY_THRESHOLD = 100  # from this many generated-key rows on, one add() uses COPY
 
@@ -411,6 +413,19 @@ class PostgreSQLDriver(AsyncSQLDriver):
 
     def connection_lost(self, exc: BaseException) -> bool:
         return isinstance(exc, asyncpg.ConnectionDoesNotExistError | ConnectionResetError | BrokenPipeError)
+
+    def integrity_details(self, exc: BaseException) -> IntegrityDetails | None:
+        state = str(getattr(exc, "sqlstate", "") or "")
+        kind = _INTEGRITY_KINDS.get(state)
+        if kind is None:
+            return None
+        column = getattr(exc, "column_name", None)
+        # DETAIL: Key (email)=(...) already exists. (the values are not used)
+        detail = str(getattr(exc, "detail", "") or "")
+        columns: tuple[str, ...] = (column,) if column else ()
+        if not columns and detail.startswith("Key (") and ")=(" in detail:
+            columns = tuple(c.strip().strip('"') for c in detail[5 : detail.index(")=(")].split(","))
+        return (kind, columns, getattr(exc, "constraint_name", None))  # type: ignore[return-value]
 
     def reusable_after(self, exc: BaseException) -> bool:
         # asyncpg refusing to encode an argument leaves the connection inside an implicit

@@ -23,7 +23,7 @@ from typing import Any
 
 from ommi import errors
 from ommi.driver import URL, LiveColumn, LiveTable, NativeErrors, Option
-from ommi.sql import BlockingSQLDriver, Connection, ModelPlan, Op
+from ommi.sql import BlockingSQLDriver, Connection, IntegrityDetails, ModelPlan, Op
 from ommi.sql.commands import executemany, fetchall, fetchone, insert_id
 
 from ._compiler import (
@@ -201,6 +201,20 @@ class SQLiteDriver(BlockingSQLDriver):
 
     async def server_version(self) -> str:
         return f"SQLite {sqlite3.sqlite_version}"
+
+    def integrity_details(self, exc: BaseException) -> IntegrityDetails | None:
+        # "UNIQUE constraint failed: Person.email", "NOT NULL constraint failed: Person.name",
+        # "FOREIGN KEY constraint failed" (SQLite does not say which)
+        if not isinstance(exc, sqlite3.IntegrityError):
+            return None
+        text = str(exc)
+        for prefix, kind in (("UNIQUE constraint failed: ", "unique"), ("NOT NULL constraint failed: ", "not_null")):
+            if text.startswith(prefix):
+                columns = tuple(part.split(".", 1)[-1] for part in text[len(prefix) :].split(", "))
+                return (kind, columns, None)  # type: ignore[return-value]
+        if "FOREIGN KEY" in text:
+            return ("reference", (), None)
+        return None
 
     # -- fast paths ------------------------------------------------------------------
 

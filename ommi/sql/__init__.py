@@ -23,7 +23,7 @@ from ommi.sql import commands
 from ommi.sql._compiler import ModelPlan, SQLCompiler, render_statement
 from ommi.sql._connection import AsyncConnection, Command, Connection, Op
 from ommi.sql._dialect import Codec, SQLDialect, fixed_decimal
-from ommi.sql._driver import AsyncSQLDriver, BlockingSQLDriver, Link, SQLDriver, SQLTransaction
+from ommi.sql._driver import AsyncSQLDriver, BlockingSQLDriver, IntegrityDetails, Link, SQLDriver, SQLTransaction
 
 __all__ = [
     "AsyncConnection",
@@ -32,6 +32,7 @@ __all__ = [
     "Codec",
     "Command",
     "Connection",
+    "IntegrityDetails",
     "Kind",
     "Link",
     "ModelPlan",

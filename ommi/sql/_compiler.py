@@ -524,7 +524,9 @@ class SQLCompiler:
         for f in info.fields:
             target = f.references()
             if target is not None and d.foreign_keys:
+                # named, so that a violation reports which field it was (IntegrityError.fields)
                 parts.append(
+                    f"CONSTRAINT {q(d.foreign_key_name(info.name, f.column))} "
                     f"FOREIGN KEY ({q(f.column)}) REFERENCES {q(target.model.name)} ({q(target.column)})"
                 )
         out = [f"CREATE TABLE IF NOT EXISTS {q(name or info.name)} (\n  " + ",\n  ".join(parts) + "\n)"]

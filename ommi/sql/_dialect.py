@@ -315,8 +315,20 @@ class SQLDialect:
 
     def index_name(self, table: str, columns: Sequence[str], unique: bool = False) -> str:
         """A deterministic index name within 63 bytes (PostgreSQL's limit, the tightest of the backends)."""
-        name = ("ux_" if unique else "ix_") + table + "_" + "_".join(columns)
-        if len(name.encode()) <= 63:
-            return name
-        digest = hashlib.blake2s(name.encode(), digest_size=5).hexdigest()
-        return name.encode()[:50].decode(errors="ignore") + "_" + digest
+        return _short_name(("ux_" if unique else "ix_") + table + "_" + "_".join(columns))
+
+    def foreign_key_name(self, table: str, column: str) -> str:
+        """The name of the foreign key constraint ommi creates for a ``ReferenceTo`` field."""
+        return _short_name(f"fk_{table}_{column}")
+
+    def primary_key_name(self, table: str) -> str | None:
+        """The name the database gives a table's primary key constraint (``None``: it names none)."""
+        return None
+
+
+def _short_name(name: str) -> str:
+    """``name`` if it fits in 63 bytes, else its first 50 bytes and a digest of the whole (stable)."""
+    if len(name.encode()) <= 63:
+        return name
+    digest = hashlib.blake2s(name.encode(), digest_size=5).hexdigest()
+    return name.encode()[:50].decode(errors="ignore") + "_" + digest

@@ -33,6 +33,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any, ClassVar, TypeVar
 
 from ommi import errors
+from ommi._integrity import check_references, probe_clash
 from ommi._model import FieldInfo, ModelInfo
 from ommi._predicates import any_of, key_predicate
 from ommi.driver import (
@@ -42,8 +43,10 @@ from ommi.driver import (
     NativeErrors,
     Option,
     SchemaChange,
+    Statements,
     ThreadWorker,
     log_statement,
+    model_info,
 )
 from ommi.query import Aggregate, And, Delete, Field, Hop, Insert, Not, Predicate, Related, Save, Select, Update
 from ommi.sql import commands as cmd
@@ -51,9 +54,12 @@ from ommi.sql._compiler import ModelPlan, SQLCompiler, render_statement
 from ommi.sql._connection import AsyncConnection, Connection, Held, Op, Stream, Trace, drive, drive_async
 from ommi.sql._dialect import SQLDialect
 
-__all__ = ["AsyncSQLDriver", "BlockingSQLDriver", "Link", "SQLDriver", "SQLTransaction"]
+__all__ = ["AsyncSQLDriver", "BlockingSQLDriver", "IntegrityDetails", "Link", "SQLDriver", "SQLTransaction"]
 
 T = TypeVar("T")
+
+IntegrityDetails = tuple["errors.IntegrityKind | None", tuple[str, ...], "str | None"]
+"""What a native integrity error tells: its kind if it says, the columns, the constraint's name."""
 
 _savepoint_ids = itertools.count(1)
 
@@ -117,6 +123,7 @@ class SQLDriver(Driver):
         self.compiler = SQLCompiler(self.dialect)
         self.errors = self.native_errors
         self._fk_referenced: dict[type, bool] = {}
+        self._constraint_names: dict[type, dict[str, tuple[errors.IntegrityKind, tuple[str, ...], str]]] = {}
 
     @property
     def backend(self) -> str:
@@ -288,6 +295,80 @@ class SQLDriver(Driver):
         return _nothing()
 
     # -- failure analysis ----------------------------------------------------------
+
+    def integrity_details(self, exc: BaseException) -> IntegrityDetails | None:
+        """What a native integrity error tells: ``(kind or None, column names, constraint name or None)``.
+
+        A hook each driver fills from its library's errors; the base turns the
+        answer into the model's fields (:class:`ommi.errors.IntegrityError`).
+        """
+        return None
+
+    def _constraints(self, info: ModelInfo) -> dict[str, tuple[errors.IntegrityKind, tuple[str, ...], str]]:
+        """``constraint name -> (kind, fields, referrer)`` for what ommi creates for a model."""
+        found = self._constraint_names.get(info.cls)
+        if found is None:
+            d = self.dialect
+            found = {}
+            pk = d.primary_key_name(info.name)
+            if pk is not None and info.key:
+                found[pk] = ("key", tuple(f.name for f in info.key), "")
+            for f in info.fields:
+                if f.unique and not (f.key and len(info.key) == 1):
+                    found[d.index_name(info.name, [f.column], True)] = ("unique", (f.name,), "")
+                if f.reference is not None:
+                    found[d.foreign_key_name(info.name, f.column)] = ("reference", (f.name,), "")
+            for other in info.collection.infos():  # foreign keys of others pointing here: a refused delete
+                for f in other.fields:
+                    target = f.references() if f.reference is not None else None
+                    if target is not None and target.model is info:
+                        name = d.foreign_key_name(other.name, f.column)
+                        found.setdefault(name, ("reference", (), f"{other.cls.__name__}.{f.name}"))
+            self._constraint_names[info.cls] = found
+        return found
+
+    async def _explain(
+        self, exc: errors.IntegrityError, model: type, stmts: Statements, rows: Sequence[Any] = (),
+        *, deleting: bool = False,
+    ) -> errors.IntegrityError:
+        """The structured error (model, fields, kind) for an integrity error the database raised."""
+        if exc.kind is not None or exc.__cause__ is None:
+            return exc
+        info = model_info(model)
+        kind, columns, constraint = self.integrity_details(exc.__cause__) or (None, (), None)
+        fields: tuple[str, ...] = ()
+        referrer = ""
+        hit = self._constraints(info).get(constraint) if constraint else None
+        if hit is not None:
+            kind, fields, referrer = hit
+        elif kind == "key" and not columns:
+            fields = tuple(f.name for f in info.key)
+        elif columns:
+            fields = tuple(info.by_column[c].name for c in columns if c in info.by_column)
+            if kind in (None, "unique", "key"):
+                kind = "key" if set(columns) == {f.column for f in info.key} else "unique"
+        if (kind is None or (kind in ("unique", "key") and not fields)) and rows and not deleting:
+            # the database did not say which key or unique field: look (an error path only)
+            with contextlib.suppress(errors.OmmiError):
+                found = await probe_clash(stmts, model, rows)
+                if found is not None:
+                    return found
+        if kind is None:
+            return exc
+        if kind == "reference" and deleting:
+            fields = ()
+            referrer = referrer or ", ".join(
+                f"{o.cls.__name__}.{f.name}" for o in info.collection.infos() for f in o.fields
+                if f.reference is not None and (t := f.references()) is not None and t.model is info
+            )
+        elif kind == "reference" and not fields and rows:
+            # the database did not say which reference: look (an error path only)
+            try:
+                await check_references(stmts, model, rows)
+            except errors.IntegrityError as precise:
+                return precise
+            fields = tuple(f.name for f in info.fields if f.reference is not None)
+        return errors.IntegrityError.about(model, kind, fields, referrer=referrer)
 
     def _referenced(self, info: ModelInfo) -> bool:
         """Whether a foreign key of another model points at this model (so a delete can fail)."""
@@ -641,10 +722,9 @@ def _insert_or_skip(
     d: SQLDriver, plan: ModelPlan, given: list[tuple[Any, ...]], pending_rows: list[tuple[Any, ...]]
 ) -> Op[list[int]]:
     skip = d.dialect.conflict_skip
-    info = plan.info
     if given:
         if (yield cmd.execute(plan.insert_all + skip, given[0])) != 1:
-            raise _clash(info)
+            raise (yield from _clash(d, plan, given[0]))
         if plan.auto_index is not None:
             yield from d.after_given_keys(plan, given[0][plan.auto_index])
         return []
@@ -653,7 +733,7 @@ def _insert_or_skip(
         return (yield from d.insert_generated(plan, pending_rows, True))
     got = yield cmd.fetchone(f"{plan.insert_auto}{skip} RETURNING {plan.key_columns}", pending_rows[0])
     if got is None:
-        raise _clash(info)
+        raise (yield from _clash(d, plan, _widened(plan, pending_rows)[0]))
     return [int(got[0])]
 
 
@@ -665,12 +745,22 @@ def _widened(plan: ModelPlan, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ..
     return [(*r[:ai], None, *r[ai:]) for r in rows]
 
 
-def _clash(info: ModelInfo) -> errors.IntegrityError:
-    what = ", ".join(f.name for f in info.key) if info.key else "key"
-    unique = [f.name for f in info.fields if f.unique]
-    if unique:
-        what += " or unique field " + ", ".join(unique)
-    return errors.IntegrityError(f"{info.cls.__name__}: a stored {info.cls.__name__} already has this {what}")
+def _clash(d: SQLDriver, plan: ModelPlan, row: tuple[Any, ...]) -> Op[errors.IntegrityError]:
+    """Which key or unique field of a row that inserted nothing is taken (a complete row, ``None`` for a
+    key still to be generated): the details every backend reports alike."""
+    info = plan.info
+    q = d.dialect.quote
+    groups: list[tuple[errors.IntegrityKind, tuple[FieldInfo, ...]]] = [("key", info.key)] if info.key else []
+    groups += [("unique", (f,)) for f in info.fields if f.unique and not (f.key and len(info.key) == 1)]
+    for kind, fields in groups:
+        values = [row[info.fields.index(f)] for f in fields]
+        if None in values:
+            continue
+        marks = [d.dialect.placeholder(i + 1) for i in range(len(fields))]
+        where = " AND ".join(f"{q(f.column)} = {m}" for f, m in zip(fields, marks, strict=True))
+        if (yield cmd.fetchone(f"SELECT 1 FROM {plan.table} WHERE {where} LIMIT 1", values)) is not None:
+            return errors.IntegrityError.about(info.cls, kind, tuple(f.name for f in fields))
+    return errors.IntegrityError.about(info.cls, "unique")
 
 
 async def _run(
@@ -689,7 +779,10 @@ async def _insert(d: SQLDriver, stmt: Insert, tx: SQLTransaction | None) -> None
     instances = stmt.instances
     # validation happens while the operation starts, before any statement is sent
     context = f"cannot add {stmt.model.__name__}"
-    keys = await _run(d, tx, lambda: _insert_op(d, tx, plan, instances), context, stmt.model)
+    try:
+        keys = await _run(d, tx, lambda: _insert_op(d, tx, plan, instances), context, stmt.model)
+    except errors.IntegrityError as exc:
+        raise await d._explain(exc, stmt.model, tx or d, instances) from exc.__cause__
     if keys:
         ai = plan.auto_index
         assert ai is not None
@@ -756,7 +849,10 @@ async def _save(d: SQLDriver, stmt: Save, tx: SQLTransaction | None) -> int:
         return 0
     plan = d.compiler.plan(stmt.model)
     op = lambda: _save_op(d, tx, plan, stmt.instances)  # noqa: E731
-    return await _run(d, tx, op, f"cannot save {stmt.model.__name__}", stmt.model)
+    try:
+        return await _run(d, tx, op, f"cannot save {stmt.model.__name__}", stmt.model)
+    except errors.IntegrityError as exc:
+        raise await d._explain(exc, stmt.model, tx or d, stmt.instances) from exc.__cause__
 
 
 def _fetch(sql: str, params: Sequence[Any], load: Callable[[Any], Any]) -> Op[list[Any]]:
@@ -800,7 +896,11 @@ async def _update(d: SQLDriver, stmt: Update, tx: SQLTransaction | None) -> int:
     fk = d.dialect.foreign_keys
     can_fail = any(f.info.unique or f.info.key or (fk and f.info.reference is not None) for f, _ in stmt.values)
     context = f"cannot update {stmt.model.__name__}"
-    return await _run(d, tx, lambda: _write(d, tx, sql, params, can_fail), context, stmt.model)
+    try:
+        return await _run(d, tx, lambda: _write(d, tx, sql, params, can_fail), context, stmt.model)
+    except errors.IntegrityError as exc:
+        values = [{f.name: v for f, v in stmt.values}]
+        raise await d._explain(exc, stmt.model, tx or d, values) from exc.__cause__
 
 
 async def _delete(d: SQLDriver, stmt: Delete, tx: SQLTransaction | None) -> int:
@@ -808,11 +908,15 @@ async def _delete(d: SQLDriver, stmt: Delete, tx: SQLTransaction | None) -> int:
     info = d.compiler.plan(stmt.model).info
     can_fail = d._referenced(info)
     context = f"cannot delete {stmt.model.__name__}"
+    make: Callable[[], Op[int]] = lambda: _write(d, tx, sql, params, can_fail)  # noqa: E731
     if d.dialect.references_checked_per_row and can_fail:
         leaves = _no_referrer(info)
         if leaves is not None:
-            return await _run(d, tx, lambda: _unit(d, tx, _delete_leaves_first(d, stmt, leaves)), context, stmt.model)
-    return await _run(d, tx, lambda: _write(d, tx, sql, params, can_fail), context, stmt.model)
+            make = lambda: _unit(d, tx, _delete_leaves_first(d, stmt, leaves))  # noqa: E731
+    try:
+        return await _run(d, tx, make, context, stmt.model)
+    except errors.IntegrityError as exc:
+        raise await d._explain(exc, stmt.model, tx or d, deleting=True) from exc.__cause__
 
 
 def _no_referrer(info: ModelInfo) -> Predicate | None:

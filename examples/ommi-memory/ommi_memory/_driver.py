@@ -52,7 +52,17 @@ class _Statements:
     def _run(self, what: str, plan: Plan, op: Callable[[Layer], T]) -> T:
         # the statement log shows the operation and table, never values (an ommi promise)
         log_statement("memory", f"{what} {plan.info.name}")
-        return self._locked(op)
+        try:
+            return self._locked(op)
+        except errors.IntegrityError as exc:
+            cause = exc.__cause__
+            if not isinstance(cause, ConstraintError) or cause.kind is None:
+                raise
+            info = plan.info
+            fields = tuple(info.by_column[c].name for c in cause.columns if c in info.by_column)
+            if cause.kind == "reference" and not fields:  # a removal refused: rows still refer to it
+                raise errors.IntegrityError.about(info.cls, "reference", referrer=cause.referrer) from cause
+            raise errors.IntegrityError.about(info.cls, cause.kind, fields) from cause  # type: ignore[arg-type]
 
     def _locked(self, op: Callable[[Layer], T]) -> T:
         layer = self._layer()

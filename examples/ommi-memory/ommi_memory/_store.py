@@ -56,7 +56,20 @@ _INT64_MAX = 2**63 - 1
 
 
 class ConstraintError(Exception):
-    """A write broke a key, unique or reference constraint (the store's native error)."""
+    """A write broke a key, unique, reference or NOT NULL constraint (the store's native error).
+
+    ``kind`` and ``columns`` say which (as :class:`ommi.errors.IntegrityError` does,
+    in column names); ``referrer`` names the column still referring to a row
+    whose removal was refused.
+    """
+
+    def __init__(
+        self, message: str, kind: str | None = None, columns: tuple[str, ...] = (), referrer: str = ""
+    ) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.columns = columns
+        self.referrer = referrer
 
 
 @dataclass(eq=False)
@@ -722,7 +735,7 @@ def _write(layer: Layer, t: Table, put: dict[int, Row], drop: Collection[int]) -
         return t
     for pos, column in enumerate(t.columns):
         if not column.nullable and any(row[pos] is None for row in put.values()):
-            raise ConstraintError(f"{t.label}.{column.name} cannot be NULL")
+            raise ConstraintError(f"{t.label}.{column.name} cannot be NULL", "not_null", (column.name,))
     _check_indexes(t, put, drop)
     _check_references_out(layer, t, put, drop)
     _check_references_in(layer, t, put, drop)
@@ -758,7 +771,7 @@ def _check_indexes(t: Table, put: Mapping[int, Row], drop: Collection[int]) -> N
             value = index.value(row)
             if None in value:
                 if index.is_key:
-                    raise ConstraintError(f"{t.label}: a {index.what} field cannot be NULL")
+                    raise ConstraintError(f"{t.label}: a {index.what} field cannot be NULL", "not_null", index.columns)
                 continue  # several NULLs never collide
             holder = claimed.get(value)
             if holder is None:
@@ -766,7 +779,10 @@ def _check_indexes(t: Table, put: Mapping[int, Row], drop: Collection[int]) -> N
                 if holder is not None and (holder in put or holder in drop):
                     holder = None  # that row is being replaced or removed; put holds its new value
             if holder is not None:
-                raise ConstraintError(f"{t.label}: another row already has {index.what} = {_shown(value)}")
+                kind = "key" if index.is_key else "unique"
+                raise ConstraintError(
+                    f"{t.label}: another row already has {index.what} = {_shown(value)}", kind, index.columns
+                )
             claimed[value] = rid
 
 
@@ -794,7 +810,9 @@ def _check_references_out(layer: Layer, t: Table, put: Mapping[int, Row], drop: 
             if not exists(value):
                 raise ConstraintError(
                     f"{t.label}.{column} = {_shown((value,))} refers to no {target_name} row "
-                    f"(no {target_name}.{target_column} has that value)"
+                    f"(no {target_name}.{target_column} has that value)",
+                    "reference",
+                    (column,),
                 )
 
 
@@ -821,5 +839,7 @@ def _check_references_in(layer: Layer, t: Table, put: Mapping[int, Row], drop: C
                 if row[pos] in lost:
                     raise ConstraintError(
                         f"{t.label} row with {column} = {_shown((row[pos],))} is still referred to by "
-                        f"{source.label}.{source.columns[pos].name}; delete or change those rows first"
+                        f"{source.label}.{source.columns[pos].name}; delete or change those rows first",
+                        "reference",
+                        referrer=f"{source.label}.{source.columns[pos].name}",
                     )

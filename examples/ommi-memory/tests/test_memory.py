@@ -213,7 +213,8 @@ async def test_references_on_update_and_self_referencing_deletes(db: Ommi) -> No
     assert isinstance(moved.error, errors.IntegrityError)  # type: ignore[union-attr]
     dangling = await db.find(Node.id == grandchild.id).update(parent_id=424242)
     assert isinstance(dangling.error, errors.IntegrityError)  # type: ignore[union-attr]
-    assert "refers to no Node row" in str(dangling.error)  # type: ignore[union-attr]
+    assert str(dangling.error) == "Node.parent_id: refers to a row that does not exist"  # type: ignore[union-attr]
+    assert "refers to no Node row" in str(dangling.error.__cause__)  # type: ignore[union-attr]
     partial = await db.find(Node.name != "grandchild").delete()
     assert isinstance(partial.error, errors.IntegrityError)  # type: ignore[union-attr]
     assert await db.find(Node).delete().or_raise() == 3, "a whole tree goes in one statement"

@@ -1,0 +1,82 @@
+"""Conformance tests: integrity errors say which model, which fields and what kind, alike everywhere.
+
+"Is the username or the email taken?" gets the same answer on every backend:
+``IntegrityError.model``, ``.fields`` (ommi field names) and ``.kind``
+(``"unique"``, ``"key"``, ``"reference"``, ``"not_null"``), a message in
+ommi's terms that never shows the values, and the database's own error as
+``__cause__`` (when the database raised one).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from ommi import DBFailure, Ommi, errors
+from ommi.testing.models import Article, Membership, Person, Writer
+
+SECRET = "taken-value@example.com"  # noqa: S105 - a value that must not show, not a password
+
+
+def _integrity(result: Any) -> errors.IntegrityError:
+    assert isinstance(result, DBFailure), result
+    assert isinstance(result.error, errors.IntegrityError), repr(result.error)
+    assert SECRET not in str(result.error)
+    return result.error
+
+
+async def test_a_taken_unique_value_names_the_field(suite_db: Ommi) -> None:
+    await suite_db.add(Person("Ann", 1, email=SECRET)).or_raise()
+    for result in (
+        await suite_db.add(Person("Bob", 2, email=SECRET)),
+        await suite_db.add(Person("Cy", 3), Person("Dee", 4, email=SECRET)),
+        await suite_db.add(Person("Eve", 5, email="e@example.com"), Person("Fay", 6, email="e@example.com")),
+    ):
+        error = _integrity(result)
+        assert (error.model, error.fields, error.kind) == (Person, ("email",), "unique")
+        assert str(error) == "Person.email: value already exists"
+    [bob] = await suite_db.add(Person("Bob", 2, email="bob@example.com")).or_raise()
+    bob.email = SECRET
+    error = _integrity(await suite_db.save(bob))
+    assert (error.model, error.fields, error.kind) == (Person, ("email",), "unique")
+    error = _integrity(await suite_db.find(Person.name == "Bob").update(email=SECRET))
+    assert (error.model, error.fields, error.kind) == (Person, ("email",), "unique")
+
+
+async def test_a_taken_key_names_the_key_fields(suite_db: Ommi) -> None:
+    await suite_db.add(Person("Ann", 1, id=7), Membership("admins", 1)).or_raise()
+    error = _integrity(await suite_db.add(Person("Bob", 2, id=7)))
+    assert (error.model, error.fields, error.kind) == (Person, ("id",), "key")
+    assert str(error) == "Person.id: value already exists"
+    error = _integrity(await suite_db.add(Membership("admins", 1, "owner")))
+    assert (error.model, error.fields, error.kind) == (Membership, ("group", "member"), "key")
+
+
+@pytest.mark.requires("transactions")
+async def test_integrity_errors_inside_a_transaction_carry_the_same_details(suite_db: Ommi) -> None:
+    await suite_db.add(Person("Ann", 1, email=SECRET, id=7)).or_raise()
+    async with suite_db.transaction() as tx:
+        error = _integrity(await tx.add(Person("Bob", 2, email=SECRET)))
+        assert (error.fields, error.kind) == (("email",), "unique")
+        error = _integrity(await tx.add(Person("Cy", 3, id=7)))
+        assert (error.fields, error.kind) == (("id",), "key")
+        error = _integrity(await tx.add(Person("Dee", 4), Person("Eve", 5, email=SECRET)))
+        assert (error.fields, error.kind) == (("email",), "unique")
+        await tx.add(Person("Fay", 6)).or_raise()  # still usable after each of them
+    assert await suite_db.find(Person).count().or_raise() == 2
+
+
+async def test_a_missing_reference_and_a_refused_delete_say_so(suite_db: Ommi) -> None:
+    error = _integrity(await suite_db.add(Article("orphan", 987_654)))
+    assert (error.model, error.fields, error.kind) == (Article, ("writer_id",), "reference")
+    assert str(error) == "Article.writer_id: refers to a row that does not exist"
+    [ann] = await suite_db.add(Writer("Ann")).or_raise()
+    [article] = await suite_db.add(Article("kept", ann.id)).or_raise()
+    article.writer_id = 987_654
+    error = _integrity(await suite_db.save(article))
+    assert (error.model, error.fields, error.kind) == (Article, ("writer_id",), "reference")
+    error = _integrity(await suite_db.delete(ann))
+    assert (error.model, error.fields, error.kind) == (Writer, (), "reference")
+    assert str(error).startswith("Writer: still referred to")
+    assert await suite_db.find(Writer).count().or_raise() == 1
