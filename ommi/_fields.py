@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import math
+import re
 import types
 import typing
 import uuid
@@ -273,8 +274,14 @@ def _bad(where: str, value: Any, expected: str) -> errors.ValidationError:
 
 def _check_str(value: Any, f: _Spec) -> Any:
     if isinstance(value, str):
+        if not value.isascii() and _SURROGATE.search(value):
+            # not Unicode text (a lone surrogate, e.g. from a bad decode): no database stores it
+            raise errors.ValidationError(f"{f.where}: the text holds a lone surrogate, which is not Unicode")
         return value
     raise _bad(f.where, value, "str")
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _check_int(value: Any, f: _Spec) -> Any:

@@ -351,7 +351,9 @@ def _make_dumper(
             continue
         env[f"chk{i}"] = f.check
         exact = _EXACT_TYPES.get(f.kind)
-        if f.kind is Kind.FLOAT:  # NaN is a float but is refused (v != v only for NaN)
+        if f.kind is Kind.STR:  # isascii() is a flag test; other text is checked for lone surrogates
+            lines.append(f"    if v{i}.__class__ is not str or not v{i}.isascii(): v{i} = chk{i}(v{i})")
+        elif f.kind is Kind.FLOAT:  # NaN is a float but is refused (v != v only for NaN)
             lines.append(f"    if v{i}.__class__ is not float or v{i} != v{i}: v{i} = chk{i}(v{i})")
         elif f.kind is Kind.INT:
             lines.append(

@@ -38,7 +38,8 @@ def test_same_shape_compiles_once_and_binds_every_value() -> None:
 
 def test_identifiers_are_quoted_and_reserved_words_work() -> None:
     sql, _ = SQLCompiler(SQLiteDialect()).select(Select(Order, Order.customer == "x"))
-    assert sql == 'SELECT "customer", "amount", "note", "id" FROM "Order" WHERE "customer" = ?'
+    # SQLite quotes with backticks: a double-quoted name it cannot resolve would read as a string
+    assert sql == "SELECT `customer`, `amount`, `note`, `id` FROM `Order` WHERE `customer` = ?"
 
 
 def test_negation_is_pushed_to_the_leaves_for_two_valued_logic() -> None:
@@ -63,14 +64,14 @@ def test_postgresql_dialect_numbers_placeholders_and_orders_nulls_explicitly() -
 def test_update_delete_and_aggregate_statements() -> None:
     compiler = SQLCompiler(SQLiteDialect())
     sql, params = compiler.update(Update(Order, Order.amount < 3, ((Order.note.field, "low"),)))
-    assert sql == 'UPDATE "Order" SET "note" = ? WHERE "amount" < ?' and params == ["low", 3]
+    assert sql == "UPDATE `Order` SET `note` = ? WHERE `amount` < ?" and params == ["low", 3]
     sql, params = compiler.delete(Delete(Order, None))
-    assert sql == 'DELETE FROM "Order"' and params == []
+    assert sql == "DELETE FROM `Order`" and params == []
     stmt = Aggregate(Order, None, (Order.customer.field,), (Sum(Order.amount) > 10).__class__(
         Sum(Order.amount).node, (Sum(Order.amount) > 10).op, 10), (Count().node, Sum(Order.amount).node))
     sql, params, decode = compiler.aggregate(stmt)
-    assert sql == ('SELECT "customer", COUNT(*), SUM("amount") FROM "Order" GROUP BY "customer" '
-                   'HAVING SUM("amount") > ? ORDER BY "customer" ASC')
+    assert sql == ("SELECT `customer`, COUNT(*), SUM(`amount`) FROM `Order` GROUP BY `customer` "
+                   "HAVING SUM(`amount`) > ? ORDER BY `customer` ASC")
     assert params == [10]
     assert decode(("a", 3, 30)) == ("a", 3, 30)
 
@@ -125,7 +126,7 @@ def test_backfills_are_bound_unless_a_literal_is_exact() -> None:
     sqlite = SQLCompiler(SQLiteDialect()).schema_change(
         SchemaChange("add_required_column", info, "rank", value=float("-inf"), before=old))
     assert sqlite[0][0].endswith("NOT NULL DEFAULT 0")
-    assert sqlite[1] == ('UPDATE "Order" SET "rank" = ?', (float("-inf"),))
+    assert sqlite[1] == ("UPDATE `Order` SET `rank` = ?", (float("-inf"),))
 
 
 def test_renames_carry_index_names_along() -> None:
@@ -144,8 +145,8 @@ def test_renames_carry_index_names_along() -> None:
         'ALTER INDEX IF EXISTS "ix_Order_rank" RENAME TO "ix_Order_score";',
     ]
     sqlite = [sql for sql, _ in SQLCompiler(SQLiteDialect()).schema_change(change)]
-    assert sqlite[1:] == ['DROP INDEX IF EXISTS "ix_Order_rank"',
-                          'CREATE INDEX IF NOT EXISTS "ix_Order_score" ON "Order" ("score")']
+    assert sqlite[1:] == ["DROP INDEX IF EXISTS `ix_Order_rank`",
+                          "CREATE INDEX IF NOT EXISTS `ix_Order_score` ON `Order` (`score`)"]
     assert render_statement("UPDATE t SET a = ?", ["x"]) == "UPDATE t SET a = ?;  -- with $1 = 'x'"
 
 
@@ -161,11 +162,11 @@ def test_sqlite_rebuilds_a_table_to_make_a_field_required() -> None:
     statements = SQLCompiler(SQLiteDialect()).schema_change(change)
     assert [sql.split(" (")[0] for sql, _ in statements] == [
         "PRAGMA defer_foreign_keys = ON",  # references to the table are checked when the migration commits
-        'CREATE TABLE "ommi_copy_Order" AS SELECT * FROM "Order"',
-        'DROP TABLE "Order"',
-        'CREATE TABLE IF NOT EXISTS "Order"',
-        'INSERT INTO "Order"',
-        'DROP TABLE "ommi_copy_Order"',
+        "CREATE TABLE `ommi_copy_Order` AS SELECT * FROM `Order`",
+        "DROP TABLE `Order`",
+        "CREATE TABLE IF NOT EXISTS `Order`",
+        "INSERT INTO `Order`",
+        "DROP TABLE `ommi_copy_Order`",
     ]
     insert, params = statements[4]
-    assert 'COALESCE("note", ?)' in insert and params == ("-",)
+    assert "COALESCE(`note`, ?)" in insert and params == ("-",)

@@ -141,6 +141,10 @@ class SQLiteDialect(SQLDialect):
 
     name = "sqlite"
     paramstyle = "qmark"
+    # Backticks, not double quotes: SQLite reads a double-quoted name it cannot resolve as a
+    # string literal (a column missing from an old table would read back as its own name,
+    # and WHERE "status" = 'status' would match every row). A backticked name is always a name.
+    identifier_quote = "`"
     returning = False  # the last row id is cheaper than a RETURNING row
     begin_sql = "BEGIN IMMEDIATE"  # take the write lock now: no deadlock upgrading a read lock later
     begin_read_sql = "BEGIN"  # a read snapshot (WAL) for a stream

@@ -129,4 +129,29 @@ async def test_sync_refuses_destructive_changes_unless_allowed(suite_db: Ommi) -
         await suite_db.schema(v1).delete_models().or_raise()
 
 
+
+
+@pytest.mark.requires("schema_evolution")
+async def test_a_field_missing_from_its_table_never_reads_as_a_value(suite_db: Ommi) -> None:
+    """A model gains a field and the table is not migrated: reading it is an error naming the
+    column (or, in a document store, the field's absence), never the column's own name; a filter
+    on it never matches rows it should not."""
+    v1, Old, _, New = _versions("Contact_drift")
+    await suite_db.schema(v1).delete_models().or_raise()
+    await suite_db.schema(v1).create_models().or_raise()
+    try:
+        await suite_db.add(Old("Ann", 31), Old("Bob", 17)).or_raise()
+        rows = await suite_db.find(New).all()
+        if isinstance(rows, DBFailure):
+            assert isinstance(rows.error, (errors.SchemaError, errors.QueryError)), repr(rows.error)
+            assert "nickname" in str(rows.error) or "score" in str(rows.error), str(rows.error)
+        else:
+            assert all(r.nickname != "nickname" for r in rows.value)
+        gone = await suite_db.find(New.nickname == "nickname").delete()
+        assert isinstance(gone, DBFailure) or gone.value == 0
+        assert await suite_db.find(Old).count().or_raise() == 2
+    finally:
+        await suite_db.schema(v1).delete_models().or_raise()
+
+
 __all__ = [name for name in dict(globals()) if name.startswith("test_")]

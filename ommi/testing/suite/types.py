@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from decimal import Decimal
-from typing import cast
+from typing import Annotated, cast
 
 import pytest
 
@@ -189,3 +189,32 @@ async def test_aware_datetimes_outside_the_utc_range_are_refused_before_writing(
     assert isinstance(result, DBFailure) and isinstance(result.error, errors.ValidationError)
     assert await suite_db.find(Sample).count().or_raise() == 0
     assert await suite_db.find(Sample).all().or_raise() == []
+
+
+async def test_a_string_that_is_not_unicode_is_refused_and_nothing_is_stored(suite_db: Ommi) -> None:
+    result = await suite_db.add(Sample(s="ok"), Sample(s="lone \ud800 surrogate"))
+    assert isinstance(result, DBFailure) and isinstance(result.error, errors.ValidationError), result
+    assert await suite_db.find(Sample).count().or_raise() == 0
+
+
+async def test_a_stored_value_the_field_cannot_take_is_a_validation_error_on_reading(suite_db: Ommi) -> None:
+    """Another program stored a color the Enum lacks: reading it says so (never a bare error)."""
+    from dataclasses import dataclass
+
+    from ommi import Key, ModelCollection, ommi_model
+
+    raw = ModelCollection("ommi-conformance-raw-sample")
+
+    @ommi_model(collection=raw, name="Sample")  # the same table, read without the Enum
+    @dataclass
+    class RawSample:
+        color: str | None = None
+        id: Annotated[int | None, Key] = None
+
+    await suite_db.add(RawSample(color="purple")).or_raise()
+    result = await suite_db.find(Sample).all()
+    assert isinstance(result, DBFailure) and isinstance(result.error, errors.ValidationError), result
+    assert "cannot read" in str(result.error) and "Sample.color" in str(result.error)
+    assert "purple" not in str(result.error)
+    streamed = [s async for s in suite_db.find(RawSample)]
+    assert [s.color for s in streamed] == ["purple"]

@@ -1,0 +1,132 @@
+"""The thread bridge (ommi.driver.ThreadWorker) on its own: no call ever hangs.
+
+Regression tests for issue #14 items 14-16: a worker function raising
+StopIteration, an event loop closing while a call is in flight, calls to a
+stopped worker, and what cancellation means (a queued call never runs, a
+running statement is interrupted).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from ommi import errors
+from ommi.driver import ThreadWorker
+
+
+def _worker(conn: Any = None, interrupt: Any = None) -> ThreadWorker[Any]:
+    return ThreadWorker(
+        lambda: conn if conn is not None else object(),
+        close=lambda c: None,
+        translate=lambda exc: None,
+        name="ommi-test",
+        closed_message="the test worker has been closed",
+        interrupt=interrupt,
+    )
+
+
+@pytest.fixture
+def worker() -> Iterator[ThreadWorker[Any]]:
+    w = _worker()
+    yield w
+    w.stop_now(2)
+
+
+async def test_calls_run_in_order_on_one_thread(worker: ThreadWorker[Any]) -> None:
+    seen: list[tuple[int, int]] = []
+
+    def record(conn: Any, n: int, *, scale: int = 1) -> int:
+        seen.append((n, threading.get_ident()))
+        return n * scale
+
+    results = await asyncio.gather(*(worker.call(record, n, scale=10) for n in range(20)))
+    assert results == [n * 10 for n in range(20)]
+    assert [n for n, _ in seen] == list(range(20))
+    assert len({ident for _, ident in seen}) == 1 and seen[0][1] != threading.get_ident()
+
+
+async def test_a_function_raising_stop_iteration_fails_the_call_instead_of_hanging(
+    worker: ThreadWorker[Any],
+) -> None:
+    def exhausted(conn: Any) -> Any:
+        return next(iter(()))
+
+    with pytest.raises(RuntimeError, match="StopIteration") as info:
+        await asyncio.wait_for(worker.call(exhausted), 5)
+    assert isinstance(info.value.__cause__, StopIteration)
+    assert await asyncio.wait_for(worker.call(lambda conn: "still serving"), 5) == "still serving"
+
+
+def test_a_loop_closing_mid_call_leaves_the_worker_serving_the_next_loop(worker: ThreadWorker[Any]) -> None:
+    def slow(conn: Any) -> str:
+        time.sleep(0.3)
+        return "late"
+
+    async def abandon() -> None:
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(worker.call(slow), 0.05)
+
+    asyncio.run(abandon())  # the loop closes while `slow` still runs in the worker
+    time.sleep(0.4)  # the worker finishes it and cannot deliver the result: it must survive that
+
+    async def later() -> str:
+        return await asyncio.wait_for(worker.call(lambda conn: "next loop"), 5)
+
+    assert asyncio.run(later()) == "next loop"
+
+
+async def test_a_stopped_worker_fails_at_once() -> None:
+    w = _worker()
+    assert await w.call(lambda conn: 1) == 1
+    await w.stop()
+    started = time.perf_counter()
+    with pytest.raises(errors.ConnectionFailed, match="has been closed"):
+        await w.call(lambda conn: 2)
+    assert time.perf_counter() - started < 1
+
+
+async def test_a_cancelled_call_that_has_not_started_never_runs(worker: ThreadWorker[Any]) -> None:
+    release = threading.Event()
+    ran: list[str] = []
+
+    def blocker(conn: Any) -> None:
+        release.wait(5)
+
+    def effect(conn: Any) -> None:
+        ran.append("effect")
+
+    first = asyncio.ensure_future(worker.call(blocker))
+    queued = asyncio.ensure_future(worker.call(effect))
+    await asyncio.sleep(0.05)
+    queued.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await queued
+    release.set()
+    await first
+    await worker.call(lambda conn: None)  # everything queued before this has been handled
+    assert ran == []
+
+
+async def test_cancelling_a_running_statement_interrupts_it() -> None:
+    conn = sqlite3.connect(":memory:", check_same_thread=False)
+    w = _worker(conn, interrupt=lambda c: c.interrupt())
+    endless = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n"
+    try:
+        task = asyncio.ensure_future(w.call(lambda c: c.execute(endless).fetchone()))
+        await asyncio.sleep(0.2)
+        started = time.perf_counter()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        # the worker is free again soon: the statement was stopped, not run to its (never) end
+        assert await asyncio.wait_for(w.call(lambda c: c.execute("SELECT 42").fetchone()[0]), 5) == 42
+        assert time.perf_counter() - started < 5
+    finally:
+        await w.stop()
