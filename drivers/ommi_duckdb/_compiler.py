@@ -125,6 +125,17 @@ class DuckDBDialect(SQLDialect):
             return f"timezone('UTC', {column_sql})"
         return column_sql
 
+    def exact_expression(self, f: FieldInfo, value: Any) -> str | None:
+        # DuckDB cannot make a column NOT NULL after an UPDATE in the same transaction
+        # ("Cannot create index with outstanding updates"): say the default exactly instead
+        if isinstance(value, float):
+            return f"CAST('{value!r}' AS DOUBLE)"  # repr: 'inf', '-inf', '-0.0' and every float exactly
+        if isinstance(value, str) and f.kind is Kind.STR:
+            # DuckDB's parser keeps a NUL inside a quoted literal (a function such as chr(0)
+            # would not be constant and hit the same "outstanding updates" refusal)
+            return "'" + value.replace("'", "''") + "'"
+        return None
+
     def like_param(self, pattern: str) -> Any:
         # DuckDB rejects a pattern ending in a lone escape character: render the
         # tokens back, so such a backslash is escaped (ommi reads it as a literal)

@@ -727,6 +727,9 @@ class SQLCompiler:
         value = f.check(value)
         if _exact_literal(d, f, value):
             return [(f"{sql} NOT NULL DEFAULT {d.literal(f, value)}", ())]
+        exact = d.exact_expression(f, value)
+        if exact is not None:  # a constant expression the dialect writes exactly (DuckDB: CAST('inf' ...))
+            return [(f"{sql} NOT NULL DEFAULT {exact}", ())]
         # no exact literal (inf, -0.0, NUL in text, dates...): bind the value
         if d.alter_drops_indexes and change.before is not None:
             return self._rebuild(change, value)  # DuckDB: no NOT NULL after an UPDATE in one transaction

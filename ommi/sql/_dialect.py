@@ -286,6 +286,14 @@ class SQLDialect:
             return str(stored)
         return "'" + str(stored).replace("'", "''") + "'"
 
+    def exact_expression(self, f: FieldInfo, value: Any) -> str | None:
+        """A constant SQL expression equal to ``value`` where :meth:`literal` cannot write it exactly
+        (``inf``, ``-0.0``, text holding NUL), or ``None``: the value is then bound in an ``UPDATE``.
+
+        A hook for databases that cannot add a NOT NULL column and fill it in one transaction.
+        """
+        return None
+
     def retype_column(self, table: str, column: str, type_sql: str) -> list[str]:
         """Statements changing a column's type in place (stored values are converted with ``CAST``)."""
         return [f"ALTER TABLE {table} ALTER COLUMN {column} TYPE {type_sql} USING CAST({column} AS {type_sql})"]

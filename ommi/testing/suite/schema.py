@@ -85,6 +85,44 @@ async def test_sync_applies_additive_changes_and_keeps_rows(suite_db: Ommi) -> N
 
 
 @pytest.mark.requires("schema_evolution")
+async def test_sync_gives_existing_rows_the_exact_default(suite_db: Ommi) -> None:
+    """Defaults a SQL literal would spell wrongly (inf, -0.0, a NUL, quotes) reach existing rows exactly."""
+    import math
+    from dataclasses import dataclass as _dc
+
+    from ommi import Key, ModelCollection, ommi_model
+
+    big = math.inf if suite_db.capabilities >= {"infinite_floats"} else 1e308
+    v1, ContactV1, _, _ = _versions("EvolveDefaults")
+    v4 = ModelCollection("EvolveDefaults-v4")
+
+    @ommi_model(collection=v4, name="EvolveDefaults")
+    @_dc
+    class ContactV4:
+        name: str
+        age: int
+        legacy: str | None = None
+        top: float = big
+        zero: float = -0.0
+        note: str = "it's \"quoted\"\x00, with a NUL"
+        id: Annotated[int | None, Key] = None
+
+    await suite_db.schema(v1).delete_models().or_raise()
+    await suite_db.schema(v1).create_models().or_raise()
+    try:
+        await suite_db.add(ContactV1("Ann", 30), ContactV1("Bob", 40)).or_raise()
+        await suite_db.schema(v4).sync().or_raise()
+        rows = await suite_db.find(ContactV4).order_by(ContactV4.name).all().or_raise()
+        assert [(r.name, r.top, r.zero, r.note) for r in rows] == [
+            ("Ann", big, 0.0, "it's \"quoted\"\x00, with a NUL"), ("Bob", big, 0.0, "it's \"quoted\"\x00, with a NUL")]
+        assert all(type(r.top) is float and type(r.zero) is float and type(r.note) is str for r in rows)
+        if suite_db.capabilities >= {"signed_zero"}:
+            assert all(math.copysign(1.0, r.zero) == -1.0 for r in rows)
+    finally:
+        await suite_db.schema(v1).delete_models().or_raise()
+
+
+@pytest.mark.requires("schema_evolution")
 async def test_sync_refuses_destructive_changes_unless_allowed(suite_db: Ommi) -> None:
     from dataclasses import dataclass as _dc
 
