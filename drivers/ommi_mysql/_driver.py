@@ -296,11 +296,7 @@ class MySQLDriver(AsyncSQLDriver):
         ssl: ssl_module.SSLContext | None = None,
         url: URL | None = None,
     ) -> None:
-        if min_size < 0 or max_size < 1 or min_size > max_size:
-            raise errors.ConnectionFailed(
-                f"MySQL pool sizes need 0 <= min_size <= max_size and max_size >= 1, "
-                f"got min_size={min_size}, max_size={max_size}"
-            )
+        self.check_pool_sizes("MySQL", min_size, max_size)
         super().__init__()
         self.host = host
         self.port = port
@@ -315,8 +311,6 @@ class MySQLDriver(AsyncSQLDriver):
         self.ssl = ssl
         self.url = url or URL("mysql", user, password, host, port, "/" + (database or ""))
         self.errors = _ERRORS.with_secrets(self._password)
-        self._pool: Any = None
-        self._closed = False
         self._version = ""
 
     def __repr__(self) -> str:
@@ -375,31 +369,14 @@ class MySQLDriver(AsyncSQLDriver):
                 await _shut(pool)
             if isinstance(exc, errors.OmmiError):
                 raise
-            raise self._connection_failed(exc, f"cannot connect to {self.url.render()}") from exc
+            raise self.connection_failed(exc, f"cannot connect to {self.url.render()}") from exc
         self._pool = pool
 
-    def _connection_failed(self, exc: BaseException, where: str) -> errors.ConnectionFailed:
-        mapped = self._translate(exc, where)
-        if isinstance(mapped, errors.ConnectionFailed):
-            return mapped
-        return errors.ConnectionFailed(str(mapped))
+    async def close_pool(self, pool: Any) -> None:
+        await _shut(pool)
 
-    async def close(self) -> None:
-        self._closed = True
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            await _shut(pool)
-
-    async def acquire_connection(self) -> MySQLConnection:
-        pool = self._pool
-        if pool is None:
-            raise errors.ConnectionFailed(
-                "this MySQL driver has been closed" if self._closed else "the MySQL driver is not connected"
-            )
-        try:
-            return MySQLConnection(await pool.acquire(), pool)
-        except Exception as exc:
-            raise self._connection_failed(exc, f"cannot connect to {self.url.render()}") from exc
+    async def take_from_pool(self, pool: Any) -> MySQLConnection:
+        return MySQLConnection(await pool.acquire(), pool)
 
     async def release_connection(self, conn: AsyncConnection, reusable: bool) -> None:
         assert isinstance(conn, MySQLConnection)

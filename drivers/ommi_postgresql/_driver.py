@@ -257,11 +257,7 @@ class PostgreSQLDriver(AsyncSQLDriver):
         target_session_attrs: str | None = None,
         url: URL | None = None,
     ) -> None:
-        if min_size < 0 or max_size < 1 or min_size > max_size:
-            raise errors.ConnectionFailed(
-                f"PostgreSQL pool sizes need 0 <= min_size <= max_size and max_size >= 1, "
-                f"got min_size={min_size}, max_size={max_size}"
-            )
+        self.check_pool_sizes("PostgreSQL", min_size, max_size)
         super().__init__()
         self.host = host
         self.port = port
@@ -287,8 +283,6 @@ class PostgreSQLDriver(AsyncSQLDriver):
             {"host": single} if single and single.startswith("/") else {},
         )
         self.errors = _ERRORS.with_secrets(self._password)
-        self._pool: Any = None
-        self._closed = False
 
     def __repr__(self) -> str:
         return f"PostgreSQLDriver({self.url.render()!r})"
@@ -358,36 +352,18 @@ class PostgreSQLDriver(AsyncSQLDriver):
         except Exception as exc:
             if pool is not None:
                 pool.terminate()
-            raise self._connection_failed(exc, where) from exc
+            raise self.connection_failed(exc, where) from exc
         self._pool = pool
 
-    def _connection_failed(self, exc: BaseException, where: str) -> errors.ConnectionFailed:
-        mapped = self._translate(exc, where)
-        if isinstance(mapped, errors.ConnectionFailed):
-            return mapped
-        return errors.ConnectionFailed(str(mapped))
-
-    async def close(self) -> None:
-        self._closed = True
-        pool, self._pool = self._pool, None
-        if pool is None:
-            return
+    async def close_pool(self, pool: Any) -> None:
         try:
             # a transaction or stream the program abandoned would hold close() forever
             await asyncio.wait_for(pool.close(), 10)
         except Exception:  # noqa: BLE001 - whatever happens (a timeout included), the pool must go
             pool.terminate()
 
-    async def acquire_connection(self) -> PostgreSQLConnection:
-        pool = self._pool
-        if pool is None:
-            raise errors.ConnectionFailed(
-                "this PostgreSQL driver has been closed" if self._closed else "the PostgreSQL driver is not connected"
-            )
-        try:
-            return PostgreSQLConnection(await pool.acquire())
-        except Exception as exc:
-            raise self._connection_failed(exc, f"cannot connect to {self.url.render()}") from exc
+    async def take_from_pool(self, pool: Any) -> PostgreSQLConnection:
+        return PostgreSQLConnection(await pool.acquire())
 
     async def release_connection(self, conn: AsyncConnection, reusable: bool) -> None:
         assert isinstance(conn, PostgreSQLConnection)

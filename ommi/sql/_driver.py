@@ -37,6 +37,7 @@ from ommi._integrity import check_references, probe_clash
 from ommi._model import FieldInfo, ModelInfo
 from ommi._predicates import any_of, key_predicate
 from ommi.driver import (
+    URL,
     Driver,
     DriverTransaction,
     LiveTable,
@@ -1196,9 +1197,53 @@ class AsyncSQLDriver(SQLDriver):
     one until it ends. Subclasses implement the pool methods below.
     """
 
-    @abc.abstractmethod
+    _pool: Any = None
+    """The library's pool once connected (``None`` before :meth:`connect` and after :meth:`close`)."""
+    _closed: bool = False
+    url: URL
+
+    @staticmethod
+    def check_pool_sizes(backend: str, min_size: int, max_size: int) -> None:
+        """Refuse pool sizes no pool can have (``ConnectionFailed``, as for a bad URL)."""
+        if min_size < 0 or max_size < 1 or min_size > max_size:
+            raise errors.ConnectionFailed(
+                f"{backend} pool sizes need 0 <= min_size <= max_size and max_size >= 1, "
+                f"got min_size={min_size}, max_size={max_size}"
+            )
+
+    def connection_failed(self, exc: BaseException, where: str) -> errors.ConnectionFailed:
+        """A failure to connect, as ``ConnectionFailed`` whatever the library raised."""
+        mapped = self._translate(exc, where)
+        if isinstance(mapped, errors.ConnectionFailed):
+            return mapped
+        return errors.ConnectionFailed(str(mapped))
+
     async def acquire_connection(self) -> AsyncConnection:
-        """A connection from the pool (raise ``ConnectionFailed`` when none can be had)."""
+        """A connection from the pool (``ConnectionFailed`` when none can be had)."""
+        pool = self._pool
+        if pool is None:
+            backend = self.errors.backend
+            raise errors.ConnectionFailed(
+                f"this {backend} driver has been closed" if self._closed else f"the {backend} driver is not connected"
+            )
+        try:
+            return await self.take_from_pool(pool)
+        except Exception as exc:
+            raise self.connection_failed(exc, f"cannot connect to {self.url.render()}") from exc
+
+    @abc.abstractmethod
+    async def take_from_pool(self, pool: Any) -> AsyncConnection:
+        """Borrow a native connection from the library's pool, wrapped in the driver's adapter."""
+
+    @abc.abstractmethod
+    async def close_pool(self, pool: Any) -> None:
+        """Close the library's pool, whatever connections the program abandoned."""
+
+    async def close(self) -> None:
+        self._closed = True
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await self.close_pool(pool)
 
     @abc.abstractmethod
     async def release_connection(self, conn: AsyncConnection, reusable: bool) -> None:
