@@ -27,7 +27,7 @@ from ommi.driver import (
     log_statement,
     model_info,
 )
-from ommi.query import Aggregate, Delete, Insert, Save, Select, Update
+from ommi.query import Aggregate, Delete, Insert, Save, Select, Update, Upsert, Values
 
 from ._store import ConstraintError, Layer, Plan, column_type
 
@@ -101,6 +101,27 @@ class _Statements:
     async def aggregate(self, stmt: Aggregate) -> list[tuple[Any, ...]]:
         plan = self._driver.plan(stmt.model)
         return self._run("aggregate", plan, lambda layer: layer.aggregate(plan, stmt))
+
+    async def values(self, stmt: Values) -> list[tuple[Any, ...]]:
+        plan = self._driver.plan(stmt.model)
+        return self._run("values", plan, lambda layer: layer.values(stmt))
+
+    async def stream_values(self, stmt: Values) -> AsyncIterator[tuple[Any, ...]]:
+        plan = self._driver.plan(stmt.model)
+        rows = self._run("values", plan, lambda layer: layer.values(stmt))  # a snapshot, as for stream()
+        for start in range(0, len(rows), _STREAM_BATCH):
+            for row in rows[start : start + _STREAM_BATCH]:
+                yield row
+            await asyncio.sleep(0)
+
+    async def upsert(self, stmt: Upsert) -> None:
+        plan = self._driver.plan(stmt.model)
+        written = self._run("upsert", plan, lambda layer: layer.upsert(plan, stmt))
+        names = [f.name for f in plan.info.key]
+        for instance, key in written:  # only once every row is stored
+            for name, value in zip(names, key, strict=True):
+                if getattr(instance, name) != value:
+                    plan.info.set_value(instance, name, value)
 
 
 class MemoryDriver(_Statements, Driver):
