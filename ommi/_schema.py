@@ -35,6 +35,7 @@ class Schema:
         async def run() -> list[type]:
             driver = await self._connected()
             infos = self._infos()
+            check_relations(infos)
             await driver.create_schema(infos)
             return [i.cls for i in infos]
 
@@ -84,3 +85,18 @@ class Schema:
             await driver.drop_schema(list(reversed(self._infos())))
 
         return Action(run, self._call("delete_models"))
+
+
+def check_relations(infos: Sequence[ModelInfo]) -> None:
+    """Resolve every relation of the models now: an ambiguous one is a ``ModelError`` at the
+    first schema use, not at the first ``await post.author`` in production."""
+    from ommi._relations import AmbiguousRelation
+
+    for info in infos:
+        for relation in info.relations.values():
+            try:
+                relation.resolve()
+            except AmbiguousRelation:
+                raise
+            except errors.ModelError:
+                pass  # a target in another collection, or not defined yet: reported when used

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -172,6 +172,21 @@ class MySQLDialect(SQLDialect):
         if f.kind is Kind.DATETIME and f.aware:
             return _aware_out
         return super().decoder(f)
+
+    def arithmetic_overflow(self, exc: BaseException) -> bool:
+        args = exc.args
+        # 1690: "BIGINT value is out of range" (or DECIMAL); a DOUBLE out of range stays a ValidationError
+        return bool(args) and args[0] == 1690 and ("BIGINT" in str(args[-1]) or "DECIMAL" in str(args[-1]))
+
+    def upsert_clause(self, conflict: Sequence[str], updated: Sequence[str], key: Sequence[str]) -> str:
+        # MariaDB updates on a clash with any key or unique index (docs/backends/mysql.md);
+        # LAST_INSERT_ID(key) makes the insert id the stored row's key on the update path too
+        sets = [f"{c} = VALUES({c})" for c in updated or conflict[:1]]
+        if len(key) == 1:
+            sets.append(f"{key[0]} = LAST_INSERT_ID({key[0]})")
+        return " ON DUPLICATE KEY UPDATE " + ", ".join(sets)
+
+    upsert_returns_key = False
 
     def null_safe_not_equal(self, column_sql: str, placeholder: str) -> str:
         # MySQL has no IS DISTINCT FROM; <=> is the null-safe equality

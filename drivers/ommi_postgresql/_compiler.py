@@ -224,6 +224,10 @@ class PostgreSQLDialect(SQLDialect):
     def like(self, column_sql: str, placeholder: str, negate: bool) -> str:
         return f"{column_sql} {'!~' if negate else '~'} {placeholder}"
 
+    def arithmetic_overflow(self, exc: BaseException) -> bool:
+        # SQLSTATE 22003 (numeric_value_out_of_range) from bigint arithmetic
+        return getattr(exc, "sqlstate", None) == "22003" and "bigint out of range" in str(exc)
+
     def like_param(self, pattern: str) -> Any:
         return like_to_regex(pattern)
 

@@ -18,6 +18,7 @@ from ommi.testing.suite.adding import *  # noqa: F403
 from ommi.testing.suite.aggregates import *  # noqa: F403
 from ommi.testing.suite.declarations import *  # noqa: F403
 from ommi.testing.suite.events import *  # noqa: F403
+from ommi.testing.suite.expressions import *  # noqa: F403
 from ommi.testing.suite.migrations import *  # noqa: F403
 from ommi.testing.suite.names import *  # noqa: F403
 from ommi.testing.suite.observability import *  # noqa: F403
