@@ -189,6 +189,12 @@ class MySQLConnection(AsyncConnection):
         await cur.execute(sql, tuple(params))
         return int(cur.lastrowid)
 
+    async def fetch_named(self, sql: str, params: Sequence[Any]) -> tuple[list[str], list[Any]]:
+        cur = self.cur
+        await cur.execute(sql, tuple(params))
+        names = [d[0] for d in cur.description or ()]
+        return names, list(await cur.fetchall()) if cur.description else []
+
     async def cursor(self, sql: str, params: Sequence[Any]) -> Any:
         # asyncmy's own class: its fetchmany reads whole batches only for exactly SSCursor
         # (a subclass is read row by row, 4x slower). A SELECT of ommi's has no warnings to log.
@@ -270,7 +276,8 @@ class MySQLDriver(AsyncSQLDriver):
         "ssl": Option(_ssl_option, "require (verified TLS), disable, or an ssl.SSLContext"),
     }
     capabilities = frozenset(
-        {"transactions", "savepoints", "foreign_keys", "concurrent_transactions", "schema_evolution"}
+        {
+            "raw", "transactions", "savepoints", "foreign_keys", "concurrent_transactions", "schema_evolution"}
     )
     schemes = ("mysql", "mariadb")
     stream_batch = 1000

@@ -148,6 +148,11 @@ class PostgreSQLConnection(AsyncConnection):
     async def insert_id(self, sql: str, params: Sequence[Any]) -> int:
         raise errors.UnsupportedError("PostgreSQL returns generated keys with RETURNING")
 
+    async def fetch_named(self, sql: str, params: Sequence[Any]) -> tuple[list[str], list[Any]]:
+        statement = await self.conn.prepare(sql)
+        names = [a.name for a in statement.get_attributes()]
+        return names, list(await statement.fetch(*params))
+
     async def cursor(self, sql: str, params: Sequence[Any]) -> Any:
         return await self.conn.cursor(sql, *params)
 
@@ -223,6 +228,7 @@ class PostgreSQLDriver(AsyncSQLDriver):
     }
     capabilities = frozenset(
         {
+            "raw",
             "transactions",
             "savepoints",
             "foreign_keys",

@@ -337,7 +337,8 @@ class SQLCompiler:
             updated = [d.quote(f.column) for f in fields if f not in keep]
             conflict = [d.quote(f.column) for f in stmt.on]
             sql = f"INSERT INTO {plan.table} ({', '.join(cols)}) VALUES ({marks})"
-            return sql + d.upsert_clause(conflict, updated, [d.quote(f.column) for f in info.key])
+            keys = [d.quote(f.column) for f in info.key]
+            return sql + d.upsert_clause(conflict, updated, keys, plan.auto_index is not None)
 
         return self._compiled(shape, build)
 

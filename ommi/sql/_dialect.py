@@ -286,14 +286,20 @@ class SQLDialect:
         """Whether a native error is integer (or Decimal) arithmetic leaving its type's range."""
         return False
 
+    def upsert_clash(self, exc: BaseException) -> bool:
+        """Whether an upsert failed because the row clashed on another unique index than its conflict
+        target (a hook for :meth:`upsert_clause` forms that report it in their own way)."""
+        return False
+
     upsert_returns_key: ClassVar[bool] = True
     """:meth:`upsert_clause` ends in ``RETURNING`` the key (else the driver reads the insert id)."""
 
-    def upsert_clause(self, conflict: Sequence[str], updated: Sequence[str], key: Sequence[str]) -> str:
+    def upsert_clause(self, conflict: Sequence[str], updated: Sequence[str], key: Sequence[str], auto: bool) -> str:
         """What follows ``INSERT ... VALUES (...)`` to update the clashing row instead (quoted names).
 
         ``conflict``: the key or unique columns the clash is on; ``updated``: the
-        columns an update sets from the row given; ``key``: the key columns to return.
+        columns an update sets from the row given; ``key``: the key columns to return;
+        ``auto``: the key is generated. A clash on any other unique index must stay an error.
         """
         sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in updated or conflict[:1])
         returning = f" RETURNING {', '.join(key)}" if key else ""

@@ -931,7 +931,7 @@ def _upsert_op(d: SQLDriver, tx: SQLTransaction | None, stmt: Upsert) -> Op[list
                 got = yield cmd.fetchone(sql, row)
                 keys.append(tuple(got) if got is not None else ())
             elif ai is not None and len(info.key) == 1:
-                keys.append(((yield cmd.insert_id(sql, row)),))
+                keys.append(((yield cmd.insert_id(sql, row)),))  # the stored key, also when updated
             else:
                 yield cmd.execute(sql, row)
                 keys.append(())
@@ -948,7 +948,14 @@ async def _upsert(d: SQLDriver, stmt: Upsert, tx: SQLTransaction | None) -> None
     plan = d.compiler.plan(stmt.model)
     info = plan.info
     context = f"cannot upsert {stmt.model.__name__}"
-    keys = await _run(d, tx, lambda: _upsert_op(d, tx, stmt), context, stmt.model)
+    try:
+        keys = await _run(d, tx, lambda: _upsert_op(d, tx, stmt), context, stmt.model)
+    except errors.OmmiError as exc:
+        if exc.__cause__ is not None and d.dialect.upsert_clash(exc.__cause__):
+            raise errors.IntegrityError(
+                f"{d.errors.backend}: {context}: a stored {info.cls.__name__} already has one of its unique values"
+            ) from exc.__cause__
+        raise
     decoders = [d.dialect.decoder(f) for f in info.key]
     for m, key in zip(stmt.instances, keys, strict=True):
         if len(key) != len(info.key):

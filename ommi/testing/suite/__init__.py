@@ -24,11 +24,13 @@ from ommi.testing.suite.names import *  # noqa: F403
 from ommi.testing.suite.observability import *  # noqa: F403
 from ommi.testing.suite.ordering import *  # noqa: F403
 from ommi.testing.suite.predicates import *  # noqa: F403
+from ommi.testing.suite.projections import *  # noqa: F403
 from ommi.testing.suite.reading import *  # noqa: F403
 from ommi.testing.suite.relationships import *  # noqa: F403
 from ommi.testing.suite.schema import *  # noqa: F403
 from ommi.testing.suite.streaming import *  # noqa: F403
 from ommi.testing.suite.transactions import *  # noqa: F403
 from ommi.testing.suite.types import *  # noqa: F403
+from ommi.testing.suite.upserts import *  # noqa: F403
 from ommi.testing.suite.validation import *  # noqa: F403
 from ommi.testing.suite.writes import *  # noqa: F403
