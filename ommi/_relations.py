@@ -65,7 +65,11 @@ class Via:
     field: str
 
 
-class AmbiguousRelation(errors.ModelError):
+class BadRelation(errors.ModelError):
+    """A relation declaration that is wrong whatever is defined later (refused at decoration)."""
+
+
+class AmbiguousRelation(BadRelation):
     """A relation could follow several ``ReferenceTo`` fields and names none with ``Via``."""
 
 
@@ -308,7 +312,7 @@ class Relation:
                 return named[0]
             fields = ", ".join(dict.fromkeys(_name(f) for _, f in forward + backward)) or "none"
             if not named:
-                raise errors.ModelError(
+                raise BadRelation(
                     f"{self._where()}: Via({via!r}) names no ReferenceTo field joining {source.cls.__name__} and "
                     f"{target.cls.__name__} (the fields that do: {fields})"
                 )
@@ -337,7 +341,7 @@ class Relation:
         """
         try:
             self._resolve()
-        except AmbiguousRelation:
+        except BadRelation:
             raise
         except Exception:  # noqa: BLE001, S110 - resolved again (and reported) at first use
             pass
@@ -458,7 +462,8 @@ class RelationRef:
             if not isinstance(p, Condition):
                 raise errors.QueryError(f"{self!r}.has() takes predicates, not {p!r}")
             preds.append(localize(check_depth(p), target))  # type: ignore[arg-type]
-        return Related(self.relation.path(), join_all(preds) or And(()))
+        joined = join_all(preds)
+        return Related(self.relation.path(), joined if joined is not None else And(()))
 
 
 class RelationDescriptor:
@@ -506,7 +511,8 @@ def find_path(start: ModelInfo, goal: ModelInfo) -> tuple[Hop, ...]:
     if len(set(found)) > 1:
         shown = "; ".join(" -> ".join(f"{h.source.model.__name__}.{h.source.name}" for h in p) for p in found)
         raise errors.QueryError(
-            f"filtering {start.cls.__name__} by {goal.cls.__name__} is ambiguous: several links join them ({shown})"
+            f"filtering {start.cls.__name__} by {goal.cls.__name__} is ambiguous: several links join them ({shown}); "
+            f"name the path with a relation's has(), e.g. {start.cls.__name__}.<relation>.has(...)"
         )
     return found[0]
 

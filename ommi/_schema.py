@@ -90,13 +90,13 @@ class Schema:
 def check_relations(infos: Sequence[ModelInfo]) -> None:
     """Resolve every relation of the models now: an ambiguous one is a ``ModelError`` at the
     first schema use, not at the first ``await post.author`` in production."""
-    from ommi._relations import AmbiguousRelation
+    from ommi._relations import BadRelation
 
     for info in infos:
         for relation in info.relations.values():
             try:
                 relation.resolve()
-            except AmbiguousRelation:
+            except BadRelation:
                 raise
             except errors.ModelError:
                 pass  # a target in another collection, or not defined yet: reported when used

@@ -23,6 +23,7 @@ from ommi.testing.suite.migrations import *  # noqa: F403
 from ommi.testing.suite.names import *  # noqa: F403
 from ommi.testing.suite.observability import *  # noqa: F403
 from ommi.testing.suite.ordering import *  # noqa: F403
+from ommi.testing.suite.paths import *  # noqa: F403
 from ommi.testing.suite.predicates import *  # noqa: F403
 from ommi.testing.suite.projections import *  # noqa: F403
 from ommi.testing.suite.reading import *  # noqa: F403
