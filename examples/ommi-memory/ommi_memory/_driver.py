@@ -27,7 +27,7 @@ from ommi.driver import (
     log_statement,
     model_info,
 )
-from ommi.query import Aggregate, Delete, Insert, Save, Select, Update, Upsert, Values
+from ommi.query import Aggregate, Delete, Insert, Raw, Save, Select, Update, Upsert, Values
 
 from ._store import ConstraintError, Layer, Plan, column_type
 
@@ -114,6 +114,23 @@ class _Statements:
                 yield row
             await asyncio.sleep(0)
 
+    async def raw(self, stmt: Raw) -> list[Any]:
+        """The memory store's native statement: a function of the tables.
+
+        ``statement(tables, *params)`` gets each table's rows as dicts (column ->
+        stored value), read under the store's lock, and returns a list: tuples or
+        dicts, or with ``into`` dicts named by column, built into instances.
+        """
+        fn = stmt.statement
+        if not callable(fn):
+            raise errors.QueryError("raw() on the memory store takes a function of the tables, not text")
+        log_statement("memory", f"raw {getattr(fn, '__name__', 'function')}")
+        rows = self._locked(lambda layer: list(fn(layer.snapshot_rows(), *stmt.params)))
+        if stmt.into is None:
+            return rows
+        plan = self._driver.plan(stmt.into)
+        return [plan.load([row.get(c) for c in plan.columns]) for row in rows]
+
     async def upsert(self, stmt: Upsert) -> None:
         plan = self._driver.plan(stmt.model)
         written = self._run("upsert", plan, lambda layer: layer.upsert(plan, stmt))
@@ -146,6 +163,7 @@ class MemoryDriver(_Statements, Driver):
             "transactional_schema",
             "infinite_floats",
             "signed_zero",
+            "raw",
         }
     )
     schemes: ClassVar[tuple[str, ...]] = ("memory",)

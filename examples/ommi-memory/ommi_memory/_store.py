@@ -455,6 +455,14 @@ class Layer:
         codecs = [decoder(f.info) for f in stmt.fields]
         return [tuple(_decoded(v, c) for v, c in zip(row, codecs, strict=True)) for row in out]
 
+    def snapshot_rows(self) -> dict[str, list[dict[str, Any]]]:
+        """Every table's rows as dicts of stored values (for ``raw``)."""
+        out: dict[str, list[dict[str, Any]]] = {}
+        for name in list(self.tables):
+            t = self.table(name)
+            out[name] = [dict(zip((c.name for c in t.columns), row, strict=True)) for row in t.rows.values()]
+        return out
+
     def values(self, stmt: Values) -> list[Row]:
         """A values statement's rows as Python values."""
         return self._projected(stmt, decoded=True)
