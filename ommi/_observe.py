@@ -43,7 +43,7 @@ class StatementEvent:
     @property
     def model(self) -> type:
         """The model class the statement is about (for ``raw`` without ``into``, ``type(None)``)."""
-        return self.statement.model or type(None)  # type: ignore[no-any-return]
+        return self.statement.model or type(None)  # type: ignore[no-any-return,unused-ignore]
 
 
 StatementHook = Callable[[StatementEvent], None]

@@ -448,7 +448,11 @@ class ValuesQuery(Generic[R]):
     def all(self) -> Action[list[R]]:
         """Every row, as a list of tuples."""
         stmt = self._stmt
-        return self._scope.action(lambda s: s.values(stmt), *self._call("all"))
+
+        async def run(stmts: Statements) -> list[R]:
+            return await stmts.values(stmt)  # type: ignore[return-value]
+
+        return self._scope.action(run, *self._call("all"))
 
     def _paged(self, n: int) -> Values:
         limit = self._stmt.select.limit
@@ -499,7 +503,7 @@ def _orders(terms: tuple[Any, ...], model: type) -> list[OrderBy | AggOrder]:
         order = term.asc if isinstance(term, (FieldRef, ExprRef, AggRef)) else term
         if not isinstance(order, (OrderBy, AggOrder)):
             raise errors.QueryError(f"order_by() takes fields or field.asc/.desc, not {term!r}")
-        if isinstance(order, OrderBy) and not isinstance(order.field, Field):
+        if isinstance(order, OrderBy) and not isinstance(order.field, Field):  # noqa: SIM102 - one message each
             if any(f.model is not model for f in expr_fields(order.field)):
                 raise errors.QueryError(f"order_by({render_expr(order.field)}) names fields of another model")
         out.append(order)

@@ -302,7 +302,9 @@ class Relation:
         # (post.author); a list usually follows references to the owner (user.posts)
         return self._direct_between(self.owner, target, prefer_forward=not many, via=via)
 
-    def _direct_between(self, source: ModelInfo, target: ModelInfo, prefer_forward: bool, via: str | None = None) -> Link:
+    def _direct_between(
+        self, source: ModelInfo, target: ModelInfo, prefer_forward: bool, via: str | None = None
+    ) -> Link:
         # each candidate with its referencing field: the field a Via names, and the one messages show
         forward = [(Link(f.ref.field, t.ref.field), f) for f, t in _references(source) if t.model is target]
         backward = [(Link(t.ref.field, f.ref.field), f) for f, t in _references(target) if t.model is source]

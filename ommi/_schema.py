@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 
+from ommi import errors
 from ommi._migrate import SchemaDiff, compute_diff, refuse_unallowed
 from ommi._model import ModelCollection, ModelInfo, default_collection, infos_in_dependency_order
 from ommi._results import Action

@@ -156,7 +156,9 @@ class _Session:
         return self._scope.action(run, ".add(", groups[0][0] if groups else "", ")")
 
     @deferred
-    def upsert(self, *models: M, on: FieldRef[Any, Any] | tuple[FieldRef[Any, Any], ...] | None = None) -> Action[list[M]]:
+    def upsert(
+        self, *models: M, on: FieldRef[Any, Any] | tuple[FieldRef[Any, Any], ...] | None = None
+    ) -> Action[list[M]]:
         """Insert each instance, or update the stored row it conflicts with; yields the instances.
 
         The conflict is on the model's key, or on the ``Unique`` field named by

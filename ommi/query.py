@@ -67,63 +67,63 @@ V = TypeVar("V")
 
 __all__ = [
     "Agg",
-    "Arith",
-    "ArithOp",
-    "CaseFunc",
-    "CompareExpr",
-    "Expr",
-    "ExprRef",
-    "InValues",
-    "LikeExpr",
-    "Neg",
-    "TextCase",
-    "Raw",
-    "SubqueryLike",
-    "Upsert",
-    "Value",
-    "Values",
-    "expr_kind",
-    "expr_fields",
-    "fold_like",
-    "render_expr",
     "AggCompare",
     "AggFunc",
     "AggOrder",
     "AggRef",
     "Aggregate",
     "And",
+    "Arith",
+    "ArithOp",
     "Avg",
     "Between",
+    "CaseFunc",
     "Compare",
+    "CompareExpr",
     "Condition",
     "Count",
     "CountDistinct",
     "Delete",
+    "Expr",
+    "ExprRef",
     "Field",
     "FieldRef",
     "Hop",
     "In",
+    "InValues",
     "Insert",
     "IsNull",
     "Like",
+    "LikeExpr",
     "LikeToken",
     "Max",
     "Min",
+    "Neg",
     "Not",
     "Op",
     "Or",
     "OrderBy",
     "Predicate",
+    "Raw",
     "Related",
     "Save",
     "Select",
+    "SubqueryLike",
     "Sum",
+    "TextCase",
     "Update",
+    "Upsert",
+    "Value",
+    "Values",
     "Wildcard",
     "col",
     "escape_like",
+    "expr_fields",
+    "expr_kind",
+    "fold_like",
     "like_pattern",
     "like_tokens",
+    "render_expr",
 ]
 
 
@@ -608,14 +608,18 @@ def _comparable_kinds(left: Expr, right: Expr, shown: str) -> None:
         raise errors.QueryError(f"{shown}: JSON fields cannot be compared")
     numeric = lk.value in _NUMERIC_NAMES and rk.value in _NUMERIC_NAMES
     if numeric:
-        if {lk, rk} == {Kind.FLOAT, Kind.DECIMAL}:
-            raise errors.QueryError(f"{shown}: comparing float with Decimal is inexact; compare like types")
+        if Kind.DECIMAL in (lk, rk) and lk is not rk:
+            # float is inexact; an int column and a Decimal one compare unlike on some stores
+            raise errors.QueryError(
+                f"{shown}: compare Decimal with Decimal (for an int side, multiply it by Decimal(1))"
+            )
         return
     if lk is not rk:
         raise errors.QueryError(f"{shown}: cannot compare {_kind_name(lk)} with {_kind_name(rk)}")
-    if lk is Kind.DATETIME and isinstance(left, Field) and isinstance(right, Field) and left.info.aware != right.info.aware:
+    both = isinstance(left, Field) and isinstance(right, Field)
+    if both and lk is Kind.DATETIME and left.info.aware != right.info.aware:  # type: ignore[union-attr]
         raise errors.QueryError(f"{shown}: cannot compare a naive datetime with an aware one")
-    if lk is Kind.ENUM and isinstance(left, Field) and isinstance(right, Field) and left.info.py_type is not right.info.py_type:
+    if both and lk is Kind.ENUM and left.info.py_type is not right.info.py_type:  # type: ignore[union-attr]
         raise errors.QueryError(f"{shown}: the two enum fields have different enum types")
 
 
@@ -810,9 +814,9 @@ class FieldRef(_Operand[M, T]):
     # narrow object's signature on purpose; another field or an expression
     # (``Post.views == Post.likes``) compares row by row
     @overload  # type: ignore[override]
-    def __eq__(self, value: FieldRef[Any, Any] | ExprRef[Any, Any]) -> CompareExpr[M]: ...
-    @overload
     def __eq__(self, value: T | None) -> Compare[M] | IsNull[M]: ...
+    @overload
+    def __eq__(self, value: FieldRef[Any, Any] | ExprRef[Any, Any]) -> CompareExpr[M]: ...
     def __eq__(self, value: Any) -> Any:
         if value is None:
             return IsNull(self.field)
@@ -821,9 +825,9 @@ class FieldRef(_Operand[M, T]):
         return Compare(self.field, Op.EQ, self._value(value))
 
     @overload  # type: ignore[override]
-    def __ne__(self, value: FieldRef[Any, Any] | ExprRef[Any, Any]) -> CompareExpr[M]: ...
-    @overload
     def __ne__(self, value: T | None) -> Compare[M] | Not[M]: ...
+    @overload
+    def __ne__(self, value: FieldRef[Any, Any] | ExprRef[Any, Any]) -> CompareExpr[M]: ...
     def __ne__(self, value: Any) -> Any:
         if value is None:
             return Not(IsNull(self.field))
@@ -832,30 +836,30 @@ class FieldRef(_Operand[M, T]):
         return Compare(self.field, Op.NE, self._value(value))
 
     @overload
-    def __lt__(self, value: FieldRef[Any, Any] | ExprRef[Any, Any]) -> CompareExpr[M]: ...
-    @overload
     def __lt__(self, value: T) -> Compare[M]: ...
+    @overload
+    def __lt__(self, value: FieldRef[Any, Any] | ExprRef[Any, Any]) -> CompareExpr[M]: ...
     def __lt__(self, value: Any) -> Any:
         return self._ordered(Op.LT, value)
 
     @overload
-    def __le__(self, value: FieldRef[Any, Any] | ExprRef[Any, Any]) -> CompareExpr[M]: ...
-    @overload
     def __le__(self, value: T) -> Compare[M]: ...
+    @overload
+    def __le__(self, value: FieldRef[Any, Any] | ExprRef[Any, Any]) -> CompareExpr[M]: ...
     def __le__(self, value: Any) -> Any:
         return self._ordered(Op.LE, value)
 
     @overload
-    def __gt__(self, value: FieldRef[Any, Any] | ExprRef[Any, Any]) -> CompareExpr[M]: ...
-    @overload
     def __gt__(self, value: T) -> Compare[M]: ...
+    @overload
+    def __gt__(self, value: FieldRef[Any, Any] | ExprRef[Any, Any]) -> CompareExpr[M]: ...
     def __gt__(self, value: Any) -> Any:
         return self._ordered(Op.GT, value)
 
     @overload
-    def __ge__(self, value: FieldRef[Any, Any] | ExprRef[Any, Any]) -> CompareExpr[M]: ...
-    @overload
     def __ge__(self, value: T) -> Compare[M]: ...
+    @overload
+    def __ge__(self, value: FieldRef[Any, Any] | ExprRef[Any, Any]) -> CompareExpr[M]: ...
     def __ge__(self, value: Any) -> Any:
         return self._ordered(Op.GE, value)
 

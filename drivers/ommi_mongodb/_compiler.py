@@ -471,7 +471,11 @@ class MongoCompiler:
         orders = stmt.order_by or tuple(OrderBy(f) for f in stmt.group_by)
         sort: dict[str, int] = {}
         for term in orders:
-            key = names[term.agg] if isinstance(term, AggOrder) else group_paths[term.field.info]
+            if isinstance(term, AggOrder):
+                key = names[term.agg]
+            else:
+                assert isinstance(term.field, Field)  # grouped results order by group fields
+                key = group_paths[term.field.info]
             sort.setdefault(key, -1 if term.descending else 1)
         if sort:
             pipeline.append({"$sort": sort})
@@ -543,8 +547,8 @@ class MongoCompiler:
                 return {"$multiply": [inner, -1]}
             case TextCase(func=func, item=item):
                 inner = self.expr(item)
-                op = "$toLower" if func is CaseFunc.LOWER else "$toUpper"
-                return {"$let": {"vars": {"v": inner}, "in": {"$cond": [{"$eq": ["$$v", None]}, None, {op: "$$v"}]}}}
+                name = "$toLower" if func is CaseFunc.LOWER else "$toUpper"
+                return {"$let": {"vars": {"v": inner}, "in": {"$cond": [{"$eq": ["$$v", None]}, None, {name: "$$v"}]}}}
             case _:
                 assert_never(node)
 
@@ -730,7 +734,7 @@ class _FilterBuilder:
             raise errors.QueryError("a filter across references was not resolved")
         return self.leaf(node.path[0].source, {"$nin" if negate else "$in": values})
 
-    def pred(self, node: Predicate) -> Filter:
+    def pred(self, node: Predicate) -> Filter:  # noqa: C901 - one case per node type
         match node:
             case Compare(field=fld, op=op, value=value):
                 return self.leaf(fld, {_OPS[op]: self.enc(fld, value)})

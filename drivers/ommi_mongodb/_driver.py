@@ -442,7 +442,8 @@ class _Ops:
                 pipeline.append({"$group": {"_id": group}})
                 sort: dict[str, int] = {}
                 for term in select.order_by:
-                    sort.setdefault(f"_id.f{stmt.fields.index(term.field)}", -1 if term.descending else 1)  # type: ignore[arg-type]
+                    assert isinstance(term.field, Field)  # a distinct query orders by its own fields
+                    sort.setdefault(f"_id.f{stmt.fields.index(term.field)}", -1 if term.descending else 1)
                 if sort:
                     pipeline.append({"$sort": sort})
                 if select.offset:

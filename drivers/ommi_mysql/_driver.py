@@ -53,7 +53,8 @@ logger = logging.getLogger("ommi.mysql")
 # was, as standard SQL does (MariaDB would otherwise assign left to right).
 INIT_COMMAND = (
     "SET SESSION sql_mode = 'STRICT_ALL_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION,"
-    "NO_AUTO_VALUE_ON_ZERO,SIMULTANEOUS_ASSIGNMENT', sql_notes = 0, time_zone = '+00:00', div_precision_increment = 30, "
+    "NO_AUTO_VALUE_ON_ZERO,SIMULTANEOUS_ASSIGNMENT', sql_notes = 0, time_zone = '+00:00', "
+    "div_precision_increment = 30, "
     "max_sort_length = 65536, tx_isolation = 'SERIALIZABLE'"
 )
 _STATEMENT_CHARS = 1_000_000  # characters per multi-row INSERT ... RETURNING (<= 4 MB of UTF-8)

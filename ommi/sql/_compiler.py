@@ -447,7 +447,7 @@ class SQLCompiler:
                 if isinstance(term, AggOrder):
                     expr = self._agg_compare_expr(term.agg)
                 else:
-                    expr = d.compare_column(term.field.info, d.quote(term.field.column))
+                    expr = self._comparable(term.field, w)  # a group field
                 terms.append(self._order_term(expr, term.descending))
             sql += " ORDER BY " + ", ".join(terms)
         return sql + self._paging(stmt, w)

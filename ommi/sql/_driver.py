@@ -960,8 +960,8 @@ async def _upsert(d: SQLDriver, stmt: Upsert, tx: SQLTransaction | None) -> None
     for m, key in zip(stmt.instances, keys, strict=True):
         if len(key) != len(info.key):
             continue  # the database did not say (MySQL without a generated key): the instance keeps its key
-        for f, codec, value in zip(info.key, decoders, key, strict=True):
-            value = value if codec is None or value is None else codec(value)
+        for f, codec, stored in zip(info.key, decoders, key, strict=True):
+            value = stored if codec is None or stored is None else codec(stored)
             if getattr(m, f.name) != value:
                 info.set_value(m, f.name, value)
 
@@ -977,7 +977,8 @@ async def _raw(d: SQLDriver, stmt: Raw, tx: SQLTransaction | None) -> list[Any]:
 
     def op() -> Op[list[Any]]:
         def one() -> Op[tuple[list[str], list[Any]]]:
-            return (yield cmd.fetch_named(sql, params))
+            names, rows = yield cmd.fetch_named(sql, params)
+            return list(names), list(rows)
 
         names, rows = yield from _guarded(d, tx, True, one())
         if into is None:

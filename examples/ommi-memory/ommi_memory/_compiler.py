@@ -232,7 +232,7 @@ def _compare(get: Getter, op: Op, value: Any) -> Test:
     return ordered
 
 
-def compile_predicate(node: Predicate, scope: Scope) -> Test:
+def compile_predicate(node: Predicate, scope: Scope) -> Test:  # noqa: C901 - one case per node type
     """Compile a predicate into a two-valued test over the scope's items.
 
     Raises:

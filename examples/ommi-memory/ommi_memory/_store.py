@@ -511,7 +511,10 @@ class Layer:
         scope = self._scope(t)
         # an expression is computed from the row as it was before the update (as SQL does)
         sets = [
-            (t.positions[f.column], expression(v, scope) if isinstance(v, _EXPRESSIONS) else _constant(encode(f.info, v)))
+            (
+                t.positions[f.column],
+                expression(v, scope) if isinstance(v, _EXPRESSIONS) else _constant(encode(f.info, v)),
+            )
             for f, v in stmt.values
         ]
         put: dict[int, Row] = {}
@@ -608,7 +611,7 @@ class Layer:
             test = compile_predicate(stmt.having, grouped)
             groups = [g for g in groups if test(g)]
         terms = [
-            (grouped.aggregate(o.agg) if isinstance(o, AggOrder) else grouped.getter(o.field), o.descending)
+            (grouped.aggregate(o.agg) if isinstance(o, AggOrder) else grouped.getter(_field(o.field)), o.descending)
             for o in (*stmt.order_by, *(OrderBy(f) for f in stmt.group_by))
         ]
         order_rows(groups, terms)
@@ -746,6 +749,11 @@ def _evolved(t: Table | None, change: SchemaChange) -> Table:  # noqa: C901
     if kind == "change_nullability":
         return t.changed(convert=fill if not f.nullable else None, columns=columns)
     raise errors.UnsupportedError(f"unknown schema change {kind!r}")
+
+
+def _field(expr: Any) -> Field:
+    assert isinstance(expr, Field)  # groups are ordered by group fields (checked when the query is built)
+    return expr
 
 
 def _constant(value: Any) -> Callable[[Row], Any]:

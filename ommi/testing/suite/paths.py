@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import pytest
 
 from ommi import Key, LazyMany, LazyOne, ModelCollection, Ommi, ReferenceTo, Via, errors, ommi_model
+from ommi.query import Condition
 from ommi.testing.models import Draft, Writer
+from ommi.testing.suite._helpers import error_of
 
 
 async def _drafts(db: Ommi) -> dict[str, Writer | Draft]:
@@ -40,13 +42,14 @@ async def test_include_follows_via(suite_db: Ommi) -> None:
     got = {w.name: ([d.title for d in await w.drafts], [d.title for d in await w.edited]) for w in writers}
     assert got == {"Ann": (["d1", "d2"], []), "Bob": (["d3"], ["d1"]), "Cy": ([], ["d2"])}
     drafts = await suite_db.find(Draft).order_by(Draft.title).include(Draft.editor).all().or_raise()
-    assert [(await d.editor).name if await d.editor else None for d in drafts] == ["Bob", "Cy", None]
+    editors = [await d.editor for d in drafts]
+    assert [e.name if e is not None else None for e in editors] == ["Bob", "Cy", None]
 
 
 async def test_filters_name_the_path_with_has(suite_db: Ommi) -> None:
     await _drafts(suite_db)
 
-    async def titles(*preds: object) -> list[str]:
+    async def titles(*preds: Condition[Any]) -> list[str]:
         return sorted(d.title for d in await suite_db.find(Draft, *preds).all().or_raise())
 
     assert await titles(Draft.editor.has(Writer.name == "Bob")) == ["d1"]
@@ -113,5 +116,5 @@ async def test_an_ambiguous_many_side_is_refused_at_schema_use(suite_db: Ommi) -
         id: Annotated[int | None, Key] = None
 
     result = await suite_db.schema(coll).create_models()
-    assert isinstance(result.error, errors.ModelError)
-    assert "Payment.payer_id, Payment.payee_id" in str(result.error)
+    assert isinstance(error_of(result), errors.ModelError)
+    assert "Payment.payer_id, Payment.payee_id" in str(error_of(result))

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from ommi import Ommi, errors
+from ommi.query import Condition
 from ommi.testing.models import Draft, Person, Writer
-from ommi.testing.suite._helpers import names, people
+from ommi.testing.suite._helpers import error_of, names, people
 
 
 async def test_values_returns_tuples_in_order(suite_db: Ommi) -> None:
@@ -18,8 +21,8 @@ async def test_values_returns_tuples_in_order(suite_db: Ommi) -> None:
     assert await q.offset(4).first().or_raise() is None
     one = suite_db.find(Person, Person.name == "Bob").values(Person.email, Person.city)
     assert await one.one().or_raise() == (None, "Berlin")
-    assert isinstance((await q.one()).error, errors.MultipleFound)
-    assert isinstance((await q.offset(10).one()).error, errors.NotFound)
+    assert isinstance(error_of(await q.one()), errors.MultipleFound)
+    assert isinstance(error_of(await q.offset(10).one()), errors.NotFound)
 
 
 async def test_values_stream_with_async_for(suite_db: Ommi) -> None:
@@ -62,7 +65,7 @@ async def _blog(db: Ommi) -> tuple[Writer, Writer, Writer]:
     return ann, bob, cy
 
 
-async def writer_names(db: Ommi, *preds: object) -> list[str]:
+async def writer_names(db: Ommi, *preds: Condition[Any]) -> list[str]:
     return sorted(w.name for w in await db.find(Writer, *preds).all().or_raise())
 
 

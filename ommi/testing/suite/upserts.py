@@ -6,6 +6,7 @@ import asyncio
 
 from ommi import Ommi, errors
 from ommi.testing.models import Counter, Membership, Person
+from ommi.testing.suite._helpers import error_of
 
 
 async def test_upsert_by_key_inserts_then_updates(suite_db: Ommi) -> None:
@@ -54,7 +55,7 @@ async def test_upsert_by_generated_key(suite_db: Ommi) -> None:
 async def test_upsert_refuses_what_cannot_clash(suite_db: Ommi) -> None:
     for on in (Person.name, Counter.name, (Person.email, Person.name)):
         result = await suite_db.upsert(Person("x", 1), on=on)
-        assert isinstance(result.error, errors.QueryError), on
+        assert isinstance(error_of(result), errors.QueryError)
     assert await suite_db.find(Person).count().or_raise() == 0
 
 
@@ -62,7 +63,7 @@ async def test_upsert_is_all_or_nothing_and_checks_other_uniques(suite_db: Ommi)
     await suite_db.add(Person("A", 1, "a@x"), Person("B", 2, "b@x")).or_raise()
     # the second row clashes on the key with nothing, but takes A's email: nothing is stored
     result = await suite_db.upsert(Person("C", 3, "c@x"), Person("D", 4, "a@x", id=999))
-    assert isinstance(result.error, errors.IntegrityError), result
+    assert isinstance(error_of(result), errors.IntegrityError)
     assert await suite_db.find(Person).count().or_raise() == 2
 
 
