@@ -188,6 +188,10 @@ class _Session:
             return self._atomic(run, ".upsert", groups)
         return self._scope.action(run, ".upsert(", groups[0][0] if groups else "", ")")
 
+    @overload
+    def raw(self, statement: Any, *params: Any, into: type[M]) -> Action[list[M]]: ...
+    @overload
+    def raw(self, statement: Any, *params: Any, into: None = None) -> Action[list[Any]]: ...
     @deferred
     def raw(self, statement: Any, *params: Any, into: type[M] | None = None) -> Action[list[Any]]:
         """Run a native statement: the escape hatch when the query language is not enough.

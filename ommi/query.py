@@ -664,19 +664,43 @@ class _Operand(Generic[M, T]):
     def _node(self) -> Expr:
         raise NotImplementedError
 
-    def __add__(self, other: FieldRef[Any, Any] | ExprRef[Any, Any] | int | float | Decimal) -> ExprRef[M, T]:
+    @overload
+    def __add__(self, other: FieldRef[Any, T] | ExprRef[Any, T] | T | int) -> ExprRef[M, T]: ...
+    @overload
+    def __add__(self, other: FieldRef[Any, float] | ExprRef[Any, float] | float) -> ExprRef[M, float]: ...
+    @overload
+    def __add__(self, other: FieldRef[Any, Decimal] | ExprRef[Any, Decimal] | Decimal) -> ExprRef[M, Decimal]: ...
+    @overload
+    def __add__(self, other: FieldRef[Any, Any] | ExprRef[Any, Any]) -> ExprRef[M, T]: ...
+    def __add__(self, other: Any) -> ExprRef[M, Any]:
         return _arith(ArithOp.ADD, self, other)
 
     def __radd__(self, other: int | float | Decimal) -> ExprRef[M, T]:
         return _arith(ArithOp.ADD, other, self)
 
-    def __sub__(self, other: FieldRef[Any, Any] | ExprRef[Any, Any] | int | float | Decimal) -> ExprRef[M, T]:
+    @overload
+    def __sub__(self, other: FieldRef[Any, T] | ExprRef[Any, T] | T | int) -> ExprRef[M, T]: ...
+    @overload
+    def __sub__(self, other: FieldRef[Any, float] | ExprRef[Any, float] | float) -> ExprRef[M, float]: ...
+    @overload
+    def __sub__(self, other: FieldRef[Any, Decimal] | ExprRef[Any, Decimal] | Decimal) -> ExprRef[M, Decimal]: ...
+    @overload
+    def __sub__(self, other: FieldRef[Any, Any] | ExprRef[Any, Any]) -> ExprRef[M, T]: ...
+    def __sub__(self, other: Any) -> ExprRef[M, Any]:
         return _arith(ArithOp.SUB, self, other)
 
     def __rsub__(self, other: int | float | Decimal) -> ExprRef[M, T]:
         return _arith(ArithOp.SUB, other, self)
 
-    def __mul__(self, other: FieldRef[Any, Any] | ExprRef[Any, Any] | int | float | Decimal) -> ExprRef[M, T]:
+    @overload
+    def __mul__(self, other: FieldRef[Any, T] | ExprRef[Any, T] | T | int) -> ExprRef[M, T]: ...
+    @overload
+    def __mul__(self, other: FieldRef[Any, float] | ExprRef[Any, float] | float) -> ExprRef[M, float]: ...
+    @overload
+    def __mul__(self, other: FieldRef[Any, Decimal] | ExprRef[Any, Decimal] | Decimal) -> ExprRef[M, Decimal]: ...
+    @overload
+    def __mul__(self, other: FieldRef[Any, Any] | ExprRef[Any, Any]) -> ExprRef[M, T]: ...
+    def __mul__(self, other: Any) -> ExprRef[M, Any]:
         return _arith(ArithOp.MUL, self, other)
 
     def __rmul__(self, other: int | float | Decimal) -> ExprRef[M, T]:
