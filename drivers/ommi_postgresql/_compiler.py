@@ -206,6 +206,12 @@ class PostgreSQLDialect(SQLDialect):
         return super().decoder(f)
 
     def aggregate_sql(self, agg: Agg, column_sql: str | None) -> str:
+        if agg.func is AggFunc.AVG and agg.field is not None and column_sql is not None and (
+            agg.field.info.kind is Kind.FLOAT
+        ):
+            # PostgreSQL's avg(float8) also sums the squares (its state is shared with stddev),
+            # which overflows past 1.3e154 and fails; the mean itself is the sum over the count
+            return f"(SUM({column_sql}) / NULLIF(COUNT({column_sql}), 0))"
         if agg.field is None or column_sql is None or agg.func not in (AggFunc.MIN, AggFunc.MAX):
             return super().aggregate_sql(agg, column_sql)
         is_min = agg.func is AggFunc.MIN

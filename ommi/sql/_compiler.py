@@ -256,9 +256,13 @@ class SQLCompiler:
 
     def _values_sql(self, stmt: Values, w: _Walk) -> str:
         d = self.dialect
-        what = ", ".join(d.select_column(f.info, d.quote(f.column)) for f in stmt.fields)
         if stmt.distinct:
-            what = "DISTINCT " + what
+            # values equal as the field compares them are one (SQLite: decimal text through its collation)
+            what = "DISTINCT " + ", ".join(
+                d.select_column(f.info, d.compare_column(f.info, d.quote(f.column))) for f in stmt.fields
+            )
+        else:
+            what = ", ".join(d.select_column(f.info, d.quote(f.column)) for f in stmt.fields)
         return self._select_sql(stmt.select, what, w=w)
 
     def count(self, stmt: Select) -> tuple[str, list[Any]]:
