@@ -15,6 +15,9 @@ legitimately compute the value differently:
 * ``Avg`` of a float or int field, and ``Sum`` of a float field: the oracle
   sums correctly rounded (``math.fsum``), SQL engines and MongoDB add in row
   order, so the last bits differ: relative 1e-12.
+* ``Sum``/``Avg`` of the float field over a data set holding huge values
+  (beyond 1e100) are not compared: ``1e300 + x - 1e300`` is ``x`` or ``0``
+  depending on the order rows are added in, which SQL leaves to the engine.
 * ``Avg`` of a Decimal field: the oracle divides to 28 significant digits,
   PostgreSQL to its own scale and DuckDB in DOUBLE (documented in
   docs/backends/duckdb.md): relative 1e-12.
@@ -824,6 +827,7 @@ async def run_differential(url: str) -> int:
             for n, rows in enumerate(data):
                 await _reset(db, rows)
                 await _reset(oracle, rows)
+                huge = any(r.f is not None and 1e100 < abs(r.f) for r in rows)
                 queries: list[Any] = [
                     *finds[n * FINDS_PER_DATASET : (n + 1) * FINDS_PER_DATASET],
                     *aggs[n * AGGS_PER_DATASET : (n + 1) * AGGS_PER_DATASET],
@@ -836,6 +840,8 @@ async def run_differential(url: str) -> int:
                         continue
                     if skip_avg_of_i and isinstance(query, AggQuery) and ("avg", "i") in query.aggs:
                         continue  # MongoDB fails these: see test_pinned_avg_of_int64_extremes
+                    if isinstance(query, AggQuery) and huge and ({("avg", "f"), ("sum", "f")} & set(query.aggs)):
+                        continue  # the result depends on the order of addition: see the module docstring
                     if not infinite and isinstance(query, UpsertBatch):
                         query = UpsertBatch(tuple(map(_finite, query.upserts)), query.adds)
                     want = await query.run(oracle)
