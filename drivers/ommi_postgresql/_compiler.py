@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any, ClassVar
 
 from ommi.driver import FieldInfo
-from ommi.query import Agg, AggFunc, Wildcard, like_tokens
+from ommi.query import Agg, AggFunc, CaseFunc, Wildcard, like_tokens
 from ommi.sql import Codec, Kind, SQLDialect
 
 __all__ = ["PostgreSQLDialect", "escape_text", "like_to_regex", "unescape_text"]
@@ -226,6 +226,14 @@ class PostgreSQLDialect(SQLDialect):
             ordered = f"{column_sql} {'ASC' if is_min else 'DESC'}"
             return f"(array_agg({column_sql} ORDER BY {ordered}) FILTER (WHERE {column_sql} IS NOT NULL))[1]"
         return super().aggregate_sql(agg, column_sql)
+
+    unicode_case = False
+    """Set on connecting to PostgreSQL 18 or later: case functions use the ``pg_unicode_fast`` collation."""
+
+    def case_sql(self, func: CaseFunc, item: str) -> str:
+        if self.unicode_case:
+            return f'{func.value.upper()}({item} COLLATE pg_unicode_fast) COLLATE "C"'
+        return super().case_sql(func, item)
 
     def like(self, column_sql: str, placeholder: str, negate: bool) -> str:
         return f"{column_sql} {'!~' if negate else '~'} {placeholder}"

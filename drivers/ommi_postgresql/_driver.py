@@ -354,9 +354,10 @@ class PostgreSQLDriver(AsyncSQLDriver):
                 connection_class=_Connection,
                 **extra,
             )
-            if self.min_size == 0:  # nothing was opened yet: check the server answers
-                async with pool.acquire() as conn:
-                    await conn.execute("SELECT 1")
+            async with pool.acquire() as conn:  # (with min_size=0 this also checks the server answers)
+                # PostgreSQL 18's pg_unicode_fast collation gives lower()/upper() full Unicode case
+                # mapping; under the "C" collation of ommi's text columns they change ASCII only
+                self.dialect.unicode_case = conn.get_server_version().major >= 18
         except Exception as exc:
             if pool is not None:
                 pool.terminate()
