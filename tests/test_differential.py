@@ -28,9 +28,9 @@ as many; a failure prints the query and the data set so it can be pinned.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
-import dataclasses
 from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -54,7 +54,7 @@ from ommi import (
     ommi_model,
 )
 from ommi._predicates import select_from
-from ommi.query import AggRef, Condition, FieldRef, Values
+from ommi.query import AggRef, FieldRef, Values
 from tests._fuzz import generate, pinned, scaled
 
 coll = ModelCollection("differential")

@@ -357,7 +357,9 @@ class PostgreSQLDriver(AsyncSQLDriver):
             async with pool.acquire() as conn:  # (with min_size=0 this also checks the server answers)
                 # PostgreSQL 18's pg_unicode_fast collation gives lower()/upper() full Unicode case
                 # mapping; under the "C" collation of ommi's text columns they change ASCII only
-                self.dialect.unicode_case = conn.get_server_version().major >= 18
+                dialect = self.dialect
+                assert isinstance(dialect, PostgreSQLDialect)
+                dialect.unicode_case = conn.get_server_version().major >= 18
         except Exception as exc:
             if pool is not None:
                 pool.terminate()
