@@ -24,12 +24,12 @@ from ommi._events import on
 from ommi._fields import Auto, AwareDatetime, Index, Key, ReferenceTo, StoreAs, TZAware, Unique
 from ommi._model import ModelCollection, default_collection, ommi_model
 from ommi._observe import StatementEvent
-from ommi._query import Query
-from ommi._relations import AssociateUsing, LazyLoadEveryRelated, LazyLoadTheRelated, LazyMany, LazyOne
+from ommi._query import Query, ValuesQuery
+from ommi._relations import AssociateUsing, LazyLoadEveryRelated, LazyLoadTheRelated, LazyMany, LazyOne, Via
 from ommi._results import Action, DBFailure, DBResult, DBSuccess
 from ommi._schema import Schema
 from ommi._session import Ommi, Transaction
-from ommi.query import Avg, Condition, Count, CountDistinct, FieldRef, Max, Min, Sum, col
+from ommi.query import Avg, Condition, Count, CountDistinct, ExprRef, FieldRef, Max, Min, Sum, col
 
 __version__ = "0.1.0"
 
@@ -45,6 +45,7 @@ __all__ = [
     "DBFailure",
     "DBResult",
     "DBSuccess",
+    "ExprRef",
     "FieldRef",
     "Index",
     "Key",
@@ -65,6 +66,8 @@ __all__ = [
     "TZAware",
     "Transaction",
     "Unique",
+    "ValuesQuery",
+    "Via",
     "__version__",
     "col",
     "default_collection",

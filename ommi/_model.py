@@ -517,6 +517,8 @@ def _build(
         collection.add(info_obj)
         if register:
             _all_models.append(info_obj)
+    for relation in info_obj.relations.values():
+        relation.check_early()  # an ambiguous relation is a ModelError now, where it can be told
 
 
 def _field(cls: type, source: FieldSource, attrs: dict[str, Any]) -> FieldInfo:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ommi.driver import Statements
-from ommi.query import Aggregate, Delete, Insert, Save, Select, Update
+from ommi.query import Aggregate, Delete, Insert, Raw, Save, Select, Update, Upsert, Values
 
 __all__ = ["StatementEvent", "StatementHook", "logger"]
 
@@ -28,7 +28,8 @@ class StatementEvent:
 
     Attributes:
         operation: ``"select"``, ``"stream"``, ``"count"``, ``"insert"``, ``"update"``,
-            ``"delete"``, ``"save"`` or ``"aggregate"``.
+            ``"delete"``, ``"save"``, ``"aggregate"``, ``"values"``, ``"stream_values"``,
+            ``"upsert"`` or ``"raw"``.
         statement: the :mod:`ommi.query` node the driver received.
         seconds: how long the driver took.
         error: the exception the driver raised, if any.
@@ -41,8 +42,8 @@ class StatementEvent:
 
     @property
     def model(self) -> type:
-        """The model class the statement is about."""
-        return self.statement.model  # type: ignore[no-any-return]
+        """The model class the statement is about (for ``raw`` without ``into``, ``type(None)``)."""
+        return self.statement.model or type(None)  # type: ignore[no-any-return,unused-ignore]
 
 
 StatementHook = Callable[[StatementEvent], None]
@@ -50,8 +51,8 @@ StatementHook = Callable[[StatementEvent], None]
 
 def _describe(event: StatementEvent) -> str:
     stmt = event.statement
-    what = f"{event.operation} {stmt.model.__name__}"
-    if isinstance(stmt, (Insert, Save)):
+    what = f"{event.operation} {event.model.__name__}"
+    if isinstance(stmt, (Insert, Save, Upsert)):
         what += f" ({len(stmt.instances)} rows)"
     return what
 
@@ -119,3 +120,24 @@ class Observed(Statements):
 
     async def aggregate(self, stmt: Aggregate) -> list[tuple[Any, ...]]:
         return await self._run("aggregate", stmt, self.inner.aggregate)  # type: ignore[no-any-return]
+
+    async def values(self, stmt: Values) -> list[tuple[Any, ...]]:
+        return await self._run("values", stmt, self.inner.values)  # type: ignore[no-any-return]
+
+    async def stream_values(self, stmt: Values) -> AsyncIterator[tuple[Any, ...]]:
+        start = time.perf_counter()
+        error: BaseException | None = None
+        try:
+            async for item in self.inner.stream_values(stmt):
+                yield item
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            self._emit("stream_values", stmt, start, error)
+
+    async def upsert(self, stmt: Upsert) -> None:
+        await self._run("upsert", stmt, self.inner.upsert)
+
+    async def raw(self, stmt: Raw) -> list[Any]:
+        return await self._run("raw", stmt, self.inner.raw)  # type: ignore[no-any-return]

@@ -17,15 +17,18 @@ from ommi.query import (
     AggCompare,
     And,
     Compare,
+    CompareExpr,
     Condition,
     Field,
     FieldRef,
+    LikeExpr,
     Not,
     Op,
     Or,
     Predicate,
     Related,
     Select,
+    expr_fields,
 )
 
 __all__ = [
@@ -77,6 +80,11 @@ def fields_of(pred: Predicate) -> Iterable[Field]:
             yield pred.agg.field
     elif isinstance(pred, Related):
         yield pred.path[0].source
+    elif isinstance(pred, CompareExpr):
+        yield from expr_fields(pred.left)
+        yield from expr_fields(pred.right)
+    elif isinstance(pred, LikeExpr):
+        yield from expr_fields(pred.expr)
     else:
         yield pred.field
 
@@ -117,7 +125,7 @@ def inside_aggregate(pred: Predicate, f: Field) -> bool:
         return inside_aggregate(pred.item, f)
     if isinstance(pred, (AggCompare, Related)):
         return True
-    return pred.field != f
+    return all(g != f for g in fields_of(pred))
 
 
 def join_all(preds: Sequence[Predicate]) -> Predicate | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from ommi import errors
 from ommi._fields import INT64_MAX
@@ -21,20 +21,30 @@ from ommi.query import (
     Aggregate,
     Condition,
     Delete,
+    ExprRef,
     Field,
     FieldRef,
     OrderBy,
     Predicate,
     Select,
     Update,
+    Values,
+    expr_fields,
+    expr_kind,
+    render_expr,
 )
 
 if TYPE_CHECKING:
     from ommi._session import Scope
 
-__all__ = ["Query"]
+__all__ = ["Query", "ValuesQuery"]
 
 M = TypeVar("M")
+R = TypeVar("R")
+A = TypeVar("A")
+B = TypeVar("B")
+C = TypeVar("C")
+D = TypeVar("D")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -100,17 +110,15 @@ class Query(Generic[M]):
                 raise errors.QueryError(f"include() takes relations such as User.posts, not {r!r}")
         return self._copy(includes=self._spec.includes + tuple(relations))
 
-    def order_by(self, *terms: OrderBy | AggOrder | FieldRef[Any, Any] | AggRef[Any, Any]) -> Query[M]:
+    def order_by(
+        self, *terms: OrderBy | AggOrder | FieldRef[Any, Any] | ExprRef[Any, Any] | AggRef[Any, Any]
+    ) -> Query[M]:
         """Order by fields: ``User.age.desc``, ``User.name.asc`` or plain ``User.id`` (ascending).
 
+        Expressions order too: ``(Post.views + Post.likes).desc``, ``User.name.lower()``.
         Grouped queries may also order by aggregates: ``Sum(Order.amount).desc``.
         """
-        out: list[OrderBy | AggOrder] = []
-        for term in terms:
-            order = term.asc if isinstance(term, (FieldRef, AggRef)) else term
-            if not isinstance(order, (OrderBy, AggOrder)):
-                raise errors.QueryError(f"order_by() takes fields or field.asc/.desc, not {term!r}")
-            out.append(order)
+        out = _orders(terms, self._select.model)
         plain = tuple(o for o in out if isinstance(o, OrderBy))
         select = dataclasses.replace(self._select, order_by=self._select.order_by + plain)
         return self._copy(select=select, orders=self._spec.orders + tuple(out))
@@ -138,6 +146,39 @@ class Query(Generic[M]):
     def offset(self, n: int) -> Query[M]:
         """Skip the first ``n`` rows."""
         return self._with(offset=_non_negative("offset", n))
+
+    @overload
+    def values(self, a: FieldRef[Any, A], /) -> ValuesQuery[tuple[A]]: ...
+    @overload
+    def values(self, a: FieldRef[Any, A], b: FieldRef[Any, B], /) -> ValuesQuery[tuple[A, B]]: ...
+    @overload
+    def values(
+        self, a: FieldRef[Any, A], b: FieldRef[Any, B], c: FieldRef[Any, C], /
+    ) -> ValuesQuery[tuple[A, B, C]]: ...
+    @overload
+    def values(
+        self, a: FieldRef[Any, A], b: FieldRef[Any, B], c: FieldRef[Any, C], d: FieldRef[Any, D], /
+    ) -> ValuesQuery[tuple[A, B, C, D]]: ...
+    @overload
+    def values(self, *fields: FieldRef[Any, Any]) -> ValuesQuery[tuple[Any, ...]]: ...
+    def values(self, *fields: FieldRef[Any, Any]) -> ValuesQuery[Any]:
+        """A projection: the named fields of the matching rows, as tuples.
+
+        ``await db.find(User.age > 18).values(User.name, User.age).all()`` gives
+        ``[("Ann", 31), ...]``. The values query orders, pages and streams like
+        this one, adds :meth:`ValuesQuery.distinct`, and, with one field, is a
+        subquery for ``in_()``/``not_in()``.
+        """
+        self._plain("values")
+        if self._spec.includes:
+            raise errors.QueryError("include() loads relations of instances; values() returns plain values")
+        if not fields:
+            raise errors.QueryError("values() needs at least one field, e.g. values(User.name)")
+        model = self._select.model
+        for f in fields:
+            if not isinstance(f, FieldRef) or f.model is not model:
+                raise errors.QueryError(f"values() takes fields of {model.__name__}, not {f!r}")
+        return ValuesQuery(self._scope, Values(self._select, tuple(f.field for f in fields)))
 
     # -- terminal actions ---------------------------------------------------------
 
@@ -180,7 +221,7 @@ class Query(Generic[M]):
             if isinstance(term, OrderBy) and term.field not in spec.group_by:
                 raise errors.QueryError(
                     f"a grouped result can be ordered by group fields and aggregates; "
-                    f"{term.field.model.__name__}.{term.field.name} is not grouped"
+                    f"{render_expr(term.field)} is not grouped"
                 )
         if spec.having is not None:
             for f in fields_of(spec.having):
@@ -297,7 +338,10 @@ class Query(Generic[M]):
             if f is None:
                 known = ", ".join(info.by_name)
                 raise errors.QueryError(f"{info.cls.__name__} has no field {name!r} (fields: {known})")
-            pairs.append((f.ref.field, f.check_write(value)))
+            if isinstance(value, (ExprRef, FieldRef)):
+                pairs.append((f.ref.field, _set_expression(f.ref, value)))
+            else:
+                pairs.append((f.ref.field, f.check_write(value)))
         stmt = Update(self._select.model, self._select.where, tuple(pairs))
         check = self._scope.runtime.check_references
 
@@ -337,6 +381,151 @@ class Query(Generic[M]):
             raise
         except Exception as exc:
             raise as_ommi_error(exc) from exc
+
+
+class ValuesQuery(Generic[R]):
+    """An immutable projection query (``db.find(...).values(User.name, User.age)``): rows as tuples.
+
+    ``async for row in query`` streams them; ``all()``, ``first()`` and ``one()``
+    fetch them. A one-field values query is also a subquery:
+    ``User.id.in_(db.find(Post.views > 100).values(Post.author_id))``.
+    """
+
+    __slots__ = ("_scope", "_stmt")
+
+    def __init__(self, scope: Scope, stmt: Values) -> None:
+        self._scope = scope
+        self._stmt = stmt
+
+    def __repr__(self) -> str:
+        return f"<ValuesQuery {self._stmt!r}>"
+
+    @property
+    def values_statement(self) -> Values:
+        """The :class:`ommi.query.Values` node this query sends to the driver (and that ``in_()`` embeds)."""
+        return self._stmt
+
+    def _with(self, **changes: Any) -> ValuesQuery[R]:
+        select = dataclasses.replace(self._stmt.select, **changes)
+        stmt = dataclasses.replace(self._stmt, select=select)
+        self._check_order(stmt)
+        return ValuesQuery(self._scope, stmt)
+
+    @staticmethod
+    def _check_order(stmt: Values) -> None:
+        if stmt.distinct:
+            for term in stmt.select.order_by:
+                if term.field not in stmt.fields:
+                    raise errors.QueryError(
+                        f"a distinct values query orders by its own fields; {render_expr(term.field)} is not one"
+                    )
+
+    def distinct(self) -> ValuesQuery[R]:
+        """Each combination of values once (NULLs count as equal to each other here)."""
+        stmt = dataclasses.replace(self._stmt, distinct=True)
+        self._check_order(stmt)
+        return ValuesQuery(self._scope, stmt)
+
+    def order_by(self, *terms: OrderBy | FieldRef[Any, Any] | ExprRef[Any, Any]) -> ValuesQuery[R]:
+        """Order the rows (as :meth:`Query.order_by`)."""
+        out = _orders(terms, self._stmt.model)
+        if any(isinstance(o, AggOrder) for o in out):
+            raise errors.QueryError("a values query cannot be ordered by an aggregate")
+        return self._with(order_by=self._stmt.select.order_by + tuple(o for o in out if isinstance(o, OrderBy)))
+
+    def limit(self, n: int) -> ValuesQuery[R]:
+        """Return at most ``n`` rows."""
+        return self._with(limit=_non_negative("limit", n))
+
+    def offset(self, n: int) -> ValuesQuery[R]:
+        """Skip the first ``n`` rows."""
+        return self._with(offset=_non_negative("offset", n))
+
+    def _call(self, verb: str) -> tuple[object, ...]:
+        return (".find(", self._stmt.model, f").values(...).{verb}()")
+
+    @deferred
+    def all(self) -> Action[list[R]]:
+        """Every row, as a list of tuples."""
+        stmt = self._stmt
+
+        async def run(stmts: Statements) -> list[R]:
+            return await stmts.values(stmt)  # type: ignore[return-value]
+
+        return self._scope.action(run, *self._call("all"))
+
+    def _paged(self, n: int) -> Values:
+        limit = self._stmt.select.limit
+        select = dataclasses.replace(self._stmt.select, limit=n if limit is None else min(n, limit))
+        return dataclasses.replace(self._stmt, select=select)
+
+    @deferred
+    def first(self) -> Action[R | None]:
+        """The first row, or ``None``."""
+        stmt = self._paged(1)
+
+        async def run(stmts: Statements) -> R | None:
+            rows = await stmts.values(stmt)
+            return rows[0] if rows else None  # type: ignore[return-value]
+
+        return self._scope.action(run, *self._call("first"))
+
+    @deferred
+    def one(self) -> Action[R]:
+        """Exactly one row; fails with ``NotFound`` or ``MultipleFound``."""
+        stmt = self._paged(2)
+
+        async def run(stmts: Statements) -> R:
+            rows = await stmts.values(stmt)
+            name = stmt.model.__name__
+            if not rows:
+                raise errors.NotFound(f"no {name} matches the values query")
+            if len(rows) > 1:
+                raise errors.MultipleFound(f"more than one {name} row matches the values query")
+            return rows[0]  # type: ignore[return-value]
+
+        return self._scope.action(run, *self._call("one"))
+
+    async def __aiter__(self) -> AsyncIterator[R]:
+        stmts = await self._scope.observed()
+        try:
+            async for row in stmts.stream_values(self._stmt):
+                yield row  # type: ignore[misc]
+        except errors.OmmiError:
+            raise
+        except Exception as exc:
+            raise as_ommi_error(exc) from exc
+
+
+def _orders(terms: tuple[Any, ...], model: type) -> list[OrderBy | AggOrder]:
+    out: list[OrderBy | AggOrder] = []
+    for term in terms:
+        order = term.asc if isinstance(term, (FieldRef, ExprRef, AggRef)) else term
+        if not isinstance(order, (OrderBy, AggOrder)):
+            raise errors.QueryError(f"order_by() takes fields or field.asc/.desc, not {term!r}")
+        if isinstance(order, OrderBy) and not isinstance(order.field, Field):  # noqa: SIM102 - one message each
+            if any(f.model is not model for f in expr_fields(order.field)):
+                raise errors.QueryError(f"order_by({render_expr(order.field)}) names fields of another model")
+        out.append(order)
+    return out
+
+
+def _set_expression(target: FieldRef[Any, Any], value: ExprRef[Any, Any] | FieldRef[Any, Any]) -> Any:
+    """The expression node ``update(field=expression)`` sets, checked against the field's type."""
+    from ommi._fields import Kind
+
+    node = value.node if isinstance(value, ExprRef) else value.field
+    shown = f"update({target.name}={render_expr(node)})"
+    if any(f.model is not target.model for f in expr_fields(node)):
+        raise errors.QueryError(f"{shown}: the expression reads fields of another model")
+    have, want = expr_kind(node), target.info.kind
+    fits = have is want or (want is Kind.FLOAT and have is Kind.INT) or (want is Kind.DECIMAL and have is Kind.INT)
+    if not fits or want in (Kind.ENUM, Kind.JSON):
+        raise errors.QueryError(f"{shown}: a {have.value} expression cannot be stored in a {want.value} field")
+    if not target.info.nullable and any(f.info.nullable for f in expr_fields(node)):
+        # arithmetic with NULL is NULL: the required field would lose its value
+        raise errors.QueryError(f"{shown}: the expression may be NULL (it reads optional fields); {target!r} may not")
+    return node
 
 
 def _non_negative(what: str, n: int) -> int:

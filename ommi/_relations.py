@@ -23,8 +23,10 @@ from ommi.query import Field, Hop
 
 if TYPE_CHECKING:
     from ommi._model import FieldInfo, ModelInfo
+    from ommi.query import Condition, Related
 
 __all__ = [
+    "AmbiguousRelation",
     "AssociateUsing",
     "LazyLoadEveryRelated",
     "LazyLoadTheRelated",
@@ -33,6 +35,7 @@ __all__ = [
     "Link",
     "Relation",
     "RelationRef",
+    "Via",
 ]
 
 T = TypeVar("T")
@@ -47,6 +50,27 @@ class AssociateUsing:
     """
 
     model: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Via:
+    """Names the ``ReferenceTo`` field a relation follows, where two or more could.
+
+    ``editor: ClassVar[LazyOne[Annotated[User, Via("editor_id")]]]`` on ``Post``
+    follows ``Post.editor_id``; on the other side,
+    ``edited: ClassVar[LazyMany[Annotated[Post, Via("editor_id")]]]`` on ``User``
+    follows the same field backwards. The name is the referencing field's.
+    """
+
+    field: str
+
+
+class BadRelation(errors.ModelError):
+    """A relation declaration that is wrong whatever is defined later (refused at decoration)."""
+
+
+class AmbiguousRelation(BadRelation):
+    """A relation could follow several ``ReferenceTo`` fields and names none with ``Via``."""
 
 
 Link = Hop
@@ -107,6 +131,10 @@ class LazyOne(Generic[T]):
         """Load again from the database, replacing the cached value."""
         return await self.relation.load(self.instance, refresh=True)  # type: ignore[no-any-return]
 
+    def has(self, *predicates: Condition[Any]) -> Related[Any]:
+        """On the model class, a filter across this relation (see :meth:`RelationRef.has`)."""
+        raise errors.QueryError(f"call has() on the model class ({self.relation!r}.has(...)), not on an instance")
+
 
 class LazyMany(Generic[T]):
     """``await instance.field`` gives the list of related models; cached after the first load."""
@@ -123,6 +151,10 @@ class LazyMany(Generic[T]):
     async def refresh(self) -> list[T]:
         """Load again from the database, replacing the cached list."""
         return await self.relation.load(self.instance, refresh=True)  # type: ignore[no-any-return]
+
+    def has(self, *predicates: Condition[Any]) -> Related[Any]:
+        """On the model class, a filter across this relation (see :meth:`RelationRef.has`)."""
+        raise errors.QueryError(f"call has() on the model class ({self.relation!r}.has(...)), not on an instance")
 
 
 # To model libraries these are class variables: never fields, never constructor
@@ -235,16 +267,18 @@ class Relation:
         many = typing.get_origin(inner) is LazyMany
         (target,) = typing.get_args(inner)
         assoc: Any = None
+        via: str | None = None
         if typing.get_origin(target) is typing.Annotated:
             target, *meta = typing.get_args(target)
             assoc = next((m.model for m in meta if isinstance(m, AssociateUsing)), None)
+            via = next((m.field for m in meta if isinstance(m, Via)), None)
         target = self._model(target)
         assoc = self._model(assoc) if assoc is not None else None
         target_info = get_model_info(target)
         if assoc is None:
-            return many, target_info, None, (self._direct(target_info, many),)
+            return many, target_info, None, (self._direct(target_info, many, via),)
         assoc_info = get_model_info(assoc)
-        first = self._direct_between(self.owner, assoc_info, prefer_forward=False)
+        first = self._direct_between(self.owner, assoc_info, prefer_forward=False, via=via)
         second = self._direct_between(assoc_info, target_info, prefer_forward=True)
         return many, target_info, assoc_info, (first, second)
 
@@ -263,27 +297,60 @@ class Relation:
                 raise errors.ModelError(f"{self._where()}: unknown model {name!r}") from None
         return target
 
-    def _direct(self, target: ModelInfo, many: bool) -> Link:
+    def _direct(self, target: ModelInfo, many: bool, via: str | None) -> Link:
         # a single related model usually follows the owner's own reference
         # (post.author); a list usually follows references to the owner (user.posts)
-        return self._direct_between(self.owner, target, prefer_forward=not many)
+        return self._direct_between(self.owner, target, prefer_forward=not many, via=via)
 
-    def _direct_between(self, source: ModelInfo, target: ModelInfo, prefer_forward: bool) -> Link:
-        forward = [Link(f.ref.field, t.ref.field) for f, t in _references(source) if t.model is target]
-        backward = [Link(t.ref.field, f.ref.field) for f, t in _references(target) if t.model is source]
+    def _direct_between(
+        self, source: ModelInfo, target: ModelInfo, prefer_forward: bool, via: str | None = None
+    ) -> Link:
+        # each candidate with its referencing field: the field a Via names, and the one messages show
+        forward = [(Link(f.ref.field, t.ref.field), f) for f, t in _references(source) if t.model is target]
+        backward = [(Link(t.ref.field, f.ref.field), f) for f, t in _references(target) if t.model is source]
+        if via is not None:
+            named = [link for link, f in forward + backward if f.name == via]
+            if len(named) == 1:
+                return named[0]
+            fields = ", ".join(dict.fromkeys(_name(f) for _, f in forward + backward)) or "none"
+            if not named:
+                raise BadRelation(
+                    f"{self._where()}: Via({via!r}) names no ReferenceTo field joining {source.cls.__name__} and "
+                    f"{target.cls.__name__} (the fields that do: {fields})"
+                )
+            raise AmbiguousRelation(f"{self._where()}: Via({via!r}) names a field both ways (a self-reference)")
         preferred, other = (forward, backward) if prefer_forward else (backward, forward)
         for candidates in (preferred, other):
             if len(candidates) == 1:
-                return candidates[0]
+                return candidates[0][0]
             if len(candidates) > 1:
-                shown = ", ".join(f"{c.source.model.__name__}.{c.source.name}" for c in candidates)
-                raise errors.ModelError(
-                    f"{self._where()}: several ReferenceTo links join {source.cls.__name__} and "
-                    f"{target.cls.__name__} ({shown}); the relation is ambiguous"
+                shown = ", ".join(_name(f) for _, f in candidates)
+                first = candidates[0][1].name
+                raise AmbiguousRelation(
+                    f"{self._where()}: several ReferenceTo fields join {source.cls.__name__} and "
+                    f"{target.cls.__name__} ({shown}): name the one to follow with Via, e.g. "
+                    f"Annotated[{target.cls.__name__}, Via({first!r})]"
                 )
         raise errors.ModelError(
             f"{self._where()}: no ReferenceTo field links {source.cls.__name__} and {target.cls.__name__}"
         )
+
+    def check_early(self) -> None:
+        """At decoration: raise if the relation is already known to be ambiguous.
+
+        Anything else (a model defined further down, a class not finished yet)
+        waits for the first use or the schema's creation; nothing is cached.
+        """
+        try:
+            self._resolve()
+        except BadRelation:
+            raise
+        except Exception:  # noqa: BLE001, S110 - resolved again (and reported) at first use
+            pass
+
+    def path(self) -> tuple[Hop, ...]:
+        """The hops from the owner to the target (for filters across the relation)."""
+        return self.resolve()[3]
 
     async def load(self, instance: Any, refresh: bool) -> Any:
         state = state_of(instance)
@@ -332,6 +399,10 @@ class Relation:
         return out
 
 
+def _name(f: FieldInfo) -> str:
+    return f"{f.model.cls.__name__}.{f.name}"
+
+
 def _references(info: ModelInfo) -> list[tuple[FieldInfo, FieldInfo]]:
     out = []
     for f in info.fields:
@@ -375,6 +446,26 @@ class RelationRef:
 
     def __repr__(self) -> str:
         return repr(self.relation)
+
+    def has(self, *predicates: Any) -> Any:
+        """A filter across this relation: some related row satisfies every predicate.
+
+        ``db.find(Post, Post.editor.has(User.name == "Ann"))`` follows exactly
+        the reference the relation names (``Via("editor_id")``), where a plain
+        ``find(Post, User.name == "Ann")`` would be ambiguous. ``~`` negates it
+        (no related row matches). With no predicates: some related row exists.
+        """
+        from ommi._predicates import check_depth, join_all, localize
+        from ommi.query import And, Condition, Related
+
+        _, target, _, _ = self.relation.resolve()
+        preds = []
+        for p in predicates:
+            if not isinstance(p, Condition):
+                raise errors.QueryError(f"{self!r}.has() takes predicates, not {p!r}")
+            preds.append(localize(check_depth(p), target))  # type: ignore[arg-type]
+        joined = join_all(preds)
+        return Related(self.relation.path(), joined if joined is not None else And(()))
 
 
 class RelationDescriptor:
@@ -422,7 +513,8 @@ def find_path(start: ModelInfo, goal: ModelInfo) -> tuple[Hop, ...]:
     if len(set(found)) > 1:
         shown = "; ".join(" -> ".join(f"{h.source.model.__name__}.{h.source.name}" for h in p) for p in found)
         raise errors.QueryError(
-            f"filtering {start.cls.__name__} by {goal.cls.__name__} is ambiguous: several links join them ({shown})"
+            f"filtering {start.cls.__name__} by {goal.cls.__name__} is ambiguous: several links join them ({shown}); "
+            f"name the path with a relation's has(), e.g. {start.cls.__name__}.<relation>.has(...)"
         )
     return found[0]
 

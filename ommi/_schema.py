@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 
+from ommi import errors
 from ommi._migrate import SchemaDiff, compute_diff, refuse_unallowed
 from ommi._model import ModelCollection, ModelInfo, default_collection, infos_in_dependency_order
 from ommi._results import Action
@@ -35,6 +36,7 @@ class Schema:
         async def run() -> list[type]:
             driver = await self._connected()
             infos = self._infos()
+            check_relations(infos)
             await driver.create_schema(infos)
             return [i.cls for i in infos]
 
@@ -84,3 +86,18 @@ class Schema:
             await driver.drop_schema(list(reversed(self._infos())))
 
         return Action(run, self._call("delete_models"))
+
+
+def check_relations(infos: Sequence[ModelInfo]) -> None:
+    """Resolve every relation of the models now: an ambiguous one is a ``ModelError`` at the
+    first schema use, not at the first ``await post.author`` in production."""
+    from ommi._relations import BadRelation
+
+    for info in infos:
+        for relation in info.relations.values():
+            try:
+                relation.resolve()
+            except BadRelation:
+                raise
+            except errors.ModelError:
+                pass  # a target in another collection, or not defined yet: reported when used

@@ -30,7 +30,7 @@ from ommi._relations import bind
 from ommi._results import Action, as_ommi_error, deferred
 from ommi._schema import Schema
 from ommi.driver import Driver, DriverTransaction, Statements, load_driver, parse_url
-from ommi.query import Condition, Delete, Insert, Save, Select
+from ommi.query import Condition, Delete, FieldRef, Insert, Raw, Save, Select, Upsert
 
 if TYPE_CHECKING:
     from ommi._migrations import Migrations
@@ -166,6 +166,68 @@ class _Session:
             # several model types in one add(): one transaction keeps it all-or-nothing
             return self._atomic(run, ".add", groups)
         return self._scope.action(run, ".add(", groups[0][0] if groups else "", ")")
+
+    @deferred
+    def upsert(
+        self, *models: M, on: FieldRef[Any, Any] | tuple[FieldRef[Any, Any], ...] | None = None
+    ) -> Action[list[M]]:
+        """Insert each instance, or update the stored row it conflicts with; yields the instances.
+
+        The conflict is on the model's key, or on the ``Unique`` field named by
+        ``on=`` (``db.upsert(user, on=User.email)``). Each instance is one
+        atomic statement (``INSERT ... ON CONFLICT DO UPDATE``, or MongoDB's
+        upsert): no read-then-write race. An updated row gets every other field
+        of the instance; its key stays, and is written back into the instance
+        (so is a generated key). One ``upsert()`` of several instances is
+        all-or-nothing, as ``add()`` is.
+        """
+        groups = _batches(models)
+        if len(models) > 1 and len(set(map(id, models))) != len(models):
+            twice = _first_repeated(models)
+            raise errors.ValidationError(f"upsert() got the same {type(twice).__name__} instance twice ({twice!r})")
+        rt = self._scope.runtime
+        stmts_of = [Upsert(model, tuple(batch), _conflict_fields(model, on)) for model, batch in groups]
+
+        async def run(stmts: Statements) -> list[M]:
+            for stmt in stmts_of:
+                if rt.check_references:
+                    await check_references(stmts, stmt.model, list(stmt.instances))
+                await stmts.upsert(stmt)
+                self._scope.bind(stmt.model, list(stmt.instances))
+            return list(models)
+
+        if len(groups) > 1:
+            return self._atomic(run, ".upsert", groups)
+        return self._scope.action(run, ".upsert(", groups[0][0] if groups else "", ")")
+
+    @overload
+    def raw(self, statement: Any, *params: Any, into: type[M]) -> Action[list[M]]: ...
+    @overload
+    def raw(self, statement: Any, *params: Any, into: None = None) -> Action[list[Any]]: ...
+    @deferred
+    def raw(self, statement: Any, *params: Any, into: type[M] | None = None) -> Action[list[Any]]:
+        """Run a native statement: the escape hatch when the query language is not enough.
+
+        On SQL backends ``statement`` is the backend's own SQL with its own
+        placeholders (``?`` on SQLite and DuckDB, ``$1`` on PostgreSQL, ``%s`` on
+        MySQL) and ``params`` are bound to them; it yields a list of tuples, or
+        with ``into=Model`` instances built from the columns named like the
+        model's fields. On MongoDB ``statement`` is a command document (e.g.
+        ``{"aggregate": "post", "pipeline": [...], "cursor": {}}``) and it yields
+        the documents (or instances). Values are never formatted into the
+        text; the statement is logged like any other. Needs the ``raw`` capability.
+        """
+        if into is not None:
+            get_model_info(into)
+        stmt = Raw(statement, params, into)
+
+        async def run(stmts: Statements) -> list[Any]:
+            rows = await stmts.raw(stmt)
+            if into is not None:
+                self._scope.bind(into, rows)
+            return rows
+
+        return self._scope.action(run, ".raw(", into or "", ")")
 
     @overload
     def find(self, model: type[M], /, *predicates: Condition[Any]) -> Query[M]: ...
@@ -683,6 +745,26 @@ class MigrationTransaction(Transaction):
     async def driver_transaction(self) -> DriverTransaction:
         """The driver's transaction under this block (the migration runner applies schema changes on it)."""
         return await self._statements()
+
+
+def _conflict_fields(model: type, on: Any) -> tuple[Any, ...]:
+    """The fields an upsert of ``model`` conflicts on: the key, or the ``Unique`` field named by ``on``."""
+    info = get_model_info(model)
+    if on is None:
+        if not info.key:
+            raise errors.QueryError(f"upsert() of {model.__name__} needs a key, or on= naming a Unique field")
+        return tuple(f.ref.field for f in info.key)
+    refs = on if isinstance(on, tuple) else (on,)
+    for ref in refs:
+        if not isinstance(ref, FieldRef) or ref.model is not model:
+            raise errors.QueryError(f"upsert(on=...) takes fields of {model.__name__}, not {ref!r}")
+    named = {ref.info for ref in refs}
+    if named == set(info.key) or (len(refs) == 1 and refs[0].info.unique):
+        return tuple(ref.field for ref in refs)
+    shown = ", ".join(repr(r) for r in refs)
+    raise errors.QueryError(
+        f"upsert(on={shown}): a conflict needs the whole key of {model.__name__} or one Unique field"
+    )
 
 
 def _first_repeated(models: Sequence[Any]) -> Any:

@@ -33,7 +33,7 @@ from ommi._model import FieldInfo, ModelInfo, get_model_info, infos_in_dependenc
 from ommi._native import ErrorRule, NativeErrors, first_line, missing_table_hint
 from ommi._threads import ThreadWorker
 from ommi._url import URL, Option, flag, parse_url
-from ommi.query import Aggregate, Condition, Delete, Insert, Save, Select, Update
+from ommi.query import Aggregate, Condition, Delete, Insert, Raw, Save, Select, Update, Upsert, Values
 
 __all__ = [
     "CAPABILITIES",
@@ -126,6 +126,7 @@ CAPABILITIES: Mapping[str, str] = {
     "transactional_schema": "schema changes run inside a transaction and roll back with it (migrations)",
     "infinite_floats": "float fields store inf and -inf (else adding one fails with ValidationError)",
     "signed_zero": "a float field stored as -0.0 reads back as -0.0 (else as 0.0; the two compare equal anyway)",
+    "raw": "db.raw() runs a native statement (SQL text, or a MongoDB command document) with bound values",
 }
 """Every capability name a driver may declare, with what it promises."""
 
@@ -433,6 +434,36 @@ class Statements(abc.ABC):
         Without ``group_by``, exactly one tuple, also when nothing matches.
         """
         raise errors.UnsupportedError(f"{type(self).__name__} does not support aggregates")
+
+    async def values(self, stmt: Values) -> list[tuple[Any, ...]]:
+        """One tuple of the ``fields`` values per matching row (per distinct combination with ``distinct``)."""
+        raise errors.UnsupportedError(f"{type(self).__name__} does not support values queries")
+
+    async def stream_values(self, stmt: Values) -> AsyncIterator[tuple[Any, ...]]:
+        """:meth:`values`, yielded in batches from one cursor.
+
+        The default reads them all first; drivers override it to stream.
+        """
+        for row in await self.values(stmt):
+            yield row
+
+    async def upsert(self, stmt: Upsert) -> None:
+        """Insert each instance, or update the row with the same ``stmt.on`` values; atomic per row.
+
+        Generated keys are written back (an updated row's stored key).
+
+        Raises:
+            IntegrityError: another key or unique constraint was violated.
+        """
+        raise errors.UnsupportedError(f"{type(self).__name__} does not support upserts")
+
+    async def raw(self, stmt: Raw) -> list[Any]:
+        """Run a native statement (drivers declaring the ``raw`` capability).
+
+        Returns tuples (SQL) or documents (MongoDB), or instances of ``stmt.into``.
+        Every statement is logged through :func:`log_statement`, its values never.
+        """
+        raise errors.UnsupportedError(f"{type(self).__name__} cannot run native statements (no 'raw' capability)")
 
 
 class DriverTransaction(Statements):

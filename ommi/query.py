@@ -20,6 +20,19 @@ Semantics every backend implements (the conformance suite checks them):
 * ``like`` patterns use ``%`` (any run of characters) and ``_`` (one
   character); a backslash escapes them. Matching is case-sensitive.
   ``contains``/``startswith``/``endswith`` take literal text.
+* **Expressions.** ``+``, ``-``, ``*`` and unary ``-`` on numeric fields build
+  :class:`Arith`/:class:`Neg` nodes; ``.lower()``/``.upper()`` on text fields
+  build :class:`TextCase`. Their types are fixed when the node is built
+  (int with int is int; float with int or float is float; Decimal with int or
+  Decimal is Decimal; float with Decimal and anything with text are refused).
+  Arithmetic with NULL is NULL, and a comparison with a NULL expression is
+  false (``!=`` again its complement). An int result outside the 64-bit range
+  (also an intermediate one) is a ``QueryError`` on every backend, never a
+  wrapped or rounded value; Decimal arithmetic is exact.
+* ``ilike(p)`` is ``lower(field) like lower(p)``: the pattern's literal text
+  is lowered by Python (:func:`fold_like`), the field by the database's
+  ``lower``. For ASCII letters every backend agrees; beyond ASCII, see each
+  backend's page.
 """
 
 from __future__ import annotations
@@ -29,7 +42,7 @@ import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Generic, Union, overload
+from typing import TYPE_CHECKING, Any, Generic, Protocol, Union, overload
 
 from ommi import errors
 
@@ -38,6 +51,7 @@ if TYPE_CHECKING:
     # ``Compare`` or ``FieldRef`` while user code gets ``Compare[User]``.
     from typing_extensions import TypeVar
 
+    from ommi._fields import Kind
     from ommi._model import FieldInfo
 
     M = TypeVar("M", covariant=True, default=Any)  # noqa: PLC0105 - reads as "model" in signatures
@@ -59,38 +73,57 @@ __all__ = [
     "AggRef",
     "Aggregate",
     "And",
+    "Arith",
+    "ArithOp",
     "Avg",
     "Between",
+    "CaseFunc",
     "Compare",
+    "CompareExpr",
     "Condition",
     "Count",
     "CountDistinct",
     "Delete",
+    "Expr",
+    "ExprRef",
     "Field",
     "FieldRef",
     "Hop",
     "In",
+    "InValues",
     "Insert",
     "IsNull",
     "Like",
+    "LikeExpr",
     "LikeToken",
     "Max",
     "Min",
+    "Neg",
     "Not",
     "Op",
     "Or",
     "OrderBy",
     "Predicate",
+    "Raw",
     "Related",
     "Save",
     "Select",
+    "SubqueryLike",
     "Sum",
+    "TextCase",
     "Update",
+    "Upsert",
+    "Value",
+    "Values",
     "Wildcard",
     "col",
     "escape_like",
+    "expr_fields",
+    "expr_kind",
+    "fold_like",
     "like_pattern",
     "like_tokens",
+    "render_expr",
 ]
 
 
@@ -117,6 +150,84 @@ class Field:
     def column(self) -> str:
         """The stored column (or document field) name."""
         return self.info.column
+
+
+class ArithOp(enum.Enum):
+    """Arithmetic operators of :class:`Arith`."""
+
+    ADD = "+"
+    SUB = "-"
+    MUL = "*"
+
+
+class CaseFunc(enum.Enum):
+    """Case functions of :class:`TextCase`."""
+
+    LOWER = "lower"
+    UPPER = "upper"
+
+
+@dataclass(frozen=True, slots=True)
+class Value:
+    """A literal inside an expression: a validated value of ``kind`` (never ``None``)."""
+
+    value: Any
+    kind: Kind
+
+
+@dataclass(frozen=True, slots=True)
+class Arith:
+    """``left <op> right`` over numbers; ``kind`` is the result's (int, float or Decimal)."""
+
+    op: ArithOp
+    left: Expr
+    right: Expr
+    kind: Kind
+
+
+@dataclass(frozen=True, slots=True)
+class Neg:
+    """``-item``."""
+
+    item: Expr
+    kind: Kind
+
+
+@dataclass(frozen=True, slots=True)
+class TextCase:
+    """``lower(item)`` or ``upper(item)`` of a text expression."""
+
+    func: CaseFunc
+    item: Expr
+
+    @property
+    def kind(self) -> Kind:
+        """Always text."""
+        from ommi._fields import Kind
+
+        return Kind.STR
+
+
+Expr = Union[Field, Value, Arith, Neg, TextCase]  # noqa: UP007
+"""A value computed per row: a field, a literal, or an operation over them."""
+
+
+def expr_kind(expr: Expr) -> Kind:
+    """The type of an expression's values."""
+    if isinstance(expr, Field):
+        return expr.info.kind
+    return expr.kind
+
+
+def expr_fields(expr: Expr) -> Iterable[Field]:
+    """Every field an expression reads."""
+    if isinstance(expr, Field):
+        yield expr
+    elif isinstance(expr, Arith):
+        yield from expr_fields(expr.left)
+        yield from expr_fields(expr.right)
+    elif isinstance(expr, (Neg, TextCase)):
+        yield from expr_fields(expr.item)
 
 
 class Condition(Generic[M]):
@@ -202,6 +313,39 @@ class Like(Condition[M]):
 
 
 @dataclass(frozen=True, slots=True)
+class CompareExpr(Condition[M]):
+    """``left <op> right`` where a side is an expression or both are fields (``Post.views > Post.likes``).
+
+    False when either side is NULL, except ``!=``, the exact complement of ``==``.
+    Both sides have comparable kinds (checked when the node is built).
+    """
+
+    left: Expr
+    op: Op
+    right: Expr
+
+
+@dataclass(frozen=True, slots=True)
+class LikeExpr(Condition[M]):
+    """A like pattern matched against a text expression (``User.name.ilike("a%")`` matches ``lower(name)``)."""
+
+    expr: Expr
+    pattern: str
+
+
+@dataclass(frozen=True, slots=True)
+class InValues(Condition[M]):
+    """The field equals one of the non-NULL values a one-field :class:`Values` statement returns.
+
+    A NULL field matches nothing; ``~InValues`` is the exact complement (so it
+    holds for a NULL field).
+    """
+
+    field: Field
+    query: Values
+
+
+@dataclass(frozen=True, slots=True)
 class And(Condition[M]):
     """All items hold."""
 
@@ -279,16 +423,17 @@ class Related(Condition[M]):
 
 
 Predicate = Union[  # noqa: UP007
-    Compare[M], IsNull[M], In[M], Between[M], Like[M], And[M], Or[M], Not[M], AggCompare[M], Related[M]
+    Compare[M], IsNull[M], In[M], Between[M], Like[M], And[M], Or[M], Not[M], AggCompare[M], Related[M],
+    CompareExpr[M], LikeExpr[M], InValues[M],
 ]
 """The closed set of predicate nodes a driver compiles (``Predicate[User]``: about ``User``)."""
 
 
 @dataclass(frozen=True, slots=True)
 class OrderBy:
-    """One ordering term; NULL sorts first ascending, last descending."""
+    """One ordering term (a field, or an expression); NULL sorts first ascending, last descending."""
 
-    field: Field
+    field: Expr
     descending: bool = False
 
 
@@ -354,7 +499,298 @@ def like_pattern(tokens: Iterable[LikeToken]) -> str:
     return "".join(t.value if isinstance(t, Wildcard) else escape_like(t) for t in tokens)
 
 
-class FieldRef(Generic[M, T]):
+def fold_like(pattern: str) -> str:
+    """The pattern ``ilike`` matches against ``lower(field)``: its literal text lowered, wildcards kept.
+
+    Read with :func:`like_tokens`, so escapes mean the same as in ``like``.
+    """
+    return like_pattern(t.lower() if isinstance(t, str) else t for t in like_tokens(pattern))
+
+
+_NUMERIC_NAMES = frozenset({"int", "float", "decimal"})
+
+
+def _kind_name(kind: Kind) -> str:
+    return str(kind.value)
+
+
+def render_expr(expr: Expr) -> str:
+    """An expression as the user wrote it, for messages."""
+    if isinstance(expr, Field):
+        return f"{expr.model.__name__}.{expr.name}"
+    if isinstance(expr, Value):
+        return repr(expr.value)
+    if isinstance(expr, Arith):
+        return f"({render_expr(expr.left)} {expr.op.value} {render_expr(expr.right)})"
+    if isinstance(expr, Neg):
+        return f"-{render_expr(expr.item)}"
+    return f"{render_expr(expr.item)}.{expr.func.value}()"
+
+
+def _operand(value: Any) -> Expr | None:
+    """The expression node of a field or expression reference (``None`` for a plain value)."""
+    if isinstance(value, FieldRef):
+        return value.field
+    if isinstance(value, ExprRef):
+        return value.node
+    return None
+
+
+_LITERAL_KINDS: dict[type, str] = {int: "int", float: "float", Decimal: "decimal"}
+
+
+def _number_kind(value: Any) -> Kind | None:
+    from ommi._fields import Kind
+
+    if isinstance(value, bool):
+        return None
+    for cls, name in _LITERAL_KINDS.items():
+        if isinstance(value, cls):
+            return Kind(name)
+    return None
+
+
+def _result_kind(left: Kind, right: Kind, shown: str) -> Kind:
+    from ommi._fields import Kind
+
+    for kind, side in ((left, "left"), (right, "right")):
+        if kind.value not in _NUMERIC_NAMES:
+            raise errors.QueryError(f"{shown}: the {side} side is {_kind_name(kind)}; arithmetic needs numbers")
+    kinds = {left, right}
+    if kinds == {Kind.FLOAT, Kind.DECIMAL}:
+        raise errors.QueryError(f"{shown}: mixing float and Decimal would lose Decimal's exactness; convert one side")
+    if Kind.DECIMAL in kinds:
+        return Kind.DECIMAL
+    return Kind.FLOAT if Kind.FLOAT in kinds else Kind.INT
+
+
+def _literal(kind: Kind, value: Any, shown: str) -> Value:
+    """A plain value as an expression literal of ``kind`` (validated like a field of that kind)."""
+    from ommi._fields import make_checker
+
+    checked = make_checker(kind, None, False, False, shown)(value)
+    return Value(checked, kind)
+
+
+def _arith(op: ArithOp, left: Any, right: Any) -> ExprRef[Any, Any]:
+    """``left op right``, either side a field, an expression or a number; types checked now."""
+    lnode, rnode = _operand(left), _operand(right)
+    model = next(f.model for node in (lnode, rnode) if node is not None for f in expr_fields(node))
+    lk = expr_kind(lnode) if lnode is not None else _number_kind(left)
+    rk = expr_kind(rnode) if rnode is not None else _number_kind(right)
+    shown = f"{render_expr(lnode) if lnode is not None else repr(left)} {op.value} " + (
+        render_expr(rnode) if rnode is not None else repr(right)
+    )
+    if lk is None or rk is None:
+        bad = left if lk is None else right
+        raise errors.QueryError(f"{shown}: {bad!r} is not a number (int, float or Decimal)")
+    kind = _result_kind(lk, rk, shown)
+    if lnode is None:
+        lnode = _literal(kind, left, shown)
+    if rnode is None:
+        rnode = _literal(kind, right, shown)
+    _same_model(lnode, rnode, shown)
+    return ExprRef(Arith(op, lnode, rnode, kind), model)
+
+
+def _same_model(left: Expr, right: Expr, shown: str) -> None:
+    models = {f.model for f in expr_fields(left)} | {f.model for f in expr_fields(right)}
+    if len(models) > 1:
+        names = " and ".join(sorted(m.__name__ for m in models))
+        raise errors.QueryError(f"{shown}: an expression reads the fields of one model, not {names}")
+
+
+def _comparable_kinds(left: Expr, right: Expr, shown: str) -> None:
+    from ommi._fields import Kind
+
+    lk, rk = expr_kind(left), expr_kind(right)
+    if Kind.JSON in (lk, rk):
+        raise errors.QueryError(f"{shown}: JSON fields cannot be compared")
+    numeric = lk.value in _NUMERIC_NAMES and rk.value in _NUMERIC_NAMES
+    if numeric:
+        if Kind.DECIMAL in (lk, rk) and lk is not rk:
+            # float is inexact; an int column and a Decimal one compare unlike on some stores
+            raise errors.QueryError(
+                f"{shown}: compare Decimal with Decimal (for an int side, multiply it by Decimal(1))"
+            )
+        return
+    if lk is not rk:
+        raise errors.QueryError(f"{shown}: cannot compare {_kind_name(lk)} with {_kind_name(rk)}")
+    both = isinstance(left, Field) and isinstance(right, Field)
+    if both and lk is Kind.DATETIME and left.info.aware != right.info.aware:  # type: ignore[union-attr]
+        raise errors.QueryError(f"{shown}: cannot compare a naive datetime with an aware one")
+    if both and lk is Kind.ENUM and left.info.py_type is not right.info.py_type:  # type: ignore[union-attr]
+        raise errors.QueryError(f"{shown}: the two enum fields have different enum types")
+
+
+def _compare_expr(left: Expr, op: Op, value: Any) -> CompareExpr[Any]:
+    """``left op value`` where ``left`` is an expression or ``value`` a field or expression."""
+    right = _operand(value)
+    shown = f"{render_expr(left)} {op.value} {render_expr(right) if right is not None else repr(value)}"
+    if right is None:
+        if value is None:
+            raise errors.QueryError(f"{shown}: compare a field itself with None (.is_null()), not an expression")
+        right = _literal(expr_kind(left), value, render_expr(left))
+    else:
+        _same_model(left, right, shown)
+        _comparable_kinds(left, right, shown)
+    if op not in (Op.EQ, Op.NE):
+        from ommi._fields import Kind
+
+        if expr_kind(left) is Kind.JSON:
+            raise errors.QueryError(f"{shown}: JSON fields cannot be ordered")
+    return CompareExpr(left, op, right)
+
+
+def _text_expr(node: Expr, what: str) -> None:
+    from ommi._fields import Kind
+
+    if expr_kind(node) is not Kind.STR:
+        raise errors.QueryError(f"{render_expr(node)}.{what}() works on text, not {_kind_name(expr_kind(node))}")
+
+
+def _pattern(node: Expr, what: str, pattern: Any) -> str:
+    _text_expr(node, what)
+    if not isinstance(pattern, str):
+        raise errors.ValidationError(f"{render_expr(node)}.{what}() takes a str, got {type(pattern).__name__}")
+    return pattern
+
+
+class _Operand(Generic[M, T]):
+    """Arithmetic, case functions and ordering shared by field and expression references."""
+
+    __slots__ = ()
+
+    def _node(self) -> Expr:
+        raise NotImplementedError
+
+    @overload
+    def __add__(self, other: FieldRef[Any, T] | ExprRef[Any, T] | T | int) -> ExprRef[M, T]: ...
+    @overload
+    def __add__(self, other: FieldRef[Any, float] | ExprRef[Any, float] | float) -> ExprRef[M, float]: ...
+    @overload
+    def __add__(self, other: FieldRef[Any, Decimal] | ExprRef[Any, Decimal] | Decimal) -> ExprRef[M, Decimal]: ...
+    @overload
+    def __add__(self, other: FieldRef[Any, Any] | ExprRef[Any, Any]) -> ExprRef[M, T]: ...
+    def __add__(self, other: Any) -> ExprRef[M, Any]:
+        return _arith(ArithOp.ADD, self, other)
+
+    def __radd__(self, other: int | float | Decimal) -> ExprRef[M, T]:
+        return _arith(ArithOp.ADD, other, self)
+
+    @overload
+    def __sub__(self, other: FieldRef[Any, T] | ExprRef[Any, T] | T | int) -> ExprRef[M, T]: ...
+    @overload
+    def __sub__(self, other: FieldRef[Any, float] | ExprRef[Any, float] | float) -> ExprRef[M, float]: ...
+    @overload
+    def __sub__(self, other: FieldRef[Any, Decimal] | ExprRef[Any, Decimal] | Decimal) -> ExprRef[M, Decimal]: ...
+    @overload
+    def __sub__(self, other: FieldRef[Any, Any] | ExprRef[Any, Any]) -> ExprRef[M, T]: ...
+    def __sub__(self, other: Any) -> ExprRef[M, Any]:
+        return _arith(ArithOp.SUB, self, other)
+
+    def __rsub__(self, other: int | float | Decimal) -> ExprRef[M, T]:
+        return _arith(ArithOp.SUB, other, self)
+
+    @overload
+    def __mul__(self, other: FieldRef[Any, T] | ExprRef[Any, T] | T | int) -> ExprRef[M, T]: ...
+    @overload
+    def __mul__(self, other: FieldRef[Any, float] | ExprRef[Any, float] | float) -> ExprRef[M, float]: ...
+    @overload
+    def __mul__(self, other: FieldRef[Any, Decimal] | ExprRef[Any, Decimal] | Decimal) -> ExprRef[M, Decimal]: ...
+    @overload
+    def __mul__(self, other: FieldRef[Any, Any] | ExprRef[Any, Any]) -> ExprRef[M, T]: ...
+    def __mul__(self, other: Any) -> ExprRef[M, Any]:
+        return _arith(ArithOp.MUL, self, other)
+
+    def __rmul__(self, other: int | float | Decimal) -> ExprRef[M, T]:
+        return _arith(ArithOp.MUL, other, self)
+
+    def __neg__(self) -> ExprRef[M, T]:
+        node = self._node()
+        kind = expr_kind(node)
+        if kind.value not in _NUMERIC_NAMES:
+            raise errors.QueryError(f"-{render_expr(node)}: negation needs a number, not {_kind_name(kind)}")
+        return ExprRef(Neg(node, kind), next(f.model for f in expr_fields(node)))
+
+    def lower(self) -> ExprRef[M, str]:
+        """The text in lower case (the database's ``lower``; identical everywhere for ASCII letters)."""
+        node = self._node()
+        _text_expr(node, "lower")
+        return ExprRef(TextCase(CaseFunc.LOWER, node), next(f.model for f in expr_fields(node)))
+
+    def upper(self) -> ExprRef[M, str]:
+        """The text in upper case (the database's ``upper``; identical everywhere for ASCII letters)."""
+        node = self._node()
+        _text_expr(node, "upper")
+        return ExprRef(TextCase(CaseFunc.UPPER, node), next(f.model for f in expr_fields(node)))
+
+    def ilike(self, pattern: str) -> LikeExpr[M]:
+        """Case-insensitive pattern match: ``lower(field) like`` the pattern with its literal text lowered."""
+        node = self._node()
+        folded = fold_like(_pattern(node, "ilike", pattern))
+        return LikeExpr(TextCase(CaseFunc.LOWER, node), folded)
+
+    @property
+    def asc(self) -> OrderBy:
+        """Ascending order (NULL first)."""
+        return OrderBy(self._node(), False)
+
+    @property
+    def desc(self) -> OrderBy:
+        """Descending order (NULL last)."""
+        return OrderBy(self._node(), True)
+
+
+class ExprRef(_Operand[M, T]):
+    """What ``Post.views + 1`` or ``User.name.lower()`` is: builds comparisons, orderings and more expressions.
+
+    Sugar like :class:`FieldRef`; :attr:`node` is the expression node. For
+    type checkers it is ``ExprRef[Post, int]``: the model and the value type.
+    """
+
+    __slots__ = ("model", "node")
+
+    def __init__(self, node: Expr, model: type) -> None:
+        self.node = node
+        self.model = model
+
+    def _node(self) -> Expr:
+        return self.node
+
+    def __repr__(self) -> str:
+        return render_expr(self.node)
+
+    def __hash__(self) -> int:
+        return hash(self.node)
+
+    def __bool__(self) -> bool:
+        raise TypeError(f"{self!r} is an expression: compare it (==, <, ...) to make a predicate")
+
+    def __eq__(self, value: T | FieldRef[Any, Any] | ExprRef[Any, Any]) -> CompareExpr[M]:  # type: ignore[override]
+        return _compare_expr(self.node, Op.EQ, value)
+
+    def __ne__(self, value: T | FieldRef[Any, Any] | ExprRef[Any, Any]) -> CompareExpr[M]:  # type: ignore[override]
+        return _compare_expr(self.node, Op.NE, value)
+
+    def __lt__(self, value: T | FieldRef[Any, Any] | ExprRef[Any, Any]) -> CompareExpr[M]:
+        return _compare_expr(self.node, Op.LT, value)
+
+    def __le__(self, value: T | FieldRef[Any, Any] | ExprRef[Any, Any]) -> CompareExpr[M]:
+        return _compare_expr(self.node, Op.LE, value)
+
+    def __gt__(self, value: T | FieldRef[Any, Any] | ExprRef[Any, Any]) -> CompareExpr[M]:
+        return _compare_expr(self.node, Op.GT, value)
+
+    def __ge__(self, value: T | FieldRef[Any, Any] | ExprRef[Any, Any]) -> CompareExpr[M]:
+        return _compare_expr(self.node, Op.GE, value)
+
+    def like(self, pattern: str) -> LikeExpr[M]:
+        """Case-sensitive pattern match of a text expression (``%``, ``_``, ``\\`` escapes)."""
+        return LikeExpr(self.node, _pattern(self.node, "like", pattern))
+
+
+class FieldRef(_Operand[M, T]):
     """What ``Model.field`` is on a model class: builds query nodes.
 
     It is sugar, never a node: ``User.age >= 18`` returns a :class:`Compare`.
@@ -378,15 +814,18 @@ class FieldRef(Generic[M, T]):
     def __hash__(self) -> int:
         return hash((self.model, self.name))
 
+    def _node(self) -> Expr:
+        return self.field
+
     def _value(self, value: Any) -> Any:
-        if isinstance(value, FieldRef):
-            raise errors.QueryError(f"comparing two fields ({self!r}, {value!r}) is not supported")
         return self.info.check(value)
 
-    def _ordered(self, op: Op, value: Any) -> Compare[M]:
+    def _ordered(self, op: Op, value: Any) -> Any:
         if value is None:
             raise errors.QueryError(f"{self!r} {op.value} None: use .is_null() / == None to test for NULL")
         self._comparable(op.value)
+        if isinstance(value, (FieldRef, ExprRef)):
+            return _compare_expr(self.field, op, value)
         return Compare(self.field, op, self._value(value))
 
     def _comparable(self, what: str) -> None:
@@ -396,27 +835,56 @@ class FieldRef(Generic[M, T]):
             raise errors.QueryError(f"{self!r} is a JSON field: {what} is not supported on it")
 
     # ``==``/``!=`` take the field's type (``None`` tests for NULL), so they
-    # narrow object's signature on purpose
-    def __eq__(self, value: T | None) -> Compare[M] | IsNull[M]:  # type: ignore[override]
+    # narrow object's signature on purpose; another field or an expression
+    # (``Post.views == Post.likes``) compares row by row
+    @overload  # type: ignore[override]
+    def __eq__(self, value: T | None) -> Compare[M] | IsNull[M]: ...
+    @overload
+    def __eq__(self, value: FieldRef[Any, Any] | ExprRef[Any, Any]) -> CompareExpr[M]: ...
+    def __eq__(self, value: Any) -> Any:
         if value is None:
             return IsNull(self.field)
+        if isinstance(value, (FieldRef, ExprRef)):
+            return _compare_expr(self.field, Op.EQ, value)
         return Compare(self.field, Op.EQ, self._value(value))
 
-    def __ne__(self, value: T | None) -> Compare[M] | Not[M]:  # type: ignore[override]
+    @overload  # type: ignore[override]
+    def __ne__(self, value: T | None) -> Compare[M] | Not[M]: ...
+    @overload
+    def __ne__(self, value: FieldRef[Any, Any] | ExprRef[Any, Any]) -> CompareExpr[M]: ...
+    def __ne__(self, value: Any) -> Any:
         if value is None:
             return Not(IsNull(self.field))
+        if isinstance(value, (FieldRef, ExprRef)):
+            return _compare_expr(self.field, Op.NE, value)
         return Compare(self.field, Op.NE, self._value(value))
 
-    def __lt__(self, value: T) -> Compare[M]:
+    @overload
+    def __lt__(self, value: T) -> Compare[M]: ...
+    @overload
+    def __lt__(self, value: FieldRef[Any, Any] | ExprRef[Any, Any]) -> CompareExpr[M]: ...
+    def __lt__(self, value: Any) -> Any:
         return self._ordered(Op.LT, value)
 
-    def __le__(self, value: T) -> Compare[M]:
+    @overload
+    def __le__(self, value: T) -> Compare[M]: ...
+    @overload
+    def __le__(self, value: FieldRef[Any, Any] | ExprRef[Any, Any]) -> CompareExpr[M]: ...
+    def __le__(self, value: Any) -> Any:
         return self._ordered(Op.LE, value)
 
-    def __gt__(self, value: T) -> Compare[M]:
+    @overload
+    def __gt__(self, value: T) -> Compare[M]: ...
+    @overload
+    def __gt__(self, value: FieldRef[Any, Any] | ExprRef[Any, Any]) -> CompareExpr[M]: ...
+    def __gt__(self, value: Any) -> Any:
         return self._ordered(Op.GT, value)
 
-    def __ge__(self, value: T) -> Compare[M]:
+    @overload
+    def __ge__(self, value: T) -> Compare[M]: ...
+    @overload
+    def __ge__(self, value: FieldRef[Any, Any] | ExprRef[Any, Any]) -> CompareExpr[M]: ...
+    def __ge__(self, value: Any) -> Any:
         return self._ordered(Op.GE, value)
 
     def is_null(self) -> IsNull[M]:
@@ -427,14 +895,30 @@ class FieldRef(Generic[M, T]):
         """The field is not NULL."""
         return Not(IsNull(self.field))
 
-    def in_(self, values: Iterable[T | None]) -> In[M]:
-        """The field equals one of ``values`` (an empty iterable matches nothing)."""
+    @overload
+    def in_(self, values: SubqueryLike) -> InValues[M]: ...
+    @overload
+    def in_(self, values: Iterable[T | None]) -> In[M]: ...
+    def in_(self, values: Any) -> Any:
+        """The field equals one of ``values`` (an empty iterable matches nothing).
+
+        ``values`` may also be a one-field values query,
+        ``db.find(Post.views > 100).values(Post.author_id)``: it runs inside
+        the same query (a subquery), and its NULL values match nothing.
+        """
         if isinstance(values, (str, bytes)):
             raise errors.QueryError(f"{self!r}.in_() takes an iterable of values, not a single {type(values).__name__}")
         self._comparable("in_()")
+        sub = getattr(values, "values_statement", None)
+        if isinstance(sub, Values):
+            return InValues(self.field, _subquery(self, sub))
         return In(self.field, tuple(None if v is None else self._value(v) for v in values))
 
-    def not_in(self, values: Iterable[T | None]) -> Not[M]:
+    @overload
+    def not_in(self, values: SubqueryLike) -> Not[M]: ...
+    @overload
+    def not_in(self, values: Iterable[T | None]) -> Not[M]: ...
+    def not_in(self, values: Any) -> Not[M]:
         """The exact complement of :meth:`in_` (NULL fields match unless ``None`` is listed)."""
         return Not(self.in_(values))
 
@@ -469,16 +953,6 @@ class FieldRef(Generic[M, T]):
     def endswith(self, text: str) -> Like[M]:
         """The field ends with ``text`` (literally, case-sensitive)."""
         return Like(self.field, "%" + escape_like(self._text("endswith", text)))
-
-    @property
-    def asc(self) -> OrderBy:
-        """Ascending order on this field (NULL first)."""
-        return OrderBy(self.field, False)
-
-    @property
-    def desc(self) -> OrderBy:
-        """Descending order on this field (NULL last)."""
-        return OrderBy(self.field, True)
 
 
 class _FieldsOf:
@@ -712,3 +1186,71 @@ class Save:
 
     model: type
     instances: tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Values:
+    """The ``fields`` of the rows ``select`` matches, as tuples (``distinct``: each combination once).
+
+    Ordered and paged by ``select``; with ``distinct``, ordering terms are
+    among ``fields``. A one-field ``Values`` is also the subquery of
+    :class:`InValues`.
+    """
+
+    select: Select
+    fields: tuple[Field, ...]
+    distinct: bool = False
+
+    @property
+    def model(self) -> type:
+        """The model queried."""
+        return self.select.model
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Upsert:
+    """Store each of ``instances``, or where a row has the same ``on`` values, update its other fields.
+
+    ``on`` is the model's key, or its ``Unique`` field. The driver writes
+    generated keys back (for an updated row, its stored key).
+    """
+
+    model: type
+    instances: tuple[Any, ...]
+    on: tuple[Field, ...]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Raw:
+    """A native statement: SQL text in the backend's own dialect and parameter style, or a
+    MongoDB command document; ``params`` are bound by the driver, never formatted into the text.
+
+    With ``into``, the driver builds instances of that model from the named columns
+    (documents); without, SQL drivers return tuples and MongoDB the documents.
+    """
+
+    statement: Any
+    params: tuple[Any, ...]
+    into: type | None = None
+
+    @property
+    def model(self) -> type | None:
+        """The model rows are built into, if any."""
+        return self.into
+
+
+class SubqueryLike(Protocol):
+    """What ``in_()`` accepts as a subquery: a values query (``db.find(...).values(Post.author_id)``)."""
+
+    @property
+    def values_statement(self) -> Values:
+        """The :class:`Values` statement the query stands for."""
+        ...
+
+
+def _subquery(ref: FieldRef[Any, Any], sub: Values) -> Values:
+    if len(sub.fields) != 1:
+        raise errors.QueryError(f"{ref!r}.in_() takes a values query of one field, got {len(sub.fields)}")
+    (other,) = sub.fields
+    _comparable_kinds(ref.field, other, f"{ref!r}.in_({render_expr(other)})")
+    return sub

@@ -108,7 +108,7 @@ async def test_read_only_option(tmp_path: Path) -> None:
 async def test_declared_capabilities(db: Ommi) -> None:
     assert db.capabilities == {
         "transactions", "concurrent_transactions", "schema_evolution", "transactional_schema", "infinite_floats",
-        "signed_zero",
+        "signed_zero", "raw",
     }
 
 

@@ -6,8 +6,10 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
+import duckdb
+
 from ommi.driver import FieldInfo
-from ommi.query import Agg, AggFunc, like_pattern, like_tokens
+from ommi.query import Agg, AggFunc, ArithOp, like_pattern, like_tokens
 from ommi.sql import Codec, Kind, SQLDialect, fixed_decimal
 
 __all__ = ["DECIMAL_SCALE", "DECIMAL_TYPE", "DuckDBDialect", "sequence_name"]
@@ -135,6 +137,25 @@ class DuckDBDialect(SQLDialect):
             # would not be constant and hit the same "outstanding updates" refusal)
             return "'" + value.replace("'", "''") + "'"
         return None
+
+    def arith_sql(self, op: ArithOp, kind: Kind, left: str, right: str) -> str:
+        if kind is Kind.INT:
+            # computed in 128 bits and cast back: the cast refuses a result past 64 bits, and
+            # the optimizer cannot move a constant across it (it rewrites "v + 2 > 0" into
+            # "v > -2", which would never overflow)
+            return f"CAST((CAST({left} AS HUGEINT) {op.value} {right}) AS BIGINT)"
+        return super().arith_sql(op, kind, left, right)
+
+    def neg_sql(self, kind: Kind, item: str) -> str:
+        if kind is Kind.INT:
+            return f"CAST((- CAST({item} AS HUGEINT)) AS BIGINT)"
+        return super().neg_sql(kind, item)
+
+    def arithmetic_overflow(self, exc: BaseException) -> bool:
+        text = str(exc)
+        if isinstance(exc, duckdb.OutOfRangeException):
+            return "Overflow" in text
+        return isinstance(exc, duckdb.ConversionException) and "INT128" in text and "INT64" in text
 
     def like_param(self, pattern: str) -> Any:
         # DuckDB rejects a pattern ending in a lone escape character: render the

@@ -110,6 +110,11 @@ class DuckDBConnection(Connection):
     def insert_id(self, sql: str, params: Sequence[Any]) -> int:
         raise errors.UnsupportedError("DuckDB keys are reserved by the driver before the insert")
 
+    def fetch_named(self, sql: str, params: Sequence[Any]) -> tuple[list[str], list[Any]]:
+        result = self.cur.execute(sql, params)
+        names = [d[0] for d in result.description or ()]
+        return names, result.fetchall() if result.description else []
+
     def cursor(self, sql: str, params: Sequence[Any]) -> Any:
         # the result stays on the cursor itself until the next statement (the base
         # reads what is left first, see SQLDialect.cursors_see_later_writes)
@@ -234,6 +239,7 @@ class DuckDBDriver(BlockingSQLDriver):
     # not "savepoints": DuckDB has no SAVEPOINT; not "foreign_keys": see DuckDBDialect
     capabilities = frozenset(
         {
+            "raw",
             "transactions",
             "concurrent_transactions",
             "schema_evolution",

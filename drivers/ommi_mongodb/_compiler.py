@@ -39,23 +39,39 @@ from ommi.query import (
     AggOrder,
     Aggregate,
     And,
+    Arith,
+    ArithOp,
     Between,
+    CaseFunc,
     Compare,
+    CompareExpr,
+    Expr,
     Field,
     In,
+    InValues,
     IsNull,
     Like,
+    LikeExpr,
+    Neg,
     Not,
     Op,
     Or,
     OrderBy,
     Predicate,
     Related,
+    TextCase,
+    Value,
     Wildcard,
     like_tokens,
 )
 
-__all__ = ["ModelPlan", "MongoCompiler", "like_to_regex"]
+__all__ = ["OVERFLOW", "ModelPlan", "MongoCompiler", "like_to_regex"]
+
+OVERFLOW = "ommi: integer overflow"
+"""The text a checked integer expression fails to convert when its result leaves 64 bits."""
+_INT64_MIN, _INT64_MAX = Decimal128("-9223372036854775808"), Decimal128("9223372036854775807")
+_ARITH_OPS = {ArithOp.ADD: "$add", ArithOp.SUB: "$subtract", ArithOp.MUL: "$multiply"}
+_EXPR_OPS = {Op.EQ: "$eq", Op.NE: "$ne", Op.LT: "$lt", Op.LE: "$lte", Op.GT: "$gt", Op.GE: "$gte"}
 
 Codec = Callable[[Any], Any] | None
 Filter = dict[str, Any]
@@ -455,7 +471,11 @@ class MongoCompiler:
         orders = stmt.order_by or tuple(OrderBy(f) for f in stmt.group_by)
         sort: dict[str, int] = {}
         for term in orders:
-            key = names[term.agg] if isinstance(term, AggOrder) else group_paths[term.field.info]
+            if isinstance(term, AggOrder):
+                key = names[term.agg]
+            else:
+                assert isinstance(term.field, Field)  # grouped results order by group fields
+                key = group_paths[term.field.info]
             sort.setdefault(key, -1 if term.descending else 1)
         if sort:
             pipeline.append({"$sort": sort})
@@ -499,6 +519,72 @@ class MongoCompiler:
         # $avg/$min/$max skip null and missing values, and give null over none
         return {name: {op: value}}, {}, {name: None}
 
+    # -- expressions ----------------------------------------------------------------
+
+    def expr(self, node: Expr) -> Any:
+        """An aggregation expression computing ``node`` (``null`` for NULL, also for absent fields).
+
+        Integer arithmetic is computed in Decimal128 and converted back only
+        inside the 64-bit range; outside it the conversion of :data:`OVERFLOW`
+        fails, so the command fails (MongoDB's own ``$add`` of longs would turn
+        into a double). ``$toLower`` of null is "": guarded to stay NULL.
+        """
+        match node:
+            case Field(info=info):
+                return {"$ifNull": ["$" + self.path(info), None]}
+            case Value(value=value, kind=kind):
+                enc = encoder_for_kind(kind)
+                return {"$literal": value if enc is None else enc(value)}
+            case Arith(op=op, left=left, right=right, kind=kind):
+                a, b = self.expr(left), self.expr(right)
+                if kind is Kind.INT:
+                    return _checked({_ARITH_OPS[op]: [{"$toDecimal": a}, {"$toDecimal": b}]})
+                return {_ARITH_OPS[op]: [a, b]}
+            case Neg(item=item, kind=kind):
+                inner = self.expr(item)
+                if kind is Kind.INT:
+                    return _checked({"$multiply": [{"$toDecimal": inner}, -1]})
+                return {"$multiply": [inner, -1]}
+            case TextCase(func=func, item=item):
+                inner = self.expr(item)
+                name = "$toLower" if func is CaseFunc.LOWER else "$toUpper"
+                return {"$let": {"vars": {"v": inner}, "in": {"$cond": [{"$eq": ["$$v", None]}, None, {name: "$$v"}]}}}
+            case _:
+                assert_never(node)
+
+    def compare(self, node: CompareExpr) -> Any:
+        """A two-valued aggregation test: false when either side is NULL (``!=``: the complement of ``==``)."""
+        test: Any = {
+            "$let": {
+                "vars": {"a": self.expr(node.left), "b": self.expr(node.right)},
+                "in": {
+                    "$and": [
+                        {"$ne": ["$$a", None]},
+                        {"$ne": ["$$b", None]},
+                        {_EXPR_OPS[Op.EQ if node.op is Op.NE else node.op]: ["$$a", "$$b"]},
+                    ]
+                },
+            }
+        }
+        return {"$not": [test]} if node.op is Op.NE else test
+
+    def like_expr(self, node: LikeExpr) -> Any:
+        """A like pattern matched against a text expression (NULL matches nothing)."""
+        return {"$regexMatch": {"input": self.expr(node.expr), "regex": like_to_regex(node.pattern)}}
+
+    def sort_stages(self, order_by: Sequence[OrderBy]) -> tuple[Filter, dict[str, int]]:
+        """``$addFields`` for computed ordering terms (``{}`` if none) and the ``$sort`` document."""
+        added: Filter = {}
+        sort: dict[str, int] = {}
+        for i, term in enumerate(order_by):
+            if isinstance(term.field, Field):
+                key = self.path(term.field.info)
+            else:
+                key = f"ommi_o{i}"
+                added[key] = self.expr(term.field)
+            sort.setdefault(key, -1 if term.descending else 1)
+        return added, sort
+
     # -- sorts --------------------------------------------------------------------
 
     def sort(self, order_by: Sequence[OrderBy]) -> list[tuple[str, int]]:
@@ -506,12 +592,37 @@ class MongoCompiler:
         out: list[tuple[str, int]] = []
         seen: set[str] = set()
         for term in order_by:
+            assert isinstance(term.field, Field)  # computed terms sort in a pipeline (sort_stages)
             p = self.path(term.field.info)
             if p in seen:  # MongoDB rejects a repeated sort key; the first term already decides
                 continue
             seen.add(p)
             out.append((p, -1 if term.descending else 1))
         return out
+
+
+def _checked(decimal_expr: Any) -> Any:
+    """A Decimal128 integer result back to a long, or a failing conversion when it leaves 64 bits."""
+    in_range = {"$and": [{"$gte": ["$$r", _INT64_MIN]}, {"$lte": ["$$r", _INT64_MAX]}]}
+    return {
+        "$let": {
+            "vars": {"r": decimal_expr},
+            "in": {
+                "$cond": [
+                    {"$or": [{"$eq": ["$$r", None]}, in_range]},
+                    {"$toLong": "$$r"},
+                    {"$toLong": OVERFLOW},
+                ]
+            },
+        }
+    }
+
+
+def encoder_for_kind(kind: Kind) -> Codec:
+    """The encoder of an expression literal (numbers and text only)."""
+    if kind is Kind.DECIMAL:
+        return Decimal128
+    return None
 
 
 def _apply(codec: Codec, value: Any) -> Any:
@@ -561,11 +672,16 @@ def _aggs_in(node: Predicate | None) -> list[Agg]:
             return []
 
 
-def related_nodes(node: Predicate | None) -> list[Related]:
-    """Every :class:`Related` node in a predicate, innermost first (resolve them in this order)."""
+def related_nodes(node: Predicate | None) -> list[Related | InValues]:
+    """Every :class:`Related` and :class:`InValues` node in a predicate, innermost first (resolve them in this order).
+
+    A subquery's own predicate is resolved when the subquery runs.
+    """
     match node:
         case None:
             return []
+        case InValues():
+            return [node]
         case Related(where=where):
             return [*related_nodes(where), node]
         case And(items=items) | Or(items=items):
@@ -618,7 +734,7 @@ class _FilterBuilder:
             raise errors.QueryError("a filter across references was not resolved")
         return self.leaf(node.path[0].source, {"$nin" if negate else "$in": values})
 
-    def pred(self, node: Predicate) -> Filter:
+    def pred(self, node: Predicate) -> Filter:  # noqa: C901 - one case per node type
         match node:
             case Compare(field=fld, op=op, value=value):
                 return self.leaf(fld, {_OPS[op]: self.enc(fld, value)})
@@ -648,8 +764,20 @@ class _FilterBuilder:
                 return self.agg_leaf(node, op)
             case Related():
                 return self.related(node, False)
+            case CompareExpr():
+                return {"$expr": self.c.compare(node)}
+            case LikeExpr():
+                return {"$expr": self.c.like_expr(node)}
+            case InValues(field=fld):
+                return self.leaf(fld, {"$in": self.subquery(node)})
             case _:
                 assert_never(node)
+
+    def subquery(self, node: InValues) -> list[Any]:
+        values = self.resolved.get(id(node))
+        if values is None:  # pragma: no cover - the driver resolves every subquery first
+            raise errors.QueryError("a subquery was not resolved")
+        return values
 
     def negate(self, node: Predicate) -> Filter:
         # MongoDB's filters are two-valued (a missing or null field simply fails a
@@ -668,6 +796,12 @@ class _FilterBuilder:
                 return self.pred(item)
             case Related():
                 return self.related(node, True)
+            case CompareExpr():
+                return {"$expr": {"$not": [self.c.compare(node)]}}
+            case LikeExpr():
+                return {"$expr": {"$not": [self.c.like_expr(node)]}}
+            case InValues(field=fld):
+                return self.leaf(fld, {"$nin": self.subquery(node)})
             case _:
                 return {"$nor": [self.pred(node)]}
 

@@ -69,10 +69,31 @@ from ommi.driver import (
     redact,
     statement_logger,
 )
-from ommi.query import Aggregate, Delete, Insert, Predicate, Save, Select, Update
+from ommi.query import (
+    Aggregate,
+    Arith,
+    Delete,
+    Field,
+    Insert,
+    InValues,
+    Neg,
+    Predicate,
+    Raw,
+    Save,
+    Select,
+    TextCase,
+    Update,
+    Upsert,
+    Value,
+    Values,
+)
 from ommi.sql import Kind
 
-from ._compiler import Filter, ModelPlan, MongoCompiler, decoder_for, related_nodes
+from ._compiler import OVERFLOW, Filter, ModelPlan, MongoCompiler, decoder_for, related_nodes
+
+_EXPRESSIONS = (Field, Value, Arith, Neg, TextCase)
+# commands whose answer is a cursor: raw() reads every batch of it
+_CURSOR_COMMANDS = frozenset({"aggregate", "find", "listCollections", "listIndexes"})
 
 __all__ = ["COUNTERS", "MongoDBDriver"]
 
@@ -129,6 +150,9 @@ def _kind(exc: BaseException) -> type[errors.OmmiError]:
 
 
 def _message(exc: BaseException) -> str:
+    if OVERFLOW in str(exc):
+        # a checked integer expression (see MongoCompiler.expr): say it without the server's text
+        return "arithmetic overflow: an integer result left the 64-bit range"
     if isinstance(exc, BulkWriteError) and _is_duplicate(exc):
         return _bulk_message(exc)
     if isinstance(exc, InvalidOperation) and "after close" in str(exc):
@@ -299,6 +323,11 @@ class _Ops:
         db = self._driver._database()
         resolved: dict[int, list[Any]] = {}
         for node in nodes:  # innermost first, so a node's own filter is resolvable
+            if isinstance(node, InValues):
+                # one round trip per subquery (its own subqueries resolve while it runs)
+                rows = [row async for row in self._raw_values(node.query)]
+                resolved[id(node)] = list({_hashable(r[0]): r[0] for r in rows if r[0] is not None}.values())
+                continue
             flt = c.filter(node.where, resolved)
             values: list[Any] = []
             for collection, target, in_path in c.related_steps(node):
@@ -321,14 +350,42 @@ class _Ops:
         self._log("find", plan, args["filter"])
         return args
 
+    def _pipeline(self, stmt: Select, flt: Filter, project: Doc | None = None) -> list[Doc]:
+        """A select as an aggregation pipeline: for ordering by computed values."""
+        added, sort = self._driver._compiler.sort_stages(stmt.order_by)
+        pipeline: list[Doc] = [{"$match": flt}] if flt else []
+        if added:
+            pipeline.append({"$addFields": added})
+        if sort:
+            pipeline.append({"$sort": sort})
+        if stmt.offset:
+            pipeline.append({"$skip": stmt.offset})
+        if stmt.limit is not None:
+            pipeline.append({"$limit": stmt.limit})
+        if project is not None:
+            pipeline.append({"$project": project})
+        elif added:
+            pipeline.append({"$project": dict.fromkeys(added, 0)})
+        return pipeline
+
+    async def _cursor(self, stmt: Select, plan: ModelPlan, batch: int | None = None) -> Any:
+        if all(isinstance(t.field, Field) for t in stmt.order_by):
+            args = await self._find_args(stmt, plan)
+            if batch is not None:
+                args["batch_size"] = batch
+            return self._coll(plan).find(**args)
+        pipeline = self._pipeline(stmt, await self._filter(stmt.where))
+        self._log("aggregate", plan, pipeline)
+        kwargs: dict[str, Any] = {"batchSize": batch} if batch is not None else {}
+        return await self._coll(plan).aggregate(pipeline, session=self._session, **kwargs)
+
     async def select(self, stmt: Select) -> list[Any]:
         if stmt.limit == 0:
             return []
         d = self._driver
         plan = await self._plan(stmt.model)
         with d._errors(f"cannot query {plan.info.cls.__name__}"):
-            args = await self._find_args(stmt, plan)
-            cursor = self._coll(plan).find(**args)
+            cursor = await self._cursor(stmt, plan)
             docs = await cursor.to_list(None)
         load = plan.load
         return [load(doc) for doc in docs]
@@ -340,8 +397,7 @@ class _Ops:
         plan = await self._plan(stmt.model)
         load = plan.load
         with d._errors(f"cannot query {plan.info.cls.__name__}"):
-            args = await self._find_args(stmt, plan)
-            cursor = self._coll(plan).find(batch_size=_STREAM_BATCH, **args)
+            cursor = await self._cursor(stmt, plan, _STREAM_BATCH)
         try:
             while True:
                 with d._errors(f"cannot query {plan.info.cls.__name__}"):
@@ -370,6 +426,152 @@ class _Ops:
             self._log("count", plan, flt)
             return await self._coll(plan).count_documents(flt, session=self._session, **kwargs)
 
+    # -- values queries -------------------------------------------------------------
+
+    async def _raw_values(self, stmt: Values) -> AsyncIterator[tuple[Any, ...]]:
+        """The stored values of a values statement, batch by batch from one cursor."""
+        select = stmt.select
+        if select.limit == 0:
+            return
+        d = self._driver
+        c = d._compiler
+        plan = await self._plan(stmt.model)
+        paths = [c.path(f.info) for f in stmt.fields]
+        with d._errors(f"cannot query {plan.info.cls.__name__}"):
+            flt = await self._filter(select.where)
+            if stmt.distinct:
+                # one group per combination; NULL and absent are one value, as in SQL
+                group = {f"f{i}": c.expr(f) for i, f in enumerate(stmt.fields)}
+                pipeline: list[Doc] = [{"$match": flt}] if flt else []
+                pipeline.append({"$group": {"_id": group}})
+                sort: dict[str, int] = {}
+                for term in select.order_by:
+                    assert isinstance(term.field, Field)  # a distinct query orders by its own fields
+                    sort.setdefault(f"_id.f{stmt.fields.index(term.field)}", -1 if term.descending else 1)
+                if sort:
+                    pipeline.append({"$sort": sort})
+                if select.offset:
+                    pipeline.append({"$skip": select.offset})
+                if select.limit is not None:
+                    pipeline.append({"$limit": select.limit})
+                self._log("aggregate", plan, pipeline)
+                cursor: Any = await self._coll(plan).aggregate(pipeline, session=self._session, batchSize=_STREAM_BATCH)
+                paths = [f"_id.f{i}" for i in range(len(paths))]
+            elif all(isinstance(t.field, Field) for t in select.order_by):
+                args = await self._find_args(select, plan)
+                args["projection"] = dict.fromkeys(paths, 1)
+                cursor = self._coll(plan).find(batch_size=_STREAM_BATCH, **args)
+            else:
+                pipeline = self._pipeline(select, flt, dict.fromkeys(paths, 1))
+                self._log("aggregate", plan, pipeline)
+                cursor = await self._coll(plan).aggregate(pipeline, session=self._session, batchSize=_STREAM_BATCH)
+        try:
+            while True:
+                with d._errors(f"cannot query {plan.info.cls.__name__}"):
+                    batch = await cursor.to_list(_STREAM_BATCH)
+                if not batch:
+                    break
+                for doc in batch:
+                    yield tuple(_at(doc, p) for p in paths)
+        finally:
+            with contextlib.suppress(PyMongoError):
+                await cursor.close()
+
+    async def values(self, stmt: Values) -> list[tuple[Any, ...]]:
+        return [row async for row in self.stream_values(stmt)]
+
+    async def stream_values(self, stmt: Values) -> AsyncIterator[tuple[Any, ...]]:
+        codecs = [decoder_for(f.info) for f in stmt.fields]
+        async for row in self._raw_values(stmt):
+            yield tuple(v if codec is None or v is None else codec(v) for codec, v in zip(codecs, row, strict=True))
+
+    # -- upsert -------------------------------------------------------------------
+
+    async def upsert(self, stmt: Upsert) -> None:
+        d = self._driver
+        plan = await self._plan(stmt.model)
+        info = plan.info
+        if not stmt.instances:
+            return
+        with d._errors("cannot encode a value for MongoDB"):
+            docs = [plan.to_doc(plan.dump(m)) for m in stmt.instances]  # validates everything first
+        ai = plan.auto_index
+        on_paths = [d._compiler.path(f.info) for f in stmt.on]
+        by_key = on_paths == ["_id"] or all(p.startswith("_id.") for p in on_paths)
+        coll = self._coll(plan)
+        with d._errors(f"cannot upsert {info.cls.__name__}"):
+            if ai is not None:
+                # a key for every row that may be inserted (an updated row keeps its own: the key is skipped)
+                pending = [doc for doc in docs if doc.get("_id") is None]
+                if pending:
+                    first = await d._reserve_keys(plan, len(pending))
+                    for n, doc in enumerate(pending):
+                        doc["_id"] = first + n
+                given = [doc["_id"] for doc in docs if isinstance(doc.get("_id"), int)]
+                if given:
+                    await d._bump_counter(plan, max(given))
+            self._log("upsert", plan)
+
+            async def work(session: AsyncClientSession | None) -> list[Any]:
+                keys: list[Any] = []
+                for doc in docs:
+                    if by_key:
+                        await coll.replace_one({"_id": {"$eq": doc["_id"]}}, doc, upsert=True, session=session)
+                        keys.append(doc["_id"])
+                        continue
+                    match = {p: {"$eq": _at(doc, p)} for p in on_paths}
+                    if any(v["$eq"] is None for v in match.values()):
+                        await coll.insert_one(doc, session=session)  # NULL clashes with nothing
+                        keys.append(doc.get("_id"))
+                        continue
+                    sets = {k: v for k, v in doc.items() if k != "_id" and k not in on_paths}
+                    unsets = {f.column: "" for f in info.fields if not f.key and f.column not in doc}
+                    change: Doc = {"$setOnInsert": {"_id": doc["_id"], **{p: _at(doc, p) for p in on_paths}}}
+                    if sets:
+                        change["$set"] = sets
+                    if unsets:
+                        change["$unset"] = unsets
+                    found = await coll.find_one_and_update(
+                        match, change, upsert=True, projection={"_id": 1},
+                        return_document=ReturnDocument.AFTER, session=session,
+                    )
+                    keys.append(found["_id"] if found is not None else doc.get("_id"))
+                return keys
+
+            keys = await self._atomic(work, many=len(docs) > 1)
+        decode = decoder_for(info.key[0]) if len(info.key) == 1 else None
+        for m, key in zip(stmt.instances, keys, strict=True):
+            if len(info.key) != 1 or key is None:
+                continue
+            value = key if decode is None else decode(key)
+            if getattr(m, info.key[0].name) != value:
+                info.set_value(m, info.key[0].name, value)
+
+    # -- native commands ------------------------------------------------------------
+
+    async def raw(self, stmt: Raw) -> list[Any]:
+        d = self._driver
+        command = stmt.statement
+        if not isinstance(command, dict) or not command:
+            raise errors.QueryError("raw() on MongoDB takes a command document, e.g. {'aggregate': 'post', ...}")
+        if stmt.params:
+            raise errors.QueryError(
+                "raw() on MongoDB takes no separate values: the command document carries them (never as text)"
+            )
+        name = next(iter(command))
+        db = d._database()
+        log_statement("mongodb", f"command {redact(command)!r}")
+        with d._errors(f"cannot run the MongoDB command {name!r}"):
+            if name in _CURSOR_COMMANDS:
+                cursor = await db.cursor_command(command, session=self._session)
+                docs = await cursor.to_list(None)
+            else:
+                docs = [await db.command(command, session=self._session)]
+        if stmt.into is None:
+            return docs
+        plan = d._compiler.plan(stmt.into)
+        return [plan.load(doc) for doc in docs]
+
     # -- update and delete --------------------------------------------------------
 
     async def update(self, stmt: Update) -> int:
@@ -380,6 +582,8 @@ class _Ops:
         sets: Doc = {}
         unsets: Doc = {}
         unique: list[tuple[str, Any]] = []
+        if any(isinstance(v, _EXPRESSIONS) for _, v in stmt.values):
+            return await self._update_computed(stmt, plan)
         with d._errors("cannot encode a value for MongoDB"):
             for fld, value in stmt.values:
                 f = fld.info
@@ -410,6 +614,42 @@ class _Ops:
 
             # a unique violation part-way through update_many must not leave half the rows changed
             return await self._atomic(work, many=bool(unique))
+
+    async def _update_computed(self, stmt: Update, plan: ModelPlan) -> int:
+        """An update setting computed values: one pipeline update, atomic per document.
+
+        Every value is computed from the document as it was (one ``$set`` stage);
+        a NULL result removes the field (NULL is an absent field).
+        """
+        d = self._driver
+        c = d._compiler
+        info = plan.info
+        sets: Doc = {}
+        with d._errors("cannot encode a value for MongoDB"):
+            for fld, value in stmt.values:
+                f = fld.info
+                if f.key:
+                    raise errors.UnsupportedError(
+                        f"{info.cls.__name__}.{f.name}: MongoDB cannot compute a key field in place (_id is immutable)"
+                    )
+                if isinstance(value, _EXPRESSIONS):
+                    computed = c.expr(value)
+                    sets[c.path(f)] = {
+                        "$let": {"vars": {"v": computed}, "in": {"$cond": [{"$eq": ["$$v", None]}, "$$REMOVE", "$$v"]}}
+                    }
+                else:
+                    sets[c.path(f)] = "$$REMOVE" if value is None else {"$literal": c.encode(f, value)}
+        unique = any(fld.info.unique for fld, _ in stmt.values)
+        coll = self._coll(plan)
+        with d._errors(f"cannot update {info.cls.__name__}"):
+            flt = await self._filter(stmt.where)
+            self._log("update", plan, flt)
+
+            async def work(session: AsyncClientSession | None) -> int:
+                result = await coll.update_many(flt, [{"$set": sets}], session=session)
+                return result.matched_count
+
+            return await self._atomic(work, many=unique)
 
     async def _update_key(
         self, plan: ModelPlan, flt: Filter, sets: Doc, unsets: Doc, unique: Sequence[tuple[str, Any]]
@@ -504,6 +744,16 @@ def _duplicate(exc: BaseException, model: type | None) -> errors.IntegrityError 
     return errors.IntegrityError.about(model, "unique", names)
 
 
+def _at(doc: Doc, path: str) -> Any:
+    """The value at a dotted path of a document (``None`` when absent)."""
+    value: Any = doc
+    for part in path.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
+
+
 def _key_value(doc: Doc, path: str, col: str) -> Any:
     return doc["_id"].get(col) if path != "_id" else doc.get("_id")
 
@@ -591,6 +841,7 @@ class MongoDBDriver(_Ops, Driver):
         "schema_evolution",
         "infinite_floats",
         "signed_zero",
+        "raw",
     })
     schemes = ("mongodb", "mongodb+srv")
 

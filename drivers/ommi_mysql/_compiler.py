@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -172,6 +172,30 @@ class MySQLDialect(SQLDialect):
         if f.kind is Kind.DATETIME and f.aware:
             return _aware_out
         return super().decoder(f)
+
+    def arithmetic_overflow(self, exc: BaseException) -> bool:
+        args = exc.args
+        # 1690: "BIGINT value is out of range" (or DECIMAL); a DOUBLE out of range stays a ValidationError
+        return bool(args) and args[0] == 1690 and ("BIGINT" in str(args[-1]) or "DECIMAL" in str(args[-1]))
+
+    def upsert_clause(self, conflict: Sequence[str], updated: Sequence[str], key: Sequence[str], auto: bool) -> str:
+        # MariaDB takes the update path on a clash with *any* key or unique index. Only a
+        # clash on the conflict columns may update: any other evaluates a subquery of two
+        # rows, which fails (1242, see upsert_clash) as the plain insert would have. (NULL
+        # would not do: MariaDB stores 0 for it here.) With SIMULTANEOUS_ASSIGNMENT every
+        # column reads the stored row as it was. LAST_INSERT_ID(key) makes the insert id the
+        # stored row's key on the update path too.
+        same = " AND ".join(f"{c} <=> VALUES({c})" for c in conflict)
+        k = key[0]
+        kept = f"LAST_INSERT_ID({k})" if auto and len(key) == 1 else k
+        sets = [f"{k} = IF({same}, {kept}, (SELECT 1 UNION SELECT 2))"]
+        sets += [f"{c} = VALUES({c})" for c in updated if c != k]
+        return " ON DUPLICATE KEY UPDATE " + ", ".join(sets)
+
+    upsert_returns_key = False
+
+    def upsert_clash(self, exc: BaseException) -> bool:
+        return bool(exc.args) and exc.args[0] == 1242  # the subquery upsert_clause evaluates on a foreign clash
 
     def null_safe_not_equal(self, column_sql: str, placeholder: str) -> str:
         # MySQL has no IS DISTINCT FROM; <=> is the null-safe equality

@@ -49,10 +49,12 @@ logger = logging.getLogger("ommi.mysql")
 # (DROP TABLE IF EXISTS of a missing table) are off; AVG of integers keeps 30 decimals
 # instead of 4; ORDER BY compares the first 64 KiB of text and bytes values instead of
 # the first 1024 bytes (much more runs out of the default sort buffer); SERIALIZABLE: see
-# MySQLDialect.begin_sql.
+# MySQLDialect.begin_sql. SIMULTANEOUS_ASSIGNMENT: UPDATE ... SET a = b, b = a reads the row as it
+# was, as standard SQL does (MariaDB would otherwise assign left to right).
 INIT_COMMAND = (
     "SET SESSION sql_mode = 'STRICT_ALL_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION,"
-    "NO_AUTO_VALUE_ON_ZERO', sql_notes = 0, time_zone = '+00:00', div_precision_increment = 30, "
+    "NO_AUTO_VALUE_ON_ZERO,SIMULTANEOUS_ASSIGNMENT', sql_notes = 0, time_zone = '+00:00', "
+    "div_precision_increment = 30, "
     "max_sort_length = 65536, tx_isolation = 'SERIALIZABLE'"
 )
 _STATEMENT_CHARS = 1_000_000  # characters per multi-row INSERT ... RETURNING (<= 4 MB of UTF-8)
@@ -194,6 +196,12 @@ class MySQLConnection(AsyncConnection):
         await cur.execute(sql, tuple(params))
         return int(cur.lastrowid)
 
+    async def fetch_named(self, sql: str, params: Sequence[Any]) -> tuple[list[str], list[Any]]:
+        cur = self.cur
+        await cur.execute(sql, tuple(params))
+        names = [d[0] for d in cur.description or ()]
+        return names, list(await cur.fetchall()) if cur.description else []
+
     async def cursor(self, sql: str, params: Sequence[Any]) -> Any:
         # asyncmy's own class: its fetchmany reads whole batches only for exactly SSCursor
         # (a subclass is read row by row, 4x slower). A SELECT of ommi's has no warnings to log.
@@ -275,7 +283,8 @@ class MySQLDriver(AsyncSQLDriver):
         "ssl": Option(_ssl_option, "require (verified TLS), disable, or an ssl.SSLContext"),
     }
     capabilities = frozenset(
-        {"transactions", "savepoints", "foreign_keys", "concurrent_transactions", "schema_evolution"}
+        {
+            "raw", "transactions", "savepoints", "foreign_keys", "concurrent_transactions", "schema_evolution"}
     )
     schemes = ("mysql", "mariadb")
     stream_batch = 1000

@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any, ClassVar
 
 from ommi.driver import FieldInfo
-from ommi.query import Agg, AggFunc, Wildcard, like_tokens
+from ommi.query import Agg, AggFunc, CaseFunc, Wildcard, like_tokens
 from ommi.sql import Codec, Kind, SQLDialect
 
 __all__ = ["PostgreSQLDialect", "escape_text", "like_to_regex", "unescape_text"]
@@ -210,6 +210,12 @@ class PostgreSQLDialect(SQLDialect):
         return super().decoder(f)
 
     def aggregate_sql(self, agg: Agg, column_sql: str | None) -> str:
+        if agg.func is AggFunc.AVG and agg.field is not None and column_sql is not None and (
+            agg.field.info.kind is Kind.FLOAT
+        ):
+            # PostgreSQL's avg(float8) also sums the squares (its state is shared with stddev),
+            # which overflows past 1.3e154 and fails; the mean itself is the sum over the count
+            return f"(SUM({column_sql}) / NULLIF(COUNT({column_sql}), 0))"
         if agg.field is None or column_sql is None or agg.func not in (AggFunc.MIN, AggFunc.MAX):
             return super().aggregate_sql(agg, column_sql)
         is_min = agg.func is AggFunc.MIN
@@ -225,8 +231,20 @@ class PostgreSQLDialect(SQLDialect):
             return f"(array_agg({column_sql} ORDER BY {ordered}) FILTER (WHERE {column_sql} IS NOT NULL))[1]"
         return super().aggregate_sql(agg, column_sql)
 
+    unicode_case = False
+    """Set on connecting to PostgreSQL 18 or later: case functions use the ``pg_unicode_fast`` collation."""
+
+    def case_sql(self, func: CaseFunc, item: str) -> str:
+        if self.unicode_case:
+            return f'{func.value.upper()}({item} COLLATE pg_unicode_fast) COLLATE "C"'
+        return super().case_sql(func, item)
+
     def like(self, column_sql: str, placeholder: str, negate: bool) -> str:
         return f"{column_sql} {'!~' if negate else '~'} {placeholder}"
+
+    def arithmetic_overflow(self, exc: BaseException) -> bool:
+        # SQLSTATE 22003 (numeric_value_out_of_range) from bigint arithmetic
+        return getattr(exc, "sqlstate", None) == "22003" and "bigint out of range" in str(exc)
 
     def like_param(self, pattern: str) -> Any:
         return like_to_regex(pattern)

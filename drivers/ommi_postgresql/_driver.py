@@ -152,6 +152,11 @@ class PostgreSQLConnection(AsyncConnection):
     async def insert_id(self, sql: str, params: Sequence[Any]) -> int:
         raise errors.UnsupportedError("PostgreSQL returns generated keys with RETURNING")
 
+    async def fetch_named(self, sql: str, params: Sequence[Any]) -> tuple[list[str], list[Any]]:
+        statement = await self.conn.prepare(sql)
+        names = [a.name for a in statement.get_attributes()]
+        return names, list(await statement.fetch(*params))
+
     async def cursor(self, sql: str, params: Sequence[Any]) -> Any:
         return await self.conn.cursor(sql, *params)
 
@@ -227,6 +232,7 @@ class PostgreSQLDriver(AsyncSQLDriver):
     }
     capabilities = frozenset(
         {
+            "raw",
             "transactions",
             "savepoints",
             "foreign_keys",
@@ -346,9 +352,12 @@ class PostgreSQLDriver(AsyncSQLDriver):
                 connection_class=_Connection,
                 **extra,
             )
-            if self.min_size == 0:  # nothing was opened yet: check the server answers
-                async with pool.acquire() as conn:
-                    await conn.execute("SELECT 1")
+            async with pool.acquire() as conn:  # (with min_size=0 this also checks the server answers)
+                # PostgreSQL 18's pg_unicode_fast collation gives lower()/upper() full Unicode case
+                # mapping; under the "C" collation of ommi's text columns they change ASCII only
+                dialect = self.dialect
+                assert isinstance(dialect, PostgreSQLDialect)
+                dialect.unicode_case = conn.get_server_version().major >= 18
         except Exception as exc:
             if pool is not None:
                 pool.terminate()

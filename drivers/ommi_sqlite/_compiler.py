@@ -13,11 +13,12 @@ from typing import Any, ClassVar
 
 from ommi import errors
 from ommi.driver import FieldInfo
-from ommi.query import Agg, AggFunc, Wildcard, like_tokens
+from ommi.query import Agg, AggFunc, ArithOp, CaseFunc, Wildcard, like_tokens
 from ommi.sql import Codec, Kind, SQLDialect
 
 __all__ = [
     "DECIMAL_COLLATION",
+    "EXPRESSION_FUNCTIONS",
     "LIKE_FUNCTION",
     "DecimalAvg",
     "DecimalSum",
@@ -87,6 +88,72 @@ class IntAvg:
 
 
 LIKE_FUNCTION = "ommi_like"
+
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+OVERFLOW = "ommi: integer overflow"
+
+
+def _int_result(value: int) -> int:
+    if not _INT64_MIN <= value <= _INT64_MAX:
+        # SQLite's own integer arithmetic would silently turn the result into a float
+        raise ValueError(OVERFLOW)  # sqlite3 would report an OverflowError as "string or blob too big"
+    return value
+
+
+def _int_op(fn: Any) -> Any:
+    def run(a: int | None, b: int | None) -> int | None:
+        if a is None or b is None:
+            return None
+        return _int_result(fn(a, b))
+
+    return run
+
+
+def _int_neg(a: int | None) -> int | None:
+    return None if a is None else _int_result(-a)
+
+
+def _dec(v: Any) -> Decimal:
+    return v if isinstance(v, Decimal) else Decimal(str(v))
+
+
+def _dec_op(fn: Any) -> Any:
+    # Decimal text (or an int) in, exact decimal text out: SQLite's arithmetic would use floats
+    def run(a: Any, b: Any) -> str | None:
+        if a is None or b is None:
+            return None
+        return str(fn(_EXACT, _dec(a), _dec(b)))
+
+    return run
+
+
+def _dec_neg(a: Any) -> str | None:
+    return None if a is None else str(_EXACT.minus(_dec(a)))
+
+
+def _case(fn: Any) -> Any:
+    # Python's Unicode case mapping, the same as the memory driver's (SQLite's own is ASCII-only)
+    def run(a: str | None) -> str | None:
+        return None if a is None else fn(a)
+
+    return run
+
+
+EXPRESSION_FUNCTIONS: tuple[tuple[str, int, Any], ...] = (
+    ("ommi_iadd", 2, _int_op(lambda a, b: a + b)),
+    ("ommi_isub", 2, _int_op(lambda a, b: a - b)),
+    ("ommi_imul", 2, _int_op(lambda a, b: a * b)),
+    ("ommi_ineg", 1, _int_neg),
+    ("ommi_dadd", 2, _dec_op(decimal.Context.add)),
+    ("ommi_dsub", 2, _dec_op(decimal.Context.subtract)),
+    ("ommi_dmul", 2, _dec_op(decimal.Context.multiply)),
+    ("ommi_dneg", 1, _dec_neg),
+    ("ommi_lower", 1, _case(str.lower)),
+    ("ommi_upper", 1, _case(str.upper)),
+)
+"""Functions every SQLite connection registers: checked 64-bit and exact Decimal arithmetic, case mapping."""
+
+_ARITH_NAMES = {ArithOp.ADD: "add", ArithOp.SUB: "sub", ArithOp.MUL: "mul"}
 
 
 @functools.lru_cache(maxsize=256)
@@ -237,3 +304,31 @@ class SQLiteDialect(SQLDialect):
 
     def like_param(self, pattern: str) -> Any:
         return (pattern, pattern, like_to_glob(pattern))
+
+    def arith_sql(self, op: ArithOp, kind: Kind, left: str, right: str) -> str:
+        if kind is Kind.INT:
+            return f"ommi_i{_ARITH_NAMES[op]}({left}, {right})"
+        if kind is Kind.DECIMAL:
+            return f"ommi_d{_ARITH_NAMES[op]}({left}, {right})"
+        return super().arith_sql(op, kind, left, right)
+
+    def neg_sql(self, kind: Kind, item: str) -> str:
+        if kind is Kind.INT:
+            return f"ommi_ineg({item})"
+        if kind is Kind.DECIMAL:
+            return f"ommi_dneg({item})"
+        return super().neg_sql(kind, item)
+
+    def case_sql(self, func: CaseFunc, item: str) -> str:
+        return f"ommi_{func.value}({item})"
+
+    def compare_expression(self, kind: Kind, sql: str) -> str:
+        if kind is Kind.DECIMAL:
+            return f"{sql} COLLATE {DECIMAL_COLLATION}"
+        return sql
+
+    def arithmetic_overflow(self, exc: BaseException) -> bool:
+        import sqlite3
+
+        # a function of EXPRESSION_FUNCTIONS raised (sqlite3 keeps only this text)
+        return isinstance(exc, sqlite3.OperationalError) and "user-defined function raised exception" in str(exc)

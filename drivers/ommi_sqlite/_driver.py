@@ -28,6 +28,7 @@ from ommi.sql.commands import executemany, fetchall, fetchone, insert_id
 
 from ._compiler import (
     DECIMAL_COLLATION,
+    EXPRESSION_FUNCTIONS,
     LIKE_FUNCTION,
     DecimalAvg,
     DecimalSum,
@@ -88,6 +89,11 @@ class SQLiteConnection(Connection):
     def insert_id(self, sql: str, params: Sequence[Any]) -> int:
         return self.conn.execute(sql, params).lastrowid or 0
 
+    def fetch_named(self, sql: str, params: Sequence[Any]) -> tuple[list[str], list[Any]]:
+        cur = self.conn.execute(sql, params)
+        names = [d[0] for d in cur.description or ()]
+        return names, cur.fetchall() if cur.description else []
+
     def cursor(self, sql: str, params: Sequence[Any]) -> sqlite3.Cursor:
         return self.conn.execute(sql, params)
 
@@ -132,6 +138,7 @@ class SQLiteDriver(BlockingSQLDriver):
             "schema_evolution",
             "transactional_schema",
             "infinite_floats",
+            "raw",
         }
     )
     schemes = ("sqlite",)
@@ -171,6 +178,8 @@ class SQLiteDriver(BlockingSQLDriver):
         conn.create_aggregate("ommi_davg", 1, DecimalAvg)  # type: ignore[arg-type]
         conn.create_aggregate("ommi_iavg", 1, IntAvg)  # type: ignore[arg-type]
         conn.create_function(LIKE_FUNCTION, 2, like_match, deterministic=True)
+        for name, nargs, fn in EXPRESSION_FUNCTIONS:
+            conn.create_function(name, nargs, fn, deterministic=True)
         if self.memory:
             conn.execute("PRAGMA synchronous = OFF")
         return SQLiteConnection(conn)

@@ -37,12 +37,19 @@ from ommi.query import (
     AggOrder,
     Aggregate,
     And,
+    Arith,
     Between,
     Compare,
+    CompareExpr,
     Delete,
+    Expr,
+    Field,
     In,
+    InValues,
     IsNull,
     Like,
+    LikeExpr,
+    Neg,
     Not,
     Op,
     Or,
@@ -50,7 +57,12 @@ from ommi.query import (
     Predicate,
     Related,
     Select,
+    TextCase,
     Update,
+    Upsert,
+    Value,
+    Values,
+    expr_kind,
 )
 from ommi.sql._dialect import Codec, SQLDialect
 
@@ -220,8 +232,38 @@ class SQLCompiler:
         """``SELECT`` of all fields in field order."""
         params: list[Any] = []
         where = self._shape(stmt.where, params)
-        shape = ("select", stmt.model, where, _order_shape(stmt), *_page(stmt, params))
+        shape = ("select", stmt.model, where, self._order_shape(stmt, params), *_page(stmt, params))
         return self._compiled(shape, lambda: self._select_sql(stmt, self.plan(stmt.model).columns)), params
+
+    def values(self, stmt: Values) -> tuple[str, list[Any], Callable[[Sequence[Any]], tuple[Any, ...]]]:
+        """``SELECT [DISTINCT] fields ...``, plus the row decoder."""
+        params: list[Any] = []
+        select = stmt.select
+        where = self._shape(select.where, params)
+        fields = tuple(f.info for f in stmt.fields)
+        shape = ("values", select.model, fields, stmt.distinct, where, self._order_shape(select, params),
+                 *_page(select, params))
+
+        def build() -> str:
+            return self._values_sql(stmt, _Walk(self.dialect, [], emit=True))
+
+        codecs = [self.dialect.decoder(f) for f in fields]
+
+        def decode(row: Sequence[Any]) -> tuple[Any, ...]:
+            return tuple(v if c is None or v is None else c(v) for c, v in zip(codecs, row, strict=True))
+
+        return self._compiled(shape, build), params, decode
+
+    def _values_sql(self, stmt: Values, w: _Walk) -> str:
+        d = self.dialect
+        if stmt.distinct:
+            # values equal as the field compares them are one (SQLite: decimal text through its collation)
+            what = "DISTINCT " + ", ".join(
+                d.select_column(f.info, d.compare_column(f.info, d.quote(f.column))) for f in stmt.fields
+            )
+        else:
+            what = ", ".join(d.select_column(f.info, d.quote(f.column)) for f in stmt.fields)
+        return self._select_sql(stmt.select, what, w=w)
 
     def count(self, stmt: Select) -> tuple[str, list[Any]]:
         """``SELECT COUNT(*)`` honouring the select's limit and offset."""
@@ -254,18 +296,55 @@ class SQLCompiler:
         return cached[0], params, cached[1]
 
     def update(self, stmt: Update) -> tuple[str, list[Any]]:
-        """``UPDATE ... SET ... WHERE ...``."""
-        params = [self._encode(f.info, v) for f, v in stmt.values]
+        """``UPDATE ... SET ... WHERE ...``; a value may be an expression over the row (``views + 1``)."""
+        params: list[Any] = []
+        sets_shape: list[Any] = []
+        for f, v in stmt.values:
+            if isinstance(v, _EXPRESSIONS):
+                w = _Walk(self.dialect, params, emit=False)
+                self._expr(v, w)
+                sets_shape.append((f.info, tuple(w.shape)))
+            else:
+                params.append(self._encode(f.info, v))
+                sets_shape.append(f.info)
         where = self._shape(stmt.where, params)
-        shape = ("update", stmt.model, tuple(f.info for f, _ in stmt.values), where)
+        shape = ("update", stmt.model, tuple(sets_shape), where)
 
         def build() -> str:
             w = _Walk(self.dialect, [], emit=True)
-            sets = ", ".join(f"{self.dialect.quote(f.column)} = {w.placeholder()}" for f, _ in stmt.values)
             table = self.plan(stmt.model).table
+            w.scope = table
+            sets = ", ".join(
+                f"{self.dialect.quote(f.column)} = "
+                + (self._expr(v, w) if isinstance(v, _EXPRESSIONS) else w.placeholder())
+                for f, v in stmt.values
+            )
             return f"UPDATE {table} SET {sets}{self._where(stmt.where, w, table)}"
 
         return self._compiled(shape, build), params
+
+    def upsert(self, plan: ModelPlan, stmt: Upsert, auto: bool) -> str:
+        """The statement inserting one row, or updating the row its ``on`` columns clash with.
+
+        ``auto``: the row leaves out the generated key (``plan.dump_auto`` rows).
+        With ``RETURNING``, the stored key columns come back.
+        """
+        shape = ("upsert", stmt.model, tuple(f.info for f in stmt.on), auto)
+
+        def build() -> str:
+            d = self.dialect
+            info = plan.info
+            fields = [f for i, f in enumerate(info.fields) if not (auto and i == plan.auto_index)]
+            cols = [d.quote(f.column) for f in fields]
+            marks = ", ".join(self._numbered(len(cols)))
+            keep = {f.info for f in stmt.on} | set(info.key)
+            updated = [d.quote(f.column) for f in fields if f not in keep]
+            conflict = [d.quote(f.column) for f in stmt.on]
+            sql = f"INSERT INTO {plan.table} ({', '.join(cols)}) VALUES ({marks})"
+            keys = [d.quote(f.column) for f in info.key]
+            return sql + d.upsert_clause(conflict, updated, keys, plan.auto_index is not None)
+
+        return self._compiled(shape, build)
 
     def delete(self, stmt: Delete) -> tuple[str, list[Any]]:
         """``DELETE FROM ... WHERE ...``."""
@@ -291,18 +370,63 @@ class SQLCompiler:
 
     # -- text ---------------------------------------------------------------
 
-    def _select_sql(self, stmt: Select, what: str, order: bool = True) -> str:
-        w = _Walk(self.dialect, [], emit=True)
+    def _select_sql(self, stmt: Select, what: str, order: bool = True, w: _Walk | None = None) -> str:
+        w = w or _Walk(self.dialect, [], emit=True)
         table = self.plan(stmt.model).table
         sql = f"SELECT {what} FROM {table}{self._where(stmt.where, w, table)}"
         if order and stmt.order_by:
-            d = self.dialect
-            terms = [
-                self._order_term(d.compare_column(t.field.info, d.quote(t.field.column)), t.descending)
-                for t in stmt.order_by
-            ]
+            w.scope = table
+            terms = [self._order_term(self._comparable(t.field, w), t.descending) for t in stmt.order_by]
             sql += " ORDER BY " + ", ".join(terms)
         return sql + self._paging(stmt, w)
+
+    def _order_shape(self, stmt: Select, params: list[Any]) -> tuple[Any, ...]:
+        """The shape of the ordering terms; expressions add their parameters (after the filter's)."""
+        if all(isinstance(t.field, Field) for t in stmt.order_by):
+            return tuple((t.field.info, t.descending) for t in stmt.order_by)  # type: ignore[union-attr]
+        w = _Walk(self.dialect, params, emit=False)
+        for t in stmt.order_by:
+            self._expr(t.field, w)
+            w.shape.append(t.descending)
+        return tuple(w.shape)
+
+    # -- expressions ----------------------------------------------------------
+
+    def _expr(self, node: Expr, w: _Walk) -> str:
+        """Parameters, shape and (when emitting) text of an expression."""
+        d = self.dialect
+        match node:
+            case Field(info=info):
+                w.shape.append(info)
+                return d.quote(info.column) if w.emit else ""
+            case Value(value=value, kind=kind):
+                w.shape.append((Value, kind))
+                enc = d.encoders.get(kind)
+                mark = w.bind(value if enc is None else enc(value))
+                return d.cast_value(mark, kind) if w.emit else ""
+            case Arith(op=op, left=left, right=right, kind=kind):
+                w.shape.append((Arith, op, kind))
+                a, b = self._expr(left, w), self._expr(right, w)
+                return d.arith_sql(op, kind, a, b) if w.emit else ""
+            case Neg(item=item, kind=kind):
+                w.shape.append((Neg, kind))
+                inner = self._expr(item, w)
+                return d.neg_sql(kind, inner) if w.emit else ""
+            case TextCase(func=func, item=item):
+                w.shape.append((TextCase, func))
+                inner = self._expr(item, w)
+                return d.case_sql(func, inner) if w.emit else ""
+            case _:
+                raise TypeError(f"unknown expression node {node!r}")
+
+    def _comparable(self, node: Expr, w: _Walk) -> str:
+        """An expression as comparisons and ORDER BY read it (collations for exact types)."""
+        sql = self._expr(node, w)
+        if not w.emit:
+            return ""
+        if isinstance(node, Field):
+            return self.dialect.compare_column(node.info, sql)
+        return self.dialect.compare_expression(expr_kind(node), sql)
 
     def _aggregate_sql(self, stmt: Aggregate) -> str:
         d = self.dialect
@@ -327,7 +451,7 @@ class SQLCompiler:
                 if isinstance(term, AggOrder):
                     expr = self._agg_compare_expr(term.agg)
                 else:
-                    expr = d.compare_column(term.field.info, d.quote(term.field.column))
+                    expr = self._comparable(term.field, w)  # a group field
                 terms.append(self._order_term(expr, term.descending))
             sql += " ORDER BY " + ", ".join(terms)
         return sql + self._paging(stmt, w)
@@ -423,6 +547,29 @@ class SQLCompiler:
                 if negate:
                     return f"({col} NOT BETWEEN {lo} AND {hi} OR {raw} IS NULL)"
                 return f"{col} BETWEEN {lo} AND {hi}"
+            case CompareExpr(left=left, op=op, right=right):
+                w.shape.append((CompareExpr, op))
+                a, b = self._comparable(left, w), self._expr(right, w)
+                if not w.emit:
+                    return ""
+                # a positive comparison with NULL is already false in a WHERE whose negations
+                # were pushed down; a negated one is made two-valued with COALESCE
+                if op is Op.NE:  # the complement of ==: true where either side is NULL
+                    return f"{a} = {b}" if negate else f"NOT COALESCE({a} = {b}, FALSE)"
+                test = f"{a} {op.value} {b}"
+                return f"NOT COALESCE({test}, FALSE)" if negate else test
+            case LikeExpr(expr=expr, pattern=pattern):
+                w.shape.append(LikeExpr)
+                sql = self._expr(expr, w)
+                value = d.like_param(pattern)
+                marks = [w.bind(v) for v in value] if isinstance(value, tuple) else [w.bind(value)]
+                if not w.emit:
+                    return ""
+                if negate:
+                    return f"({d.like(sql, marks[0], True)} OR {sql} IS NULL)"
+                return d.like(sql, marks[0], False)
+            case InValues(field=fld, query=query):
+                return self._in_values(fld, query, negate, w)
             case Like(field=fld, pattern=pattern):
                 w.shape.append((Like, fld.info))
                 value = d.like_param(pattern)
@@ -463,6 +610,49 @@ class SQLCompiler:
         if has_null:
             return f"({listed} AND {raw} IS NOT NULL)"
         return f"({listed} OR {raw} IS NULL)"
+
+    def _in_values(self, fld: Field, query: Values, negate: bool, w: _Walk) -> str:
+        # the subquery's NULLs match nothing: they are filtered out, so NOT IN stays two-valued
+        d = self.dialect
+        select = query.select
+        (inner,) = query.fields
+        paged = select.limit is not None or select.offset is not None
+        w.shape.append((InValues, fld.info, select.model, inner.info, paged, query.distinct, len(select.order_by)))
+        table = d.quote(self.plan(select.model).info.name)
+        col = d.quote(inner.column)
+        saved = w.scope
+        w.scope = table
+        where = self._walk(select.where, False, w) if select.where is not None else ""
+        order = ""
+        if paged and select.order_by:
+            order = " ORDER BY " + ", ".join(
+                self._order_term(self._comparable(t.field, w), t.descending) for t in select.order_by
+            )
+        limit = w.bind(select.limit) if select.limit is not None else None
+        offset = w.bind(select.offset) if select.offset is not None else None
+        w.scope = saved
+        if not w.emit:
+            return ""
+        if paged:
+            page = f" LIMIT {limit}" if limit is not None else (
+                f" {d.offset_without_limit}" if d.offset_without_limit else ""
+            )
+            if offset is not None:
+                page += f" OFFSET {offset}"
+            cond = f" WHERE {where}" if where else ""
+            sub = (
+                f"SELECT ommi_q.ommi_v FROM (SELECT {'DISTINCT ' if query.distinct else ''}{col} AS ommi_v "
+                f"FROM {table}{cond}{order}{page}) AS ommi_q "
+                "WHERE ommi_q.ommi_v IS NOT NULL"
+            )
+        else:
+            cond = f" WHERE {where} AND {col} IS NOT NULL" if where else f" WHERE {col} IS NOT NULL"
+            sub = f"SELECT {col} FROM {table}{cond}"
+        raw = d.quote(fld.column)
+        outer = d.compare_column(fld.info, raw)
+        if negate:
+            return f"({outer} NOT IN ({sub}) OR {raw} IS NULL)"
+        return f"{outer} IN ({sub})"
 
     def _related(self, node: Related, negate: bool, w: _Walk) -> str:
         # EXISTS with correlated subqueries: two-valued even under NOT, and the
@@ -819,5 +1009,4 @@ def _keeps_field_type(agg: Agg) -> bool:
     return agg.func is not AggFunc.AVG or agg.field.info.kind is Kind.DECIMAL
 
 
-def _order_shape(stmt: Select) -> tuple[Any, ...]:
-    return tuple((t.field.info, t.descending) for t in stmt.order_by)
+_EXPRESSIONS = (Field, Value, Arith, Neg, TextCase)

@@ -69,6 +69,15 @@ class Connection(abc.ABC):
     def insert_id(self, sql: str, params: Sequence[Any]) -> int:
         """Run an ``INSERT`` of one row; return the key the database generated for it."""
 
+    def fetch_named(self, sql: str, params: Sequence[Any]) -> tuple[list[str], list[Row]]:
+        """Run any statement; return its column names and rows (none for a statement without rows).
+
+        Used by ``db.raw()``; a driver declaring the ``raw`` capability implements it.
+        """
+        from ommi import errors
+
+        raise errors.UnsupportedError(f"{type(self).__name__} cannot run native statements")
+
     @abc.abstractmethod
     def cursor(self, sql: str, params: Sequence[Any]) -> Any:
         """Run a query and return an open cursor for :meth:`fetchmany`."""
@@ -156,6 +165,12 @@ class AsyncConnection(abc.ABC):
 
     async def rollback_to(self, sql: str) -> None:
         await self.execute(sql, ())
+
+    async def fetch_named(self, sql: str, params: Sequence[Any]) -> tuple[list[str], list[Row]]:
+        """Run any statement; return its column names and rows (see :meth:`Connection.fetch_named`)."""
+        from ommi import errors
+
+        raise errors.UnsupportedError(f"{type(self).__name__} cannot run native statements")
 
     @abc.abstractmethod
     async def close(self) -> None: ...

@@ -17,7 +17,7 @@ from ommi import errors
 from ommi._fields import Kind
 from ommi._model import FieldInfo
 from ommi.driver import json_text, json_value
-from ommi.query import Agg, AggFunc
+from ommi.query import Agg, AggFunc, ArithOp, CaseFunc
 
 __all__ = ["Codec", "SQLDialect", "fixed_decimal"]
 
@@ -258,6 +258,52 @@ class SQLDialect:
         tuple: one value per placeholder, in order.
         """
         return pattern
+
+    # -- expressions --------------------------------------------------------------
+
+    def arith_sql(self, op: ArithOp, kind: Kind, left: str, right: str) -> str:
+        """``left op right`` with a result of ``kind``; an int result past 64 bits must raise
+        (an error :meth:`arithmetic_overflow` recognises), never wrap or turn into a float."""
+        return f"({left} {op.value} {right})"
+
+    def neg_sql(self, kind: Kind, item: str) -> str:
+        """``-item`` (same overflow rule as :meth:`arith_sql`)."""
+        return f"(- {item})"
+
+    def case_sql(self, func: CaseFunc, item: str) -> str:
+        """``lower(item)`` or ``upper(item)``."""
+        return f"{func.value.upper()}({item})"
+
+    def cast_value(self, placeholder: str, kind: Kind) -> str:
+        """A literal's placeholder inside an expression (a hook for databases that need its type spelled)."""
+        return placeholder
+
+    def compare_expression(self, kind: Kind, sql: str) -> str:
+        """A computed value as comparisons and ORDER BY read it (a hook for collations, as :meth:`compare_column`)."""
+        return sql
+
+    def arithmetic_overflow(self, exc: BaseException) -> bool:
+        """Whether a native error is integer (or Decimal) arithmetic leaving its type's range."""
+        return False
+
+    def upsert_clash(self, exc: BaseException) -> bool:
+        """Whether an upsert failed because the row clashed on another unique index than its conflict
+        target (a hook for :meth:`upsert_clause` forms that report it in their own way)."""
+        return False
+
+    upsert_returns_key: ClassVar[bool] = True
+    """:meth:`upsert_clause` ends in ``RETURNING`` the key (else the driver reads the insert id)."""
+
+    def upsert_clause(self, conflict: Sequence[str], updated: Sequence[str], key: Sequence[str], auto: bool) -> str:
+        """What follows ``INSERT ... VALUES (...)`` to update the clashing row instead (quoted names).
+
+        ``conflict``: the key or unique columns the clash is on; ``updated``: the
+        columns an update sets from the row given; ``key``: the key columns to return;
+        ``auto``: the key is generated. A clash on any other unique index must stay an error.
+        """
+        sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in updated or conflict[:1])
+        returning = f" RETURNING {', '.join(key)}" if key else ""
+        return f" ON CONFLICT ({', '.join(conflict)}) DO UPDATE SET {sets}{returning}"
 
     in_array: ClassVar[bool] = False
     """Bind an ``in_()`` list as one array parameter (:meth:`in_array_sql`) instead of one per value."""

@@ -49,7 +49,23 @@ from ommi.driver import (
     log_statement,
     model_info,
 )
-from ommi.query import Aggregate, And, Delete, Field, Hop, Insert, Not, Predicate, Related, Save, Select, Update
+from ommi.query import (
+    Aggregate,
+    And,
+    Delete,
+    Field,
+    Hop,
+    Insert,
+    Not,
+    Predicate,
+    Raw,
+    Related,
+    Save,
+    Select,
+    Update,
+    Upsert,
+    Values,
+)
 from ommi.sql import commands as cmd
 from ommi.sql._compiler import ModelPlan, SQLCompiler, render_statement
 from ommi.sql._connection import AsyncConnection, Connection, Held, Op, Stream, Trace, drive, drive_async
@@ -153,6 +169,13 @@ class SQLDriver(Driver):
             raise self._translate(exc, context, model) from exc
 
     def _translate(self, exc: BaseException, context: str = "", model: type | None = None) -> errors.OmmiError:
+        if self.dialect.arithmetic_overflow(exc):
+            # the native text may quote the expression with its values: say it in ommi's words
+            where = f"{context}: " if context else ""
+            return errors.QueryError(
+                f"{self.errors.backend}: {where}arithmetic overflow: an integer result left the 64-bit range "
+                "(or a Decimal one the column's range)"
+            )
         mapped = self.errors.translate(exc, context, model)
         if mapped is None:
             mapped = errors.OmmiError(f"{self.errors.backend}: {context}: unexpected {type(exc).__name__}: {exc}")
@@ -181,13 +204,28 @@ class SQLDriver(Driver):
     async def delete(self, stmt: Delete) -> int:
         return await _delete(self, stmt, None)
 
-    async def stream(self, stmt: Select) -> AsyncIterator[Any]:
+    async def values(self, stmt: Values) -> list[tuple[Any, ...]]:
+        return await _values(self, stmt, None)
+
+    async def upsert(self, stmt: Upsert) -> None:
+        await _upsert(self, stmt, None)
+
+    async def raw(self, stmt: Raw) -> list[Any]:
+        return await _raw(self, stmt, None)
+
+    def stream(self, stmt: Select) -> AsyncIterator[Any]:
+        return self._stream(_select_reader(self, stmt))
+
+    def stream_values(self, stmt: Values) -> AsyncIterator[tuple[Any, ...]]:
+        return self._stream(_values_reader(self, stmt))
+
+    async def _stream(self, reader: _Reader) -> AsyncIterator[Any]:
         link = await self._link()
         reusable = False
         try:
             # a read-only transaction of its own: the rows as of the stream's start
-            await self._on(link, _control("begin", self.dialect.begin_read_sql), "cannot start a stream", stmt.model)
-            async for item in _stream(self, link, stmt):
+            await self._on(link, _control("begin", self.dialect.begin_read_sql), "cannot start a stream", reader[4])
+            async for item in _stream(self, link, reader):
                 yield item
             reusable = True
         finally:
@@ -463,7 +501,22 @@ class SQLTransaction(DriverTransaction):
     async def delete(self, stmt: Delete) -> int:
         return await _delete(self.driver, stmt, self)
 
-    async def stream(self, stmt: Select) -> AsyncIterator[Any]:
+    async def values(self, stmt: Values) -> list[tuple[Any, ...]]:
+        return await _values(self.driver, stmt, self)
+
+    async def upsert(self, stmt: Upsert) -> None:
+        await _upsert(self.driver, stmt, self)
+
+    async def raw(self, stmt: Raw) -> list[Any]:
+        return await _raw(self.driver, stmt, self)
+
+    def stream(self, stmt: Select) -> AsyncIterator[Any]:
+        return self._stream(_select_reader(self.driver, stmt))
+
+    def stream_values(self, stmt: Values) -> AsyncIterator[tuple[Any, ...]]:
+        return self._stream(_values_reader(self.driver, stmt))
+
+    async def _stream(self, reader: _Reader) -> AsyncIterator[Any]:
         # on the transaction's own connection, to see its writes; another statement
         # run before the stream ends first reads the stream's remaining rows
         async with self.state.lock:
@@ -471,7 +524,7 @@ class SQLTransaction(DriverTransaction):
                 raise errors.TransactionError(
                     f"this transaction was aborted by an earlier failure ({self.state.aborted})"
                 ) from self.state.aborted
-        async for item in _stream(self.driver, self.state.link, stmt, self.state.lock):
+        async for item in _stream(self.driver, self.state.link, reader, self.state.lock):
             yield item
 
     async def commit(self) -> None:
@@ -947,10 +1000,116 @@ def _delete_leaves_first(d: SQLDriver, stmt: Delete, leaves: Predicate) -> Op[in
     return total + int((yield cmd.execute(sql, params)))
 
 
-async def _stream(d: SQLDriver, link: Link, stmt: Select, lock: asyncio.Lock | None = None) -> AsyncIterator[Any]:
+_Reader = tuple[str, Sequence[Any], Callable[[Any], Any], str, type]
+"""What a stream reads: ``(sql, params, row loader, error context, model)``."""
+
+
+def _select_reader(d: SQLDriver, stmt: Select) -> _Reader:
     sql, params = d.compiler.select(stmt)
-    load = d.compiler.plan(stmt.model).load
+    return sql, params, d.compiler.plan(stmt.model).load, f"cannot query {stmt.model.__name__}", stmt.model
+
+
+def _values_reader(d: SQLDriver, stmt: Values) -> _Reader:
+    sql, params, decode = d.compiler.values(stmt)
+    return sql, params, decode, f"cannot query {stmt.model.__name__}", stmt.model
+
+
+async def _values(d: SQLDriver, stmt: Values, tx: SQLTransaction | None) -> list[tuple[Any, ...]]:
+    sql, params, decode = d.compiler.values(stmt)
     context = f"cannot query {stmt.model.__name__}"
+    return await _run(d, tx, lambda: _fetch(sql, params, decode), context, stmt.model, read=True)
+
+
+def _upsert_op(d: SQLDriver, tx: SQLTransaction | None, stmt: Upsert) -> Op[list[tuple[Any, ...]]]:
+    """One statement per instance (each atomic), all in one unit; returns each row's stored key."""
+    plan = d.compiler.plan(stmt.model)
+    info = plan.info
+    ai = plan.auto_index
+    rows: list[tuple[bool, tuple[Any, ...]]] = []
+    for m in stmt.instances:  # validated and encoded before anything is written
+        auto = ai is not None and getattr(m, info.fields[ai].name) is None
+        rows.append((auto, plan.dump_auto(m) if auto and plan.dump_auto is not None else plan.dump(m)))
+
+    def each() -> Op[list[tuple[Any, ...]]]:
+        keys: list[tuple[Any, ...]] = []
+        for auto, row in rows:
+            sql = d.compiler.upsert(plan, stmt, auto)
+            if d.dialect.upsert_returns_key:
+                got = yield cmd.fetchone(sql, row)
+                keys.append(tuple(got) if got is not None else ())
+            elif ai is not None and len(info.key) == 1:
+                keys.append(((yield cmd.insert_id(sql, row)),))  # the stored key, also when updated
+            else:
+                yield cmd.execute(sql, row)
+                keys.append(())
+        return keys
+
+    if len(rows) == 1:
+        return (yield from _guarded(d, tx, True, each()))
+    return (yield from _unit(d, tx, each()))
+
+
+async def _upsert(d: SQLDriver, stmt: Upsert, tx: SQLTransaction | None) -> None:
+    if not stmt.instances:
+        return
+    plan = d.compiler.plan(stmt.model)
+    info = plan.info
+    context = f"cannot upsert {stmt.model.__name__}"
+    try:
+        keys = await _run(d, tx, lambda: _upsert_op(d, tx, stmt), context, stmt.model)
+    except errors.OmmiError as exc:
+        if exc.__cause__ is not None and d.dialect.upsert_clash(exc.__cause__):
+            raise errors.IntegrityError(
+                f"{d.errors.backend}: {context}: a stored {info.cls.__name__} already has one of its unique values"
+            ) from exc.__cause__
+        raise
+    decoders = [d.dialect.decoder(f) for f in info.key]
+    for m, key in zip(stmt.instances, keys, strict=True):
+        if len(key) != len(info.key):
+            continue  # the database did not say (MySQL without a generated key): the instance keeps its key
+        for f, codec, stored in zip(info.key, decoders, key, strict=True):
+            value = stored if codec is None or stored is None else codec(stored)
+            if getattr(m, f.name) != value:
+                info.set_value(m, f.name, value)
+
+
+async def _raw(d: SQLDriver, stmt: Raw, tx: SQLTransaction | None) -> list[Any]:
+    if not d.supports("raw"):
+        raise errors.UnsupportedError(f"{type(d).__name__} cannot run native statements (no 'raw' capability)")
+    if not isinstance(stmt.statement, str):
+        raise errors.QueryError(f"raw() on {d.backend} takes SQL text, not {type(stmt.statement).__name__}")
+    sql, params = stmt.statement, list(stmt.params)
+    into = stmt.into
+    context = "cannot run the raw statement"
+
+    def op() -> Op[list[Any]]:
+        def one() -> Op[tuple[list[str], list[Any]]]:
+            names, rows = yield cmd.fetch_named(sql, params)
+            return list(names), list(rows)
+
+        names, rows = yield from _guarded(d, tx, True, one())
+        if into is None:
+            return [tuple(r) for r in rows]
+        return _into(d, into, names, rows)
+
+    return await _run(d, tx, op, context, into)
+
+
+def _into(d: SQLDriver, model: type, names: Sequence[str], rows: Sequence[Any]) -> list[Any]:
+    plan = d.compiler.plan(model)
+    position = {name: i for i, name in enumerate(names)}
+    missing = [f.column for f in plan.info.fields if f.column not in position]
+    if missing:
+        raise errors.QueryError(
+            f"raw(into={model.__name__}): the statement returns no column named {', '.join(missing)} "
+            f"(it returns {', '.join(names) or 'no columns'})"
+        )
+    order = [position[f.column] for f in plan.info.fields]
+    return [plan.load([row[i] for i in order]) for row in rows]
+
+
+async def _stream(d: SQLDriver, link: Link, reader: _Reader, lock: asyncio.Lock | None = None) -> AsyncIterator[Any]:
+    sql, params, load, context, model = reader
     n = d.stream_batch
     guard = lock or _NO_LOCK
     async with guard:
@@ -959,7 +1118,7 @@ async def _stream(d: SQLDriver, link: Link, stmt: Select, lock: asyncio.Lock | N
         except errors.OmmiError:
             raise
         except Exception as exc:
-            raise d._translate(exc, context, stmt.model) from exc
+            raise d._translate(exc, context, model) from exc
     try:
         while True:
             async with guard:
@@ -968,7 +1127,7 @@ async def _stream(d: SQLDriver, link: Link, stmt: Select, lock: asyncio.Lock | N
                 except errors.OmmiError:
                     raise
                 except Exception as exc:
-                    raise d._translate(exc, context, stmt.model) from exc
+                    raise d._translate(exc, context, model) from exc
             for item in batch:
                 yield item
             if stream.done:

@@ -13,7 +13,7 @@ from typing import Any
 
 from ommi.sql._connection import Command
 
-__all__ = ["call", "control", "execute", "executemany", "fetchall", "fetchone", "insert_id"]
+__all__ = ["call", "control", "execute", "executemany", "fetch_named", "fetchall", "fetchone", "insert_id"]
 
 
 def execute(sql: str, params: Sequence[Any] = ()) -> Command:
@@ -30,6 +30,10 @@ def fetchall(sql: str, params: Sequence[Any] = ()) -> Command:
 
 def fetchone(sql: str, params: Sequence[Any] = ()) -> Command:
     return ("fetchone", sql, (sql, params))
+
+
+def fetch_named(sql: str, params: Sequence[Any] = ()) -> Command:
+    return ("fetch_named", sql, (sql, params))
 
 
 def insert_id(sql: str, params: Sequence[Any]) -> Command:

@@ -29,6 +29,7 @@ from ommi import (
     ReferenceTo,
     StoreAs,
     Unique,
+    Via,
     ommi_model,
     on,
 )
@@ -40,6 +41,8 @@ __all__ = [
     "Book",
     "Category",
     "Color",
+    "Counter",
+    "Draft",
     "FrozenPoint",
     "LegacyCustomer",
     "LegacyOrderLine",
@@ -255,6 +258,8 @@ class Writer:
 
     articles: ClassVar[LazyMany[Article]]
     remarks: ClassVar[LazyMany[Remark]]
+    drafts: ClassVar[LazyMany[Annotated[Draft, Via("author_id")]]]
+    edited: ClassVar[LazyMany[Annotated[Draft, Via("editor_id")]]]
 
 
 @ommi_model(collection=suite_collection)
@@ -354,3 +359,30 @@ class Stamped:
 @on("before_save", Stamped)
 def _bump_revision(item: Stamped) -> None:
     item.revision += 1
+
+
+@ommi_model(collection=suite_collection)
+@dataclass
+class Draft:
+    """Two references to one model (Writer): each relation names its own with Via."""
+
+    title: str
+    author_id: Annotated[int, ReferenceTo(Writer.id)]
+    editor_id: Annotated[int | None, ReferenceTo(Writer.id)] = None
+    views: int = 0
+    likes: int | None = None
+    score: float = 0.0
+    price: Decimal = Decimal(0)
+    id: Annotated[int | None, Key] = None
+
+    author: ClassVar[LazyOne[Annotated[Writer, Via("author_id")]]]
+    editor: ClassVar[LazyOne[Annotated[Writer, Via("editor_id")]]]
+
+
+@ommi_model(collection=suite_collection)
+@dataclass
+class Counter:
+    """A counter row for set-based updates under concurrency."""
+
+    name: Annotated[str, Key]
+    n: int = 0

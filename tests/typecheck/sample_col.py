@@ -11,8 +11,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, assert_type
 
-from ommi import Action, Count, DBFailure, DBSuccess, FieldRef, Ommi, Query, Sum, col, errors
-from ommi.query import AggCompare, And, Compare, In, IsNull, Like, OrderBy, Predicate
+from ommi import Action, Count, DBFailure, DBSuccess, ExprRef, FieldRef, Ommi, Query, Sum, ValuesQuery, col, errors
+from ommi.query import AggCompare, And, Compare, CompareExpr, In, IsNull, Like, LikeExpr, OrderBy, Predicate
 from tests.typecheck.models import Group, Line, Order, User, shop
 
 age = col(User, lambda u: u.age)
@@ -37,12 +37,20 @@ def predicates() -> None:
     assert_type(name.asc, OrderBy)
     assert_type(col(Line.product).like("p%"), Like[Any])
     assert_type((age >= 18) & (name != "Bob"), And[User])
+    assert_type(age + 1, ExprRef[User, int])
+    assert_type(age * 2 > 18, CompareExpr[User])
+    assert_type(age > age, CompareExpr[User])
+    assert_type(amount * Decimal(2), ExprRef[Order, Decimal])
+    assert_type(name.lower() == "ann", CompareExpr[User])
+    assert_type(name.ilike("a%"), LikeExpr[User])
 
 
 async def queries(db: Ommi) -> None:
     adults = db.find(User, age >= 18).order_by(name.asc)
     assert_type(adults, Query[User])
     assert_type(db.find(age >= 18), Query[User])
+    assert_type(db.find(User).values(name, age), ValuesQuery[tuple[str, int]])
+    assert_type(await db.find(User).values(name).all().or_raise(), list[tuple[str]])
     assert_type(adults.all(), Action[list[User]])
     assert_type(await adults.all().or_raise(), list[User])
     assert_type(await adults.one().or_raise(), User)

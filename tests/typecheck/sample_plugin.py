@@ -15,6 +15,7 @@ from ommi import (
     CountDistinct,
     DBFailure,
     DBSuccess,
+    ExprRef,
     FieldRef,
     Max,
     Min,
@@ -22,10 +23,28 @@ from ommi import (
     Query,
     Sum,
     Transaction,
+    ValuesQuery,
     col,
     errors,
 )
-from ommi.query import AggCompare, AggRef, And, Between, Compare, In, IsNull, Like, Not, Or, OrderBy, Predicate
+from ommi.query import (
+    AggCompare,
+    AggRef,
+    And,
+    Between,
+    Compare,
+    CompareExpr,
+    In,
+    InValues,
+    IsNull,
+    Like,
+    LikeExpr,
+    Not,
+    Or,
+    OrderBy,
+    Predicate,
+    Related,
+)
 from tests.typecheck.models import Group, Line, Membership, Order, User, shop
 
 
@@ -148,6 +167,51 @@ async def aggregates(db: Ommi) -> None:
     assert_type(Sum(Line.qty) > 3, AggCompare[Line])
     assert_type(Count(), AggRef[Any, int])
     assert_type(Max(Order.amount), AggRef[Order, Decimal])
+
+
+async def expressions(db: Ommi) -> None:
+    assert_type(User.age + 1, ExprRef[User, int])
+    assert_type(1 + User.age, ExprRef[User, int])
+    assert_type(User.age * User.age - 2, ExprRef[User, int])
+    assert_type(-User.age, ExprRef[User, int])
+    assert_type(Order.amount * 2, ExprRef[Order, Decimal])
+    assert_type(User.age + 1 > 18, CompareExpr[User])
+    assert_type(User.age > User.age, CompareExpr[User])
+    assert_type(User.age == User.age, CompareExpr[User])
+    assert_type(Line.qty * Line.price >= 10.0, CompareExpr[Line])
+    assert_type(User.name.lower(), ExprRef[User, str])
+    assert_type(User.name.upper() == "ANN", CompareExpr[User])
+    assert_type(User.name.ilike("a%"), LikeExpr[User])
+    assert_type(User.name.lower().like("a%"), LikeExpr[User])
+    assert_type((User.age + 1).desc, OrderBy)
+    assert_type(await db.find(User).order_by(User.name.lower(), (User.age * 2).desc).all().or_raise(), list[User])
+    assert_type(await db.find(User).update(age=User.age + 1).or_raise(), int)
+
+
+async def projections(db: Ommi) -> None:
+    names = db.find(User.age >= 18).values(User.name, User.age)
+    assert_type(names, ValuesQuery[tuple[str, int]])
+    assert_type(await names.all().or_raise(), list[tuple[str, int]])
+    assert_type(await names.first().or_raise(), tuple[str, int] | None)
+    assert_type(await names.one().or_raise(), tuple[str, int])
+    assert_type(names.distinct().order_by(User.name).limit(3).offset(1), ValuesQuery[tuple[str, int]])
+    async for name, age in names:
+        assert_type(name, str)
+        assert_type(age, int)
+    emails = db.find(User).values(User.email)
+    assert_type(await emails.all().or_raise(), list[tuple[str | None]])
+    buyers = db.find(Order.amount > Decimal(100)).values(Order.user_id)
+    assert_type(User.id.in_(buyers), InValues[User])
+    assert_type(User.id.not_in(buyers), Not[User])
+    assert_type(await db.find(User, User.id.in_(buyers)).all().or_raise(), list[User])
+
+
+async def upserts_and_raw(db: Ommi) -> None:
+    assert_type(await db.upsert(User("Ann", 31, "ann@example.com"), on=User.email).or_raise(), list[User])
+    assert_type(await db.upsert(Order(Decimal(1), 1)).or_raise(), list[Order])
+    assert_type(await db.raw("SELECT name FROM User WHERE age > ?", 18).or_raise(), list[Any])
+    assert_type(await db.raw("SELECT * FROM User", into=User).or_raise(), list[User])
+    assert_type(Order.user.has(User.name == "Ann"), Related[Any])
 
 
 async def main() -> None:

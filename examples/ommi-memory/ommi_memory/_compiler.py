@@ -29,20 +29,32 @@ from ommi.query import (
     AggCompare,
     AggFunc,
     And,
+    Arith,
+    ArithOp,
     Between,
+    CaseFunc,
     Compare,
+    CompareExpr,
+    Expr,
     Field,
     Hop,
     In,
+    InValues,
     IsNull,
     Like,
+    LikeExpr,
+    Neg,
     Not,
     Op,
     Or,
     Predicate,
     Related,
+    TextCase,
+    Value,
+    Values,
     Wildcard,
     like_tokens,
+    render_expr,
 )
 
 __all__ = [
@@ -53,6 +65,7 @@ __all__ = [
     "compile_predicate",
     "decoder",
     "encoder",
+    "expression",
     "like_matcher",
     "order_rows",
 ]
@@ -183,6 +196,8 @@ class Scope:
     positions: Mapping[str, int]
     source: Callable[[str], tuple[Mapping[str, int], Iterable[Row]]]
     grouped: bool = False
+    subquery: Callable[[Values], list[Row]] | None = None
+    """Runs a values statement, giving stored values (for :class:`InValues`)."""
 
     def getter(self, f: Field) -> Getter:
         if f.info.model.name != self.table:
@@ -217,7 +232,7 @@ def _compare(get: Getter, op: Op, value: Any) -> Test:
     return ordered
 
 
-def compile_predicate(node: Predicate, scope: Scope) -> Test:
+def compile_predicate(node: Predicate, scope: Scope) -> Test:  # noqa: C901 - one case per node type
     """Compile a predicate into a two-valued test over the scope's items.
 
     Raises:
@@ -273,8 +288,122 @@ def compile_predicate(node: Predicate, scope: Scope) -> Test:
             return _compare(scope.aggregate(agg), op, value)
         case Related(path, where):
             return _related(path, where, scope)
+        case CompareExpr(left, op, right):
+            return _compare_values(expression(left, scope), op, expression(right, scope))
+        case LikeExpr(expr, pattern):
+            get = expression(expr, scope)
+            matches = like_matcher(pattern)
+
+            def like_expr(item: Any) -> bool:
+                v = get(item)
+                return v is not None and matches(v)
+
+            return like_expr
+        case InValues(field, query):
+            if scope.subquery is None:  # pragma: no cover - every store scope has one
+                raise errors.QueryError("a subquery cannot be evaluated here")
+            get = scope.getter(field)
+            found = frozenset(row[0] for row in scope.subquery(query) if row[0] is not None)
+            return lambda item: get(item) in found
         case _:
             assert_never(node)
+
+
+def _compare_values(left: Getter, op: Op, right: Getter) -> Test:
+    """Two computed sides: false when either is NULL, except ``!=`` (the complement of ``==``)."""
+    if op is Op.EQ:
+
+        def eq(item: Any) -> bool:
+            a, b = left(item), right(item)
+            return a is not None and b is not None and a == b
+
+        return eq
+    if op is Op.NE:
+
+        def ne(item: Any) -> bool:
+            a, b = left(item), right(item)
+            return a is None or b is None or a != b
+
+        return ne
+    test = _ORDERED[op]
+
+    def ordered(item: Any) -> bool:
+        a, b = left(item), right(item)
+        return a is not None and b is not None and test(a, b)
+
+    return ordered
+
+
+_INT64 = (-(2**63), 2**63 - 1)
+_ARITH: dict[ArithOp, Callable[[Any, Any], Any]] = {
+    ArithOp.ADD: operator.add,
+    ArithOp.SUB: operator.sub,
+    ArithOp.MUL: operator.mul,
+}
+
+
+def _checked(value: Any, kind: Kind, shown: str) -> Any:
+    if kind is Kind.INT and not _INT64[0] <= value <= _INT64[1]:
+        raise errors.QueryError(f"integer overflow: {shown} is outside the 64-bit range")
+    return value
+
+
+def _exact(fn: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    def run(a: Any, b: Any) -> Any:
+        with localcontext() as ctx:  # Decimal arithmetic is exact: no digit is ever rounded
+            ctx.prec, ctx.Emax, ctx.Emin = MAX_PREC, MAX_EMAX, MIN_EMIN
+            return fn(a, b)
+
+    return run
+
+
+def expression(expr: Expr, scope: Scope) -> Getter:
+    """A getter computing an expression over the scope's items, in stored form (``None``: NULL).
+
+    Arithmetic with NULL is NULL; an int result past 64 bits (also an
+    intermediate one) is a ``QueryError``; Decimal arithmetic is exact.
+    """
+    match expr:
+        case Field():
+            return scope.getter(expr)
+        case Value(value, _):
+            return lambda item: value
+        case Arith(op, left, right, kind):
+            a, b = expression(left, scope), expression(right, scope)
+            fn = _ARITH[op]
+            if kind is Kind.DECIMAL:
+                fn = _exact(fn)
+            if kind is Kind.FLOAT:
+                base = fn
+                fn = lambda x, y: base(float(x), float(y))  # noqa: E731 - int operands become floats first
+            shown = render_expr(expr)
+
+            def arith(item: Any) -> Any:
+                x, y = a(item), b(item)
+                if x is None or y is None:
+                    return None
+                return _checked(fn(x, y), kind, shown)
+
+            return arith
+        case Neg(item, kind):
+            inner = expression(item, scope)
+
+            def neg(it: Any) -> Any:
+                v = inner(it)
+                return None if v is None else _checked(-v, kind, render_expr(expr))
+
+            return neg
+        case TextCase(func, item):
+            inner = expression(item, scope)
+            case_fn = str.lower if func is CaseFunc.LOWER else str.upper
+
+            def cased(it: Any) -> Any:
+                v = inner(it)
+                return None if v is None else case_fn(v)
+
+            return cased
+        case _:
+            assert_never(expr)
 
 
 def _related(path: Sequence[Hop], where: Predicate, scope: Scope) -> Test:

@@ -27,7 +27,7 @@ from ommi.driver import (
     log_statement,
     model_info,
 )
-from ommi.query import Aggregate, Delete, Insert, Save, Select, Update
+from ommi.query import Aggregate, Delete, Insert, Raw, Save, Select, Update, Upsert, Values
 
 from ._store import ConstraintError, Layer, Plan, column_type
 
@@ -112,6 +112,44 @@ class _Statements:
         plan = self._driver.plan(stmt.model)
         return self._run("aggregate", plan, lambda layer: layer.aggregate(plan, stmt))
 
+    async def values(self, stmt: Values) -> list[tuple[Any, ...]]:
+        plan = self._driver.plan(stmt.model)
+        return self._run("values", plan, lambda layer: layer.values(stmt))
+
+    async def stream_values(self, stmt: Values) -> AsyncIterator[tuple[Any, ...]]:
+        plan = self._driver.plan(stmt.model)
+        rows = self._run("values", plan, lambda layer: layer.values(stmt))  # a snapshot, as for stream()
+        for start in range(0, len(rows), _STREAM_BATCH):
+            for row in rows[start : start + _STREAM_BATCH]:
+                yield row
+            await asyncio.sleep(0)
+
+    async def raw(self, stmt: Raw) -> list[Any]:
+        """The memory store's native statement: a function of the tables.
+
+        ``statement(tables, *params)`` gets each table's rows as dicts (column ->
+        stored value), read under the store's lock, and returns a list: tuples or
+        dicts, or with ``into`` dicts named by column, built into instances.
+        """
+        fn = stmt.statement
+        if not callable(fn):
+            raise errors.QueryError("raw() on the memory store takes a function of the tables, not text")
+        log_statement("memory", f"raw {getattr(fn, '__name__', 'function')}")
+        rows = self._locked(lambda layer: list(fn(layer.snapshot_rows(), *stmt.params)))
+        if stmt.into is None:
+            return rows
+        plan = self._driver.plan(stmt.into)
+        return [plan.load([row.get(c) for c in plan.columns]) for row in rows]
+
+    async def upsert(self, stmt: Upsert) -> None:
+        plan = self._driver.plan(stmt.model)
+        written = self._run("upsert", plan, lambda layer: layer.upsert(plan, stmt))
+        names = [f.name for f in plan.info.key]
+        for instance, key in written:  # only once every row is stored
+            for name, value in zip(names, key, strict=True):
+                if getattr(instance, name) != value:
+                    plan.info.set_value(instance, name, value)
+
 
 class MemoryDriver(_Statements, Driver):
     """A complete in-memory store in pure Python.
@@ -135,6 +173,7 @@ class MemoryDriver(_Statements, Driver):
             "transactional_schema",
             "infinite_floats",
             "signed_zero",
+            "raw",
         }
     )
     schemes: ClassVar[tuple[str, ...]] = ("memory",)

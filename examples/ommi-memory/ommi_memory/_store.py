@@ -33,22 +33,41 @@ from decimal import Decimal
 from typing import Any
 
 from ommi import errors
-from ommi.driver import NO_DEFAULT, FieldInfo, Kind, LiveColumn, LiveTable, ModelInfo, SchemaChange, convert_value
+from ommi.driver import (
+    NO_DEFAULT,
+    FieldInfo,
+    Kind,
+    LiveColumn,
+    LiveTable,
+    ModelInfo,
+    SchemaChange,
+    convert_value,
+    model_info,
+)
 from ommi.query import (
     AggFunc,
     AggOrder,
     Aggregate,
     And,
+    Arith,
     Compare,
     Delete,
+    Field,
+    Neg,
     Op,
     OrderBy,
     Predicate,
     Select,
+    TextCase,
     Update,
+    Upsert,
+    Value,
+    Values,
 )
 
-from ._compiler import Codec, Row, Scope, compile_predicate, decoder, encode, encoder, order_rows
+from ._compiler import Codec, Row, Scope, compile_predicate, decoder, encode, encoder, expression, order_rows
+
+_EXPRESSIONS = (Field, Value, Arith, Neg, TextCase)
 
 __all__ = ["ConstraintError", "Layer", "Plan", "Table"]
 
@@ -430,7 +449,44 @@ class Layer:
         return t.positions, t.rows.values()
 
     def _scope(self, t: Table, grouped: bool = False) -> Scope:
-        return Scope(t.name, t.positions, self._source, grouped)
+        return Scope(t.name, t.positions, self._source, grouped, self._subquery)
+
+    def _subquery(self, stmt: Values) -> list[Row]:
+        return self._projected(stmt, decoded=False)
+
+    def _projected(self, stmt: Values, decoded: bool) -> list[Row]:
+        """The rows of a values statement: filtered, ordered, made distinct, paged, projected."""
+        t = self.table(model_name(stmt))
+        rows = self._ordered(t, stmt.select)
+        scope = self._scope(t)
+        getters = [scope.getter(f) for f in stmt.fields]
+        out = [tuple(g(row) for g in getters) for row in rows]
+        if stmt.distinct:
+            out = list(dict.fromkeys(out))  # the first of equal tuples keeps its place in the order
+        out = _page(out, stmt.select.offset, stmt.select.limit)
+        if not decoded:
+            return out
+        codecs = [decoder(f.info) for f in stmt.fields]
+        return [tuple(_decoded(v, c) for v, c in zip(row, codecs, strict=True)) for row in out]
+
+    def snapshot_rows(self) -> dict[str, list[dict[str, Any]]]:
+        """Every table's rows as dicts of stored values (for ``raw``)."""
+        out: dict[str, list[dict[str, Any]]] = {}
+        for name in list(self.tables):
+            t = self.table(name)
+            out[name] = [dict(zip((c.name for c in t.columns), row, strict=True)) for row in t.rows.values()]
+        return out
+
+    def values(self, stmt: Values) -> list[Row]:
+        """A values statement's rows as Python values."""
+        return self._projected(stmt, decoded=True)
+
+    def _ordered(self, t: Table, stmt: Select) -> list[Row]:
+        rows = [row for _, row in self._matching(t, stmt.where)]
+        if stmt.order_by:
+            scope = self._scope(t)
+            order_rows(rows, [(expression(o.field, scope), o.descending) for o in stmt.order_by])
+        return rows
 
     def _matching(self, t: Table, where: Predicate | None) -> list[tuple[int, Row]]:
         if where is None:
@@ -441,10 +497,7 @@ class Layer:
     def select(self, plan: Plan, stmt: Select) -> list[Row]:
         """The matching rows, as the model's field values in field order."""
         t, layout = self._table_for(plan)
-        rows = [row for _, row in self._matching(t, stmt.where)]
-        if stmt.order_by:
-            scope = self._scope(t)
-            order_rows(rows, [(scope.getter(o.field), o.descending) for o in stmt.order_by])
+        rows = self._ordered(t, stmt)
         return [layout.fields(row) for row in _page(rows, stmt.offset, stmt.limit)]
 
     def count(self, plan: Plan, stmt: Select) -> int:
@@ -469,15 +522,67 @@ class Layer:
 
     def update(self, plan: Plan, stmt: Update) -> int:
         t, _ = self._table_for(plan)
-        sets = [(t.positions[f.column], encode(f.info, v)) for f, v in stmt.values]
+        scope = self._scope(t)
+        # an expression is computed from the row as it was before the update (as SQL does)
+        sets = [
+            (
+                t.positions[f.column],
+                expression(v, scope) if isinstance(v, _EXPRESSIONS) else _constant(encode(f.info, v)),
+            )
+            for f, v in stmt.values
+        ]
         put: dict[int, Row] = {}
         for rid, row in self._matching(t, stmt.where):
             new = list(row)
-            for pos, value in sets:
-                new[pos] = value
+            for pos, compute in sets:
+                new[pos] = compute(row)
             put[rid] = tuple(new)
         _write(self, t, put, frozenset())
         return len(put)
+
+    def upsert(self, plan: Plan, stmt: Upsert) -> list[tuple[Any, Any]]:
+        """Insert or update each instance by its ``on`` columns; return ``(instance, key)`` pairs to write back."""
+        t, layout = self._table_for(plan)
+        rows = [layout.merge(t.defaults, plan.dump(m)) for m in stmt.instances]  # validate everything first
+        on = tuple(t.positions[f.column] for f in stmt.on)
+        index = next((i for i in t.indexes if i.positions == on), None)
+        if index is None:
+            raise errors.QueryError(f"{plan.info.cls.__name__}: no key or unique index on the upsert's fields")
+        key_index = t.key_index()
+        put: dict[int, Row] = {}
+        claimed: dict[tuple[Any, ...], int] = {}
+        written: list[tuple[Any, Any]] = []
+        next_rowid = t.next_rowid
+        fresh: list[int] = []
+        for m, row in zip(stmt.instances, rows, strict=True):
+            value = index.value(row)
+            rid = claimed.get(value) if None not in value else None
+            if rid is None and None not in value:
+                rid = index.entries.get(value)
+            if rid is not None:
+                old = put.get(rid, t.rows.get(rid))
+                assert old is not None
+                keep = set(key_index.positions) if key_index is not None else set()
+                keep |= set(on)
+                row = tuple(old[p] if p in keep else v for p, v in enumerate(row))
+            else:
+                rid = next_rowid
+                next_rowid += 1
+                fresh.append(rid)
+            put[rid] = row
+            if None not in value:
+                claimed[value] = rid
+            written.append((m, rid))
+        ai = t.auto
+        if ai is not None:
+            pending = [rid for rid in fresh if put[rid][ai] is None]
+            given = [put[rid][ai] for rid in put if put[rid][ai] is not None]
+            for rid, key in zip(pending, _new_keys(t, len(pending), given), strict=True):
+                put[rid] = (*put[rid][:ai], key, *put[rid][ai + 1 :])
+        t = _write(self, t, put, frozenset())
+        t.next_rowid = next_rowid
+        keys = key_index.positions if key_index is not None else ()
+        return [(m, tuple(put[rid][p] for p in keys)) for m, rid in written]
 
     def save(self, plan: Plan, instances: Sequence[Any]) -> int:
         t, layout = self._table_for(plan)
@@ -520,7 +625,7 @@ class Layer:
             test = compile_predicate(stmt.having, grouped)
             groups = [g for g in groups if test(g)]
         terms = [
-            (grouped.aggregate(o.agg) if isinstance(o, AggOrder) else grouped.getter(o.field), o.descending)
+            (grouped.aggregate(o.agg) if isinstance(o, AggOrder) else grouped.getter(_field(o.field)), o.descending)
             for o in (*stmt.order_by, *(OrderBy(f) for f in stmt.group_by))
         ]
         order_rows(groups, terms)
@@ -658,6 +763,20 @@ def _evolved(t: Table | None, change: SchemaChange) -> Table:  # noqa: C901
     if kind == "change_nullability":
         return t.changed(convert=fill if not f.nullable else None, columns=columns)
     raise errors.UnsupportedError(f"unknown schema change {kind!r}")
+
+
+def _field(expr: Any) -> Field:
+    assert isinstance(expr, Field)  # groups are ordered by group fields (checked when the query is built)
+    return expr
+
+
+def _constant(value: Any) -> Callable[[Row], Any]:
+    return lambda row: value
+
+
+def model_name(stmt: Values) -> str:
+    """The table a values statement reads."""
+    return model_info(stmt.select.model).name
 
 
 def _decoded(value: Any, codec: Codec) -> Any:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ommi import Ommi
+from ommi import DBFailure, DBResult, Ommi, errors
 from ommi.testing.models import (
     Person,
 )
@@ -17,6 +17,12 @@ PEOPLE = [
     ("Émile", 60, "emile@example.com", "Zürich"),
     ("a_b%c", 5, None, None),
 ]
+
+
+def error_of(result: DBResult[Any]) -> errors.OmmiError:
+    """The error of a result that must have failed."""
+    assert isinstance(result, DBFailure), result
+    return result.error
 
 
 async def people(db: Ommi) -> list[Person]:

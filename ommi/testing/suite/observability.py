@@ -46,6 +46,12 @@ def captured() -> Iterator[_Records]:
 
 async def _every_kind_of_statement(db: Ommi) -> None:
     [p] = await db.add(Person(SECRET, SECRET_AGE, email=f"{SECRET}@example.com")).or_raise()
+    # the query-language forms of expressions, projections, subqueries and upserts
+    await db.find(Person, Person.age + SECRET_AGE > SECRET_AGE, Person.name.ilike(SECRET)).count().or_raise()
+    adults = db.find(Person, Person.name.lower() != SECRET).values(Person.id)
+    await db.find(Person, Person.id.in_(adults)).values(Person.name).distinct().all().or_raise()
+    await db.find(Person.name == SECRET).update(age=Person.age * 1).or_raise()
+    await db.upsert(Person(SECRET, SECRET_AGE, email=f"{SECRET}@example.com"), on=Person.email).or_raise()
     await db.add(Person("x", 1), Person("y", 2)).or_raise()
     await db.find(Person.name == SECRET).all().or_raise()
     await db.find(Person.age > SECRET_AGE - 1).count().or_raise()

@@ -1,0 +1,87 @@
+"""Conformance tests: upsert (insert, or update the row a key or unique field clashes with)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from ommi import Ommi, errors
+from ommi.testing.models import Counter, Membership, Person
+from ommi.testing.suite._helpers import error_of
+
+
+async def test_upsert_by_key_inserts_then_updates(suite_db: Ommi) -> None:
+    got = await suite_db.upsert(Counter("a", 1), Counter("b", 2)).or_raise()
+    assert [c.name for c in got] == ["a", "b"]
+    await suite_db.upsert(Counter("a", 10)).or_raise()
+    rows = await suite_db.find(Counter).order_by(Counter.name).values(Counter.name, Counter.n).all().or_raise()
+    assert rows == [("a", 10), ("b", 2)]
+
+
+async def test_upsert_with_a_composite_key(suite_db: Ommi) -> None:
+    await suite_db.upsert(Membership("g", 1, "member")).or_raise()
+    await suite_db.upsert(Membership("g", 1, "admin"), Membership("g", 2)).or_raise()
+    rows = await suite_db.find(Membership).order_by(Membership.member).values(Membership.member, Membership.role).all()
+    assert rows.or_raise() == [(1, "admin"), (2, "member")]
+
+
+async def test_upsert_on_a_unique_field_writes_the_stored_key_back(suite_db: Ommi) -> None:
+    (alice,) = await suite_db.upsert(Person("Alice", 31, "alice@example.com"), on=Person.email).or_raise()
+    assert alice.id is not None
+    again = Person("Alice B.", 32, "alice@example.com")
+    await suite_db.upsert(again, on=Person.email).or_raise()
+    assert again.id == alice.id
+    stored = await suite_db.get(Person, alice.id).or_raise()
+    assert (stored.name, stored.age, stored.email) == ("Alice B.", 32, "alice@example.com")
+    # a new email inserts, with a generated key; NULL clashes with nothing
+    bob, nobody, nobody2 = await suite_db.upsert(
+        Person("Bob", 17, "bob@example.com"), Person("N", 1), Person("N", 2), on=Person.email
+    ).or_raise()
+    assert len({bob.id, nobody.id, nobody2.id, alice.id}) == 4
+    assert await suite_db.find(Person).count().or_raise() == 4
+    # an updated row takes every other field, NULLs included
+    await suite_db.upsert(Person("Bob", 18, "bob@example.com", city=None), on=Person.email).or_raise()
+    assert (await suite_db.get(Person, bob.id).or_raise()).age == 18
+
+
+async def test_upsert_by_generated_key(suite_db: Ommi) -> None:
+    (p,) = await suite_db.upsert(Person("P", 1)).or_raise()
+    assert p.id is not None
+    p.age = 2
+    await suite_db.upsert(p).or_raise()
+    assert (await suite_db.get(Person, p.id).or_raise()).age == 2
+    assert await suite_db.find(Person).count().or_raise() == 1
+
+
+async def test_upsert_refuses_what_cannot_clash(suite_db: Ommi) -> None:
+    for on in (Person.name, Counter.name, (Person.email, Person.name)):
+        result = await suite_db.upsert(Person("x", 1), on=on)
+        assert isinstance(error_of(result), errors.QueryError)
+    assert await suite_db.find(Person).count().or_raise() == 0
+
+
+async def test_upsert_is_all_or_nothing_and_checks_other_uniques(suite_db: Ommi) -> None:
+    await suite_db.add(Person("A", 1, "a@x"), Person("B", 2, "b@x")).or_raise()
+    # the second row clashes on the key with nothing, but takes A's email: nothing is stored
+    result = await suite_db.upsert(Person("C", 3, "c@x"), Person("D", 4, "a@x", id=999))
+    assert isinstance(error_of(result), errors.IntegrityError)
+    assert await suite_db.find(Person).count().or_raise() == 2
+
+
+async def test_concurrent_upserts_of_one_key(suite_db: Ommi) -> None:
+    async def put(i: int) -> None:
+        await suite_db.upsert(Counter("same", i)).or_raise()
+
+    await asyncio.gather(*(put(i) for i in range(10)))
+    assert await suite_db.find(Counter).count().or_raise() == 1
+
+
+async def test_upsert_in_a_transaction_rolls_back(suite_db: Ommi) -> None:
+    await suite_db.add(Counter("k", 1)).or_raise()
+    try:
+        async with suite_db.transaction() as tx:
+            await tx.upsert(Counter("k", 5), Counter("new", 1)).or_raise()
+            assert (await tx.get(Counter, "k").or_raise()).n == 5
+            raise RuntimeError("undo")
+    except RuntimeError:
+        pass
+    assert await suite_db.find(Counter).values(Counter.name, Counter.n).all().or_raise() == [("k", 1)]
