@@ -21,7 +21,7 @@ import pytest
 from ommi import ModelCollection, Ommi, default_collection
 from ommi.driver import CAPABILITIES, infos_in_dependency_order
 
-__all__ = ["ommi_collection", "ommi_db", "ommi_url", "suite_db", "suite_session"]
+__all__ = ["ommi_collection", "ommi_db", "ommi_db_url", "ommi_url", "suite_db", "suite_session"]
 
 _declared: dict[str, frozenset[str]] = {}
 
@@ -64,7 +64,16 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         urls = metafunc.config.getoption("--ommi-db-url") or [
             u.strip() for u in os.environ.get("OMMI_TEST_DATABASE_URL", "sqlite://").split(",") if u.strip()
         ]
-        metafunc.parametrize("ommi_db_url", urls, ids=[_url_id(u) for u in urls], scope="session")
+        metafunc.parametrize(
+            "ommi_db_url", urls, ids=[_url_id(u) for u in urls], scope="session", indirect=True
+        )
+
+
+@pytest.fixture(scope="session")
+def ommi_db_url(request: pytest.FixtureRequest) -> str:
+    """The database URL ``ommi_db`` is connected to: the one given, made this
+    pytest-xdist worker's own, so the app under test opens the same database."""
+    return _for_worker(str(request.param), os.environ.get("PYTEST_XDIST_WORKER", "main"))
 
 
 def _url_id(url: str) -> str:
@@ -98,8 +107,7 @@ async def ommi_db(ommi_db_url: str, ommi_collection: ModelCollection) -> AsyncIt
     backends) or ``$OMMI_TEST_DATABASE_URL`` (comma-separated), default
     in-memory SQLite. Under pytest-xdist each worker gets its own database.
     """
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-    db = await Ommi.connect(_for_worker(ommi_db_url, worker))
+    db = await Ommi.connect(ommi_db_url)
     schema = db.schema(ommi_collection)
     try:
         await schema.delete_models().or_raise()
