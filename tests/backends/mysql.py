@@ -216,11 +216,20 @@ def _user_options() -> list[str]:
     return ["--user=root"] if os.geteuid() == 0 else []
 
 
+def _tmpdir(datadir: str) -> str:
+    """The server's own directory for temporary tables, beside its data: in the shared
+    /tmp, concurrent servers and other programs' clean-ups removed each other's files."""
+    path = os.path.join(os.path.dirname(datadir), "tmp")
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
 def _initialize(binaries: Binaries, datadir: str) -> None:
     command = [
         binaries.install_db,
         "--no-defaults",  # first: ignore /etc/mysql, whatever a system server there says
         f"--datadir={datadir}",
+        f"--tmpdir={_tmpdir(datadir)}",
         "--auth-root-authentication-method=normal",
         "--skip-test-db",
         "--skip-name-resolve",
@@ -243,6 +252,7 @@ def _launch(binaries: Binaries, root: str, datadir: str, port: int) -> tuple[sub
         binaries.mariadbd,
         "--no-defaults",
         f"--datadir={datadir}",
+        f"--tmpdir={_tmpdir(datadir)}",
         f"--socket={sock}",
         f"--port={port}",
         "--bind-address=127.0.0.1",
