@@ -131,6 +131,15 @@ class Query(Generic[M]):
             preds.append(check_depth(p))  # type: ignore[arg-type]
         return self._copy(having=join_all(preds))
 
+    def on_primary(self) -> Query[M]:
+        """Run this query on the primary server, not a read replica: it sees every committed
+        write, the caller's own included (read-your-writes).
+
+        Relations it includes load from the primary as well. Without read
+        replicas, and inside a transaction, queries run there anyway.
+        """
+        return Query(self._scope.primary(), self._spec)
+
     def limit(self, n: int) -> Query[M]:
         """Return at most ``n`` rows."""
         return self._with(limit=_non_negative("limit", n))
@@ -306,7 +315,7 @@ class Query(Generic[M]):
                 await check_references(stmts, stmt.model, [{f.name: v for f, v in stmt.values}])
             return await stmts.update(stmt)
 
-        return self._scope.action(run, *self._call("update"))
+        return self._scope.primary().action(run, *self._call("update"))
 
     @deferred
     def delete(self) -> Action[int]:
@@ -320,7 +329,7 @@ class Query(Generic[M]):
                 await check_unreferenced(stmts, stmt.model, stmt.where)
             return await stmts.delete(stmt)
 
-        return self._scope.action(run, *self._call("delete"))
+        return self._scope.primary().action(run, *self._call("delete"))
 
     async def __aiter__(self) -> AsyncIterator[M]:
         self._plain("async for")
