@@ -429,3 +429,11 @@ def replicated_postgres(*, synchronous_commit: str | None = None) -> Iterator[Re
             cluster.stop_all()
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def shared_pair() -> Replication:
+    """The test session's pair (started at first use, stopped at the end), for tests that
+    never stop or promote its servers: tests/test_replicas.py and docs/scaling.md run on it."""
+    from tests.conftest import session_resource
+
+    return session_resource("postgresql-replication", replicated_postgres)

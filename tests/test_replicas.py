@@ -37,8 +37,8 @@ from ommi import (
     errors,
     ommi_model,
 )
-from tests._replication import Replication, replicated_postgres
-from tests.conftest import selected_backends, session_resource
+from tests._replication import Replication, replicated_postgres, shared_pair
+from tests.conftest import selected_backends
 
 pytestmark = pytest.mark.skipif(
     "postgresql" not in selected_backends(), reason="OMMI_TEST_BACKENDS does not select postgresql"
@@ -61,11 +61,6 @@ class Account:
 @dataclass
 class Entry:
     n: Annotated[int, Key]
-
-
-def shared_pair() -> Replication:
-    """The session's pair that no test stops or promotes (docs/scaling.md runs on it too)."""
-    return session_resource("postgresql-replication", replicated_postgres)
 
 
 @pytest.fixture
