@@ -11,6 +11,7 @@ project's tests (tests/test_replicas.py).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterator
 
@@ -171,3 +172,14 @@ async def test_a_failing_replica_is_skipped_and_reads_fall_back_to_the_primary(
         assert [p.name async for p in alone.db.find(Person)] == ["Hal"]
     assert alone.servers() == [("count", "primary"), ("stream", "primary")]
     assert len([r for r in caplog.records if r.name == "ommi.routing"]) == 2
+
+
+async def test_streams_left_early_give_their_connection_back(routed: Routed) -> None:
+    db = routed.db
+    await db.add(*(Person(f"p{i}", i) for i in range(5))).or_raise()
+    async with asyncio.timeout(30):  # a connection kept by each abandoned stream would exhaust a pool
+        for _ in range(25):
+            async for _person in db.find(Person).order_by(Person.age):
+                break
+        assert await db.find(Person).count().or_raise() == 5
+    assert {server for _, server in routed.servers()} == {"primary", "replica 1"}
