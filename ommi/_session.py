@@ -370,9 +370,9 @@ class Ommi(_Session):
             url: ``scheme://...``; defaults to ``$OMMI_DATABASE_URL``, else
                 in-memory SQLite (``sqlite://``).
             replicas: URLs of read replicas of that database: reads outside
-                transactions go to them (see the scaling guide). Without a
-                ``url``, they default to ``$OMMI_DATABASE_REPLICAS`` (URLs
-                separated by spaces).
+                transactions go to them (see the scaling guide). With the URL
+                from ``$OMMI_DATABASE_URL``, they default to
+                ``$OMMI_DATABASE_REPLICAS`` (URLs separated by spaces).
             **options: passed to the driver of each URL (see each backend's
                 page); with replicas, also ``replica_retry`` (seconds a failed
                 replica is skipped, default 10).
@@ -382,9 +382,10 @@ class Ommi(_Session):
             ConnectionFailed: a URL is malformed, or a replica's is not of the primary's kind.
         """
         if url is None:
-            url = os.environ.get("OMMI_DATABASE_URL") or DEFAULT_URL
-            if replicas is None:
+            url = os.environ.get("OMMI_DATABASE_URL") or None
+            if url is not None and replicas is None:  # replicas of the configured database only
                 replicas = os.environ.get("OMMI_DATABASE_REPLICAS", "").split()
+            url = url or DEFAULT_URL
         parsed = parse_url(url)
         if replicas:
             from ommi.routing import RoutingDriver

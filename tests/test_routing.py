@@ -89,6 +89,10 @@ async def test_replicas_come_from_the_environment_without_a_url(url: str, monkey
     assert isinstance(Ommi.connect(url).driver, SQLiteDriver)
     monkeypatch.setenv("OMMI_DATABASE_REPLICAS", " ")
     assert isinstance(Ommi.connect().driver, SQLiteDriver)
+    # replicas belong to the configured database, not to the in-memory default
+    monkeypatch.delenv("OMMI_DATABASE_URL")
+    monkeypatch.setenv("OMMI_DATABASE_REPLICAS", url)
+    assert isinstance(Ommi.connect().driver, SQLiteDriver)
     assert isinstance(Ommi.connect(url, replicas=[]).driver, SQLiteDriver)
 
 

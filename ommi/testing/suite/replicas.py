@@ -190,6 +190,7 @@ async def test_the_reads_of_a_write_run_on_the_primary(routed: Routed) -> None:
     # belong to the write (a replica behind the primary could miss the author)
     db = routed.db
     [author] = await db.add(Author("Ada")).or_raise()
+    assert author.id is not None
     [book] = await db.add(Book("Notes", author.id)).or_raise()
     await db.find(Book.id == book.id).update(author_id=author.id).or_raise()
     book.title = "Letters"
