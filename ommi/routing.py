@@ -174,11 +174,15 @@ class RoutingDriver(Driver):
     ) -> None:
         if isinstance(replicas, Driver) or not all(isinstance(d, Driver) for d in (primary, *replicas)):
             raise errors.ConnectionFailed("RoutingDriver(primary, replicas) takes an ommi driver and a list of them")
-        if not replica_retry >= 0:
+        try:
+            retry = float(replica_retry)
+        except (TypeError, ValueError):
+            retry = -1.0
+        if not retry >= 0:  # NaN too
             raise errors.ConnectionFailed(f"replica_retry takes seconds >= 0, got {replica_retry!r}")
         self.primary = primary
         self.replicas = tuple(replicas)
-        self.replica_retry = float(replica_retry)
+        self.replica_retry = retry
         # what the application may rely on is what the primary offers: every
         # transaction and write runs there (a class variable on other drivers)
         self.capabilities = primary.capabilities  # type: ignore[misc]

@@ -101,8 +101,9 @@ def test_bad_replica_configurations_fail_with_connection_failed(url: str) -> Non
         Ommi.connect(url, replicas=url)  # type: ignore[arg-type]  # the mistake this guards against
     with pytest.raises(errors.ConnectionFailed, match="replica 1 .* is not a sqlite URL"):
         Ommi.connect(url, replicas=["duckdb:///other.duckdb"])
-    with pytest.raises(errors.ConnectionFailed, match="replica_retry"):
-        Ommi.connect(url, replicas=[url], replica_retry=-1)
+    for retry in (-1, float("nan"), "soon"):
+        with pytest.raises(errors.ConnectionFailed, match="replica_retry"):
+            Ommi.connect(url, replicas=[url], replica_retry=retry)
     with pytest.raises(errors.ConnectionFailed, match="malformed"):
         Ommi.connect(url, replicas=["not a url"])
     with pytest.raises(errors.ConnectionFailed, match="ommi driver"):
