@@ -216,7 +216,7 @@ class Migrations:
         """Create the record table unless it exists (two runs may race to create it: one wins)."""
         db, _ = self._require_db()
         for attempt in (1, 2, 3):
-            exists = await db.find(self._book.cls).exists()
+            exists = await db.on_primary().find(self._book.cls).exists()
             if isinstance(exists, DBSuccess):
                 return
             try:
@@ -233,7 +233,8 @@ class Migrations:
     async def _records(self) -> dict[str, _Record]:
         db, _ = self._require_db()
         try:
-            rows = await db.find(self._book.cls).all().or_raise()
+            # on the primary: a read replica behind it would show migrations as not yet applied
+            rows = await db.on_primary().find(self._book.cls).all().or_raise()
         except errors.SchemaError:
             return {}  # no table yet: nothing applied
         return {r.id: r for r in rows if r.id != LOCK}
@@ -502,7 +503,7 @@ class _Lock:
         while True:
             now = datetime.now(UTC)
             # look before trying: on SQLite a write would wait for the holder's transaction
-            held = await self.db.find(book.id == LOCK).first().or_raise()
+            held = await self.db.on_primary().find(book.id == LOCK).first().or_raise()
             if held is None:
                 # the row says how long its holder may go without refreshing it
                 got = await self.db.add(book.cls(LOCK, "lock", math.ceil(self.timeout), now, self.owner))

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ommi import _placement as placement
 from ommi.driver import Statements
 from ommi.query import Aggregate, Delete, Insert, Raw, Save, Select, Update, Upsert, Values
 
@@ -33,12 +34,17 @@ class StatementEvent:
         statement: the :mod:`ommi.query` node the driver received.
         seconds: how long the driver took.
         error: the exception the driver raised, if any.
+        server: where it ran, with read replicas configured: ``"primary"`` or
+            ``"replica 1"``, ``"replica 2"``... (a read retried elsewhere after
+            a replica failed names where it finally ran); ``None`` for a
+            database reached through one driver.
     """
 
     operation: str
     statement: Any
     seconds: float
     error: BaseException | None = None
+    server: str | None = None
 
     @property
     def model(self) -> type:
@@ -54,6 +60,8 @@ def _describe(event: StatementEvent) -> str:
     what = f"{event.operation} {event.model.__name__}"
     if isinstance(stmt, (Insert, Save, Upsert)):
         what += f" ({len(stmt.instances)} rows)"
+    if event.server is not None:
+        what += f" on {event.server}"
     return what
 
 
@@ -67,8 +75,11 @@ class Observed(Statements):
         self.hooks = hooks
         self.log_values = log_values
 
-    def _emit(self, operation: str, statement: Any, start: float, error: BaseException | None) -> None:
-        event = StatementEvent(operation, statement, time.perf_counter() - start, error)
+    def _emit(
+        self, operation: str, statement: Any, start: float, error: BaseException | None, servers: list[str]
+    ) -> None:
+        server = servers[-1] if servers else None
+        event = StatementEvent(operation, statement, time.perf_counter() - start, error, server)
         if logger.isEnabledFor(logging.DEBUG):
             failed = " (failed)" if error else ""
             if self.log_values:  # the user opted in: the whole statement node, values included
@@ -80,12 +91,13 @@ class Observed(Statements):
 
     async def _run(self, operation: str, statement: Any, call: Callable[[Any], Any]) -> Any:
         start = time.perf_counter()
-        try:
-            result = await call(statement)
-        except BaseException as exc:
-            self._emit(operation, statement, start, exc)
-            raise
-        self._emit(operation, statement, start, None)
+        with placement.placed() as servers:
+            try:
+                result = await call(statement)
+            except BaseException as exc:
+                self._emit(operation, statement, start, exc, servers)
+                raise
+        self._emit(operation, statement, start, None, servers)
         return result
 
     async def insert(self, stmt: Insert) -> None:
@@ -94,17 +106,33 @@ class Observed(Statements):
     async def select(self, stmt: Select) -> list[Any]:
         return await self._run("select", stmt, self.inner.select)  # type: ignore[no-any-return]
 
-    async def stream(self, stmt: Select) -> AsyncIterator[Any]:
+    async def _stream(self, operation: str, stmt: Any, source: AsyncIterator[Any]) -> AsyncIterator[Any]:
         start = time.perf_counter()
         error: BaseException | None = None
+        servers: list[str] = []
+        items = source.__aiter__()
         try:
-            async for item in self.inner.stream(stmt):
+            while True:
+                # the server is named while the driver works, never across a yield
+                # (an async generator's context is its consumer's)
+                with placement.placed() as named:
+                    try:
+                        item = await anext(items)
+                    except StopAsyncIteration:
+                        break
+                    finally:
+                        servers += named
                 yield item
         except BaseException as exc:
             error = exc
             raise
         finally:
-            self._emit("stream", stmt, start, error)
+            if isinstance(items, AsyncGenerator):
+                await items.aclose()
+            self._emit(operation, stmt, start, error, servers)
+
+    def stream(self, stmt: Select) -> AsyncIterator[Any]:
+        return self._stream("stream", stmt, self.inner.stream(stmt))
 
     async def count(self, stmt: Select) -> int:
         return await self._run("count", stmt, self.inner.count)  # type: ignore[no-any-return]
@@ -124,17 +152,8 @@ class Observed(Statements):
     async def values(self, stmt: Values) -> list[tuple[Any, ...]]:
         return await self._run("values", stmt, self.inner.values)  # type: ignore[no-any-return]
 
-    async def stream_values(self, stmt: Values) -> AsyncIterator[tuple[Any, ...]]:
-        start = time.perf_counter()
-        error: BaseException | None = None
-        try:
-            async for item in self.inner.stream_values(stmt):
-                yield item
-        except BaseException as exc:
-            error = exc
-            raise
-        finally:
-            self._emit("stream_values", stmt, start, error)
+    def stream_values(self, stmt: Values) -> AsyncIterator[tuple[Any, ...]]:
+        return self._stream("stream_values", stmt, self.inner.stream_values(stmt))
 
     async def upsert(self, stmt: Upsert) -> None:
         await self._run("upsert", stmt, self.inner.upsert)

@@ -139,6 +139,15 @@ class Query(Generic[M]):
             preds.append(check_depth(p))  # type: ignore[arg-type]
         return self._copy(having=join_all(preds))
 
+    def on_primary(self) -> Query[M]:
+        """Run this query on the primary server, not a read replica: it sees every committed
+        write, the caller's own included (read-your-writes).
+
+        Relations it includes load from the primary as well. Without read
+        replicas, and inside a transaction, queries run there anyway.
+        """
+        return Query(self._scope.primary(), self._spec)
+
     def limit(self, n: int) -> Query[M]:
         """Return at most ``n`` rows."""
         return self._with(limit=_non_negative("limit", n))
@@ -350,7 +359,7 @@ class Query(Generic[M]):
                 await check_references(stmts, stmt.model, [{f.name: v for f, v in stmt.values}])
             return await stmts.update(stmt)
 
-        return self._scope.action(run, *self._call("update"))
+        return self._scope.primary().action(run, *self._call("update"))
 
     @deferred
     def delete(self) -> Action[int]:
@@ -364,7 +373,7 @@ class Query(Generic[M]):
                 await check_unreferenced(stmts, stmt.model, stmt.where)
             return await stmts.delete(stmt)
 
-        return self._scope.action(run, *self._call("delete"))
+        return self._scope.primary().action(run, *self._call("delete"))
 
     async def __aiter__(self) -> AsyncIterator[M]:
         self._plain("async for")
@@ -432,6 +441,10 @@ class ValuesQuery(Generic[R]):
         if any(isinstance(o, AggOrder) for o in out):
             raise errors.QueryError("a values query cannot be ordered by an aggregate")
         return self._with(order_by=self._stmt.select.order_by + tuple(o for o in out if isinstance(o, OrderBy)))
+
+    def on_primary(self) -> ValuesQuery[R]:
+        """Run this query on the primary server, not a read replica (as :meth:`Query.on_primary`)."""
+        return ValuesQuery(self._scope.primary(), self._stmt)
 
     def limit(self, n: int) -> ValuesQuery[R]:
         """Return at most ``n`` rows."""

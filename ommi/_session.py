@@ -60,7 +60,7 @@ class Runtime:
 class Scope:
     """Where one session's statements go; queries and lazy relations run through it."""
 
-    __slots__ = ("_finished", "_root", "_statements", "name", "runtime", "session")
+    __slots__ = ("_finished", "_primary", "_root", "_statements", "name", "runtime", "session")
 
     def __init__(
         self,
@@ -75,6 +75,7 @@ class Scope:
         self._statements = statements
         self._root = root
         self._finished = finished
+        self._primary: Scope | None = None
         # how the user's code most likely calls this session (named in warnings)
         self.name = "db" if root is None else "tx"
 
@@ -103,6 +104,30 @@ class Scope:
     def root(self) -> Scope:
         """The scope of the ``Ommi`` this session belongs to."""
         return self._root or self
+
+    def primary(self) -> Scope:
+        """This scope with every read on the primary server (``on_primary()``).
+
+        An ``Ommi``'s scope gets a second scope over the driver's
+        :meth:`~ommi.driver.Driver.on_primary` statements; a transaction's
+        scope (and that second scope) is returned as it is: a transaction runs
+        on the primary anyway.
+        """
+        if self._root is not None:
+            return self
+        if self._primary is None:
+            outer = self
+
+            async def statements() -> Statements:
+                stmts = await outer._statements()
+                return stmts.on_primary() if isinstance(stmts, Driver) else stmts
+
+            scope = Scope(self.runtime, None, statements, root=self)
+            scope.name = self.name
+            # lazy relations of instances read through it load from the primary too
+            scope.session = Session(scope, self.session, joins_transaction=True)
+            self._primary = scope
+        return self._primary
 
     def usable(self) -> Scope:
         """This scope, or the ``Ommi``'s once this scope's transaction has ended."""
@@ -165,7 +190,7 @@ class _Session:
         if len(groups) > 1:
             # several model types in one add(): one transaction keeps it all-or-nothing
             return self._atomic(run, ".add", groups)
-        return self._scope.action(run, ".add(", groups[0][0] if groups else "", ")")
+        return self._scope.primary().action(run, ".add(", groups[0][0] if groups else "", ")")
 
     @deferred
     def upsert(
@@ -198,7 +223,7 @@ class _Session:
 
         if len(groups) > 1:
             return self._atomic(run, ".upsert", groups)
-        return self._scope.action(run, ".upsert(", groups[0][0] if groups else "", ")")
+        return self._scope.primary().action(run, ".upsert(", groups[0][0] if groups else "", ")")
 
     @overload
     def raw(self, statement: Any, *params: Any, into: type[M]) -> Action[list[M]]: ...
@@ -227,7 +252,8 @@ class _Session:
                 self._scope.bind(into, rows)
             return rows
 
-        return self._scope.action(run, ".raw(", into or "", ")")
+        # a native statement may write, and ommi cannot tell: it runs on the primary
+        return self._scope.primary().action(run, ".raw(", into or "", ")")
 
     @overload
     def find(self, model: type[M], /, *predicates: Condition[Any]) -> Query[M]: ...
@@ -286,7 +312,7 @@ class _Session:
 
         if len(groups) > 1:
             return self._atomic(run, ".save", groups)
-        return self._scope.action(run, ".save(", groups[0][0] if groups else "", ")")
+        return self._scope.primary().action(run, ".save(", groups[0][0] if groups else "", ")")
 
     @deferred
     def delete(self, *models: object) -> Action[int]:
@@ -312,7 +338,7 @@ class _Session:
 
         if len(groups) > 1:
             return self._atomic(run, ".delete", groups)
-        return self._scope.action(run, ".delete(", groups[0][0] if groups else "", ")")
+        return self._scope.primary().action(run, ".delete(", groups[0][0] if groups else "", ")")
 
     def _keyless(self, model: type, batch: list[Any]) -> list[Any]:
         """The instances whose key the database is about to generate (tracked in transactions only)."""
@@ -400,21 +426,34 @@ class Ommi(_Session):
         self._loop: asyncio.AbstractEventLoop | None = None
 
     @classmethod
-    def connect(cls, url: str | None = None, **options: Any) -> Self:
+    def connect(cls, url: str | None = None, *, replicas: Sequence[str] | None = None, **options: Any) -> Self:
         """Build an ``Ommi`` for a database URL (use with ``async with`` or ``await``).
 
         Args:
             url: ``scheme://...``; defaults to ``$OMMI_DATABASE_URL``, else
                 in-memory SQLite (``sqlite://``).
-            **options: passed to the driver (see each backend's page).
+            replicas: URLs of read replicas of that database: reads outside
+                transactions go to them (see the scaling guide). With the URL
+                from ``$OMMI_DATABASE_URL``, they default to
+                ``$OMMI_DATABASE_REPLICAS`` (URLs separated by spaces).
+            **options: passed to the driver of each URL (see each backend's
+                page); with replicas, also ``replica_retry`` (seconds a failed
+                replica is skipped, default 10).
 
         Raises:
             UnsupportedError: no installed driver handles the URL's scheme.
-            ConnectionFailed: the URL is malformed.
+            ConnectionFailed: a URL is malformed, or a replica's is not of the primary's kind.
         """
         if url is None:
-            url = os.environ.get("OMMI_DATABASE_URL") or DEFAULT_URL
+            url = os.environ.get("OMMI_DATABASE_URL") or None
+            if url is not None and replicas is None:  # replicas of the configured database only
+                replicas = os.environ.get("OMMI_DATABASE_REPLICAS", "").split()
+            url = url or DEFAULT_URL
         parsed = parse_url(url)
+        if replicas:
+            from ommi.routing import RoutingDriver
+
+            return cls(RoutingDriver.from_url(parsed, replicas=replicas, **options))
         driver_cls = load_driver(parsed.scheme)
         return cls(driver_cls.from_url(parsed, **options))
 
@@ -470,7 +509,20 @@ class Ommi(_Session):
         stores ``entry`` even if the block rolls back (on SQLite, which has one
         writer at a time, it waits for the block's write lock).
         """
-        return Session(self._scope)
+        return Session(self._scope, self)
+
+    def on_primary(self) -> Session:
+        """This database with every read on the primary server, not a read replica.
+
+        ``await db.on_primary().get(User, 1)`` sees every committed write, the
+        caller's own included (read-your-writes). Lazy relations of the
+        instances it returns load from the primary too. Without replicas (and
+        inside a transaction) reads run there anyway. See also
+        ``db.find(...).on_primary()``.
+        """
+        session = self._scope.primary().session
+        assert isinstance(session, Session)
+        return session
 
     def __await__(self) -> Generator[Any, None, Self]:
         async def opened() -> Self:
@@ -713,15 +765,19 @@ class Transaction(_Session):
 
 
 class Session(_Session):
-    """An ``Ommi``'s actions without its task-local transaction (``db.outside_transaction()``)."""
+    """An ``Ommi``'s actions on another route: without its task-local transaction
+    (``db.outside_transaction()``), or with reads on the primary (``db.on_primary()``)."""
 
-    def __init__(self, scope: Scope) -> None:
+    def __init__(self, scope: Scope, db: Ommi, *, joins_transaction: bool = False) -> None:
         self._scope = scope
+        self._db = db
+        self._joins = joins_transaction
+
+    def _open_here(self) -> Transaction | None:
+        return self._db._open_here() if self._joins else None
 
     async def _open_block(self) -> DriverTransaction:
-        ommi = self._scope.session
-        assert isinstance(ommi, Ommi)
-        return await ommi._open_block()
+        return await self._db._open_block()
 
 
 class MigrationTransaction(Transaction):

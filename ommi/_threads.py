@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import queue
 import threading
 from collections.abc import Callable
@@ -33,7 +34,7 @@ P = ParamSpec("P")
 
 
 class _Call:
-    __slots__ = ("args", "cancelled", "fn", "future", "kwargs", "loop")
+    __slots__ = ("args", "cancelled", "context", "fn", "future", "kwargs", "loop")
 
     def __init__(
         self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
@@ -45,6 +46,9 @@ class _Call:
         self.future = future
         self.loop = loop
         self.cancelled = False
+        # the caller's context variables, as asyncio.to_thread passes them (the
+        # server a statement runs on, named for the statement log, is one)
+        self.context = contextvars.copy_context()
 
 
 def _settle(fut: asyncio.Future[Any], result: Any, exc: BaseException | None) -> None:
@@ -115,7 +119,7 @@ class ThreadWorker(Generic[C]):
             try:
                 if self._conn is None:
                     self._conn = self._connect()
-                result = call.fn(self._conn, *call.args, **call.kwargs)
+                result = call.context.run(call.fn, self._conn, *call.args, **call.kwargs)
             except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task
                 error = _deliverable(exc)
             with self._lock:

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, ClassVar
 
+from ommi import _placement as placement
 from ommi import errors
 from ommi._adapters import NO_DEFAULT
 from ommi._fields import Kind
@@ -84,7 +85,8 @@ def log_statement(backend: str, text: str) -> None:
     every statement it runs; other drivers call it for each command they send.
     """
     if statement_logger.isEnabledFor(logging.DEBUG):
-        statement_logger.debug("%s: %s", backend, text)
+        server = placement.current()  # named by a driver spreading statements over servers (replicas)
+        statement_logger.debug("%s: %s", f"{backend} on {server}" if server else backend, text)
 
 
 def redact(value: Any) -> Any:
@@ -544,6 +546,16 @@ class Driver(Statements):
     def supports(self, capability: str) -> bool:
         """Whether this driver declares ``capability``."""
         return capability in self.capabilities
+
+    def on_primary(self) -> Statements:
+        """Statements that read where writes go (the primary server), so reads see every committed write.
+
+        ``Query.on_primary()`` and ``Ommi.on_primary()`` run through them. A
+        driver that talks to one server returns itself (the default); one that
+        reads from replicas or secondaries returns statements that read from
+        the primary.
+        """
+        return self
 
     async def server_version(self) -> str:
         """A short description of the database server or library and its version."""

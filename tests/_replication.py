@@ -203,9 +203,10 @@ class Replication:
 
     # -- starting and stopping ------------------------------------------------
 
-    def _start(self, node: Node, *extra: str) -> None:
+    def _start(self, node: Node, *extra: str, same_port: bool = False) -> None:
         for attempt in range(3):
-            node.port = _free_port()
+            if not (same_port and attempt == 0):
+                node.port = _free_port()
             command = [str(self.bin_dir / "postgres"), "-D", str(node.datadir), "-p", str(node.port)]
             command += ["-c", "unix_socket_directories="]  # TCP on loopback only
             for setting in (*_SERVER_SETTINGS, *extra):
@@ -315,6 +316,23 @@ class Replication:
         """Stop the primary: ``fast`` sends all WAL to the standby first; ``immediate`` is a crash."""
         self._stop(self.primary, mode)
 
+    def stop_standby(self, mode: StopMode = "fast") -> None:
+        """Stop the standby (a replica going away)."""
+        self._stop(self.standby, mode)
+
+    def restart_standby(self) -> None:
+        """Start the stopped standby again on its port and wait until it streams (a replica coming back)."""
+        self._start(self.standby, "cluster_name=ommi_standby", same_port=True)
+        self.wait_streaming()
+
+    def pause_replay(self) -> None:
+        """Stop the standby applying WAL: it keeps serving reads, ever further behind (replication lag)."""
+        self.sql(self.standby, "SELECT pg_wal_replay_pause()")
+
+    def resume_replay(self) -> None:
+        """Let the standby catch up again."""
+        self.sql(self.standby, "SELECT pg_wal_replay_resume()")
+
     def stop_all(self) -> None:
         for node in (self.standby, self.primary):
             self._stop(node, "immediate")
@@ -411,3 +429,11 @@ def replicated_postgres(*, synchronous_commit: str | None = None) -> Iterator[Re
             cluster.stop_all()
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def shared_pair() -> Replication:
+    """The test session's pair (started at first use, stopped at the end), for tests that
+    never stop or promote its servers: tests/test_replicas.py and docs/scaling.md run on it."""
+    from tests.conftest import session_resource
+
+    return session_resource("postgresql-replication", replicated_postgres)

@@ -16,14 +16,16 @@ import contextlib
 import importlib
 import os
 import pkgutil
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar, cast
 
 import pytest
 
 pytest_plugins = ["ommi.testing.plugin"]
 
 from tests import backends  # noqa: E402
+
+T = TypeVar("T")
 
 BACKENDS: dict[str, Any] = {
     mod.NAME: mod
@@ -47,14 +49,19 @@ def selected_backends() -> list[str]:
 
 
 _servers = contextlib.ExitStack()
-_urls: dict[str, str] = {}
+_resources: dict[str, Any] = {}
+
+
+def session_resource(key: str, start: Callable[[], contextlib.AbstractContextManager[T]]) -> T:
+    """Enter ``start()`` once per test session (left at its end) and return its value, shared by every test."""
+    if key not in _resources:
+        _resources[key] = _servers.enter_context(start())
+    return cast("T", _resources[key])
 
 
 def backend_url(name: str) -> str:
     """Start (once per session) and return the URL of a backend."""
-    if name not in _urls:
-        _urls[name] = _servers.enter_context(BACKENDS[name].server())
-    return _urls[name]
+    return session_resource(f"backend:{name}", BACKENDS[name].server)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

@@ -14,10 +14,12 @@ import re
 import subprocess
 import sys
 import types
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from tests._replication import shared_pair
 from tests.conftest import BACKENDS, backend_url
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,12 +40,28 @@ def test_every_page_is_found() -> None:
     assert {"README.md", "docs/index.md", "docs/queries.md", "docs/backends/sqlite.md"} <= names
 
 
+def replicated_postgresql() -> dict[str, str]:
+    """A PostgreSQL primary and its streaming standby, as the scaling guide's configuration."""
+    pair = shared_pair()
+    return {"OMMI_DATABASE_URL": pair.primary.url, "OMMI_DATABASE_REPLICAS": pair.standby.url}
+
+
+PAGE_SERVERS: dict[str, Callable[[], dict[str, str]]] = {"docs/scaling.md": replicated_postgresql}
+"""Pages that need servers of their own: the environment each runs with (servers start once per session)."""
+
+
 @pytest.fixture
 def page_database(page: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A backend's page runs against that backend's test server; the others see no URL."""
+    """A backend's page runs against that backend's test server, a page in PAGE_SERVERS with
+    what it names; the others see no URL."""
     monkeypatch.delenv("OMMI_DATABASE_URL", raising=False)
+    monkeypatch.delenv("OMMI_DATABASE_REPLICAS", raising=False)
     if page.parent.name == "backends" and page.stem in BACKENDS and page.stem != "sqlite":
         monkeypatch.setenv("OMMI_DATABASE_URL", backend_url(page.stem))
+    servers = PAGE_SERVERS.get(page.relative_to(ROOT).as_posix())
+    if servers is not None:
+        for name, value in servers().items():
+            monkeypatch.setenv(name, value)
 
 
 @pytest.mark.parametrize("page", [p for p in pages() if blocks(p)], ids=lambda p: p.relative_to(ROOT).as_posix())

@@ -49,6 +49,7 @@ from pymongo.errors import (
     ServerSelectionTimeoutError,
 )
 from pymongo.read_concern import ReadConcern
+from pymongo.read_preferences import ReadPreference
 from pymongo.write_concern import WriteConcern
 
 from ommi import errors
@@ -63,6 +64,7 @@ from ommi.driver import (
     NativeErrors,
     Option,
     SchemaChange,
+    Statements,
     convert_value,
     log_statement,
     model_info,
@@ -111,6 +113,10 @@ _DEFAULTS = {"serverSelectionTimeoutMS": 5000, "connectTimeoutMS": 5000}
 _TX_ATTEMPTS = 3  # a write conflict with a concurrent transaction is retried this often
 _TX_READ = ReadConcern("snapshot")
 _TX_WRITE = WriteConcern("majority")
+# a transaction reads on the primary whatever the URL's readPreference says (MongoDB requires it)
+_TX_OPTIONS: dict[str, Any] = {
+    "read_concern": _TX_READ, "write_concern": _TX_WRITE, "read_preference": ReadPreference.PRIMARY,
+}
 
 
 def _short(exc: BaseException) -> str:
@@ -183,8 +189,12 @@ class _Ops:
     _driver: MongoDBDriver
     _session: AsyncClientSession | None
 
+    def _read_db(self) -> AsyncDatabase[Doc]:
+        """The database statements read from (with the client's read preference)."""
+        return self._driver._database()
+
     def _coll(self, plan: ModelPlan) -> AsyncCollection[Doc]:
-        return self._driver._database()[plan.collection]
+        return self._read_db()[plan.collection]
 
     async def _plan(self, model: type) -> ModelPlan:
         """The model's plan, once its collection is known to exist.
@@ -222,7 +232,7 @@ class _Ops:
             # two minutes, and a server that went away would look like a hang.
             for attempt in range(1, _TX_ATTEMPTS + 1):
                 try:
-                    async with await session.start_transaction(read_concern=_TX_READ, write_concern=_TX_WRITE):
+                    async with await session.start_transaction(**_TX_OPTIONS):
                         return await work(session)
                 except PyMongoError as exc:
                     retry = exc.has_error_label("TransientTransactionError") and not isinstance(exc, ConnectionFailure)
@@ -320,7 +330,7 @@ class _Ops:
         nodes = related_nodes(where)
         if not nodes:
             return c.filter(where)
-        db = self._driver._database()
+        db = self._read_db()
         resolved: dict[int, list[Any]] = {}
         for node in nodes:  # innermost first, so a node's own filter is resolvable
             if isinstance(node, InValues):
@@ -938,12 +948,19 @@ class MongoDBDriver(_Ops, Driver):
         if client is not None:
             await client.close()
 
+    def on_primary(self) -> Statements:
+        """Statements that read from the primary, whatever the URL's ``readPreference`` says."""
+        client = self._require_client()
+        if client.read_preference == ReadPreference.PRIMARY:
+            return self
+        return _PrimaryReads(self)
+
     async def begin(self) -> DriverTransaction:
         client = self._require_client()
         session = client.start_session()
         try:
             with self._errors("cannot start a MongoDB transaction"):
-                await session.start_transaction(read_concern=_TX_READ, write_concern=_TX_WRITE)
+                await session.start_transaction(**_TX_OPTIONS)
         except BaseException:
             await session.end_session()
             raise
@@ -1177,6 +1194,17 @@ def _plain_default(f: FieldInfo) -> Any:
         return f.default
     zeros: dict[Kind, Any] = {Kind.STR: "", Kind.INT: 0, Kind.FLOAT: 0.0, Kind.BOOL: False}
     return zeros.get(f.kind, NO_DEFAULT)
+
+
+class _PrimaryReads(_Ops, Statements):
+    """The driver's statements with reads on the primary (``on_primary()``); writes go there anyway."""
+
+    def __init__(self, driver: MongoDBDriver) -> None:
+        self._driver = driver
+        self._session = None
+
+    def _read_db(self) -> AsyncDatabase[Doc]:
+        return self._driver._database().with_options(read_preference=ReadPreference.PRIMARY)
 
 
 class _MongoTransaction(_Ops, DriverTransaction):

@@ -24,6 +24,7 @@ import contextlib
 import ssl as ssl_module
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import unquote
 
 import asyncpg  # type: ignore[import-untyped]
 
@@ -85,6 +86,8 @@ def _interface_error(exc: BaseException) -> type[errors.OmmiError]:
 
 
 def _internal_error(exc: BaseException) -> type[errors.OmmiError]:
+    if isinstance(exc, asyncpg.TargetServerAttributeNotMatched):
+        return errors.ConnectionFailed
     # a connection left mid-operation when the server went away
     return errors.ConnectionFailed if "another operation" in str(exc) else errors.QueryError
 
@@ -92,6 +95,9 @@ def _internal_error(exc: BaseException) -> type[errors.OmmiError]:
 def _message(exc: BaseException) -> str:
     if isinstance(exc, asyncpg.InterfaceError) and "released back to the pool" in str(exc):
         return "the connection to the PostgreSQL server was lost"
+    if isinstance(exc, asyncpg.TargetServerAttributeNotMatched):
+        # every host answered, none of the wanted kind: during a failover, before a standby is promoted
+        return f"no server in the host list is of the kind target_session_attrs asks for ({exc})"
     return str(exc)  # asyncpg's text already carries DETAIL and HINT lines
 
 
@@ -108,6 +114,35 @@ _ERRORS = NativeErrors(
     # serialization failure and deadlock: the transaction lost a race with another
     retryable=lambda exc: str(getattr(exc, "sqlstate", "") or "") in ("40001", "40P01"),
 )
+
+
+_SESSION_ATTRS = ("any", "primary", "standby", "prefer-standby", "read-write", "read-only")
+
+
+def _session_attrs(value: Any) -> str:
+    """A ``target_session_attrs`` value asyncpg knows (its own error message is unreadable)."""
+    text = str(value).strip().lower()
+    if text not in _SESSION_ATTRS:
+        raise ValueError(f"expected one of {', '.join(_SESSION_ATTRS)}")
+    return text
+
+
+def _host_list(entries: Sequence[str], port: int | None) -> tuple[list[str], list[int]]:
+    """Hosts and ports of a multi-host URL: ``h1:5432,[::1]:5433,h3`` (a host without a port
+    takes the ``port`` option, else 5432, as libpq does)."""
+    hosts: list[str] = []
+    ports: list[int] = []
+    for entry in entries:
+        if entry.startswith("["):  # an IPv6 address, [::1] or [::1]:5433
+            address, _, rest = entry[1:].partition("]")
+            number = rest[1:] if rest.startswith(":") else ""
+        else:
+            address, _, number = entry.partition(":")
+        if not address or (number and not number.isdigit()):
+            raise errors.ConnectionFailed(f"malformed host {entry!r} in a PostgreSQL host list")
+        hosts.append(unquote(address))
+        ports.append(int(number) if number else port or 5432)
+    return hosts, ports
 
 
 def _rowcount(status: str) -> int:
@@ -211,8 +246,11 @@ class PostgreSQLDriver(AsyncSQLDriver):
         ssl: asyncpg's ``ssl`` argument (``"disable"``, ``"prefer"``, ``"require"``,
             ``"verify-full"``...) or an ``ssl.SSLContext``.
         application_name: shown in ``pg_stat_activity`` (default ``"ommi"``).
-        target_session_attrs: with several hosts, which server to use
-            (``"read-write"`` finds the primary; asyncpg's values).
+        target_session_attrs: with several hosts, which server to use:
+            ``"read-write"`` (or ``"primary"``) finds the primary, ``"standby"``,
+            ``"read-only"``, ``"prefer-standby"`` a standby, ``"any"`` (the
+            default) the first that answers. It is checked each time a
+            connection opens, so a pool follows a promoted standby after a failover.
     """
 
     dialect_class = PostgreSQLDialect
@@ -228,7 +266,9 @@ class PostgreSQLDriver(AsyncSQLDriver):
         "ssl": Option(str, "asyncpg's ssl mode"),
         "sslmode": Option(str, "libpq's name for ssl"),
         "application_name": Option(str, "shown in pg_stat_activity"),
-        "target_session_attrs": Option(str, "with several hosts: read-write, read-only, primary, standby, any"),
+        "target_session_attrs": Option(
+            _session_attrs, "with several hosts: read-write, read-only, primary, standby, prefer-standby, any"
+        ),
     }
     capabilities = frozenset(
         {
@@ -308,11 +348,7 @@ class PostgreSQLDriver(AsyncSQLDriver):
         host: Any = given.pop("host", None) or url.host
         port: Any = given.pop("port", None) or url.port
         if url.hosts:
-            host, port = [], []
-            for entry in url.hosts:
-                name, _, number = entry.rpartition(":") if entry.count(":") == 1 else (entry, "", "")
-                host.append(name or entry)
-                port.append(int(number) if number else 5432)
+            host, port = _host_list(url.hosts, port)
         return cls(
             host=host,
             port=port,

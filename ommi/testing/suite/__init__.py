@@ -29,6 +29,7 @@ from ommi.testing.suite.predicates import *  # noqa: F403
 from ommi.testing.suite.projections import *  # noqa: F403
 from ommi.testing.suite.reading import *  # noqa: F403
 from ommi.testing.suite.relationships import *  # noqa: F403
+from ommi.testing.suite.replicas import *  # noqa: F403
 from ommi.testing.suite.schema import *  # noqa: F403
 from ommi.testing.suite.streaming import *  # noqa: F403
 from ommi.testing.suite.transactions import *  # noqa: F403
