@@ -103,6 +103,7 @@ T = TypeVar("T")
 Doc = dict[str, Any]
 
 COUNTERS = "ommi_counters"
+_COUNTER_ATTEMPTS = 8  # a counter being created concurrently settles after one more round
 """The collection holding one counter document per model with a generated key."""
 
 _STREAM_BATCH = 500
@@ -972,23 +973,34 @@ class MongoDBDriver(_Ops, Driver):
         return self._database()[COUNTERS]
 
     async def _reserve_keys(self, plan: ModelPlan, n: int) -> int:
-        """Reserve ``n`` consecutive keys atomically; returns the first."""
-        try:
-            doc = await self._counters().find_one_and_update(
-                {"_id": plan.collection}, {"$inc": {"seq": n}}, upsert=True, return_document=ReturnDocument.AFTER
-            )
-        except OperationFailure as exc:
-            if "$inc" not in str(exc):
-                raise
-            raise errors.IntegrityError(
-                f"{plan.info.cls.__name__}: no generated keys left in the 64-bit range (the counter in "
-                f"{COUNTERS!r} has reached the largest key)"
-            ) from exc
-        if doc is None:  # an upsert always returns the document, unless the server is going away
-            raise errors.ConnectionFailed(
-                f"cannot reserve keys for {plan.info.cls.__name__}: the MongoDB server returned no counter document"
-            )
-        return int(doc["seq"]) - n + 1
+        """Reserve ``n`` consecutive keys atomically; returns the first.
+
+        Upserts that race to create a collection's counter may come back
+        without a document (secantusdb, with the increment applied) or, on
+        MongoDB before 4.2, fail with a duplicate key: either way nobody got
+        those keys, so asking again is safe (the range skipped is a gap, as a
+        rolled-back insert leaves).
+        """
+        for _ in range(_COUNTER_ATTEMPTS):
+            try:
+                doc = await self._counters().find_one_and_update(
+                    {"_id": plan.collection}, {"$inc": {"seq": n}}, upsert=True, return_document=ReturnDocument.AFTER
+                )
+            except DuplicateKeyError:
+                continue
+            except OperationFailure as exc:
+                if "$inc" not in str(exc):
+                    raise
+                raise errors.IntegrityError(
+                    f"{plan.info.cls.__name__}: no generated keys left in the 64-bit range (the counter in "
+                    f"{COUNTERS!r} has reached the largest key)"
+                ) from exc
+            if doc is not None:
+                return int(doc["seq"]) - n + 1
+        raise errors.ConnectionFailed(
+            f"cannot reserve keys for {plan.info.cls.__name__}: the MongoDB server returned no counter document "
+            f"{_COUNTER_ATTEMPTS} times"
+        )
 
     async def _bump_counter(self, plan: ModelPlan, key: Any) -> None:
         if isinstance(key, int):

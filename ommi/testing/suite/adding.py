@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from ommi import DBFailure, Ommi, errors
 from ommi.testing.models import (
     Author,
@@ -118,5 +120,35 @@ async def test_explicit_keys_across_the_whole_64_bit_range(suite_db: Ommi) -> No
         assert (await suite_db.get(Edge, 2**63 - 1).or_raise()).label == "high"
         assert (await suite_db.get(Edge, -(2**63)).or_raise()).label == "low"
         assert [e.label for e in await suite_db.find(Edge).order_by(Edge.id).all().or_raise()] == ["low", "one", "high"]
+    finally:
+        await schema.delete_models().or_raise()
+
+
+async def test_concurrent_first_adds_to_a_new_table_get_distinct_keys(suite_db: Ommi) -> None:
+    # the first keys of a table are where a key counter or sequence gets created: racing
+    # there must not fail an add or hand out a key twice (a MongoDB counter upsert did)
+    from dataclasses import dataclass
+    from typing import Annotated
+
+    from ommi import Key, ModelCollection, ommi_model
+
+    fresh = ModelCollection("ommi-conformance-fresh-keys")
+
+    @ommi_model(collection=fresh, name="ommi_fresh_keys")
+    @dataclass
+    class Ticket:
+        label: str
+        id: Annotated[int | None, Key] = None
+
+    schema = suite_db.schema(fresh)
+    try:
+        for round_ in range(3):
+            await schema.delete_models().or_raise()
+            await schema.create_models().or_raise()
+            added = await asyncio.gather(*(suite_db.add(Ticket(f"t{round_}-{n}")).or_raise() for n in range(12)))
+            keys = [t.id for [t] in added]
+            assert None not in keys and len(set(keys)) == 12, keys
+            stored = await suite_db.find(Ticket).order_by(Ticket.id).values(Ticket.id).all().or_raise()
+            assert [k for (k,) in stored] == sorted(k for k in keys if k is not None)
     finally:
         await schema.delete_models().or_raise()
