@@ -10,7 +10,7 @@ What a trip costs is mostly waking threads, so the answer comes back the
 short way: where the platform has ``eventfd`` (Linux) and the loop watches
 file descriptors, the worker queues the outcome and signals a descriptor of
 its own that the loop watches, and the loop's reader resumes the awaiting task
-at once (a :class:`_Waiter` calls the task back directly, where an
+at once (a :class:`_Call` calls the task back directly, where an
 ``asyncio.Future`` would schedule it for the next turn of the loop). Elsewhere
 the outcome goes through ``call_soon_threadsafe``. The task is resumed in its
 own context either way, as a future resumes it.
@@ -46,25 +46,37 @@ P = ParamSpec("P")
 _HAS_EVENTFD = hasattr(os, "eventfd")
 
 
-class _Waiter:
-    """What a task awaits while its call runs: a minimal future that resumes the task directly.
+class _Call:
+    """One call for the worker, and what the calling task awaits until it is done.
 
     It follows the protocol ``asyncio.Task`` expects of a future (``_asyncio_future_blocking``,
     ``add_done_callback``, ``result``, ``cancel``...). :meth:`resolve` runs the done callbacks
-    (the task's wake-up) right away, from the loop's thread; a cancellation schedules them
-    with ``call_soon``, as ``asyncio.Future`` does.
+    (the task's wake-up) right away, on the loop's thread; a cancellation schedules them
+    with ``call_soon``, as ``asyncio.Future`` does. (One object per call, not a call plus
+    an ``asyncio.Future``: every statement pays for what is built here.)
     """
 
-    __slots__ = ("_asyncio_future_blocking", "_callbacks", "_cancelled", "_done", "_error", "_loop", "_result")
+    __slots__ = (
+        "_asyncio_future_blocking", "_callbacks", "_cancelled", "_done", "_error", "_loop", "_result",
+        "args", "context", "fn", "kwargs", "wake",
+    )
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
+        loop: asyncio.AbstractEventLoop, wake: _Wake | None,
+    ) -> None:
+        self.fn = fn
+        self.args = args
+        self.kwargs = kwargs
+        self.wake = wake
+        # the caller's context variables, as asyncio.to_thread passes them (the
+        # server a statement runs on, named for the statement log, is one)
+        self.context = contextvars.copy_context()
         self._loop = loop
-        self._done = False
-        self._cancelled = False
+        self._done = self._cancelled = self._asyncio_future_blocking = False
         self._result: Any = None
         self._error: BaseException | None = None
         self._callbacks: list[tuple[Callable[[Any], object], contextvars.Context | None]] = []
-        self._asyncio_future_blocking = False
 
     def get_loop(self) -> asyncio.AbstractEventLoop:
         return self._loop
@@ -147,7 +159,7 @@ class _Wake:
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self.outcomes: collections.deque[tuple[_Waiter, Any, BaseException | None]] = collections.deque()
+        self.outcomes: collections.deque[tuple[_Call, Any, BaseException | None]] = collections.deque()
         self.fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
         try:
             loop.add_reader(self.fd, self.drain)
@@ -156,9 +168,9 @@ class _Wake:
             self.fd = -1
             raise
 
-    def post(self, waiter: _Waiter, result: Any, error: BaseException | None) -> None:
+    def post(self, call: _Call, result: Any, error: BaseException | None) -> None:
         """Hand an outcome to the loop (on the worker's thread)."""
-        self.outcomes.append((waiter, result, error))
+        self.outcomes.append((call, result, error))
         with contextlib.suppress(OSError):  # closed with its loop: nobody is left to receive it
             os.eventfd_write(self.fd, 1)
 
@@ -170,8 +182,8 @@ class _Wake:
         # call at once, and the loop must get its turn in between
         outcomes = self.outcomes
         for _ in range(len(outcomes)):
-            waiter, result, error = outcomes.popleft()
-            waiter.resolve(result, error)
+            call, result, error = outcomes.popleft()
+            call.resolve(result, error)
 
     def close(self) -> None:
         """Stop watching and close the descriptor (once no worker can signal it any more).
@@ -206,25 +218,6 @@ class _Wake:
             with contextlib.suppress(OSError):
                 os.close(self.fd)
             self.fd = -1
-
-
-class _Call:
-    __slots__ = ("args", "cancelled", "context", "fn", "kwargs", "loop", "waiter", "wake")
-
-    def __init__(
-        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
-        waiter: _Waiter, *, loop: asyncio.AbstractEventLoop, wake: _Wake | None,
-    ) -> None:
-        self.fn = fn
-        self.args = args
-        self.kwargs = kwargs
-        self.waiter = waiter
-        self.loop = loop
-        self.wake = wake
-        self.cancelled = False
-        # the caller's context variables, as asyncio.to_thread passes them (the
-        # server a statement runs on, named for the statement log, is one)
-        self.context = contextvars.copy_context()
 
 
 def _deliverable(exc: BaseException) -> BaseException:
@@ -288,8 +281,8 @@ class ThreadWorker(Generic[C]):
             call = self._queue.get()
             if call is None:
                 break
-            if call.cancelled:
-                continue  # nobody waits for it: never run it
+            if call._done:
+                continue  # cancelled: nobody waits for it, never run it
             with self._lock:
                 self._current = call
             result: Any = None
@@ -303,11 +296,11 @@ class ThreadWorker(Generic[C]):
             with self._lock:
                 self._current = None
             if call.wake is not None:
-                call.wake.post(call.waiter, result, error)
+                call.wake.post(call, result, error)
             else:
                 # a closed event loop refuses the outcome: nobody is left to receive it
                 with contextlib.suppress(RuntimeError):
-                    call.loop.call_soon_threadsafe(call.waiter.resolve, result, error)
+                    call._loop.call_soon_threadsafe(call.resolve, result, error)
         conn, self._conn = self._conn, None
         if conn is not None:
             with contextlib.suppress(Exception):  # the thread is ending; a failed close loses nothing
@@ -348,13 +341,12 @@ class ThreadWorker(Generic[C]):
             self.closed = True
             raise errors.ConnectionFailed(f"{self._closed_message} (its worker thread has ended)")
         loop = asyncio.get_running_loop()
-        waiter = _Waiter(loop)
-        call = _Call(fn, args, kwargs, waiter, loop=loop, wake=self._wake_for(loop))
+        call = _Call(fn, args, kwargs, loop, self._wake_for(loop))
         self._queue.put(call)
         try:
-            return await waiter  # type: ignore[no-any-return]
+            return await call  # type: ignore[no-any-return]
         except asyncio.CancelledError:
-            call.cancelled = True
+            call.cancel()  # if it is still queued, the worker skips it
             self._stop_running(call)
             raise
         except errors.OmmiError:
