@@ -368,8 +368,18 @@ class SQLDialect:
     alter a table drop its indexes first and build them again afterwards."""
 
     def index_name(self, table: str, columns: Sequence[str], unique: bool = False) -> str:
-        """A deterministic index name within 63 bytes (PostgreSQL's limit, the tightest of the backends)."""
-        return _short_name(("ux_" if unique else "ix_") + table + "_" + "_".join(columns))
+        """A deterministic index name within 63 bytes (PostgreSQL's limit, the tightest of the backends).
+
+        ``ix_<table>_<column>`` (``ux_`` for a unique index), plus a short digest
+        of the names when one of them holds an underscore: index names share
+        one namespace per schema, and ``a_b``.``c`` and ``a``.``b_c`` would
+        otherwise get the same name (``CREATE INDEX IF NOT EXISTS`` would then
+        skip the second, leaving a unique field unenforced).
+        """
+        name = ("ux_" if unique else "ix_") + table + "_" + "_".join(columns)
+        if "_" in table or any("_" in c for c in columns):
+            name += "_" + hashlib.blake2s("\0".join((table, *columns)).encode(), digest_size=3).hexdigest()
+        return _short_name(name)
 
     def foreign_key_name(self, table: str, column: str) -> str:
         """The name of the foreign key constraint ommi creates for a ``ReferenceTo`` field."""
