@@ -429,6 +429,11 @@ def _uniques(info: ModelInfo) -> bool:
     return any(f.unique for f in info.fields)
 
 
+def _may_clash(d: SQLDriver, info: ModelInfo) -> bool:
+    """Whether a row with a new key could still break a constraint: a unique field, or a checked reference."""
+    return any(f.unique and not f.key for f in info.fields) or (d.dialect.foreign_keys and _references(info))
+
+
 # ---------------------------------------------------------------------------
 # transactions
 
@@ -747,25 +752,30 @@ def _insert_reserved(
     first = yield from d.reserve_keys(plan, len(pending_rows), floor)
     keys = list(range(first, first + len(pending_rows)))
     rows = given + [(*r[:ai], k, *r[ai:]) for r, k in zip(pending_rows, keys, strict=True)]
-    if len(rows) == 1 and tx is not None and d.dialect.failed_statement_aborts_transaction and d.dialect.conflict_skip:
-        yield from _insert_or_skip(d, plan, rows, [])
+    # (reserve_keys already moved the sequence past the given keys: no after_given_keys)
+    if len(rows) == 1 and not given and not _may_clash(d, plan.info):
+        # a key just drawn from the sequence is new, and nothing else is unique: the
+        # insert cannot clash, so it needs no guard (and a failure is not one to survive)
+        yield from d.insert_given(plan, rows)
+    elif len(rows) == 1 and tx is not None and d.dialect.failed_statement_aborts_transaction and d.dialect.conflict_skip:
+        yield from _insert_or_skip(d, plan, rows, [], bump=False)
     elif len(rows) == 1:
         yield from _guarded(d, tx, True, d.insert_given(plan, rows))
     else:
-        yield from _unit(d, tx, _insert_batch(d, tx, plan, rows, []))
+        yield from _unit(d, tx, _insert_batch(d, tx, plan, rows, [], bump=False))
     return keys
 
 
 def _insert_batch(
     d: SQLDriver, tx: SQLTransaction | None, plan: ModelPlan,
-    given: list[tuple[Any, ...]], pending_rows: list[tuple[Any, ...]],
+    given: list[tuple[Any, ...]], pending_rows: list[tuple[Any, ...]], bump: bool = True,
 ) -> Op[list[int]]:
     ai = plan.auto_index
     if tx is not None and not d.dialect.savepoints and len(given) + len(pending_rows) > 1:
         yield from d.precheck_insert(plan, [*given, *_widened(plan, pending_rows)])
     if given:
         yield from d.insert_given(plan, given)
-        if ai is not None:
+        if ai is not None and bump:
             yield from d.after_given_keys(plan, max(r[ai] for r in given))
     if not pending_rows:
         return []
@@ -773,13 +783,14 @@ def _insert_batch(
 
 
 def _insert_or_skip(
-    d: SQLDriver, plan: ModelPlan, given: list[tuple[Any, ...]], pending_rows: list[tuple[Any, ...]]
+    d: SQLDriver, plan: ModelPlan, given: list[tuple[Any, ...]], pending_rows: list[tuple[Any, ...]],
+    bump: bool = True,
 ) -> Op[list[int]]:
     skip = d.dialect.conflict_skip
     if given:
         if (yield cmd.execute(plan.insert_all + skip, given[0])) != 1:
             raise (yield from _clash(d, plan, given[0]))
-        if plan.auto_index is not None:
+        if plan.auto_index is not None and bump:
             yield from d.after_given_keys(plan, given[0][plan.auto_index])
         return []
     assert plan.insert_auto is not None
