@@ -52,6 +52,7 @@ from ommi.driver import (
 from ommi.query import (
     Aggregate,
     And,
+    Compare,
     Delete,
     Field,
     Hop,
@@ -66,6 +67,7 @@ from ommi.query import (
     Upsert,
     Values,
 )
+from ommi.query import Op as CompareOp
 from ommi.sql import commands as cmd
 from ommi.sql._compiler import ModelPlan, SQLCompiler, render_statement
 from ommi.sql._connection import AsyncConnection, Connection, Held, Op, Stream, Trace, drive, drive_async
@@ -429,6 +431,11 @@ def _uniques(info: ModelInfo) -> bool:
     return any(f.unique for f in info.fields)
 
 
+def _skips_conflicts(d: SQLDriver) -> bool:
+    """Whether a clash is better reported by an insert that skips it (a failure would abort the transaction)."""
+    return d.dialect.failed_statement_aborts_transaction and bool(d.dialect.conflict_skip)
+
+
 def _may_clash(d: SQLDriver, info: ModelInfo) -> bool:
     """Whether a row with a new key could still break a constraint: a unique field, or a checked reference."""
     return any(f.unique and not f.key for f in info.fields) or (d.dialect.foreign_keys and _references(info))
@@ -730,9 +737,7 @@ def _insert_op(
     if pending_rows and d.reserves_keys:
         return (yield from _insert_reserved(d, tx, plan, given, pending_rows))
     if len(instances) == 1:
-        if tx is not None and dialect.failed_statement_aborts_transaction and dialect.conflict_skip and not (
-            dialect.foreign_keys and _references(plan.info)
-        ):
+        if tx is not None and _skips_conflicts(d) and not (dialect.foreign_keys and _references(plan.info)):
             # a failure would abort the transaction: let a key or unique clash
             # insert nothing instead of failing, and report it
             return (yield from _insert_or_skip(d, plan, given, pending_rows))
@@ -757,7 +762,7 @@ def _insert_reserved(
         # a key just drawn from the sequence is new, and nothing else is unique: the
         # insert cannot clash, so it needs no guard (and a failure is not one to survive)
         yield from d.insert_given(plan, rows)
-    elif len(rows) == 1 and tx is not None and d.dialect.failed_statement_aborts_transaction and d.dialect.conflict_skip:
+    elif len(rows) == 1 and tx is not None and _skips_conflicts(d):
         yield from _insert_or_skip(d, plan, rows, [], bump=False)
     elif len(rows) == 1:
         yield from _guarded(d, tx, True, d.insert_given(plan, rows))
@@ -768,7 +773,7 @@ def _insert_reserved(
 
 def _insert_batch(
     d: SQLDriver, tx: SQLTransaction | None, plan: ModelPlan,
-    given: list[tuple[Any, ...]], pending_rows: list[tuple[Any, ...]], bump: bool = True,
+    given: list[tuple[Any, ...]], pending_rows: list[tuple[Any, ...]], *, bump: bool = True,
 ) -> Op[list[int]]:
     ai = plan.auto_index
     if tx is not None and not d.dialect.savepoints and len(given) + len(pending_rows) > 1:
@@ -1053,11 +1058,29 @@ def _upsert_op(d: SQLDriver, tx: SQLTransaction | None, stmt: Upsert) -> Op[list
             else:
                 yield cmd.execute(sql, row)
                 keys.append(())
+        if stored_key is not None:  # the database did not say which row it wrote: ask
+            for i, m in enumerate(stmt.instances):
+                if not keys[i]:
+                    keys[i] = yield from stored_key(m)
         return keys
 
-    if len(rows) == 1:
+    def read_key(m: Any) -> Op[tuple[Any, ...]]:
+        values = [getattr(m, f.info.name) for f in stmt.on]
+        if None in values:
+            return ()  # a NULL clashes with nothing: the row was inserted with the instance's key
+        where = And(tuple(Compare(f, CompareOp.EQ, v) for f, v in zip(stmt.on, values, strict=True)))
+        sql, params, _ = d.compiler.values(Values(Select(stmt.model, where), tuple(f.ref.field for f in info.key)))
+        got = yield cmd.fetchone(sql, params)
+        return tuple(got) if got is not None else ()
+
+    # after an update on another unique field, the stored row's key may differ from the instance's
+    on_key = {f.info for f in stmt.on} == set(info.key)
+    key_said = d.dialect.upsert_returns_key or (ai is not None and len(info.key) == 1)
+    stored_key = None if on_key or key_said or not info.key else read_key
+
+    if len(rows) == 1 and stored_key is None:
         return (yield from _guarded(d, tx, True, each()))
-    return (yield from _unit(d, tx, each()))
+    return (yield from _unit(d, tx, each()))  # the key read back belongs with its write
 
 
 async def _upsert(d: SQLDriver, stmt: Upsert, tx: SQLTransaction | None) -> None:
