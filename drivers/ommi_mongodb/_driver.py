@@ -651,6 +651,9 @@ class _Ops:
                 else:
                     sets[c.path(f)] = "$$REMOVE" if value is None else {"$literal": c.encode(f, value)}
         unique = any(fld.info.unique for fld, _ in stmt.values)
+        # arithmetic can overflow on one document after others were changed: like a
+        # unique clash, that must leave every document as it was
+        may_fail = unique or any(isinstance(v, (Arith, Neg)) for _, v in stmt.values)
         coll = self._coll(plan)
         with d._errors(f"cannot update {info.cls.__name__}"):
             flt = await self._filter(stmt.where)
@@ -660,7 +663,7 @@ class _Ops:
                 result = await coll.update_many(flt, [{"$set": sets}], session=session)
                 return result.matched_count
 
-            return await self._atomic(work, many=unique)
+            return await self._atomic(work, many=may_fail)
 
     async def _update_key(
         self, plan: ModelPlan, flt: Filter, sets: Doc, unsets: Doc, unique: Sequence[tuple[str, Any]]

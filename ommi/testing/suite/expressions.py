@@ -120,6 +120,19 @@ async def test_integer_overflow_is_a_query_error(suite_db: Ommi) -> None:
     assert await titles(suite_db, -Draft.views - 2 == -INT64_MAX - 1) == ["big"]
 
 
+async def test_an_update_that_overflows_on_one_row_changes_no_row(suite_db: Ommi) -> None:
+    # one update() is one change: an overflow on any row leaves every row as it was,
+    # whichever order the database visits them in
+    ann = (await suite_db.add(Writer("Ann")).or_raise())[0]
+    assert ann.id is not None
+    small = [Draft(f"d{n}", ann.id, views=n, likes=1) for n in range(20)]
+    await suite_db.add(*small[:10], Draft("big", ann.id, views=INT64_MAX - 1, likes=1), *small[10:]).or_raise()
+    updated = await suite_db.find(Draft).update(views=Draft.views + 2)
+    assert isinstance(error_of(updated), errors.QueryError)
+    stored = await suite_db.find(Draft).order_by(Draft.views).values(Draft.views).all().or_raise()
+    assert [v for (v,) in stored] == [*range(20), INT64_MAX - 1]
+
+
 async def test_lower_upper_and_ilike_on_ascii(suite_db: Ommi) -> None:
     await people(suite_db)
     assert await names(suite_db, Person.name.lower() == "alice") == ["Alice"]
