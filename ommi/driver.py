@@ -31,7 +31,7 @@ from ommi import errors
 from ommi._adapters import NO_DEFAULT
 from ommi._fields import Kind
 from ommi._model import FieldInfo, ModelInfo, get_model_info, infos_in_dependency_order
-from ommi._native import ErrorRule, NativeErrors, first_line, missing_table_hint
+from ommi._native import ErrorRule, NativeErrors, first_line, missing_table_hint, retry_pause
 from ommi._threads import ThreadWorker
 from ommi._url import URL, Option, flag, parse_url
 from ommi.query import Aggregate, Condition, Delete, Insert, Raw, Save, Select, Update, Upsert, Values
@@ -67,6 +67,7 @@ __all__ = [
     "model_info",
     "parse_url",
     "redact",
+    "retry_pause",
     "statement_logger",
 ]
 

@@ -69,6 +69,7 @@ from ommi.driver import (
     log_statement,
     model_info,
     redact,
+    retry_pause,
     statement_logger,
 )
 from ommi.query import (
@@ -111,7 +112,8 @@ _REPEATED = {"readPreferenceTags": Option(str, "one tag set; may repeat", multip
 _DUPLICATE_KEY = (11000, 11001, 12582)
 _TRANSACTION_CODES = frozenset({112, 244, 246, 251, 256, 257, 263, 290})
 _DEFAULTS = {"serverSelectionTimeoutMS": 5000, "connectTimeoutMS": 5000}
-_TX_ATTEMPTS = 3  # a write conflict with a concurrent transaction is retried this often
+_WRITE_CONFLICT = 112
+_TX_ATTEMPTS = 8  # a write conflict with a concurrent transaction is retried this often
 _TX_READ = ReadConcern("snapshot")
 _TX_WRITE = WriteConcern("majority")
 # a transaction reads on the primary whatever the URL's readPreference says (MongoDB requires it)
@@ -175,9 +177,20 @@ _ERRORS = NativeErrors(
     ],
     message=_message,
     integrity=lambda exc, model: _duplicate(exc, model),  # noqa: PLW0108 - defined further down
-    # a write conflict with another transaction (MongoDB labels it for retry)
-    retryable=lambda exc: isinstance(exc, PyMongoError) and exc.has_error_label("TransientTransactionError"),
+    retryable=lambda exc: _write_conflict(exc),  # noqa: PLW0108 - defined further down
 )
+
+
+def _write_conflict(exc: BaseException) -> bool:
+    """Whether a write collided with a concurrent one (so running it again may succeed).
+
+    MongoDB labels the conflicts of a transaction for retry; a conflict outside
+    one carries the WriteConflict code. A lost connection is not a conflict: the
+    write may have happened.
+    """
+    if not isinstance(exc, PyMongoError) or isinstance(exc, ConnectionFailure):
+        return False
+    return exc.has_error_label("TransientTransactionError") or getattr(exc, "code", None) == _WRITE_CONFLICT
 
 
 def _hashable(v: Any) -> Any:
@@ -224,22 +237,30 @@ class _Ops:
             log_statement("mongodb", f"{op} {plan.collection}{shown}")
 
     async def _atomic(self, work: Callable[[AsyncClientSession | None], Awaitable[T]], many: bool) -> T:
-        """Run ``work`` in the open transaction, or in one of its own when it writes several documents."""
-        if self._session is not None or not many:
+        """Run ``work`` in the open transaction, or in one of its own when it writes several documents.
+
+        Outside a user's transaction, a write that collided with a concurrent one
+        is run again (a write conflict means it changed nothing; every single-statement
+        ``work`` here is safe to repeat): MongoDB retries such conflicts itself for
+        statements outside transactions, but not every server that speaks its
+        protocol does, and it never does for a transaction.
+        """
+        if self._session is not None:
             return await work(self._session)
         client = self._driver._require_client()
-        async with client.start_session() as session:
-            # Not session.with_transaction(): it retries transient errors for up to
-            # two minutes, and a server that went away would look like a hang.
-            for attempt in range(1, _TX_ATTEMPTS + 1):
-                try:
-                    async with await session.start_transaction(**_TX_OPTIONS):
-                        return await work(session)
-                except PyMongoError as exc:
-                    retry = exc.has_error_label("TransientTransactionError") and not isinstance(exc, ConnectionFailure)
-                    if not retry or attempt == _TX_ATTEMPTS:
-                        raise
-            raise AssertionError("unreachable")  # pragma: no cover
+        for attempt in range(1, _TX_ATTEMPTS + 1):
+            try:
+                if not many:
+                    return await work(None)
+                # Not session.with_transaction(): it retries transient errors for up to
+                # two minutes, and a server that went away would look like a hang.
+                async with client.start_session() as session, await session.start_transaction(**_TX_OPTIONS):
+                    return await work(session)
+            except PyMongoError as exc:
+                if not _write_conflict(exc) or attempt == _TX_ATTEMPTS:
+                    raise
+            await retry_pause(attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     # -- insert -------------------------------------------------------------------
 
@@ -663,7 +684,8 @@ class _Ops:
                 result = await coll.update_many(flt, [{"$set": sets}], session=session)
                 return result.matched_count
 
-            return await self._atomic(work, many=may_fail)
+            # a filter on the whole key matches one document at most, changed atomically
+            return await self._atomic(work, many=may_fail and not _one_document(flt))
 
     async def _update_key(
         self, plan: ModelPlan, flt: Filter, sets: Doc, unsets: Doc, unique: Sequence[tuple[str, Any]]
@@ -766,6 +788,16 @@ def _at(doc: Doc, path: str) -> Any:
             return None
         value = value.get(part)
     return value
+
+
+def _one_document(flt: Filter) -> bool:
+    """Whether a filter names one whole ``_id`` (so it matches one document at most)."""
+    if not isinstance(flt, dict) or list(flt) != ["_id"]:
+        return False
+    key = flt["_id"]
+    if isinstance(key, dict) and list(key) == ["$eq"]:
+        key = key["$eq"]
+    return not (isinstance(key, dict) and any(str(k).startswith("$") for k in key))
 
 
 def _key_value(doc: Doc, path: str, col: str) -> Any:

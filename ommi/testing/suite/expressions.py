@@ -181,3 +181,18 @@ async def test_concurrent_increments_lose_nothing(suite_db: Ommi) -> None:
 
     await asyncio.gather(*(bump() for _ in range(20)))
     assert (await suite_db.get(Counter, "hits").or_raise()).n == 1000
+
+
+async def test_concurrent_increments_of_several_rows_lose_nothing(suite_db: Ommi) -> None:
+    # a filter that is not the key: each update changes several rows at once, and
+    # concurrent updates collide on all of them (a backend that runs such an update
+    # in a transaction must retry its own conflicts, not hand them to the caller)
+    await suite_db.add(Counter("a"), Counter("b"), Counter("c")).or_raise()
+
+    async def bump() -> None:
+        for _ in range(10):
+            assert await suite_db.find(Counter, Counter.n >= 0).update(n=Counter.n + 1).or_raise() == 3
+
+    await asyncio.gather(*(bump() for _ in range(8)))
+    counters = await suite_db.find(Counter).order_by(Counter.name).all().or_raise()
+    assert [(c.name, c.n) for c in counters] == [("a", 80), ("b", 80), ("c", 80)]
