@@ -168,7 +168,16 @@ class SQLDriver(Driver):
         except errors.OmmiError:
             raise
         except Exception as exc:
-            raise self._translate(exc, context, model) from exc
+            raise self._failure(exc, context, model) from exc
+
+    def _failure(self, exc: BaseException, context: str, model: type | None) -> BaseException:
+        """What to raise for a native exception: ``CancelledError`` while the task is being
+        cancelled (some libraries turn the cancellation into an error of their own, which
+        would swallow it), else the ommi error."""
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            return asyncio.CancelledError()
+        return self._translate(exc, context, model)
 
     def _translate(self, exc: BaseException, context: str = "", model: type | None = None) -> errors.OmmiError:
         if self.dialect.arithmetic_overflow(exc):
@@ -1152,7 +1161,7 @@ async def _stream(d: SQLDriver, link: Link, reader: _Reader, lock: asyncio.Lock 
         except errors.OmmiError:
             raise
         except Exception as exc:
-            raise d._translate(exc, context, model) from exc
+            raise d._failure(exc, context, model) from exc
     try:
         while True:
             async with guard:
@@ -1161,7 +1170,7 @@ async def _stream(d: SQLDriver, link: Link, reader: _Reader, lock: asyncio.Lock 
                 except errors.OmmiError:
                     raise
                 except Exception as exc:
-                    raise d._translate(exc, context, model) from exc
+                    raise d._failure(exc, context, model) from exc
             for item in batch:
                 yield item
             if stream.done:
@@ -1471,7 +1480,10 @@ class AsyncSQLDriver(SQLDriver):
                 reusable = self.reusable_after(exc)
                 if read and attempt == 1 and self.connection_lost(exc):
                     continue  # an idle pooled connection the server had dropped: reads are safe to repeat
-                raise self._translate(exc, context, model) from exc
+                raise self._failure(exc, context, model) from exc
+            except BaseException:
+                reusable = False  # cancelled mid-statement: the connection's state is unknown
+                raise
             finally:
                 await self.release_connection(conn, reusable and self.connection_usable(conn))
         raise AssertionError("unreachable")  # pragma: no cover
