@@ -91,7 +91,7 @@ from ommi.query import (
 )
 from ommi.sql import Kind
 
-from ._compiler import OVERFLOW, Filter, ModelPlan, MongoCompiler, decoder_for, related_nodes
+from ._compiler import OVERFLOW, Filter, InexactSum, ModelPlan, MongoCompiler, decoder_for, related_nodes
 
 _EXPRESSIONS = (Field, Value, Arith, Neg, TextCase)
 # commands whose answer is a cursor: raw() reads every batch of it
@@ -306,18 +306,20 @@ class _Ops:
                 if result.matched_count != 1:
                     raise _not_found(info, stmt.instances[0])
                 return 1
-            # Check every key first so a missing row stores nothing (and does not
-            # leave an open transaction half-written).
-            ids = [doc["_id"] for doc in docs]
-            found = {_hashable(x["_id"]) async for x in coll.find({"_id": {"$in": ids}}, {"_id": 1}, session=session)}
-            for m, doc in zip(stmt.instances, docs, strict=True):
-                if _hashable(doc["_id"]) not in found:
-                    raise _not_found(info, m)
-            if self._session is not None:
-                await _check_conflicts(coll, plan, docs, session, replacing=True)
-            await coll.bulk_write(
-                [ReplaceOne({"_id": {"$eq": doc["_id"]}}, doc) for doc in docs], ordered=True, session=session
-            )
+            replaces = [ReplaceOne({"_id": {"$eq": doc["_id"]}}, doc) for doc in docs]
+            if self._session is None:
+                # Our own transaction: write, and if a key matched nothing, raising aborts
+                # it, so nothing is stored; the keys are read only then, to name the missing one.
+                result = await coll.bulk_write(replaces, ordered=True, session=session)
+                if result.matched_count == len(docs):
+                    return len(docs)
+                await _raise_missing(coll, info, stmt.instances, docs, session)
+                raise errors.NotFound(f"cannot save {info.cls.__name__}: a document went missing while saving")
+            # The user's transaction cannot be rolled back in part: check every key
+            # first, so a missing row stores nothing (and does not leave it half-written).
+            await _raise_missing(coll, info, stmt.instances, docs, session)
+            await _check_conflicts(coll, plan, docs, session, replacing=True)
+            await coll.bulk_write(replaces, ordered=True, session=session)
             return len(docs)
 
         with d._errors(f"cannot save {info.cls.__name__}", info.cls):
@@ -716,10 +718,24 @@ class _Ops:
             return []
         d = self._driver
         plan = await self._plan(stmt.model)
+        coll = self._coll(plan)
         with d._errors(f"cannot aggregate {plan.info.cls.__name__}"):
-            pipeline, decode = d._compiler.aggregate_pipeline(stmt, await self._filter(stmt.where))
+            flt = await self._filter(stmt.where)
+            if self._session is None:
+                # int sums in int64 first (see MongoCompiler.aggregate_pipeline); a sum that left it
+                # fails (or comes back as a double), and the exact pipeline answers instead. Not inside
+                # a transaction: there a failed command would abort the user's transaction.
+                pipeline, decode, inexact = d._compiler.aggregate_pipeline(stmt, flt, exact=False)
+                if inexact:
+                    self._log("aggregate", plan, pipeline)
+                    try:
+                        cursor = await coll.aggregate(pipeline)
+                        return [decode(doc) for doc in await cursor.to_list(None)]
+                    except (InexactSum, OperationFailure):
+                        pass
+            pipeline, decode, _ = d._compiler.aggregate_pipeline(stmt, flt)
             self._log("aggregate", plan, pipeline)
-            cursor = await self._coll(plan).aggregate(pipeline, session=self._session)
+            cursor = await coll.aggregate(pipeline, session=self._session)
             docs = await cursor.to_list(None)
         return [decode(doc) for doc in docs]
 
@@ -774,6 +790,18 @@ def _set_key(doc: Doc, path: str, col: str, value: int) -> None:
         doc["_id"] = value
     else:
         doc["_id"][col] = value
+
+
+async def _raise_missing(
+    coll: AsyncCollection[Doc], info: ModelInfo, instances: Sequence[Any], docs: Sequence[Doc],
+    session: AsyncClientSession | None,
+) -> None:
+    """Raise ``NotFound`` for the first instance whose document does not exist (else return)."""
+    ids = [doc["_id"] for doc in docs]
+    found = {_hashable(x["_id"]) async for x in coll.find({"_id": {"$in": ids}}, {"_id": 1}, session=session)}
+    for m, doc in zip(instances, docs, strict=True):
+        if _hashable(doc["_id"]) not in found:
+            raise _not_found(info, m)
 
 
 def _not_found(info: ModelInfo, instance: Any) -> errors.NotFound:
