@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import random
 from collections.abc import Awaitable, Callable, Generator, Sequence
 from contextvars import ContextVar, Token
 from types import TracebackType
@@ -398,6 +397,8 @@ class _Session:
                         raise
                 attempt += 1
                 # spread the retries of colliding tasks apart
+                import random  # only when retrying: not worth its import time at start-up
+
                 await asyncio.sleep(min(0.2, 0.005 * 2**attempt) * random.uniform(0.5, 1.5))  # noqa: S311
 
         name = getattr(fn, "__qualname__", "fn")

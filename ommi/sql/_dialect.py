@@ -8,7 +8,6 @@ base (:mod:`ommi.sql._driver`) read everything database-specific from here.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Context, Decimal
 from typing import Any, ClassVar, Literal
@@ -384,5 +383,7 @@ def _short_name(name: str) -> str:
     """``name`` if it fits in 63 bytes, else its first 50 bytes and a digest of the whole (stable)."""
     if len(name.encode()) <= 63:
         return name
+    import hashlib  # rarely needed: not worth its import time at start-up
+
     digest = hashlib.blake2s(name.encode(), digest_size=5).hexdigest()
     return name.encode()[:50].decode(errors="ignore") + "_" + digest
