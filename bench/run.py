@@ -29,7 +29,7 @@ from typing import Any
 
 from bench import workload as w
 from bench.backends import BACKENDS, Backend
-from bench.contenders import REGISTRY, load
+from bench.contenders import OPT_IN, REGISTRY, load
 from bench.contenders.base import Contender
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,6 +43,8 @@ NEEDS = {
     "asyncpg": ["asyncpg"],
     "duckdb": ["duckdb"],
     "pymongo": ["pymongo"],
+    "pymongo-keys": ["pymongo"],
+    "pymongo-keys-retryable": ["pymongo"],
 }
 
 
@@ -297,7 +299,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     write = args.write if args.write is not None else not args.quick
     letters = [x for x in args.workloads.upper() if x in w.BY_LETTER]
     contenders = args.contenders or ("ommi," + ",".join(b.baseline for b in BACKENDS.values()) if args.scaling else "")
-    names = [n.strip() for n in (contenders or ",".join(REGISTRY)).split(",") if n.strip()]
+    standard = ",".join(n for n in REGISTRY if n not in OPT_IN)
+    names = [n.strip() for n in (contenders or standard).split(",") if n.strip()]
     unknown = [n for n in names if n not in REGISTRY] + [
         b for b in args.backends.split(",") if b.strip() not in BACKENDS
     ]

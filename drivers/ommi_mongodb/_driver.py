@@ -38,6 +38,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import (
+    AutoReconnect,
     BulkWriteError,
     CollectionInvalid,
     ConfigurationError,
@@ -195,7 +196,7 @@ class _Ops:
         return self._driver._database()
 
     def _coll(self, plan: ModelPlan) -> AsyncCollection[Doc]:
-        return self._read_db()[plan.collection]
+        return self._driver._collection(plan.collection)
 
     async def _plan(self, model: type) -> ModelPlan:
         """The model's plan, once its collection is known to exist.
@@ -894,6 +895,7 @@ class MongoDBDriver(_Ops, Driver):
         self._db: AsyncDatabase[Doc] | None = None
         self._closed = False
         self._known: set[str] = set()
+        self._collections: dict[str, AsyncCollection[Doc]] = {}
         self._driver = self
         self._session = None
 
@@ -973,6 +975,7 @@ class MongoDBDriver(_Ops, Driver):
 
     async def close(self) -> None:
         client, self._client, self._db = self._client, None, None
+        self._collections.clear()
         self._closed = True
         if client is not None:
             await client.close()
@@ -998,7 +1001,14 @@ class MongoDBDriver(_Ops, Driver):
     # -- generated keys ---------------------------------------------------------------
 
     def _counters(self) -> AsyncCollection[Doc]:
-        return self._database()[COUNTERS]
+        return self._collection(COUNTERS)
+
+    def _collection(self, name: str) -> AsyncCollection[Doc]:
+        """The collection ``name``, made once per connection (PyMongo builds a new object on every lookup)."""
+        coll = self._collections.get(name)
+        if coll is None:
+            coll = self._collections[name] = self._database()[name]
+        return coll
 
     async def _reserve_keys(self, plan: ModelPlan, n: int) -> int:
         """Reserve ``n`` consecutive keys atomically; returns the first.
@@ -1008,13 +1018,34 @@ class MongoDBDriver(_Ops, Driver):
         MongoDB before 4.2, fail with a duplicate key: either way nobody got
         those keys, so asking again is safe (the range skipped is a gap, as a
         rolled-back insert leaves).
+
+        The increment is a plain ``findAndModify`` command, not a retryable
+        write: a repeated increment only skips keys, so it needs none of the
+        server's retryable-write bookkeeping (a ``config.transactions`` record
+        and a stored image per write on mongod; on secantusdb a record list
+        scanned on every write, which made a transaction of many adds slow down
+        as it grew). A connection lost on the way is asked again here instead.
         """
+        counters = self._counters()
+        command: Doc = {
+            "findAndModify": COUNTERS,
+            "query": {"_id": plan.collection},
+            "update": {"$inc": {"seq": n}},
+            "upsert": True,
+            "new": True,
+        }
+        if counters.write_concern.document:  # the URL's w=..., as every other write carries it
+            command["writeConcern"] = counters.write_concern.document
+        lost = 0
         for _ in range(_COUNTER_ATTEMPTS):
             try:
-                doc = await self._counters().find_one_and_update(
-                    {"_id": plan.collection}, {"$inc": {"seq": n}}, upsert=True, return_document=ReturnDocument.AFTER
-                )
+                doc = (await counters.database.command(command)).get("value")
             except DuplicateKeyError:
+                continue
+            except AutoReconnect:
+                lost += 1
+                if lost > 1:  # PyMongo retries a retryable write once: so do we
+                    raise
                 continue
             except OperationFailure as exc:
                 if "$inc" not in str(exc):
@@ -1245,6 +1276,9 @@ class _PrimaryReads(_Ops, Statements):
 
     def _read_db(self) -> AsyncDatabase[Doc]:
         return self._driver._database().with_options(read_preference=ReadPreference.PRIMARY)
+
+    def _coll(self, plan: ModelPlan) -> AsyncCollection[Doc]:
+        return self._read_db()[plan.collection]
 
 
 class _MongoTransaction(_Ops, DriverTransaction):
