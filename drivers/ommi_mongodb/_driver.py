@@ -311,8 +311,8 @@ class _Ops:
             if self._session is None:
                 # Our own transaction: write, and if a key matched nothing, raising aborts
                 # it, so nothing is stored; the keys are read only then, to name the missing one.
-                result = await coll.bulk_write(replaces, ordered=True, session=session)
-                if result.matched_count == len(docs):
+                written = await coll.bulk_write(replaces, ordered=True, session=session)
+                if written.matched_count == len(docs):
                     return len(docs)
                 await _raise_missing(coll, info, stmt.instances, docs, session)
                 raise errors.NotFound(f"cannot save {info.cls.__name__}: a document went missing while saving")
