@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import abc
 import importlib
-import json
 import logging
 import os
 import sys
@@ -110,6 +109,8 @@ def json_text(value: Any) -> str:
     Raises:
         ValidationError: the value is not JSON (NaN, infinity, a non-JSON type).
     """
+    import json  # on first use: most programs store no JSON, and its import costs start-up time
+
     try:
         return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     except (TypeError, ValueError) as exc:
@@ -118,6 +119,8 @@ def json_text(value: Any) -> str:
 
 def json_value(text: str | bytes) -> Any:
     """The value of stored JSON text (the inverse of :func:`json_text`)."""
+    import json  # see json_text
+
     return json.loads(text)
 
 CAPABILITIES: Mapping[str, str] = {

@@ -38,6 +38,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import (
+    AutoReconnect,
     BulkWriteError,
     CollectionInvalid,
     ConfigurationError,
@@ -92,7 +93,7 @@ from ommi.query import (
 )
 from ommi.sql import Kind
 
-from ._compiler import OVERFLOW, Filter, ModelPlan, MongoCompiler, decoder_for, related_nodes
+from ._compiler import OVERFLOW, Filter, InexactSum, ModelPlan, MongoCompiler, decoder_for, related_nodes
 
 _EXPRESSIONS = (Field, Value, Arith, Neg, TextCase)
 # commands whose answer is a cursor: raw() reads every batch of it
@@ -208,7 +209,7 @@ class _Ops:
         return self._driver._database()
 
     def _coll(self, plan: ModelPlan) -> AsyncCollection[Doc]:
-        return self._read_db()[plan.collection]
+        return self._driver._collection(plan.collection)
 
     async def _plan(self, model: type) -> ModelPlan:
         """The model's plan, once its collection is known to exist.
@@ -327,18 +328,20 @@ class _Ops:
                 if result.matched_count != 1:
                     raise _not_found(info, stmt.instances[0])
                 return 1
-            # Check every key first so a missing row stores nothing (and does not
-            # leave an open transaction half-written).
-            ids = [doc["_id"] for doc in docs]
-            found = {_hashable(x["_id"]) async for x in coll.find({"_id": {"$in": ids}}, {"_id": 1}, session=session)}
-            for m, doc in zip(stmt.instances, docs, strict=True):
-                if _hashable(doc["_id"]) not in found:
-                    raise _not_found(info, m)
-            if self._session is not None:
-                await _check_conflicts(coll, plan, docs, session, replacing=True)
-            await coll.bulk_write(
-                [ReplaceOne({"_id": {"$eq": doc["_id"]}}, doc) for doc in docs], ordered=True, session=session
-            )
+            replaces = [ReplaceOne({"_id": {"$eq": doc["_id"]}}, doc) for doc in docs]
+            if self._session is None:
+                # Our own transaction: write, and if a key matched nothing, raising aborts
+                # it, so nothing is stored; the keys are read only then, to name the missing one.
+                written = await coll.bulk_write(replaces, ordered=True, session=session)
+                if written.matched_count == len(docs):
+                    return len(docs)
+                await _raise_missing(coll, info, stmt.instances, docs, session)
+                raise errors.NotFound(f"cannot save {info.cls.__name__}: a document went missing while saving")
+            # The user's transaction cannot be rolled back in part: check every key
+            # first, so a missing row stores nothing (and does not leave it half-written).
+            await _raise_missing(coll, info, stmt.instances, docs, session)
+            await _check_conflicts(coll, plan, docs, session, replacing=True)
+            await coll.bulk_write(replaces, ordered=True, session=session)
             return len(docs)
 
         with d._errors(f"cannot save {info.cls.__name__}", info.cls):
@@ -741,10 +744,24 @@ class _Ops:
             return []
         d = self._driver
         plan = await self._plan(stmt.model)
+        coll = self._coll(plan)
         with d._errors(f"cannot aggregate {plan.info.cls.__name__}"):
-            pipeline, decode = d._compiler.aggregate_pipeline(stmt, await self._filter(stmt.where))
+            flt = await self._filter(stmt.where)
+            if self._session is None:
+                # int sums in int64 first (see MongoCompiler.aggregate_pipeline); a sum that left it
+                # fails (or comes back as a double), and the exact pipeline answers instead. Not inside
+                # a transaction: there a failed command would abort the user's transaction.
+                pipeline, decode, inexact = d._compiler.aggregate_pipeline(stmt, flt, exact=False)
+                if inexact:
+                    self._log("aggregate", plan, pipeline)
+                    try:
+                        cursor = await coll.aggregate(pipeline)
+                        return [decode(doc) for doc in await cursor.to_list(None)]
+                    except (InexactSum, OperationFailure):
+                        pass
+            pipeline, decode, _ = d._compiler.aggregate_pipeline(stmt, flt)
             self._log("aggregate", plan, pipeline)
-            cursor = await self._coll(plan).aggregate(pipeline, session=self._session)
+            cursor = await coll.aggregate(pipeline, session=self._session)
             docs = await cursor.to_list(None)
         return [decode(doc) for doc in docs]
 
@@ -809,6 +826,18 @@ def _set_key(doc: Doc, path: str, col: str, value: int) -> None:
         doc["_id"] = value
     else:
         doc["_id"][col] = value
+
+
+async def _raise_missing(
+    coll: AsyncCollection[Doc], info: ModelInfo, instances: Sequence[Any], docs: Sequence[Doc],
+    session: AsyncClientSession | None,
+) -> None:
+    """Raise ``NotFound`` for the first instance whose document does not exist (else return)."""
+    ids = [doc["_id"] for doc in docs]
+    found = {_hashable(x["_id"]) async for x in coll.find({"_id": {"$in": ids}}, {"_id": 1}, session=session)}
+    for m, doc in zip(instances, docs, strict=True):
+        if _hashable(doc["_id"]) not in found:
+            raise _not_found(info, m)
 
 
 def _not_found(info: ModelInfo, instance: Any) -> errors.NotFound:
@@ -901,6 +930,7 @@ class MongoDBDriver(_Ops, Driver):
         self._db: AsyncDatabase[Doc] | None = None
         self._closed = False
         self._known: set[str] = set()
+        self._collections: dict[str, AsyncCollection[Doc]] = {}
         self._driver = self
         self._session = None
 
@@ -980,6 +1010,7 @@ class MongoDBDriver(_Ops, Driver):
 
     async def close(self) -> None:
         client, self._client, self._db = self._client, None, None
+        self._collections.clear()
         self._closed = True
         if client is not None:
             await client.close()
@@ -1005,7 +1036,14 @@ class MongoDBDriver(_Ops, Driver):
     # -- generated keys ---------------------------------------------------------------
 
     def _counters(self) -> AsyncCollection[Doc]:
-        return self._database()[COUNTERS]
+        return self._collection(COUNTERS)
+
+    def _collection(self, name: str) -> AsyncCollection[Doc]:
+        """The collection ``name``, made once per connection (PyMongo builds a new object on every lookup)."""
+        coll = self._collections.get(name)
+        if coll is None:
+            coll = self._collections[name] = self._database()[name]
+        return coll
 
     async def _reserve_keys(self, plan: ModelPlan, n: int) -> int:
         """Reserve ``n`` consecutive keys atomically; returns the first.
@@ -1015,13 +1053,34 @@ class MongoDBDriver(_Ops, Driver):
         MongoDB before 4.2, fail with a duplicate key: either way nobody got
         those keys, so asking again is safe (the range skipped is a gap, as a
         rolled-back insert leaves).
+
+        The increment is a plain ``findAndModify`` command, not a retryable
+        write: a repeated increment only skips keys, so it needs none of the
+        server's retryable-write bookkeeping (a ``config.transactions`` record
+        and a stored image per write on mongod; on secantusdb a record list
+        scanned on every write, which made a transaction of many adds slow down
+        as it grew). A connection lost on the way is asked again here instead.
         """
+        counters = self._counters()
+        command: Doc = {
+            "findAndModify": COUNTERS,
+            "query": {"_id": plan.collection},
+            "update": {"$inc": {"seq": n}},
+            "upsert": True,
+            "new": True,
+        }
+        if counters.write_concern.document:  # the URL's w=..., as every other write carries it
+            command["writeConcern"] = counters.write_concern.document
+        lost = 0
         for _ in range(_COUNTER_ATTEMPTS):
             try:
-                doc = await self._counters().find_one_and_update(
-                    {"_id": plan.collection}, {"$inc": {"seq": n}}, upsert=True, return_document=ReturnDocument.AFTER
-                )
+                doc = (await counters.database.command(command)).get("value")
             except DuplicateKeyError:
+                continue
+            except AutoReconnect:
+                lost += 1
+                if lost > 1:  # PyMongo retries a retryable write once: so do we
+                    raise
                 continue
             except OperationFailure as exc:
                 if "$inc" not in str(exc):
@@ -1252,6 +1311,9 @@ class _PrimaryReads(_Ops, Statements):
 
     def _read_db(self) -> AsyncDatabase[Doc]:
         return self._driver._database().with_options(read_preference=ReadPreference.PRIMARY)
+
+    def _coll(self, plan: ModelPlan) -> AsyncCollection[Doc]:
+        return self._read_db()[plan.collection]
 
 
 class _MongoTransaction(_Ops, DriverTransaction):
