@@ -18,7 +18,6 @@ placeholders come from the same line of code, so their order cannot drift.
 from __future__ import annotations
 
 import math
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, time
@@ -987,6 +986,8 @@ def _exact_literal(d: SQLDialect, f: FieldInfo, value: Any) -> bool:
     if isinstance(stored, str):
         return "\x00" not in stored
     # dates, times and UUIDs print as the standard literal text of their type
+    import uuid  # only for schema defaults: not worth its import time at start-up
+
     return isinstance(stored, date | time | uuid.UUID)
 
 
