@@ -551,7 +551,7 @@ class SQLTransaction(DriverTransaction):
             except BaseException as exc:
                 mapped = exc
                 if isinstance(exc, Exception) and not isinstance(exc, errors.OmmiError):
-                    mapped = self.driver._translate(exc, context, model)
+                    mapped = self.driver._failure(exc, context, model)
                 # a TransactionError from the database (a deadlock victim, say) means the
                 # transaction is over on the server even where failures are statement-level:
                 # later statements must not run outside it (they would commit one by one)
@@ -1370,7 +1370,7 @@ class BlockingSQLDriver(SQLDriver):
         except errors.OmmiError:
             raise
         except Exception as exc:
-            raise self._translate(exc, context, model) from exc
+            raise self._failure(exc, context, model) from exc
 
     async def _link(self) -> Link:
         if self._closed or not self._worker.alive:
