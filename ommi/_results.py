@@ -123,9 +123,13 @@ class Action(Generic[T]):
         self._pending = False
         return self._result().__await__()
 
+    def _start(self) -> Awaitable[T]:
+        """Start the work (a subclass may skip a step here, see ``Scope.action``)."""
+        return self._run()
+
     async def _result(self) -> DBSuccess[T] | DBFailure[T]:
         try:
-            return DBSuccess(await self._run())
+            return DBSuccess(await self._start())
         except Exception as exc:  # noqa: BLE001 - every failure becomes a DBFailure
             return DBFailure(as_ommi_error(exc))
 
@@ -136,7 +140,7 @@ class Action(Generic[T]):
 
     async def _value(self) -> T:
         try:
-            return await self._run()
+            return await self._start()
         except errors.OmmiError:
             raise
         except Exception as exc:

@@ -19,7 +19,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeVar, overload
 
 from ommi import errors
-from ommi._events import EventName, Hooks, call, fire
+from ommi._events import EventName, Hooks, call, fire, model_hooks
 from ommi._integrity import check_references, check_unreferenced
 from ommi._model import ModelCollection, ModelInfo, get_model_info
 from ommi._observe import Observed, StatementHook, logger
@@ -59,7 +59,7 @@ class Runtime:
 class Scope:
     """Where one session's statements go; queries and lazy relations run through it."""
 
-    __slots__ = ("_finished", "_primary", "_root", "_statements", "name", "runtime", "session")
+    __slots__ = ("_finished", "_primary", "_ready", "_root", "_statements", "name", "runtime", "session")
 
     def __init__(
         self,
@@ -68,10 +68,15 @@ class Scope:
         statements: Callable[[], Awaitable[Statements]],
         root: Scope | None = None,
         finished: Callable[[], bool] | None = None,
+        *,
+        ready: Callable[[], Statements | None] | None = None,
     ) -> None:
         self.runtime = runtime
         self.session = session
         self._statements = statements
+        # the statements when they can be had without waiting (an open connection,
+        # a live transaction), else None: ``statements`` then says why not, or connects
+        self._ready: Callable[[], Statements | None] = ready or _not_ready
         self._root = root
         self._finished = finished
         self._primary: Scope | None = None
@@ -80,7 +85,14 @@ class Scope:
 
     async def observed(self) -> Statements:
         """The session's statements, timed for hooks and the log when anyone listens."""
-        stmts = await self._statements()
+        return self._observe(await self._statements())
+
+    def now(self) -> Statements | None:
+        """:meth:`observed` when nothing needs waiting for (else ``None``): the common case, without a coroutine."""
+        stmts = self._ready()
+        return None if stmts is None else self._observe(stmts)
+
+    def _observe(self, stmts: Statements) -> Statements:
         rt = self.runtime
         if rt.statement_hooks or logger.isEnabledFor(10):  # DEBUG
             return Observed(stmts, rt.statement_hooks, rt.log_values)
@@ -88,11 +100,7 @@ class Scope:
 
     def action(self, fn: Callable[[Statements], Awaitable[T]], *label: object) -> Action[T]:
         """An action running ``fn`` on this session's statements; ``label`` names the call after the session."""
-
-        async def run() -> T:
-            return await fn(await self.observed())
-
-        return Action(run, (self.name, *label))
+        return _ScopedAction(self, fn, (self.name, *label))
 
     def bind(self, model: type, rows: Sequence[Any]) -> None:
         """Let instances with lazy relations load them through this session."""
@@ -121,7 +129,11 @@ class Scope:
                 stmts = await outer._statements()
                 return stmts.on_primary() if isinstance(stmts, Driver) else stmts
 
-            scope = Scope(self.runtime, None, statements, root=self)
+            def ready() -> Statements | None:
+                stmts = outer._ready()
+                return stmts.on_primary() if isinstance(stmts, Driver) else stmts
+
+            scope = Scope(self.runtime, None, statements, root=self, ready=ready)
             scope.name = self.name
             # lazy relations of instances read through it load from the primary too
             scope.session = Session(scope, self.session, joins_transaction=True)
@@ -133,6 +145,35 @@ class Scope:
         if self._root is not None and self._finished is not None and self._finished():
             return self._root
         return self
+
+
+def _not_ready() -> None:
+    return None
+
+
+def _started_by_start() -> Any:
+    raise AssertionError("a scoped action starts through _start()")
+
+
+class _ScopedAction(Action[T]):
+    """An action on a scope's statements; when they are at hand it starts without the coroutine
+    that would fetch them (every statement pays for each coroutine between ``await`` and the driver)."""
+
+    __slots__ = ("_fn", "_scope")
+
+    def __init__(self, scope: Scope, fn: Callable[[Statements], Awaitable[T]], label: tuple[object, ...]) -> None:
+        super().__init__(_started_by_start, label)  # not a bound method: no cycle to wait for the GC
+        self._scope = scope
+        self._fn = fn
+
+    def _start(self) -> Awaitable[T]:
+        stmts = self._scope.now()
+        if stmts is None:
+            return self._waiting()
+        return self._fn(stmts)
+
+    async def _waiting(self) -> T:
+        return await self._fn(await self._scope.observed())
 
 
 _OPEN: ContextVar[tuple[Transaction, ...]] = ContextVar("ommi_open_transactions", default=())
@@ -172,8 +213,9 @@ class _Session:
         rt = self._scope.runtime
 
         async def run(stmts: Statements) -> list[M]:
-            for batch_model, batch in groups:
-                await fire(rt.events, "before_add", batch_model, batch)
+            if model_hooks or rt.events:
+                for batch_model, batch in groups:
+                    await fire(rt.events, "before_add", batch_model, batch)
             for batch_model, batch in groups:
                 if rt.check_references:
                     await check_references(stmts, batch_model, batch)
@@ -181,9 +223,11 @@ class _Session:
                 await stmts.insert(Insert(batch_model, tuple(batch)))
                 if fresh:
                     self._generated(batch_model, fresh)
+            hooked = bool(model_hooks or rt.events)
             for batch_model, batch in groups:
                 self._scope.bind(batch_model, batch)
-                await fire(rt.events, "after_add", batch_model, batch)
+                if hooked:
+                    await fire(rt.events, "after_add", batch_model, batch)
             return list(models)
 
         if len(groups) > 1:
@@ -299,14 +343,16 @@ class _Session:
         rt = self._scope.runtime
 
         async def run(stmts: Statements) -> list[M]:
-            for batch_model, batch in groups:
-                await fire(rt.events, "before_save", batch_model, batch)
+            if model_hooks or rt.events:
+                for batch_model, batch in groups:
+                    await fire(rt.events, "before_save", batch_model, batch)
             for batch_model, batch in groups:
                 if rt.check_references:
                     await check_references(stmts, batch_model, batch)
                 await stmts.save(Save(batch_model, tuple(batch)))
-            for batch_model, batch in groups:
-                await fire(rt.events, "after_save", batch_model, batch)
+            if model_hooks or rt.events:
+                for batch_model, batch in groups:
+                    await fire(rt.events, "after_save", batch_model, batch)
             return list(models)
 
         if len(groups) > 1:
@@ -323,16 +369,18 @@ class _Session:
 
         async def run(stmts: Statements) -> int:
             total = 0
-            for batch_model, batch in groups:
-                await fire(rt.events, "before_delete", batch_model, batch)
+            if model_hooks or rt.events:
+                for batch_model, batch in groups:
+                    await fire(rt.events, "before_delete", batch_model, batch)
             for batch_model, batch in groups:
                 info = get_model_info(batch_model)
                 where = any_of([key_predicate(info, info.key_of(m)) for m in batch])
                 if rt.check_references:
                     await check_unreferenced(stmts, batch_model, where)
                 total += await stmts.delete(Delete(batch_model, where))
-            for batch_model, batch in groups:
-                await fire(rt.events, "after_delete", batch_model, batch)
+            if model_hooks or rt.events:
+                for batch_model, batch in groups:
+                    await fire(rt.events, "after_delete", batch_model, batch)
             return total
 
         if len(groups) > 1:
@@ -418,7 +466,7 @@ class Ommi(_Session):
             raise errors.UnsupportedError(f"Ommi() needs an ommi driver instance, not {driver!r}")
         self.driver = driver
         self._runtime = Runtime(driver)
-        self._scope = Scope(self._runtime, self, self._connected)
+        self._scope = Scope(self._runtime, self, self._connected, ready=self._ready)
         self._state = "new"
         self._lock = asyncio.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -471,6 +519,12 @@ class Ommi(_Session):
     @log_values.setter
     def log_values(self, value: bool) -> None:
         self._runtime.log_values = bool(value)
+
+    def _ready(self) -> Driver | None:
+        # open, and used from its own loop (anything else: _connected() says what is wrong)
+        if self._state == "open" and self._loop is asyncio.get_running_loop():
+            return self.driver
+        return None
 
     async def _connected(self) -> Driver:
         if self._state != "open":
@@ -620,7 +674,7 @@ class Transaction(_Session):
     def __init__(self, parent: Scope, open_block: Callable[[], Awaitable[DriverTransaction]]) -> None:
         self._parent = parent
         self._open = open_block
-        self._scope = Scope(parent.runtime, self, self._statements, parent.root, lambda: self._done)
+        self._scope = Scope(parent.runtime, self, self._statements, parent.root, lambda: self._done, ready=self._live)
         self._tx: DriverTransaction | None = None
         self._token: Token[tuple[Transaction, ...]] | None = None
         self._done = False
@@ -696,6 +750,9 @@ class Transaction(_Session):
     def on_rollback_all(self, callbacks: Sequence[Callable[[], Any]]) -> None:
         """:meth:`on_rollback` for several callbacks."""
         self._on_rollback.extend(callbacks)
+
+    def _live(self) -> DriverTransaction | None:
+        return self._tx if not self._done else None
 
     async def _statements(self) -> DriverTransaction:
         if self._tx is None:

@@ -6,6 +6,15 @@ the connection is never used by two threads. A driver makes one call per
 user-level operation because each trip between threads costs far more than a
 small statement.
 
+What a trip costs is mostly waking threads, so the answer comes back the
+short way: where the platform has ``eventfd`` (Linux) and the loop watches
+file descriptors, the worker queues the outcome and signals a descriptor of
+its own that the loop watches, and the loop's reader resumes the awaiting task
+at once (a :class:`_Call` calls the task back directly, where an
+``asyncio.Future`` would schedule it for the next turn of the loop). Elsewhere
+the outcome goes through ``call_soon_threadsafe``. The task is resumed in its
+own context either way, as a future resumes it.
+
 What cancellation means: a call whose awaiting task is cancelled before the
 worker starts it is never run. A call already running is interrupted when
 the driver gave an ``interrupt`` function (SQLite and DuckDB can stop a
@@ -17,11 +26,13 @@ the server did the work.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import contextvars
+import os
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from typing import Any, Concatenate, Generic, ParamSpec, TypeVar
 
 from ommi import errors
@@ -32,36 +43,185 @@ C = TypeVar("C")
 R = TypeVar("R")
 P = ParamSpec("P")
 
+_HAS_EVENTFD = hasattr(os, "eventfd")
+
 
 class _Call:
-    __slots__ = ("args", "cancelled", "context", "fn", "future", "kwargs", "loop")
+    """One call for the worker, and what the calling task awaits until it is done.
+
+    It follows the protocol ``asyncio.Task`` expects of a future (``_asyncio_future_blocking``,
+    ``add_done_callback``, ``result``, ``cancel``...). :meth:`resolve` runs the done callbacks
+    (the task's wake-up) right away, on the loop's thread; a cancellation schedules them
+    with ``call_soon``, as ``asyncio.Future`` does. (One object per call, not a call plus
+    an ``asyncio.Future``: every statement pays for what is built here.)
+    """
+
+    __slots__ = (
+        "_asyncio_future_blocking", "_callbacks", "_cancelled", "_done", "_error", "_loop", "_result",
+        "args", "context", "fn", "kwargs", "wake",
+    )
 
     def __init__(
         self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
-        future: asyncio.Future[Any], loop: asyncio.AbstractEventLoop,
+        loop: asyncio.AbstractEventLoop, wake: _Wake | None,
     ) -> None:
         self.fn = fn
         self.args = args
         self.kwargs = kwargs
-        self.future = future
-        self.loop = loop
-        self.cancelled = False
+        self.wake = wake
         # the caller's context variables, as asyncio.to_thread passes them (the
         # server a statement runs on, named for the statement log, is one)
         self.context = contextvars.copy_context()
+        self._loop = loop
+        self._done = self._cancelled = self._asyncio_future_blocking = False
+        self._result: Any = None
+        self._error: BaseException | None = None
+        self._callbacks: list[tuple[Callable[[Any], object], contextvars.Context | None]] = []
+
+    def get_loop(self) -> asyncio.AbstractEventLoop:
+        return self._loop
+
+    def done(self) -> bool:
+        return self._done
+
+    def cancelled(self) -> bool:
+        return self._cancelled
+
+    def result(self) -> Any:
+        if self._error is not None:
+            raise self._error
+        if not self._done:
+            raise asyncio.InvalidStateError("the call has not finished")
+        return self._result
+
+    def exception(self) -> BaseException | None:
+        if self._cancelled:
+            assert self._error is not None
+            raise self._error
+        if not self._done:
+            raise asyncio.InvalidStateError("the call has not finished")
+        return self._error
+
+    def add_done_callback(self, fn: Callable[[Any], object], *, context: contextvars.Context | None = None) -> None:
+        if self._done:
+            self._loop.call_soon(fn, self, context=context)
+        else:
+            self._callbacks.append((fn, context))
+
+    def remove_done_callback(self, fn: Callable[[Any], object]) -> int:
+        kept = [(f, c) for f, c in self._callbacks if f != fn]
+        removed = len(self._callbacks) - len(kept)
+        self._callbacks = kept
+        return removed
+
+    def cancel(self, msg: Any = None) -> bool:
+        if self._done:
+            return False
+        self._done = self._cancelled = True
+        self._error = asyncio.CancelledError() if msg is None else asyncio.CancelledError(msg)
+        callbacks, self._callbacks = self._callbacks, []
+        for fn, context in callbacks:
+            self._loop.call_soon(fn, self, context=context)
+        return True
+
+    def resolve(self, result: Any, error: BaseException | None) -> None:
+        """Set the outcome and resume the waiting task now (on the loop's thread)."""
+        if self._done:  # the awaiting task was cancelled
+            return
+        self._done = True
+        self._result = result
+        self._error = error
+        callbacks, self._callbacks = self._callbacks, []
+        for fn, context in callbacks:
+            try:
+                if context is None:
+                    fn(self)
+                else:
+                    context.run(fn, self)
+            except BaseException as exc:  # noqa: BLE001 - one callback's failure must not strand the others
+                self._loop.call_exception_handler(
+                    {"message": "exception in a callback of an ommi thread call", "exception": exc}
+                )
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        if not self._done:
+            self._asyncio_future_blocking = True
+            yield self
+        return self.result()
+
+    __iter__ = __await__
 
 
-def _settle(fut: asyncio.Future[Any], result: Any, exc: BaseException | None) -> None:
-    if fut.done():  # the awaiting task was cancelled
-        return
-    if exc is not None:
-        fut.set_exception(exc)
-    else:
-        fut.set_result(result)
+class _Wake:
+    """An ``eventfd`` one event loop watches: the worker queues outcomes and signals it."""
+
+    __slots__ = ("__weakref__", "fd", "loop", "outcomes")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.outcomes: collections.deque[tuple[_Call, Any, BaseException | None]] = collections.deque()
+        self.fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        try:
+            loop.add_reader(self.fd, self.drain)
+        except BaseException:
+            os.close(self.fd)
+            self.fd = -1
+            raise
+
+    def post(self, call: _Call, result: Any, error: BaseException | None) -> None:
+        """Hand an outcome to the loop (on the worker's thread)."""
+        self.outcomes.append((call, result, error))
+        with contextlib.suppress(OSError):  # closed with its loop: nobody is left to receive it
+            os.eventfd_write(self.fd, 1)
+
+    def drain(self) -> None:
+        """Resume the tasks whose calls finished (on the loop's thread)."""
+        with contextlib.suppress(BlockingIOError):
+            os.eventfd_read(self.fd)
+        # only what is there now: a task resumed here may queue and finish another
+        # call at once, and the loop must get its turn in between
+        outcomes = self.outcomes
+        for _ in range(len(outcomes)):
+            call, result, error = outcomes.popleft()
+            call.resolve(result, error)
+
+    def close(self) -> None:
+        """Stop watching and close the descriptor (once no worker can signal it any more).
+
+        The loop's own thread must stop watching before the descriptor closes
+        (its number could otherwise be reused under the loop): called from
+        another running loop, the closing is handed to the owner.
+        """
+        loop = self.loop
+        try:
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop or loop.is_closed() or not loop.is_running():
+            self._close_now()
+        else:
+            with contextlib.suppress(RuntimeError):  # closed meanwhile: __del__ closes it
+                loop.call_soon_threadsafe(self._close_now)
+
+    def _close_now(self) -> None:
+        fd, self.fd = self.fd, -1
+        if fd < 0:
+            return
+        if not self.loop.is_closed():
+            with contextlib.suppress(Exception):
+                self.loop.remove_reader(fd)
+        os.close(fd)
+
+    def __del__(self) -> None:
+        # the last reference (a call in flight, the worker) is gone: nothing signals it any more
+        if self.fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self.fd)
+            self.fd = -1
 
 
 def _deliverable(exc: BaseException) -> BaseException:
-    """An exception a future can carry (``StopIteration`` cannot be set on a future)."""
+    """An exception a coroutine can be resumed with (``StopIteration`` cannot be raised into one)."""
     if isinstance(exc, StopIteration | StopAsyncIteration):
         wrapped = RuntimeError(f"a database call raised {type(exc).__name__}")
         wrapped.__cause__ = exc
@@ -100,18 +260,29 @@ class ThreadWorker(Generic[C]):
         self._closed_message = closed_message
         self._queue: queue.SimpleQueue[_Call | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._started = False
+        self._ended = False
         self._lock = threading.Lock()
         self._current: _Call | None = None
         self._conn: C | None = None
+        # the loop the answers come back to through ``_wake`` (None: not tried yet)
+        self._wake_loop: asyncio.AbstractEventLoop | None = None
+        self._wake: _Wake | None = None
         self.closed = False
 
     def _run(self) -> None:
+        try:
+            self._serve()
+        finally:
+            self._ended = True
+
+    def _serve(self) -> None:
         while True:
             call = self._queue.get()
             if call is None:
                 break
-            if call.cancelled:
-                continue  # nobody waits for it: never run it
+            if call._done:
+                continue  # cancelled: nobody waits for it, never run it
             with self._lock:
                 self._current = call
             result: Any = None
@@ -124,9 +295,12 @@ class ThreadWorker(Generic[C]):
                 error = _deliverable(exc)
             with self._lock:
                 self._current = None
-            # a closed event loop refuses the outcome: nobody is left to receive it
-            with contextlib.suppress(RuntimeError):
-                call.loop.call_soon_threadsafe(_settle, call.future, result, error)
+            if call.wake is not None:
+                call.wake.post(call, result, error)
+            else:
+                # a closed event loop refuses the outcome: nobody is left to receive it
+                with contextlib.suppress(RuntimeError):
+                    call._loop.call_soon_threadsafe(call.resolve, result, error)
         conn, self._conn = self._conn, None
         if conn is not None:
             with contextlib.suppress(Exception):  # the thread is ending; a failed close loses nothing
@@ -135,7 +309,22 @@ class ThreadWorker(Generic[C]):
     @property
     def alive(self) -> bool:
         """Whether the worker can still take calls."""
-        return not self.closed and (self._thread.ident is None or self._thread.is_alive())
+        return not self.closed and not self._ended
+
+    def _wake_for(self, loop: asyncio.AbstractEventLoop) -> _Wake | None:
+        """The descriptor answers for ``loop`` come back through (``None``: ``call_soon_threadsafe``)."""
+        if loop is self._wake_loop:
+            return self._wake
+        bound = self._wake_loop
+        if bound is not None and not bound.is_closed():
+            return None  # bound to another running loop: answers for this one take the other way
+        # the first loop, or the one before it has closed (its descriptor is closed with
+        # the last call that could still signal it)
+        self._wake_loop, self._wake = loop, None
+        if _HAS_EVENTFD:
+            with contextlib.suppress(NotImplementedError, OSError, RuntimeError):
+                self._wake = _Wake(loop)
+        return self._wake
 
     async def call(self, fn: Callable[Concatenate[C, P], R], *args: P.args, **kwargs: P.kwargs) -> R:
         """Run ``fn(connection, *args, **kwargs)`` on the worker's thread and return its result.
@@ -145,19 +334,19 @@ class ThreadWorker(Generic[C]):
         """
         if self.closed:
             raise errors.ConnectionFailed(self._closed_message)
-        if self._thread.ident is None:
+        if not self._started:
+            self._started = True
             self._thread.start()
-        elif not self._thread.is_alive():
+        elif self._ended:
             self.closed = True
             raise errors.ConnectionFailed(f"{self._closed_message} (its worker thread has ended)")
         loop = asyncio.get_running_loop()
-        fut: asyncio.Future[R] = loop.create_future()
-        call = _Call(fn, args, kwargs, fut, loop)
+        call = _Call(fn, args, kwargs, loop, self._wake_for(loop))
         self._queue.put(call)
         try:
-            return await fut
+            return await call  # type: ignore[no-any-return]
         except asyncio.CancelledError:
-            call.cancelled = True
+            call.cancel()  # if it is still queued, the worker skips it
             self._stop_running(call)
             raise
         except errors.OmmiError:
@@ -177,19 +366,29 @@ class ThreadWorker(Generic[C]):
             if self._current is call and self._conn is not None:
                 self._interrupt(self._conn)
 
+    def _close_wake(self) -> None:
+        # the thread has ended: nothing signals the descriptor any more
+        wake, self._wake, self._wake_loop = self._wake, None, None
+        if wake is not None:
+            wake.close()
+
     async def stop(self) -> None:
         """Finish the queued calls, close the connection and end the thread."""
-        if self.closed and not self._thread.is_alive():
+        if self.closed and (not self._started or self._ended):
+            self._close_wake()
             return
         self.closed = True
-        if self._thread.ident is None:
+        if not self._started:
             return
         self._queue.put(None)
         await asyncio.get_running_loop().run_in_executor(None, self._thread.join)
+        self._close_wake()
 
     def stop_now(self, timeout: float) -> None:
         """Stop from outside any event loop (at interpreter exit), waiting at most ``timeout`` seconds."""
         self.closed = True
-        if self._thread.ident is not None and self._thread.is_alive():
+        if self._started and not self._ended:
             self._queue.put(None)
             self._thread.join(timeout)
+        if not self._started or self._ended:
+            self._close_wake()

@@ -82,6 +82,35 @@ def test_a_loop_closing_mid_call_leaves_the_worker_serving_the_next_loop(worker:
     assert asyncio.run(later()) == "next loop"
 
 
+def test_two_loops_running_at_once_each_get_their_answers(worker: ThreadWorker[Any]) -> None:
+    # the first loop to call is answered through its own descriptor; a second loop
+    # running at the same time (another thread) must be answered the other way
+    other: dict[str, Any] = {}
+
+    def answer(conn: Any, tag: str, i: int) -> tuple[str, int]:
+        return tag, i
+
+    async def calls(tag: str) -> list[tuple[str, int]]:
+        return [await asyncio.wait_for(worker.call(answer, tag, i), 5) for i in range(200)]
+
+    def second_loop() -> None:
+        try:
+            other["answers"] = asyncio.run(calls("second"))
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            other["error"] = exc
+
+    async def first_loop() -> list[tuple[str, int]]:
+        assert await worker.call(lambda conn: "bound") == "bound"  # this loop is the worker's first
+        thread = threading.Thread(target=second_loop)
+        thread.start()
+        answers = await calls("first")
+        await asyncio.get_running_loop().run_in_executor(None, thread.join, 10)
+        return answers
+
+    assert asyncio.run(first_loop()) == [("first", i) for i in range(200)]
+    assert other.get("answers") == [("second", i) for i in range(200)], other.get("error")
+
+
 async def test_a_stopped_worker_fails_at_once() -> None:
     w = _worker()
     assert await w.call(lambda conn: 1) == 1

@@ -126,6 +126,16 @@ class DuckDBConnection(Connection):
     def close_cursor(self, cursor: Any) -> None:
         pass  # the result belongs to this connection's cursor: the next statement replaces it
 
+    def begin(self, sql: str) -> None:
+        try:
+            self.cur.execute(sql)
+        except duckdb.Error:
+            # an interrupted BEGIN (a cancel landing just as the call starts) has opened
+            # the transaction, aborted: without this the connection's next statements fail
+            with contextlib.suppress(duckdb.Error):
+                self.cur.execute("ROLLBACK")
+            raise
+
     def commit(self, sql: str) -> None:
         try:
             self.cur.execute(sql)

@@ -13,6 +13,7 @@ SQLite cannot share between connections with normal isolation.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sqlite3
@@ -99,6 +100,17 @@ class SQLiteConnection(Connection):
 
     def fetchmany(self, cursor: Any, n: int) -> list[Any]:
         return cursor.fetchmany(n)  # type: ignore[no-any-return]
+
+    def commit(self, sql: str) -> None:
+        try:
+            self.conn.execute(sql)
+        except sqlite3.Error:
+            # an interrupted COMMIT (its task cancelled) leaves the transaction open:
+            # end it, so that a failed commit stored nothing and the connection is clean
+            if self.conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    self.conn.execute("ROLLBACK")
+            raise
 
     def rollback(self, sql: str) -> None:
         # SQLite ends a transaction itself when a statement in it is interrupted

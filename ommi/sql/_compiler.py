@@ -223,6 +223,10 @@ class SQLCompiler:
         """Walk ``where`` once for its parameters and shape (no text)."""
         if where is None:
             return ()
+        if type(where) is Compare:  # the commonest filter (a lookup by key): what the walk would give
+            info = where.field.info
+            params.append(self._encode(info, where.value))
+            return ((Compare, info, where.op),)
         w = _Walk(self.dialect, params, emit=False)
         self._walk(where, False, w)
         return tuple(w.shape)
@@ -381,6 +385,8 @@ class SQLCompiler:
 
     def _order_shape(self, stmt: Select, params: list[Any]) -> tuple[Any, ...]:
         """The shape of the ordering terms; expressions add their parameters (after the filter's)."""
+        if not stmt.order_by:
+            return ()
         if all(isinstance(t.field, Field) for t in stmt.order_by):
             return tuple((t.field.info, t.descending) for t in stmt.order_by)  # type: ignore[union-attr]
         w = _Walk(self.dialect, params, emit=False)
@@ -501,6 +507,13 @@ class SQLCompiler:
         """Parameters, shape and (when ``w.emit``) text of a predicate, ``negate``-d by De Morgan."""
         d = self.dialect
         match node:
+            case Compare(field=fld, op=op, value=value):
+                w.shape.append((Compare, fld.info, op))
+                mark = w.bind(self._encode(fld.info, value))
+                if not w.emit:
+                    return ""
+                raw = d.quote(fld.column)
+                return self._compare(op, negate, d.compare_column(fld.info, raw), raw, mark)
             case And() | Or():
                 conj = isinstance(node, And) != negate
                 w.shape.append((type(node), len(node.items)))
@@ -522,13 +535,6 @@ class SQLCompiler:
                 if not w.emit:
                     return ""
                 return self._compare(op, negate, self._agg_compare_expr(agg), self._agg_expr(agg), mark)
-            case Compare(field=fld, op=op, value=value):
-                w.shape.append((Compare, fld.info, op))
-                mark = w.bind(self._encode(fld.info, value))
-                if not w.emit:
-                    return ""
-                raw = d.quote(fld.column)
-                return self._compare(op, negate, d.compare_column(fld.info, raw), raw, mark)
             case IsNull(field=fld):
                 w.shape.append((IsNull, fld.info))
                 if not w.emit:

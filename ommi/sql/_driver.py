@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import collections
 import contextlib
 import itertools
 import operator
@@ -454,6 +455,60 @@ def _may_clash(d: SQLDriver, info: ModelInfo) -> bool:
 # transactions
 
 
+class _Turns:
+    """Statements of one transaction take turns: an ``asyncio.Lock`` that costs no coroutine when free.
+
+    Every statement of a transaction passes here, so the free case is a flag
+    (:meth:`take_now`); waiting is first come, first served, and the turn is
+    handed straight to the next waiter.
+    """
+
+    __slots__ = ("_waiters", "busy")
+
+    def __init__(self) -> None:
+        self.busy = False
+        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+
+    def take_now(self) -> bool:
+        """Take the turn if it is free and nobody waits for it."""
+        if self.busy or self._waiters:
+            return False
+        self.busy = True
+        return True
+
+    async def take(self) -> None:
+        """Take the turn, waiting for it if needed."""
+        if self.take_now():
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(fut)
+        try:
+            await fut  # handed the turn by give_back()
+        except asyncio.CancelledError:
+            if fut.done() and not fut.cancelled():
+                self.give_back()  # handed the turn just as it was cancelled: pass it on
+            else:
+                with contextlib.suppress(ValueError):
+                    self._waiters.remove(fut)
+            raise
+
+    def give_back(self) -> None:
+        """End a turn: hand it to the first waiter still waiting, or free it."""
+        waiters = self._waiters
+        while waiters:
+            fut = waiters.popleft()
+            if not fut.done():
+                fut.set_result(None)
+                return
+        self.busy = False
+
+    async def __aenter__(self) -> None:
+        await self.take()
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.give_back()
+
+
 class _TxState:
     """One transaction's connection, shared by its savepoints; statements take turns on it."""
 
@@ -461,7 +516,7 @@ class _TxState:
 
     def __init__(self, link: Link) -> None:
         self.link = link
-        self.lock = asyncio.Lock()
+        self.lock = _Turns()
         self.open = True
         self.aborted: errors.OmmiError | None = None
         self.schema_changed = False
@@ -480,7 +535,10 @@ class SQLTransaction(DriverTransaction):
         state = self.state
         if not state.open:
             raise errors.TransactionError("this transaction has already ended")
-        async with state.lock:
+        turns = state.lock
+        if not turns.take_now():
+            await turns.take()
+        try:
             if state.aborted is not None:
                 raise errors.TransactionError(
                     f"this transaction was aborted by an earlier failure ({state.aborted}); "
@@ -489,17 +547,26 @@ class SQLTransaction(DriverTransaction):
                 ) from state.aborted
             trace = Trace()
             try:
-                return await self.driver._on(state.link, op, context, model, trace)
+                return await state.link.run(op, trace)
             except BaseException as exc:
+                mapped = exc
+                if isinstance(exc, Exception) and not isinstance(exc, errors.OmmiError):
+                    mapped = self.driver._failure(exc, context, model)
                 # a TransactionError from the database (a deadlock victim, say) means the
                 # transaction is over on the server even where failures are statement-level:
                 # later statements must not run outside it (they would commit one by one)
                 if trace.failed and (
                     self.driver.dialect.failed_statement_aborts_transaction
-                    or isinstance(exc, errors.TransactionError)
+                    or isinstance(mapped, errors.TransactionError)
                 ):
-                    state.aborted = exc if isinstance(exc, errors.OmmiError) else errors.TransactionError(str(exc))
-                raise
+                    state.aborted = (
+                        mapped if isinstance(mapped, errors.OmmiError) else errors.TransactionError(str(mapped))
+                    )
+                if mapped is exc:
+                    raise
+                raise mapped from exc
+        finally:
+            turns.give_back()
 
     async def insert(self, stmt: Insert) -> None:
         await _insert(self.driver, stmt, self)
@@ -1151,7 +1218,7 @@ def _into(d: SQLDriver, model: type, names: Sequence[str], rows: Sequence[Any]) 
     return [plan.load([row[i] for i in order]) for row in rows]
 
 
-async def _stream(d: SQLDriver, link: Link, reader: _Reader, lock: asyncio.Lock | None = None) -> AsyncIterator[Any]:
+async def _stream(d: SQLDriver, link: Link, reader: _Reader, lock: _Turns | None = None) -> AsyncIterator[Any]:
     sql, params, load, context, model = reader
     n = d.stream_batch
     guard = lock or _NO_LOCK
@@ -1297,7 +1364,13 @@ class BlockingSQLDriver(SQLDriver):
     async def _autocommit(
         self, make: Callable[[], Op[T]], context: str, model: type | None, *, read: bool = False
     ) -> T:
-        return await self._on(_ThreadLink(self, self._worker), make(), context, model)
+        # the hot path of every statement outside a transaction: straight to the worker
+        try:
+            return await self._worker.call(drive, make(), self.dialect.name, Trace())
+        except errors.OmmiError:
+            raise
+        except Exception as exc:
+            raise self._failure(exc, context, model) from exc
 
     async def _link(self) -> Link:
         if self._closed or not self._worker.alive:
