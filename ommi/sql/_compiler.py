@@ -559,28 +559,30 @@ class SQLCompiler:
                 test = f"{a} {op.value} {b}"
                 return f"NOT COALESCE({test}, FALSE)" if negate else test
             case LikeExpr(expr=expr, pattern=pattern):
-                w.shape.append(LikeExpr)
+                form = d.like_form(pattern)
+                w.shape.append((LikeExpr, form))
                 sql = self._expr(expr, w)
-                value = d.like_param(pattern)
+                value = d.like_param(pattern, form)
                 marks = [w.bind(v) for v in value] if isinstance(value, tuple) else [w.bind(value)]
                 if not w.emit:
                     return ""
                 if negate:
-                    return f"({d.like(sql, marks[0], True)} OR {sql} IS NULL)"
-                return d.like(sql, marks[0], False)
+                    return f"({d.like(sql, marks[0], True, form)} OR {sql} IS NULL)"
+                return d.like(sql, marks[0], False, form)
             case InValues(field=fld, query=query):
                 return self._in_values(fld, query, negate, w)
             case Like(field=fld, pattern=pattern):
-                w.shape.append((Like, fld.info))
-                value = d.like_param(pattern)
+                form = d.like_form(pattern)
+                w.shape.append((Like, fld.info, form))
+                value = d.like_param(pattern, form)
                 marks = [w.bind(v) for v in value] if isinstance(value, tuple) else [w.bind(value)]
                 if not w.emit:
                     return ""
                 raw = d.quote(fld.column)
                 # a dialect binding several values repeats one placeholder's text per value
                 if negate:
-                    return f"({d.like(raw, marks[0], True)} OR {raw} IS NULL)"
-                return d.like(raw, marks[0], False)
+                    return f"({d.like(raw, marks[0], True, form)} OR {raw} IS NULL)"
+                return d.like(raw, marks[0], False, form)
             case _:
                 raise TypeError(f"unknown query node {node!r}")
 

@@ -29,6 +29,7 @@ import asyncio
 import contextlib
 import itertools
 import operator
+import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any, ClassVar, TypeVar
 
@@ -1340,7 +1341,7 @@ class _AsyncLink(Link):
         stream.done = True
 
     async def release(self, reusable: bool) -> None:
-        await self.driver.release_connection(self.held.conn, reusable)
+        await self.driver.give_back(self.held.conn, reusable)
 
     @property
     def usable(self) -> bool:
@@ -1354,12 +1355,30 @@ class AsyncSQLDriver(SQLDriver):
     (reads are retried once on a fresh connection when a pooled one turns out
     to have been dropped by the server); each transaction and stream holds
     one until it ends. Subclasses implement the pool methods below.
+
+    Between operations one idle connection is kept aside (the *spare*)
+    instead of going back to the library's pool, when the driver says it is
+    idle (:meth:`connection_idle`) and no operation waits for the pool: the
+    next operation takes it without the pool's acquire and release, which on
+    asyncpg cost as much as a small query. It goes back to the pool after
+    ``spare_seconds`` unused, once every ``spare_uses`` operations (so the
+    pool's own policies, such as recycling, still apply) and at
+    :meth:`close`. A driver whose connections cache anything about the
+    schema clears it on the spare too in :meth:`schema_changed`.
     """
 
     _pool: Any = None
     """The library's pool once connected (``None`` before :meth:`connect` and after :meth:`close`)."""
     _closed: bool = False
     url: URL
+    _spare: AsyncConnection | None = None
+    _spare_since = 0.0
+    _spare_left = 0
+    _waiting = 0
+    spare_seconds: ClassVar[float] = 10.0
+    """How long the spare connection may stay unused before it goes back to the pool."""
+    spare_uses: ClassVar[int] = 1000
+    """Operations the spare serves before it goes back to the pool once."""
 
     @staticmethod
     def check_pool_sizes(backend: str, min_size: int, max_size: int) -> None:
@@ -1379,16 +1398,52 @@ class AsyncSQLDriver(SQLDriver):
 
     async def acquire_connection(self) -> AsyncConnection:
         """A connection from the pool (``ConnectionFailed`` when none can be had)."""
+        spare = self._spare
+        if spare is not None:
+            self._spare = None
+            if time.monotonic() - self._spare_since < self.spare_seconds and self.connection_usable(spare):
+                return spare
+            await self.release_connection(spare, self.connection_usable(spare))
         pool = self._pool
         if pool is None:
             backend = self.errors.backend
             raise errors.ConnectionFailed(
                 f"this {backend} driver has been closed" if self._closed else f"the {backend} driver is not connected"
             )
+        self._waiting += 1
         try:
             return await self.take_from_pool(pool)
         except Exception as exc:
             raise self.connection_failed(exc, f"cannot connect to {self.url.render()}") from exc
+        finally:
+            self._waiting -= 1
+
+    async def give_back(self, conn: AsyncConnection, reusable: bool) -> None:
+        """Hand a connection back after an operation: kept as the spare, or returned to the pool."""
+        if (
+            reusable and self._spare is None and not self._waiting and self._pool is not None
+            and self.connection_idle(conn)
+        ):
+            if self._spare_left > 0:
+                self._spare_left -= 1
+                self._spare = conn
+                self._spare_since = time.monotonic()
+                return
+            self._spare_left = self.spare_uses  # this time through the pool: the next one is kept
+        await self.release_connection(conn, reusable)
+
+    async def _drop_spare(self) -> None:
+        spare, self._spare = self._spare, None
+        if spare is not None:
+            await self.release_connection(spare, self.connection_usable(spare))
+
+    def connection_idle(self, conn: AsyncConnection) -> bool:
+        """Whether a connection has nothing open on it (no transaction), so it may be kept as the spare.
+
+        The default, ``False``, returns every connection to the library's pool.
+        """
+        return False
+
 
     @abc.abstractmethod
     async def take_from_pool(self, pool: Any) -> AsyncConnection:
@@ -1400,6 +1455,7 @@ class AsyncSQLDriver(SQLDriver):
 
     async def close(self) -> None:
         self._closed = True
+        await self._drop_spare()  # the pool waits for every connection it lent
         pool, self._pool = self._pool, None
         if pool is not None:
             await self.close_pool(pool)
@@ -1429,8 +1485,10 @@ class AsyncSQLDriver(SQLDriver):
         for attempt in (1, 2):
             conn = await self.acquire_connection()
             reusable = True
+            done = False
             try:
-                return await drive_async(Held(conn, False), make(), self.backend, Trace())
+                result = await drive_async(Held(conn, False), make(), self.backend, Trace())
+                done = True
             except errors.OmmiError:
                 raise
             except Exception as exc:
@@ -1439,6 +1497,9 @@ class AsyncSQLDriver(SQLDriver):
                     continue  # an idle pooled connection the server had dropped: reads are safe to repeat
                 raise self._translate(exc, context, model) from exc
             finally:
-                await self.release_connection(conn, reusable and self.connection_usable(conn))
+                if not done:  # failed or interrupted (cancelled, say): back through the pool, which checks it
+                    await self.release_connection(conn, reusable and self.connection_usable(conn))
+            await self.give_back(conn, self.connection_usable(conn))
+            return result
         raise AssertionError("unreachable")  # pragma: no cover
 
