@@ -3,13 +3,18 @@
 Work outside a transaction borrows a pooled connection per operation; each
 transaction holds one connection until it ends, and nested blocks are
 savepoints on it. Statements are compiled once per query shape, so asyncpg's
-per-connection prepared-statement cache hits on every repeat.
+per-connection prepared-statement cache hits on every repeat; one idle
+connection is kept out of the pool between operations (see
+:class:`ommi.sql.AsyncSQLDriver`), since asyncpg's release costs as much as a
+small query.
 
 PostgreSQL aborts a whole transaction when one statement in it fails. The
 base (:mod:`ommi.sql`) keeps a transaction usable without a savepoint per
-write: a one-row insert that clashes on a key or unique field inserts nothing
-(``ON CONFLICT DO NOTHING``) and reports the clash; only statements that can
-fail otherwise (a foreign key, a unique field being updated) run behind a
+write: a one-row insert that clashes on a key or unique field, or whose
+referenced rows are missing, inserts nothing (``ON CONFLICT DO NOTHING``, and
+``EXISTS`` conditions on the referenced rows) and is then reported, or run
+again behind a savepoint to report the failure exactly; other statements that
+can fail (a unique field being updated, a reference saved) run behind a
 savepoint; any other failure marks the transaction aborted.
 
 Fast paths: a bulk ``add()`` of 100 or more rows reserves their keys from
@@ -507,7 +512,7 @@ class PostgreSQLDriver(AsyncSQLDriver):
         reserved = (yield fetchall(_RESERVE_KEYS, (plan.table, column, len(rows))))[0][0]
         keys = sorted(map(int, reserved.split(",")))
         # the key column last: each record is its row plus the key
-        records = [r + (k,) for r, k in zip(rows, keys, strict=True)]
+        records = [(*r, k) for r, k in zip(rows, keys, strict=True)]
         columns = [f.column for i, f in enumerate(plan.info.fields) if i != ai] + [plan.info.fields[ai].column]
         text = f"COPY {plan.table} ({', '.join(self.dialect.quote(c) for c in columns)}) FROM STDIN (BINARY)"
         yield call("copy_records", text, plan.info.name, records, columns)

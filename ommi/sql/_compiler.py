@@ -18,9 +18,10 @@ placeholders come from the same line of code, so their order cannot drift.
 from __future__ import annotations
 
 import math
+import operator
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, time
 from decimal import Decimal
 from typing import Any
@@ -91,6 +92,16 @@ class ModelPlan:
     """``insert_auto ... RETURNING key`` where the dialect has ``RETURNING``."""
     key_columns: str = ""
     """The quoted key columns, comma-separated."""
+    skip_returning_key: str | None = None
+    """``insert_auto`` inserting nothing on a clash, ``RETURNING key`` (dialects with both)."""
+    references: tuple[int, ...] = ()
+    """The positions of the fields that refer to another row."""
+    uniques: bool = False
+    """Whether a field other than the key is unique."""
+    save_row: Callable[[tuple[Any, ...]], tuple[Any, ...]] | None = None
+    """A ``dump`` row -> the parameters of ``save``."""
+    checked: dict[tuple[bool, tuple[int, ...]], str] = field(default_factory=dict)
+    """Inserts that check references in the statement (see :meth:`SQLCompiler.insert_if_referenced`)."""
 
 
 class _Walk:
@@ -183,6 +194,7 @@ class SQLCompiler:
             where = " AND ".join(f"{cols[i]} = {m}" for i, m in zip(key_idx, marks[len(other):], strict=True))
             save = f"UPDATE {table} SET {sets} WHERE {where}"
             save_order = tuple(other + key_idx)
+        references = tuple(i for i, f in enumerate(info.fields) if f.reference is not None)
         return ModelPlan(
             info=info,
             table=table,
@@ -197,7 +209,44 @@ class SQLCompiler:
             save_order=save_order,
             returning_key=returning_key,
             key_columns=", ".join(q(f.column) for f in info.key),
+            skip_returning_key=(
+                f"{insert_auto}{d.conflict_skip} RETURNING {cols[auto_index]}"
+                if insert_auto is not None and auto_index is not None and d.returning and d.conflict_skip else None
+            ),
+            references=references,
+            uniques=any(f.unique for f in info.fields),
+            save_row=operator.itemgetter(*save_order) if len(save_order) > 1 else None,
         )
+
+    def insert_if_referenced(self, plan: ModelPlan, auto: bool, refs: tuple[int, ...]) -> str:
+        """A one-row insert that inserts nothing when a row it refers to is missing, or on a clash.
+
+        ``refs`` are the positions (in ``plan.info.fields``) of the references
+        to check, those not ``NULL`` in the row; their values are bound again
+        after the row's. ``auto``: the row leaves out the generated key, which
+        comes back (``RETURNING``). The dialect needs ``conflict_skip``.
+        """
+        sql = plan.checked.get((auto, refs))
+        if sql is None:
+            d = self.dialect
+            q = d.quote
+            info = plan.info
+            ai = plan.auto_index if auto else None
+            cols = [q(f.column) for i, f in enumerate(info.fields) if i != ai]
+            marks = self._numbered(len(cols) + len(refs))
+            exists = []
+            for i, mark in zip(refs, marks[len(cols):], strict=True):
+                target = info.fields[i].references()
+                assert target is not None
+                exists.append(f"EXISTS (SELECT 1 FROM {q(target.model.name)} WHERE {q(target.column)} = {mark})")
+            sql = (
+                f"INSERT INTO {plan.table} ({', '.join(cols)}) SELECT {', '.join(marks[:len(cols)])} "
+                f"WHERE {' AND '.join(exists)}{d.conflict_skip}"
+            )
+            if auto:
+                sql += f" RETURNING {plan.key_columns}"
+            plan.checked[(auto, refs)] = sql
+        return sql
 
     def _encode(self, f: FieldInfo, value: Any) -> Any:
         try:

@@ -422,14 +422,6 @@ class SQLDriver(Driver):
         return found
 
 
-def _references(info: ModelInfo) -> bool:
-    return any(f.reference is not None for f in info.fields)
-
-
-def _uniques(info: ModelInfo) -> bool:
-    return any(f.unique for f in info.fields)
-
-
 # ---------------------------------------------------------------------------
 # transactions
 
@@ -703,6 +695,11 @@ def _split(plan: ModelPlan, instances: Sequence[Any]) -> tuple[list[tuple[Any, .
     if ai is None:
         return list(map(plan.dump, instances)), [], []
     assert plan.dump_auto is not None
+    if len(instances) == 1:  # one add() per row: the common case
+        m = instances[0]
+        if getattr(m, plan.info.fields[ai].name) is None:
+            return [], [0], [plan.dump_auto(m)]
+        return [plan.dump(m)], [], []
     keys = list(map(operator.attrgetter(plan.info.fields[ai].name), instances))
     if keys.count(None) == len(keys):  # the usual case: every key generated
         return [], list(range(len(instances))), list(map(plan.dump_auto, instances))
@@ -726,15 +723,45 @@ def _insert_op(
     if pending_rows and d.reserves_keys:
         return (yield from _insert_reserved(d, tx, plan, given, pending_rows))
     if len(instances) == 1:
-        if tx is not None and dialect.failed_statement_aborts_transaction and dialect.conflict_skip and not (
-            dialect.foreign_keys and _references(plan.info)
-        ):
+        if tx is not None and dialect.failed_statement_aborts_transaction and dialect.conflict_skip:
             # a failure would abort the transaction: let a key or unique clash
             # insert nothing instead of failing, and report it
-            return (yield from _insert_or_skip(d, plan, given, pending_rows))
+            if not (dialect.foreign_keys and plan.references):
+                return (yield from _insert_or_skip(d, plan, given, pending_rows))
+            if dialect.savepoints:
+                # the same for a missing referenced row; when nothing was inserted, the insert
+                # runs again behind a savepoint, which reports the failure exactly
+                keys = yield from _insert_if_referenced(d, plan, given, pending_rows)
+                if keys is not None:
+                    return keys
         # one statement is atomic by itself
         return (yield from _guarded(d, tx, True, _insert_batch(d, tx, plan, given, pending_rows)))
     return (yield from _unit(d, tx, _insert_batch(d, tx, plan, given, pending_rows)))
+
+
+def _insert_if_referenced(
+    d: SQLDriver, plan: ModelPlan, given: list[tuple[Any, ...]], pending_rows: list[tuple[Any, ...]]
+) -> Op[list[int] | None]:
+    """One row inserted only if the rows it refers to exist (and nothing clashes); ``None`` if not inserted."""
+    auto = not given
+    row = given[0] if given else pending_rows[0]
+    ai = plan.auto_index if auto else None
+    assert not auto or (ai is not None and plan.returning_key is not None)
+    # the positions in the row (a row without its generated key lacks that column)
+    at = [i if ai is None or i < ai else i - 1 for i in plan.references]
+    refs = tuple(i for i, j in zip(plan.references, at, strict=True) if row[j] is not None)
+    if not refs:  # refers to nothing: only a clash can stop it
+        return (yield from _insert_or_skip(d, plan, given, pending_rows))
+    sql = d.compiler.insert_if_referenced(plan, auto, refs)
+    params = row + tuple(row[j] for i, j in zip(plan.references, at, strict=True) if i in refs)
+    if auto:
+        got = yield cmd.fetchone(sql, params)
+        return None if got is None else [int(got[0])]
+    if (yield cmd.execute(sql, params)) != 1:
+        return None
+    if plan.auto_index is not None:
+        yield from d.after_given_keys(plan, row[plan.auto_index])
+    return []
 
 
 def _insert_reserved(
@@ -786,7 +813,8 @@ def _insert_or_skip(
     assert plan.insert_auto is not None
     if plan.returning_key is None:
         return (yield from d.insert_generated(plan, pending_rows, True))
-    got = yield cmd.fetchone(f"{plan.insert_auto}{skip} RETURNING {plan.key_columns}", pending_rows[0])
+    assert plan.skip_returning_key is not None
+    got = yield cmd.fetchone(plan.skip_returning_key, pending_rows[0])
     if got is None:
         raise (yield from _clash(d, plan, _widened(plan, pending_rows)[0]))
     return [int(got[0])]
@@ -842,7 +870,9 @@ async def _insert(d: SQLDriver, stmt: Insert, tx: SQLTransaction | None) -> None
         ai = plan.auto_index
         assert ai is not None
         name = plan.info.fields[ai].name
-        if len(keys) == len(instances):
+        if len(keys) == 1 and len(instances) == 1:
+            plan.info.set_value(instances[0], name, keys[0])
+        elif len(keys) == len(instances):
             plan.info.write_values(name, instances, keys)
         else:
             pending = [m for m in instances if getattr(m, name) is None]
@@ -853,10 +883,10 @@ def _save_op(d: SQLDriver, tx: SQLTransaction | None, plan: ModelPlan, instances
     info = plan.info
     if plan.save is None:
         raise errors.QueryError(f"{info.cls.__name__} has no key, so instances cannot be saved")
-    order = plan.save_order
-    rows = [tuple(row[i] for i in order) for row in map(plan.dump, instances)]
+    reorder = plan.save_row
+    rows = list(map(reorder, map(plan.dump, instances))) if reorder is not None else list(map(plan.dump, instances))
     sql = plan.save
-    can_fail = _uniques(info) or (d.dialect.foreign_keys and _references(info))
+    can_fail = plan.uniques or (d.dialect.foreign_keys and bool(plan.references))
     if len(rows) == 1:
         def one() -> Op[int]:
             if (yield cmd.execute(sql, rows[0])) != 1:
