@@ -406,6 +406,11 @@ class MySQLDriver(AsyncSQLDriver):
         assert isinstance(conn, MySQLConnection)
         return bool(conn.conn.connected)
 
+    def connection_idle(self, conn: AsyncConnection) -> bool:
+        assert isinstance(conn, MySQLConnection)
+        native = conn.conn
+        return bool(native.connected) and not native.get_transaction_status()
+
     def connection_lost(self, exc: BaseException) -> bool:
         return _code(exc) in _LOST or isinstance(exc, InterfaceError | ConnectionError)
 
