@@ -461,7 +461,12 @@ class SQLTransaction(DriverTransaction):
                 ) from state.aborted
             trace = Trace()
             try:
-                return await self.driver._on(state.link, op, context, model, trace)
+                try:
+                    return await state.link.run(op, trace)
+                except errors.OmmiError:
+                    raise
+                except Exception as exc:
+                    raise self.driver._translate(exc, context, model) from exc
             except BaseException as exc:
                 # a TransactionError from the database (a deadlock victim, say) means the
                 # transaction is over on the server even where failures are statement-level:
@@ -863,7 +868,10 @@ async def _insert(d: SQLDriver, stmt: Insert, tx: SQLTransaction | None) -> None
     # validation happens while the operation starts, before any statement is sent
     context = f"cannot add {stmt.model.__name__}"
     try:
-        keys = await _run(d, tx, lambda: _insert_op(d, tx, plan, instances), context, stmt.model)
+        if tx is not None:  # (the common case of one add() after another, without _run's indirection)
+            keys = await tx.run(_insert_op(d, tx, plan, instances), context, stmt.model)
+        else:
+            keys = await d._autocommit(lambda: _insert_op(d, tx, plan, instances), context, stmt.model)
     except errors.IntegrityError as exc:
         raise await d._explain(exc, stmt.model, tx or d, instances) from exc.__cause__
     if keys:
