@@ -98,8 +98,8 @@ class Link(abc.ABC):
         """Start reading a query's rows in batches."""
 
     @abc.abstractmethod
-    async def fetch(self, stream: Stream, n: int, load: Callable[[Any], Any]) -> list[Any]:
-        """Up to ``n`` more rows of a stream, each passed through ``load``; fewer means the end."""
+    async def fetch(self, stream: Stream, n: int) -> list[Any]:
+        """Up to ``n`` more rows of a stream; fewer means the end."""
 
     @abc.abstractmethod
     async def close_stream(self, stream: Stream) -> None:
@@ -226,8 +226,10 @@ class SQLDriver(Driver):
         try:
             # a read-only transaction of its own: the rows as of the stream's start
             await self._on(link, _control("begin", self.dialect.begin_read_sql), "cannot start a stream", reader[4])
-            async for item in _stream(self, link, reader):
-                yield item
+            load = reader[2]
+            async for rows in _batches(self, link, reader):
+                for row in rows:
+                    yield load(row)
             reusable = True
         finally:
             if link.usable:
@@ -522,8 +524,10 @@ class SQLTransaction(DriverTransaction):
                 raise errors.TransactionError(
                     f"this transaction was aborted by an earlier failure ({self.state.aborted})"
                 ) from self.state.aborted
-        async for item in _stream(self.driver, self.state.link, reader, self.state.lock):
-            yield item
+        load = reader[2]
+        async for rows in _batches(self.driver, self.state.link, reader, self.state.lock):
+            for row in rows:
+                yield load(row)
 
     async def commit(self) -> None:
         d = self.driver.dialect
@@ -1147,8 +1151,16 @@ def _into(d: SQLDriver, model: type, names: Sequence[str], rows: Sequence[Any]) 
     return [plan.load([row[i] for i in order]) for row in rows]
 
 
-async def _stream(d: SQLDriver, link: Link, reader: _Reader, lock: asyncio.Lock | None = None) -> AsyncIterator[Any]:
-    sql, params, load, context, model = reader
+async def _batches(
+    d: SQLDriver, link: Link, reader: _Reader, lock: asyncio.Lock | None = None
+) -> AsyncIterator[list[Any]]:
+    """A stream's rows, a batch at a time: the caller loads each row as it hands it on.
+
+    One row at a time, not a batch of instances: an async generator layer per
+    row costs more than the loading, and instances made only when asked for
+    die young (a batch of them would survive garbage collections).
+    """
+    sql, params, _, context, model = reader
     n = d.stream_batch
     guard = lock or _NO_LOCK
     async with guard:
@@ -1162,13 +1174,12 @@ async def _stream(d: SQLDriver, link: Link, reader: _Reader, lock: asyncio.Lock 
         while True:
             async with guard:
                 try:
-                    batch = await link.fetch(stream, n, load)
+                    batch = await link.fetch(stream, n)
                 except errors.OmmiError:
                     raise
                 except Exception as exc:
                     raise d._translate(exc, context, model) from exc
-            for item in batch:
-                yield item
+            yield batch
             if stream.done:
                 break
     finally:
@@ -1204,19 +1215,19 @@ def _open_stream(held: Held, sql: str, params: Sequence[Any], backend: str) -> S
     return stream
 
 
-def _fetch_batch(held: Held, stream: Stream, n: int, load: Callable[[Any], Any]) -> list[Any]:
+def _fetch_batch(held: Held, stream: Stream, n: int) -> list[Any]:
     if stream.buffer is not None:
         buf = stream.buffer
-        rows = [buf.popleft() for _ in range(min(n, len(buf)))]
+        rows: list[Any] = [buf.popleft() for _ in range(min(n, len(buf)))]
         stream.done = not buf
-        return list(map(load, rows))
+        return rows
     rows = held.conn.fetchmany(stream.cursor, n)
     if len(rows) < n:
         stream.done = True
         if stream in held.streams:
             held.streams.remove(stream)
         held.conn.close_cursor(stream.cursor)
-    return list(map(load, rows))
+    return rows
 
 
 def _close_stream(held: Held, stream: Stream) -> None:
@@ -1238,8 +1249,8 @@ class _ThreadLink(Link):
     async def open_stream(self, sql: str, params: Sequence[Any]) -> Stream:
         return await self.worker.call(_open_stream, sql, params, self.driver.backend)
 
-    async def fetch(self, stream: Stream, n: int, load: Callable[[Any], Any]) -> list[Any]:
-        return await self.worker.call(_fetch_batch, stream, n, load)
+    async def fetch(self, stream: Stream, n: int) -> list[Any]:
+        return await self.worker.call(_fetch_batch, stream, n)
 
     async def close_stream(self, stream: Stream) -> None:
         await self.worker.call(_close_stream, stream)
@@ -1355,20 +1366,20 @@ class _AsyncLink(Link):
             held.streams.append(stream)
         return stream
 
-    async def fetch(self, stream: Stream, n: int, load: Callable[[Any], Any]) -> list[Any]:
+    async def fetch(self, stream: Stream, n: int) -> list[Any]:
         held = self.held
         if stream.buffer is not None:
             buf = stream.buffer
-            rows = [buf.popleft() for _ in range(min(n, len(buf)))]
+            rows: list[Any] = [buf.popleft() for _ in range(min(n, len(buf)))]
             stream.done = not buf
-            return list(map(load, rows))
+            return rows
         rows = await held.conn.fetchmany(stream.cursor, n)
         if len(rows) < n:
             stream.done = True
             if stream in held.streams:
                 held.streams.remove(stream)
             await held.conn.close_cursor(stream.cursor)
-        return list(map(load, rows))
+        return rows
 
     async def close_stream(self, stream: Stream) -> None:
         held = self.held
