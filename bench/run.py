@@ -29,7 +29,7 @@ from typing import Any
 
 from bench import workload as w
 from bench.backends import BACKENDS, Backend
-from bench.contenders import REGISTRY, load
+from bench.contenders import OPT_IN, REGISTRY, load
 from bench.contenders.base import Contender
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,6 +43,8 @@ NEEDS = {
     "asyncpg": ["asyncpg"],
     "duckdb": ["duckdb"],
     "pymongo": ["pymongo"],
+    "pymongo-keys": ["pymongo"],
+    "pymongo-keys-retryable": ["pymongo"],
 }
 
 
@@ -248,7 +250,10 @@ def run_backend(
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--backends", default="sqlite", help=f"comma-separated, of {', '.join(BACKENDS)}")
-    parser.add_argument("--contenders", default=",".join(REGISTRY), help="comma-separated contender labels")
+    parser.add_argument(
+        "--contenders",
+        help="comma-separated contender labels (default: all; with --scaling, ommi and each backend's raw driver)",
+    )
     parser.add_argument("--workloads", default="".join(x.letter for x in w.WORKLOADS), help="letters, e.g. ABCK")
     parser.add_argument("--repeat", type=int, help="repetitions (default 5; 1 with --quick)")
     parser.add_argument("--rows", type=int, help="rows for A, B and C (default 10,000)")
@@ -271,6 +276,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="profile the chosen workloads (one contender, cProfile over all threads) instead",
     )
     parser.add_argument("--from-json", type=Path, help="re-render the report of a run saved with --json")
+    parser.add_argument(
+        "--scaling",
+        metavar="SIZES",
+        help="run at each of these row counts (e.g. 1000,10000,100000) and report the cost per unit of work "
+        "(writes the Scaling section of docs/benchmarks.md and docs/benchmarks-scaling.png)",
+    )
+    parser.add_argument("--scaling-chart", type=Path, default=ROOT / "docs" / "benchmarks-scaling.png")
     parser.add_argument("-q", "--quiet", action="store_true")
     return parser.parse_args(argv)
 
@@ -286,7 +298,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     repeat = args.repeat or (1 if args.quick else 5)
     write = args.write if args.write is not None else not args.quick
     letters = [x for x in args.workloads.upper() if x in w.BY_LETTER]
-    names = [n.strip() for n in args.contenders.split(",") if n.strip()]
+    contenders = args.contenders or ("ommi," + ",".join(b.baseline for b in BACKENDS.values()) if args.scaling else "")
+    standard = ",".join(n for n in REGISTRY if n not in OPT_IN)
+    names = [n.strip() for n in (contenders or standard).split(",") if n.strip()]
     unknown = [n for n in names if n not in REGISTRY] + [
         b for b in args.backends.split(",") if b.strip() not in BACKENDS
     ]
@@ -298,10 +312,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.quiet:
             print(msg, flush=True)
 
-    if args.from_json:
+    saved = json.loads(args.from_json.read_text(encoding="utf-8")) if args.from_json else None
+    if args.scaling or (saved is not None and "scaling" in saved):
+        return run_scaling(args, names, letters, log, saved)
+
+    if saved is not None:
         from bench import report
 
-        results, startup, meta = report.from_json(json.loads(args.from_json.read_text(encoding="utf-8")))
+        results, startup, meta = report.from_json(saved)
         table = report.markdown(results, startup, meta, letters)
         print(table)
         if args.write is not False:
@@ -363,4 +381,62 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("RESULTS DISAGREE:\n  " + "\n  ".join(checker.problems), file=sys.stderr)
         return 1
     print(f"ok: every contender agreed on workloads {''.join(sorted(ran))}")
+    return 0
+
+
+def run_scaling(
+    args: argparse.Namespace, names: list[str], letters: list[str], log: Any, saved: dict[str, Any] | None
+) -> int:
+    """``--scaling SIZES``: the standard run at each size, reported as cost per unit of work."""
+    from bench import scaling
+
+    if saved is not None:
+        run = scaling.from_json(saved)
+    else:
+        try:
+            counts = [int(x.replace("_", "")) for x in args.scaling.split(",") if x.strip()]
+        except ValueError:
+            print(f"--scaling takes row counts, e.g. 1000,10000,100000 (got {args.scaling!r})", file=sys.stderr)
+            return 2
+        repeat = args.repeat or 3
+        problems: list[str] = []
+        run = scaling.ScalingRun(
+            sizes=[w.Sizes(rows=n, lookups=min(n, args.lookups or w.Sizes.lookups), stream=n) for n in sorted(counts)],
+            results=[],
+            command="python -m bench " + " ".join(sys.argv[1:]),
+            when=time.strftime("%Y-%m-%d %H:%M"),
+            machine=f"Python {platform.python_version()}, {platform.system()} {platform.machine()}, "
+            f"{os.cpu_count()} CPUs",
+            repeat=repeat,
+        )
+        for sizes in run.sizes:
+            checker = Checker(sizes)
+            results = []
+            for backend_name in args.backends.split(","):
+                log(f"== {sizes.rows:,} rows")
+                results.append(
+                    run_backend(
+                        backend=BACKENDS[backend_name.strip()],
+                        names=names,
+                        letters=letters,
+                        sizes=sizes,
+                        repeat=repeat,
+                        checker=checker,
+                        log=log,
+                    )
+                )
+            run.results.append(results)
+            problems += [f"{sizes.rows:,} rows: {p}" for p in checker.problems]
+        if args.json:
+            args.json.write_text(json.dumps(scaling.as_json(run), indent=2), encoding="utf-8")
+        if problems:
+            print("RESULTS DISAGREE:\n  " + "\n  ".join(problems), file=sys.stderr)
+            return 1
+    table = scaling.markdown(run, letters)
+    print(table)
+    print("\n".join(scaling.summary(run, letters)))
+    if args.write is not False:
+        scaling.write_markdown(args.markdown, table)
+        scaling.write_chart(args.scaling_chart, run, letters)
+        log(f"wrote {args.markdown} and {args.scaling_chart}")
     return 0

@@ -10,9 +10,9 @@ from __future__ import annotations
 import enum
 import math
 import re
+import sys
 import types
 import typing
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
@@ -134,7 +134,6 @@ _SIMPLE_KINDS: dict[Any, Kind] = {
     datetime: Kind.DATETIME,
     date: Kind.DATE,
     time: Kind.TIME,
-    uuid.UUID: Kind.UUID,
     dict: Kind.JSON,
     list: Kind.JSON,
 }
@@ -238,6 +237,10 @@ def parse_annotation(annotation: Any, where: str) -> TypeSpec:
     ):
         base, markers = datetime, [*markers, TZAware]
     kind = _SIMPLE_KINDS.get(base)
+    if kind is None and "uuid" in sys.modules and base is sys.modules["uuid"].UUID:
+        # not in the table: importing uuid (and platform, which it imports) costs every
+        # program a few milliseconds at start-up; an annotation naming UUID has imported it
+        kind = Kind.UUID
     if kind is None and isinstance(base, type) and issubclass(base, enum.Enum):
         kind = Kind.ENUM
         values = {type(m.value) for m in base}
@@ -358,6 +361,8 @@ def _check_time(value: Any, f: _Spec) -> Any:
 
 
 def _check_uuid(value: Any, f: _Spec) -> Any:
+    import uuid  # imported already: the field's annotation names it (see parse_annotation)
+
     if isinstance(value, uuid.UUID):
         return value
     raise _bad(f.where, value, "UUID")

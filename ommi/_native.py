@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from ommi import errors
 
-__all__ = ["ErrorRule", "NativeErrors", "missing_table_hint"]
+__all__ = ["ErrorRule", "NativeErrors", "missing_table_hint", "retry_pause"]
 
 Target = type[errors.OmmiError] | Callable[[BaseException], "type[errors.OmmiError] | None"]
 ErrorRule = tuple[type[BaseException] | tuple[type[BaseException], ...], Target]
@@ -17,6 +18,18 @@ ErrorRule = tuple[type[BaseException] | tuple[type[BaseException], ...], Target]
 A function may look at the exception (an SQLSTATE, an error code, the text)
 and return ``None`` to let the next rule decide.
 """
+
+
+async def retry_pause(attempt: int) -> None:
+    """Wait before running a transaction again after its ``attempt``-th conflict.
+
+    The wait doubles with each attempt (5 ms, 10 ms, 20 ms, ... up to 200 ms) and is
+    jittered by half either way, so that tasks which collided spread apart instead
+    of colliding again in step.
+    """
+    import random  # only a conflict needs it
+
+    await asyncio.sleep(min(0.2, 0.005 * 2**attempt) * random.uniform(0.5, 1.5))  # noqa: S311
 
 
 def missing_table_hint(model: type | None) -> str:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import random
 from collections.abc import Awaitable, Callable, Generator, Sequence
 from contextvars import ContextVar, Token
 from types import TracebackType
@@ -29,7 +28,7 @@ from ommi._query import Query
 from ommi._relations import bind
 from ommi._results import Action, as_ommi_error, deferred
 from ommi._schema import Schema
-from ommi.driver import Driver, DriverTransaction, Statements, load_driver, parse_url
+from ommi.driver import Driver, DriverTransaction, Statements, load_driver, parse_url, retry_pause
 from ommi.query import Condition, Delete, FieldRef, Insert, Raw, Save, Select, Upsert
 
 if TYPE_CHECKING:
@@ -397,8 +396,7 @@ class _Session:
                     if nested or not exc.retryable or attempt >= retries:
                         raise
                 attempt += 1
-                # spread the retries of colliding tasks apart
-                await asyncio.sleep(min(0.2, 0.005 * 2**attempt) * random.uniform(0.5, 1.5))  # noqa: S311
+                await retry_pause(attempt)
 
         name = getattr(fn, "__qualname__", "fn")
         return Action(run, (self._scope.name, ".in_transaction(", name, ")"))

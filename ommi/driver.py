@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import abc
 import importlib
-import json
 import logging
 import os
 import sys
@@ -31,7 +30,7 @@ from ommi import errors
 from ommi._adapters import NO_DEFAULT
 from ommi._fields import Kind
 from ommi._model import FieldInfo, ModelInfo, get_model_info, infos_in_dependency_order
-from ommi._native import ErrorRule, NativeErrors, first_line, missing_table_hint
+from ommi._native import ErrorRule, NativeErrors, first_line, missing_table_hint, retry_pause
 from ommi._threads import ThreadWorker
 from ommi._url import URL, Option, flag, parse_url
 from ommi.query import Aggregate, Condition, Delete, Insert, Raw, Save, Select, Update, Upsert, Values
@@ -67,6 +66,7 @@ __all__ = [
     "model_info",
     "parse_url",
     "redact",
+    "retry_pause",
     "statement_logger",
 ]
 
@@ -109,6 +109,8 @@ def json_text(value: Any) -> str:
     Raises:
         ValidationError: the value is not JSON (NaN, infinity, a non-JSON type).
     """
+    import json  # on first use: most programs store no JSON, and its import costs start-up time
+
     try:
         return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     except (TypeError, ValueError) as exc:
@@ -117,6 +119,8 @@ def json_text(value: Any) -> str:
 
 def json_value(text: str | bytes) -> Any:
     """The value of stored JSON text (the inverse of :func:`json_text`)."""
+    import json  # see json_text
+
     return json.loads(text)
 
 CAPABILITIES: Mapping[str, str] = {

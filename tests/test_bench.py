@@ -37,6 +37,40 @@ def test_quick_benchmark_runs_and_contenders_agree(tmp_path: Path) -> None:
     assert "wrote" not in done.stdout
 
 
+def test_scaling_run_reports_cost_per_unit_at_each_size(tmp_path: Path) -> None:
+    """``--scaling``: the standard run at each size, contenders agreeing at every size (tiny sizes here)."""
+    env = {k: v for k, v in os.environ.items() if k != "OMMI_DATABASE_URL"}
+    saved = tmp_path / "scaling.json"
+    args = ["--scaling", "200,400", "--lookups", "20", "--backends", "sqlite", "--repeat", "1", "--json", str(saved)]
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", *args, "--no-write"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "| workload | unit | contender | 200 | 400 | growth |" in done.stdout
+    for letter in "ABCDEFGHIJK":
+        assert f"| {letter} | " in done.stdout, f"workload {letter} missing from the scaling report"
+    assert "sqlite/ommi: " in done.stdout and "sqlite/aiosqlite: " in done.stdout
+    # a saved run renders again, into the files given
+    page, chart = tmp_path / "page.md", tmp_path / "chart.png"
+    page.write_text("# Benchmarks\n", encoding="utf-8")
+    again = subprocess.run(
+        [sys.executable, "-m", "bench", "--from-json", str(saved), "--markdown", str(page)]
+        + ["--scaling-chart", str(chart)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=600,
+    )
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "## Scaling" in page.read_text(encoding="utf-8") and chart.stat().st_size > 0
+
+
 SMALL = ["--rows", "200", "--lookups", "20", "--stream-rows", "500"]
 
 

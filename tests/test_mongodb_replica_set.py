@@ -91,9 +91,13 @@ async def test_url_options_reach_every_command(watched: tuple[Ommi, Commands]) -
     db, commands = watched
     commands.take()
     await db.add(Order("pen", 2)).or_raise()
-    [insert] = commands.take("insert")
+    [counter, insert] = commands.take("findAndModify", "insert")
     assert insert["writeConcern"] == {"w": "majority"}
     assert "txnNumber" in insert  # retryWrites: the write carries a transaction number to be retried safely
+    # the key counter too has the URL's write concern; a repeated increment only skips keys, so it is sent
+    # without a transaction number (no retryable-write record on the server; the driver asks again itself)
+    assert counter["findAndModify"] == "ommi_counters" and counter["writeConcern"] == {"w": "majority"}
+    assert "txnNumber" not in counter
 
     assert [o.item for o in await db.find(Order).all().or_raise()] == ["pen"]
     assert await db.find(Order.qty > 1).count().or_raise() == 1

@@ -18,10 +18,15 @@ REGISTRY: dict[str, str] = {
     "asyncpg": "bench.contenders.asyncpg_raw:AsyncpgContender",
     "duckdb": "bench.contenders.duckdb_raw:DuckDBContender",
     "pymongo": "bench.contenders.pymongo_raw:PymongoContender",
+    "pymongo-keys": "bench.contenders.pymongo_keys:PymongoKeysContender",
+    "pymongo-keys-retryable": "bench.contenders.pymongo_keys:PymongoRetryableKeysContender",
     "asyncmy": "bench.contenders.asyncmy_raw:AsyncmyContender",
     "SQLAlchemy": "bench.contenders.sqlalchemy_orm:SQLAlchemyContender",
     "Tortoise": "bench.contenders.tortoise_orm:TortoiseContender",
 }
+
+# Run only when named in --contenders: they answer one question, not the standard comparison.
+OPT_IN = frozenset({"pymongo-keys", "pymongo-keys-retryable"})
 
 
 def load(name: str) -> type[Contender]:

@@ -65,7 +65,7 @@ from ommi.query import (
     like_tokens,
 )
 
-__all__ = ["OVERFLOW", "ModelPlan", "MongoCompiler", "like_to_regex"]
+__all__ = ["OVERFLOW", "InexactSum", "ModelPlan", "MongoCompiler", "like_to_regex"]
 
 OVERFLOW = "ommi: integer overflow"
 """The text a checked integer expression fails to convert when its result leaves 64 bits."""
@@ -427,30 +427,40 @@ class MongoCompiler:
     # -- aggregates -------------------------------------------------------------
 
     def aggregate_pipeline(
-        self, stmt: Aggregate, match: Filter
-    ) -> tuple[list[Filter], Callable[[dict[str, Any]], tuple[Any, ...]]]:
-        """The aggregation pipeline for an :class:`Aggregate` statement, plus its row decoder.
+        self, stmt: Aggregate, match: Filter, *, exact: bool = True
+    ) -> tuple[list[Filter], Callable[[dict[str, Any]], tuple[Any, ...]], bool]:
+        """The aggregation pipeline for an :class:`Aggregate` statement, its row decoder, and whether it is inexact.
 
         ``match`` is the compiled ``stmt.where`` (the driver resolves references in it first).
+
+        Sums of int fields are exact: each value is summed as a Decimal128, because
+        MongoDB's own int64 sum silently turns into a double past 64 bits. That
+        conversion costs more than the rest of a simple grouped sum, so with
+        ``exact=False`` the sums of int fields that neither ``having`` nor the
+        ordering uses (those the server compares) are summed natively, and the
+        decoder raises :class:`InexactSum` on a sum that came back as anything
+        but an int (mongod's double; secantusdb fails the command instead): the
+        caller then runs the exact pipeline. The third value says whether any sum
+        is native, that is whether the exact pipeline can differ.
         """
-        group_paths = {f.info: f"_id.g{i}" for i, f in enumerate(stmt.group_by)}
         names: dict[Agg, str] = {}
         ordered = [t.agg for t in stmt.order_by if isinstance(t, AggOrder)]
-        for agg in (*stmt.aggregates, *_aggs_in(stmt.having), *ordered):
+        compared = {*_aggs_in(stmt.having), *ordered}
+        for agg in (*stmt.aggregates, *compared):
             names.setdefault(agg, f"a{len(names)}")
         accumulators: Filter = {}
         finish: Filter = {}
         empty: Filter = {}
+        native: set[Agg] = set()
         for agg, name in names.items():
-            acc, fin, zero = self._accumulate(agg, name)
+            fast = not exact and agg not in compared and _is_int_sum(agg)
+            acc, fin, zero = self._accumulate(agg, name, native=fast)
             accumulators.update(acc)
             finish.update(fin)
             empty.update(zero)
-        group_id: Any = (
-            {f"g{i}": {"$ifNull": ["$" + self.path(f.info), None]} for i, f in enumerate(stmt.group_by)}
-            if stmt.group_by
-            else None
-        )
+            if fast:
+                native.add(agg)
+        group_id, group_paths = self._group_key(stmt.group_by)
         pipeline: list[Filter] = []
         if match:
             pipeline.append({"$match": match})
@@ -484,37 +494,60 @@ class MongoCompiler:
         if stmt.limit is not None:
             pipeline.append({"$limit": stmt.limit})
         decoders: list[tuple[str, Codec]] = [(f"g{i}", decoder_for(f.info)) for i, f in enumerate(stmt.group_by)]
-        agg_decoders = [(names[a], _agg_decoder(a)) for a in stmt.aggregates]
+        agg_decoders = [(names[a], _native_int_sum if a in native else _agg_decoder(a)) for a in stmt.aggregates]
+        single = len(stmt.group_by) == 1
 
         def decode(doc: dict[str, Any]) -> tuple[Any, ...]:
-            groups = doc.get("_id") or {}
-            out = [_apply(c, groups.get(k)) for k, c in decoders]
+            if single:
+                out = [_apply(decoders[0][1], doc.get("_id"))]
+            else:
+                groups = doc.get("_id") or {}
+                out = [_apply(c, groups.get(k)) for k, c in decoders]
             out += [_apply(c, doc.get(k)) for k, c in agg_decoders]
             return tuple(out)
 
-        return pipeline, decode
+        return pipeline, decode, bool(native)
 
-    def _accumulate(self, agg: Agg, name: str) -> tuple[Filter, Filter, Filter]:
-        """``$group`` accumulators, ``$addFields`` finishing expressions and the empty-input values of one aggregate."""
+    def _group_key(self, fields: Sequence[Field]) -> tuple[Any, dict[FieldInfo, str]]:
+        """The ``$group`` ``_id`` of the group fields, and where each one is in the output."""
+        if not fields:
+            return None, {}
+        if len(fields) == 1:
+            # a plain field: $group puts a missing field and null in one group (_id null), SQL's NULL group
+            return "$" + self.path(fields[0].info), {fields[0].info: "_id"}
+        # in a subdocument a missing field is left out (a group of its own): $ifNull makes it null
+        key = {f"g{i}": {"$ifNull": ["$" + self.path(f.info), None]} for i, f in enumerate(fields)}
+        return key, {f.info: f"_id.g{i}" for i, f in enumerate(fields)}
+
+    def _accumulate(self, agg: Agg, name: str, *, native: bool = False) -> tuple[Filter, Filter, Filter]:
+        """``$group`` accumulators, ``$addFields`` finishing expressions and the empty-input values of one aggregate.
+
+        ``native``: an int sum in int64 (see :meth:`aggregate_pipeline`).
+        """
         func = agg.func
         if agg.field is None:
             return {name: {"$sum": 1}}, {}, {name: 0}
-        value = "$" + self.path(agg.field.info)
-        present = {"$cond": [{"$eq": [{"$ifNull": [value, None]}, None]}, 0, 1]}
+        path = "$" + self.path(agg.field.info)
+        value: Any = path
         if func is AggFunc.COUNT:
+            present = {"$cond": [{"$eq": [{"$ifNull": [value, None]}, None]}, 0, 1]}
             return {name: {"$sum": present}}, {}, {name: 0}
         if func is AggFunc.COUNT_DISTINCT:
             distinct = {"$filter": {"input": "$" + name, "cond": {"$ne": ["$$this", None]}}}
             return {name: {"$addToSet": value}}, {name: {"$size": distinct}}, {name: []}
-        if agg.field.info.kind is Kind.INT and func in (AggFunc.SUM, AggFunc.AVG):
+        if agg.field.info.kind is Kind.INT and func in (AggFunc.SUM, AggFunc.AVG) and not native:
             # MongoDB sums int64 values in an int64 that silently turns into a
             # double on overflow; Decimal128 keeps the sum (and so the mean) exact
-            value = {"$toDecimal": value}  # type: ignore[assignment]
+            value = {"$toDecimal": value}
         if func is AggFunc.SUM:
-            # $sum of no values is 0; SQL's SUM is NULL then
+            if agg.field.info.key:
+                # a key is never NULL, so each group has values (no rows at all: the empty row below)
+                return {name: {"$sum": value}}, {}, {name: None}
+            # $sum of no values is 0; SQL's SUM is NULL then. $max skips NULLs, so it is null
+            # exactly when there are none (and it is cheaper than counting them)
             n = name + "_n"
-            finish = {name: {"$cond": [{"$eq": ["$" + n, 0]}, None, "$" + name]}}
-            return {name: {"$sum": value}, n: {"$sum": present}}, finish, {name: None, n: 0}
+            finish = {name: {"$cond": [{"$eq": ["$" + n, None]}, None, "$" + name]}}
+            return {name: {"$sum": value}, n: {"$max": path}}, finish, {name: None, n: None}
         op = {AggFunc.AVG: "$avg", AggFunc.MIN: "$min", AggFunc.MAX: "$max"}[func]
         # $avg/$min/$max skip null and missing values, and give null over none
         return {name: {op: value}}, {}, {name: None}
@@ -642,6 +675,20 @@ def _agg_decoder(agg: Agg) -> Codec:
     if func is AggFunc.AVG or f.kind is Kind.FLOAT:
         return _number_to_float
     return _number_to_int
+
+
+class InexactSum(Exception):
+    """A natively summed int came back as something else: it left int64 (see ``aggregate_pipeline``)."""
+
+
+def _is_int_sum(agg: Agg) -> bool:
+    return agg.func is AggFunc.SUM and agg.field is not None and agg.field.info.kind is Kind.INT
+
+
+def _native_int_sum(v: Any) -> int:
+    if isinstance(v, int) and not isinstance(v, bool):
+        return int(v)
+    raise InexactSum(v)
 
 
 def _number_to_float(v: Any) -> float:

@@ -38,6 +38,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import (
+    AutoReconnect,
     BulkWriteError,
     CollectionInvalid,
     ConfigurationError,
@@ -69,6 +70,7 @@ from ommi.driver import (
     log_statement,
     model_info,
     redact,
+    retry_pause,
     statement_logger,
 )
 from ommi.query import (
@@ -91,7 +93,7 @@ from ommi.query import (
 )
 from ommi.sql import Kind
 
-from ._compiler import OVERFLOW, Filter, ModelPlan, MongoCompiler, decoder_for, related_nodes
+from ._compiler import OVERFLOW, Filter, InexactSum, ModelPlan, MongoCompiler, decoder_for, related_nodes
 
 _EXPRESSIONS = (Field, Value, Arith, Neg, TextCase)
 # commands whose answer is a cursor: raw() reads every batch of it
@@ -111,7 +113,8 @@ _REPEATED = {"readPreferenceTags": Option(str, "one tag set; may repeat", multip
 _DUPLICATE_KEY = (11000, 11001, 12582)
 _TRANSACTION_CODES = frozenset({112, 244, 246, 251, 256, 257, 263, 290})
 _DEFAULTS = {"serverSelectionTimeoutMS": 5000, "connectTimeoutMS": 5000}
-_TX_ATTEMPTS = 3  # a write conflict with a concurrent transaction is retried this often
+_WRITE_CONFLICT = 112
+_TX_ATTEMPTS = 8  # a write conflict with a concurrent transaction is retried this often
 _TX_READ = ReadConcern("snapshot")
 _TX_WRITE = WriteConcern("majority")
 # a transaction reads on the primary whatever the URL's readPreference says (MongoDB requires it)
@@ -175,9 +178,20 @@ _ERRORS = NativeErrors(
     ],
     message=_message,
     integrity=lambda exc, model: _duplicate(exc, model),  # noqa: PLW0108 - defined further down
-    # a write conflict with another transaction (MongoDB labels it for retry)
-    retryable=lambda exc: isinstance(exc, PyMongoError) and exc.has_error_label("TransientTransactionError"),
+    retryable=lambda exc: _write_conflict(exc),  # noqa: PLW0108 - defined further down
 )
+
+
+def _write_conflict(exc: BaseException) -> bool:
+    """Whether a write collided with a concurrent one (so running it again may succeed).
+
+    MongoDB labels the conflicts of a transaction for retry; a conflict outside
+    one carries the WriteConflict code. A lost connection is not a conflict: the
+    write may have happened.
+    """
+    if not isinstance(exc, PyMongoError) or isinstance(exc, ConnectionFailure):
+        return False
+    return exc.has_error_label("TransientTransactionError") or getattr(exc, "code", None) == _WRITE_CONFLICT
 
 
 def _hashable(v: Any) -> Any:
@@ -195,7 +209,7 @@ class _Ops:
         return self._driver._database()
 
     def _coll(self, plan: ModelPlan) -> AsyncCollection[Doc]:
-        return self._read_db()[plan.collection]
+        return self._driver._collection(plan.collection)
 
     async def _plan(self, model: type) -> ModelPlan:
         """The model's plan, once its collection is known to exist.
@@ -224,22 +238,30 @@ class _Ops:
             log_statement("mongodb", f"{op} {plan.collection}{shown}")
 
     async def _atomic(self, work: Callable[[AsyncClientSession | None], Awaitable[T]], many: bool) -> T:
-        """Run ``work`` in the open transaction, or in one of its own when it writes several documents."""
-        if self._session is not None or not many:
+        """Run ``work`` in the open transaction, or in one of its own when it writes several documents.
+
+        Outside a user's transaction, a write that collided with a concurrent one
+        is run again (a write conflict means it changed nothing; every single-statement
+        ``work`` here is safe to repeat): MongoDB retries such conflicts itself for
+        statements outside transactions, but not every server that speaks its
+        protocol does, and it never does for a transaction.
+        """
+        if self._session is not None:
             return await work(self._session)
         client = self._driver._require_client()
-        async with client.start_session() as session:
-            # Not session.with_transaction(): it retries transient errors for up to
-            # two minutes, and a server that went away would look like a hang.
-            for attempt in range(1, _TX_ATTEMPTS + 1):
-                try:
-                    async with await session.start_transaction(**_TX_OPTIONS):
-                        return await work(session)
-                except PyMongoError as exc:
-                    retry = exc.has_error_label("TransientTransactionError") and not isinstance(exc, ConnectionFailure)
-                    if not retry or attempt == _TX_ATTEMPTS:
-                        raise
-            raise AssertionError("unreachable")  # pragma: no cover
+        for attempt in range(1, _TX_ATTEMPTS + 1):
+            try:
+                if not many:
+                    return await work(None)
+                # Not session.with_transaction(): it retries transient errors for up to
+                # two minutes, and a server that went away would look like a hang.
+                async with client.start_session() as session, await session.start_transaction(**_TX_OPTIONS):
+                    return await work(session)
+            except PyMongoError as exc:
+                if not _write_conflict(exc) or attempt == _TX_ATTEMPTS:
+                    raise
+            await retry_pause(attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     # -- insert -------------------------------------------------------------------
 
@@ -306,18 +328,20 @@ class _Ops:
                 if result.matched_count != 1:
                     raise _not_found(info, stmt.instances[0])
                 return 1
-            # Check every key first so a missing row stores nothing (and does not
-            # leave an open transaction half-written).
-            ids = [doc["_id"] for doc in docs]
-            found = {_hashable(x["_id"]) async for x in coll.find({"_id": {"$in": ids}}, {"_id": 1}, session=session)}
-            for m, doc in zip(stmt.instances, docs, strict=True):
-                if _hashable(doc["_id"]) not in found:
-                    raise _not_found(info, m)
-            if self._session is not None:
-                await _check_conflicts(coll, plan, docs, session, replacing=True)
-            await coll.bulk_write(
-                [ReplaceOne({"_id": {"$eq": doc["_id"]}}, doc) for doc in docs], ordered=True, session=session
-            )
+            replaces = [ReplaceOne({"_id": {"$eq": doc["_id"]}}, doc) for doc in docs]
+            if self._session is None:
+                # Our own transaction: write, and if a key matched nothing, raising aborts
+                # it, so nothing is stored; the keys are read only then, to name the missing one.
+                written = await coll.bulk_write(replaces, ordered=True, session=session)
+                if written.matched_count == len(docs):
+                    return len(docs)
+                await _raise_missing(coll, info, stmt.instances, docs, session)
+                raise errors.NotFound(f"cannot save {info.cls.__name__}: a document went missing while saving")
+            # The user's transaction cannot be rolled back in part: check every key
+            # first, so a missing row stores nothing (and does not leave it half-written).
+            await _raise_missing(coll, info, stmt.instances, docs, session)
+            await _check_conflicts(coll, plan, docs, session, replacing=True)
+            await coll.bulk_write(replaces, ordered=True, session=session)
             return len(docs)
 
         with d._errors(f"cannot save {info.cls.__name__}", info.cls):
@@ -651,6 +675,9 @@ class _Ops:
                 else:
                     sets[c.path(f)] = "$$REMOVE" if value is None else {"$literal": c.encode(f, value)}
         unique = any(fld.info.unique for fld, _ in stmt.values)
+        # arithmetic can overflow on one document after others were changed: like a
+        # unique clash, that must leave every document as it was
+        may_fail = unique or any(isinstance(v, (Arith, Neg)) for _, v in stmt.values)
         coll = self._coll(plan)
         with d._errors(f"cannot update {info.cls.__name__}"):
             flt = await self._filter(stmt.where)
@@ -660,7 +687,8 @@ class _Ops:
                 result = await coll.update_many(flt, [{"$set": sets}], session=session)
                 return result.matched_count
 
-            return await self._atomic(work, many=unique)
+            # a filter on the whole key matches one document at most, changed atomically
+            return await self._atomic(work, many=may_fail and not _one_document(flt))
 
     async def _update_key(
         self, plan: ModelPlan, flt: Filter, sets: Doc, unsets: Doc, unique: Sequence[tuple[str, Any]]
@@ -716,10 +744,24 @@ class _Ops:
             return []
         d = self._driver
         plan = await self._plan(stmt.model)
+        coll = self._coll(plan)
         with d._errors(f"cannot aggregate {plan.info.cls.__name__}"):
-            pipeline, decode = d._compiler.aggregate_pipeline(stmt, await self._filter(stmt.where))
+            flt = await self._filter(stmt.where)
+            if self._session is None:
+                # int sums in int64 first (see MongoCompiler.aggregate_pipeline); a sum that left it
+                # fails (or comes back as a double), and the exact pipeline answers instead. Not inside
+                # a transaction: there a failed command would abort the user's transaction.
+                pipeline, decode, inexact = d._compiler.aggregate_pipeline(stmt, flt, exact=False)
+                if inexact:
+                    self._log("aggregate", plan, pipeline)
+                    try:
+                        cursor = await coll.aggregate(pipeline)
+                        return [decode(doc) for doc in await cursor.to_list(None)]
+                    except (InexactSum, OperationFailure):
+                        pass
+            pipeline, decode, _ = d._compiler.aggregate_pipeline(stmt, flt)
             self._log("aggregate", plan, pipeline)
-            cursor = await self._coll(plan).aggregate(pipeline, session=self._session)
+            cursor = await coll.aggregate(pipeline, session=self._session)
             docs = await cursor.to_list(None)
         return [decode(doc) for doc in docs]
 
@@ -765,6 +807,16 @@ def _at(doc: Doc, path: str) -> Any:
     return value
 
 
+def _one_document(flt: Filter) -> bool:
+    """Whether a filter names one whole ``_id`` (so it matches one document at most)."""
+    if not isinstance(flt, dict) or list(flt) != ["_id"]:
+        return False
+    key = flt["_id"]
+    if isinstance(key, dict) and list(key) == ["$eq"]:
+        key = key["$eq"]
+    return not (isinstance(key, dict) and any(str(k).startswith("$") for k in key))
+
+
 def _key_value(doc: Doc, path: str, col: str) -> Any:
     return doc["_id"].get(col) if path != "_id" else doc.get("_id")
 
@@ -774,6 +826,18 @@ def _set_key(doc: Doc, path: str, col: str, value: int) -> None:
         doc["_id"] = value
     else:
         doc["_id"][col] = value
+
+
+async def _raise_missing(
+    coll: AsyncCollection[Doc], info: ModelInfo, instances: Sequence[Any], docs: Sequence[Doc],
+    session: AsyncClientSession | None,
+) -> None:
+    """Raise ``NotFound`` for the first instance whose document does not exist (else return)."""
+    ids = [doc["_id"] for doc in docs]
+    found = {_hashable(x["_id"]) async for x in coll.find({"_id": {"$in": ids}}, {"_id": 1}, session=session)}
+    for m, doc in zip(instances, docs, strict=True):
+        if _hashable(doc["_id"]) not in found:
+            raise _not_found(info, m)
 
 
 def _not_found(info: ModelInfo, instance: Any) -> errors.NotFound:
@@ -866,6 +930,7 @@ class MongoDBDriver(_Ops, Driver):
         self._db: AsyncDatabase[Doc] | None = None
         self._closed = False
         self._known: set[str] = set()
+        self._collections: dict[str, AsyncCollection[Doc]] = {}
         self._driver = self
         self._session = None
 
@@ -945,6 +1010,7 @@ class MongoDBDriver(_Ops, Driver):
 
     async def close(self) -> None:
         client, self._client, self._db = self._client, None, None
+        self._collections.clear()
         self._closed = True
         if client is not None:
             await client.close()
@@ -970,7 +1036,14 @@ class MongoDBDriver(_Ops, Driver):
     # -- generated keys ---------------------------------------------------------------
 
     def _counters(self) -> AsyncCollection[Doc]:
-        return self._database()[COUNTERS]
+        return self._collection(COUNTERS)
+
+    def _collection(self, name: str) -> AsyncCollection[Doc]:
+        """The collection ``name``, made once per connection (PyMongo builds a new object on every lookup)."""
+        coll = self._collections.get(name)
+        if coll is None:
+            coll = self._collections[name] = self._database()[name]
+        return coll
 
     async def _reserve_keys(self, plan: ModelPlan, n: int) -> int:
         """Reserve ``n`` consecutive keys atomically; returns the first.
@@ -980,13 +1053,34 @@ class MongoDBDriver(_Ops, Driver):
         MongoDB before 4.2, fail with a duplicate key: either way nobody got
         those keys, so asking again is safe (the range skipped is a gap, as a
         rolled-back insert leaves).
+
+        The increment is a plain ``findAndModify`` command, not a retryable
+        write: a repeated increment only skips keys, so it needs none of the
+        server's retryable-write bookkeeping (a ``config.transactions`` record
+        and a stored image per write on mongod; on secantusdb a record list
+        scanned on every write, which made a transaction of many adds slow down
+        as it grew). A connection lost on the way is asked again here instead.
         """
+        counters = self._counters()
+        command: Doc = {
+            "findAndModify": COUNTERS,
+            "query": {"_id": plan.collection},
+            "update": {"$inc": {"seq": n}},
+            "upsert": True,
+            "new": True,
+        }
+        if counters.write_concern.document:  # the URL's w=..., as every other write carries it
+            command["writeConcern"] = counters.write_concern.document
+        lost = 0
         for _ in range(_COUNTER_ATTEMPTS):
             try:
-                doc = await self._counters().find_one_and_update(
-                    {"_id": plan.collection}, {"$inc": {"seq": n}}, upsert=True, return_document=ReturnDocument.AFTER
-                )
+                doc = (await counters.database.command(command)).get("value")
             except DuplicateKeyError:
+                continue
+            except AutoReconnect:
+                lost += 1
+                if lost > 1:  # PyMongo retries a retryable write once: so do we
+                    raise
                 continue
             except OperationFailure as exc:
                 if "$inc" not in str(exc):
@@ -1217,6 +1311,9 @@ class _PrimaryReads(_Ops, Statements):
 
     def _read_db(self) -> AsyncDatabase[Doc]:
         return self._driver._database().with_options(read_preference=ReadPreference.PRIMARY)
+
+    def _coll(self, plan: ModelPlan) -> AsyncCollection[Doc]:
+        return self._read_db()[plan.collection]
 
 
 class _MongoTransaction(_Ops, DriverTransaction):

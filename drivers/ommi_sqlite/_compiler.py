@@ -5,7 +5,6 @@ from __future__ import annotations
 import decimal
 import functools
 import re
-import uuid
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
@@ -40,6 +39,12 @@ def decimal_collation(a: str, b: str) -> int:
 
 _EXACT = decimal.Context(prec=200)  # wide enough that no sum of stored decimals rounds
 
+
+
+def _uuid(text: str) -> Any:
+    import uuid  # on first use: importing it at start-up costs every program a few milliseconds
+
+    return uuid.UUID(text)
 
 class DecimalSum:
     """SQLite aggregate: the exact sum of decimal text (SQLite's SUM would use floats)."""
@@ -230,7 +235,7 @@ class SQLiteDialect(SQLDialect):
         Kind.DATETIME: datetime.fromisoformat,
         Kind.DATE: date.fromisoformat,
         Kind.TIME: time.fromisoformat,
-        Kind.UUID: uuid.UUID,
+        Kind.UUID: _uuid,
     }
     types: ClassVar[Mapping[Kind, str]] = {
         Kind.STR: "TEXT",

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import math
 import operator
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, time
@@ -1032,6 +1031,8 @@ def _exact_literal(d: SQLDialect, f: FieldInfo, value: Any) -> bool:
     if isinstance(stored, str):
         return "\x00" not in stored
     # dates, times and UUIDs print as the standard literal text of their type
+    import uuid  # only for schema defaults: not worth its import time at start-up
+
     return isinstance(stored, date | time | uuid.UUID)
 
 

@@ -8,7 +8,6 @@ base (:mod:`ommi.sql._driver`) read everything database-specific from here.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Context, Decimal
 from typing import Any, ClassVar, Literal
@@ -379,8 +378,18 @@ class SQLDialect:
     alter a table drop its indexes first and build them again afterwards."""
 
     def index_name(self, table: str, columns: Sequence[str], unique: bool = False) -> str:
-        """A deterministic index name within 63 bytes (PostgreSQL's limit, the tightest of the backends)."""
-        return _short_name(("ux_" if unique else "ix_") + table + "_" + "_".join(columns))
+        """A deterministic index name within 63 bytes (PostgreSQL's limit, the tightest of the backends).
+
+        ``ix_<table>_<column>`` (``ux_`` for a unique index), plus a short digest
+        of the names when one of them holds an underscore: index names share
+        one namespace per schema, and ``a_b``.``c`` and ``a``.``b_c`` would
+        otherwise get the same name (``CREATE INDEX IF NOT EXISTS`` would then
+        skip the second, leaving a unique field unenforced).
+        """
+        name = ("ux_" if unique else "ix_") + table + "_" + "_".join(columns)
+        if "_" in table or any("_" in c for c in columns):
+            name += "_" + _digest("\0".join((table, *columns)), 3)
+        return _short_name(name)
 
     def foreign_key_name(self, table: str, column: str) -> str:
         """The name of the foreign key constraint ommi creates for a ``ReferenceTo`` field."""
@@ -395,5 +404,11 @@ def _short_name(name: str) -> str:
     """``name`` if it fits in 63 bytes, else its first 50 bytes and a digest of the whole (stable)."""
     if len(name.encode()) <= 63:
         return name
-    digest = hashlib.blake2s(name.encode(), digest_size=5).hexdigest()
-    return name.encode()[:50].decode(errors="ignore") + "_" + digest
+    return name.encode()[:50].decode(errors="ignore") + "_" + _digest(name, 5)
+
+
+def _digest(text: str, size: int) -> str:
+    """A stable hex digest of ``text``, ``size`` bytes long, for names."""
+    import hashlib  # only for schema names: not worth its import time at start-up
+
+    return hashlib.blake2s(text.encode(), digest_size=size).hexdigest()

@@ -53,6 +53,7 @@ from ommi.driver import (
 from ommi.query import (
     Aggregate,
     And,
+    Compare,
     Delete,
     Field,
     Hop,
@@ -67,6 +68,7 @@ from ommi.query import (
     Upsert,
     Values,
 )
+from ommi.query import Op as CompareOp
 from ommi.sql import commands as cmd
 from ommi.sql._compiler import ModelPlan, SQLCompiler, render_statement
 from ommi.sql._connection import AsyncConnection, Connection, Held, Op, Stream, Trace, drive, drive_async
@@ -167,7 +169,16 @@ class SQLDriver(Driver):
         except errors.OmmiError:
             raise
         except Exception as exc:
-            raise self._translate(exc, context, model) from exc
+            raise self._failure(exc, context, model) from exc
+
+    def _failure(self, exc: BaseException, context: str, model: type | None) -> BaseException:
+        """What to raise for a native exception: ``CancelledError`` while the task is being
+        cancelled (some libraries turn the cancellation into an error of their own, which
+        would swallow it), else the ommi error."""
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            return asyncio.CancelledError()
+        return self._translate(exc, context, model)
 
     def _translate(self, exc: BaseException, context: str = "", model: type | None = None) -> errors.OmmiError:
         if self.dialect.arithmetic_overflow(exc):
@@ -424,6 +435,16 @@ class SQLDriver(Driver):
         return found
 
 
+def _skips_conflicts(d: SQLDriver) -> bool:
+    """Whether a clash is better reported by an insert that skips it (a failure would abort the transaction)."""
+    return d.dialect.failed_statement_aborts_transaction and bool(d.dialect.conflict_skip)
+
+
+def _may_clash(d: SQLDriver, plan: ModelPlan) -> bool:
+    """Whether a row with a new key could still break a constraint: a unique field, or a checked reference."""
+    return any(f.unique and not f.key for f in plan.info.fields) or (d.dialect.foreign_keys and bool(plan.references))
+
+
 # ---------------------------------------------------------------------------
 # transactions
 
@@ -468,7 +489,7 @@ class SQLTransaction(DriverTransaction):
                 except errors.OmmiError:
                     raise
                 except Exception as exc:
-                    raise self.driver._translate(exc, context, model) from exc
+                    raise self.driver._failure(exc, context, model) from exc
             except BaseException as exc:
                 # a TransactionError from the database (a deadlock victim, say) means the
                 # transaction is over on the server even where failures are statement-level:
@@ -732,7 +753,7 @@ def _insert_op(
     if pending_rows and d.reserves_keys:
         return (yield from _insert_reserved(d, tx, plan, given, pending_rows))
     if len(instances) == 1:
-        if tx is not None and dialect.failed_statement_aborts_transaction and dialect.conflict_skip:
+        if tx is not None and _skips_conflicts(d):
             # a failure would abort the transaction: let a key or unique clash
             # insert nothing instead of failing, and report it
             if not (dialect.foreign_keys and plan.references):
@@ -784,25 +805,30 @@ def _insert_reserved(
     first = yield from d.reserve_keys(plan, len(pending_rows), floor)
     keys = list(range(first, first + len(pending_rows)))
     rows = given + [(*r[:ai], k, *r[ai:]) for r, k in zip(pending_rows, keys, strict=True)]
-    if len(rows) == 1 and tx is not None and d.dialect.failed_statement_aborts_transaction and d.dialect.conflict_skip:
-        yield from _insert_or_skip(d, plan, rows, [])
+    # (reserve_keys already moved the sequence past the given keys: no after_given_keys)
+    if len(rows) == 1 and not given and not _may_clash(d, plan):
+        # a key just drawn from the sequence is new, and nothing else is unique: the
+        # insert cannot clash, so it needs no guard (and a failure is not one to survive)
+        yield from d.insert_given(plan, rows)
+    elif len(rows) == 1 and tx is not None and _skips_conflicts(d):
+        yield from _insert_or_skip(d, plan, rows, [], bump=False)
     elif len(rows) == 1:
         yield from _guarded(d, tx, True, d.insert_given(plan, rows))
     else:
-        yield from _unit(d, tx, _insert_batch(d, tx, plan, rows, []))
+        yield from _unit(d, tx, _insert_batch(d, tx, plan, rows, [], bump=False))
     return keys
 
 
 def _insert_batch(
     d: SQLDriver, tx: SQLTransaction | None, plan: ModelPlan,
-    given: list[tuple[Any, ...]], pending_rows: list[tuple[Any, ...]],
+    given: list[tuple[Any, ...]], pending_rows: list[tuple[Any, ...]], *, bump: bool = True,
 ) -> Op[list[int]]:
     ai = plan.auto_index
     if tx is not None and not d.dialect.savepoints and len(given) + len(pending_rows) > 1:
         yield from d.precheck_insert(plan, [*given, *_widened(plan, pending_rows)])
     if given:
         yield from d.insert_given(plan, given)
-        if ai is not None:
+        if ai is not None and bump:
             yield from d.after_given_keys(plan, max(r[ai] for r in given))
     if not pending_rows:
         return []
@@ -810,13 +836,14 @@ def _insert_batch(
 
 
 def _insert_or_skip(
-    d: SQLDriver, plan: ModelPlan, given: list[tuple[Any, ...]], pending_rows: list[tuple[Any, ...]]
+    d: SQLDriver, plan: ModelPlan, given: list[tuple[Any, ...]], pending_rows: list[tuple[Any, ...]],
+    bump: bool = True,
 ) -> Op[list[int]]:
     skip = d.dialect.conflict_skip
     if given:
         if (yield cmd.execute(plan.insert_all + skip, given[0])) != 1:
             raise (yield from _clash(d, plan, given[0]))
-        if plan.auto_index is not None:
+        if plan.auto_index is not None and bump:
             yield from d.after_given_keys(plan, given[0][plan.auto_index])
         return []
     assert plan.insert_auto is not None
@@ -1085,11 +1112,29 @@ def _upsert_op(d: SQLDriver, tx: SQLTransaction | None, stmt: Upsert) -> Op[list
             else:
                 yield cmd.execute(sql, row)
                 keys.append(())
+        if stored_key is not None:  # the database did not say which row it wrote: ask
+            for i, m in enumerate(stmt.instances):
+                if not keys[i]:
+                    keys[i] = yield from stored_key(m)
         return keys
 
-    if len(rows) == 1:
+    def read_key(m: Any) -> Op[tuple[Any, ...]]:
+        values = [getattr(m, f.info.name) for f in stmt.on]
+        if None in values:
+            return ()  # a NULL clashes with nothing: the row was inserted with the instance's key
+        where = And(tuple(Compare(f, CompareOp.EQ, v) for f, v in zip(stmt.on, values, strict=True)))
+        sql, params, _ = d.compiler.values(Values(Select(stmt.model, where), tuple(f.ref.field for f in info.key)))
+        got = yield cmd.fetchone(sql, params)
+        return tuple(got) if got is not None else ()
+
+    # after an update on another unique field, the stored row's key may differ from the instance's
+    on_key = {f.info for f in stmt.on} == set(info.key)
+    key_said = d.dialect.upsert_returns_key or (ai is not None and len(info.key) == 1)
+    stored_key = None if on_key or key_said or not info.key else read_key
+
+    if len(rows) == 1 and stored_key is None:
         return (yield from _guarded(d, tx, True, each()))
-    return (yield from _unit(d, tx, each()))
+    return (yield from _unit(d, tx, each()))  # the key read back belongs with its write
 
 
 async def _upsert(d: SQLDriver, stmt: Upsert, tx: SQLTransaction | None) -> None:
@@ -1169,7 +1214,7 @@ async def _batches(
         except errors.OmmiError:
             raise
         except Exception as exc:
-            raise d._translate(exc, context, model) from exc
+            raise d._failure(exc, context, model) from exc
     try:
         while True:
             async with guard:
@@ -1178,7 +1223,7 @@ async def _batches(
                 except errors.OmmiError:
                     raise
                 except Exception as exc:
-                    raise d._translate(exc, context, model) from exc
+                    raise d._failure(exc, context, model) from exc
             yield batch
             if stream.done:
                 break
@@ -1544,7 +1589,10 @@ class AsyncSQLDriver(SQLDriver):
                 reusable = self.reusable_after(exc)
                 if read and attempt == 1 and self.connection_lost(exc):
                     continue  # an idle pooled connection the server had dropped: reads are safe to repeat
-                raise self._translate(exc, context, model) from exc
+                raise self._failure(exc, context, model) from exc
+            except BaseException:
+                reusable = False  # cancelled mid-statement: the connection's state is unknown
+                raise
             finally:
                 if not done:  # failed or interrupted (cancelled, say): back through the pool, which checks it
                     await self.release_connection(conn, reusable and self.connection_usable(conn))

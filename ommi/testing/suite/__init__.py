@@ -16,6 +16,7 @@ declare them.
 
 from ommi.testing.suite.adding import *  # noqa: F403
 from ommi.testing.suite.aggregates import *  # noqa: F403
+from ommi.testing.suite.cancellation import *  # noqa: F403
 from ommi.testing.suite.declarations import *  # noqa: F403
 from ommi.testing.suite.events import *  # noqa: F403
 from ommi.testing.suite.expressions import *  # noqa: F403

@@ -117,3 +117,36 @@ async def test_schema_tools_see_awkward_names_as_they_are(suite_db: Ommi) -> Non
         assert [(r.label, r.region) for r in rows] == [("kept", None), ("new", "Mitte")]
     finally:
         await suite_db.schema(v2).delete_models().or_raise()
+
+
+async def test_indexes_of_tables_whose_names_run_together_are_each_created(suite_db: Ommi) -> None:
+    # "ommi_nm_a_b"."c" and "ommi_nm_a"."b_c" read the same once joined with underscores:
+    # each must still get an index of its own, so both fields stay unique
+    joined = ModelCollection("ommi-conformance-joined-names")
+
+    @ommi_model(collection=joined, name="ommi_nm_a_b")
+    @dataclass
+    class Left:
+        c: Annotated[str, Unique]
+        d: Annotated[int, Index] = 0
+        id: Annotated[int | None, Key] = None
+
+    @ommi_model(collection=joined, name="ommi_nm_a")
+    @dataclass
+    class Right:
+        b_c: Annotated[str, Unique]
+        b_d: Annotated[int, Index] = 0
+        id: Annotated[int | None, Key] = None
+
+    schema = suite_db.schema(joined)
+    await schema.delete_models().or_raise()
+    await schema.create_models().or_raise()
+    try:
+        await suite_db.add(Left("x"), Right("x")).or_raise()
+        for twin in (Left("x"), Right("x")):
+            again = await suite_db.add(twin)
+            assert isinstance(again, DBFailure) and isinstance(again.error, errors.IntegrityError), again
+            assert again.error.kind == "unique" and again.error.model is type(twin)
+        assert await schema.diff().or_raise() == []  # the plain indexes of d and b_d are both there
+    finally:
+        await schema.delete_models().or_raise()

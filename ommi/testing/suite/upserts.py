@@ -85,3 +85,42 @@ async def test_upsert_in_a_transaction_rolls_back(suite_db: Ommi) -> None:
     except RuntimeError:
         pass
     assert await suite_db.find(Counter).values(Counter.name, Counter.n).all().or_raise() == [("k", 1)]
+
+
+async def test_upsert_on_a_unique_field_gives_explicit_keys_the_stored_one(suite_db: Ommi) -> None:
+    # the instance names a key of its own, but the row its email clashes with has another:
+    # after the update, the instance holds the stored row's key, on every backend
+    (first,) = await suite_db.upsert(Person("Ann", 30, "ann@example.com", id=100), on=Person.email).or_raise()
+    assert first.id == 100
+    second = Person("Ann B.", 31, "ann@example.com", id=200)
+    await suite_db.upsert(second, on=Person.email).or_raise()
+    assert second.id == 100
+    assert [(p.id, p.name) for p in await suite_db.find(Person).all().or_raise()] == [(100, "Ann B.")]
+
+
+async def test_upsert_on_a_unique_field_of_a_model_with_a_chosen_key(suite_db: Ommi) -> None:
+    from dataclasses import dataclass
+    from typing import Annotated
+
+    from ommi import Key, ModelCollection, Unique, ommi_model
+
+    coll = ModelCollection("ommi-conformance-upsert-chosen-keys")
+
+    @ommi_model(collection=coll, name="ommi_upsert_sku")
+    @dataclass
+    class Product:
+        sku: Annotated[str, Key]
+        barcode: Annotated[str, Unique]
+        price: int
+
+    schema = suite_db.schema(coll)
+    await schema.delete_models().or_raise()
+    await schema.create_models().or_raise()
+    try:
+        await suite_db.upsert(Product("A-1", "0001", 5), on=Product.barcode).or_raise()
+        renamed = Product("A-2", "0001", 7)  # same barcode, another sku: the stored row is updated
+        await suite_db.upsert(renamed, on=Product.barcode).or_raise()
+        assert renamed.sku == "A-1"
+        assert [(p.sku, p.price) for p in await suite_db.find(Product).all().or_raise()] == [("A-1", 7)]
+    finally:
+        await schema.delete_models().or_raise()
