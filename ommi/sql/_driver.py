@@ -49,6 +49,7 @@ from ommi.driver import (
     ThreadWorker,
     log_statement,
     model_info,
+    retry_pause,
 )
 from ommi.query import (
     Aggregate,
@@ -891,6 +892,28 @@ async def _run(
     return await tx.run(make(), context, model)
 
 
+_ALONE_ATTEMPTS = 8  # a set-based write that lost a deadlock on its own runs this often
+
+
+async def _run_alone(
+    d: SQLDriver, tx: SQLTransaction | None, make: Callable[[], Op[T]], context: str, model: type | None
+) -> T:
+    """A write that is one statement (or one unit) outside the caller's transactions: when the
+    database picks it as a deadlock victim it undid all of it, so it runs again (concurrent
+    ``update()``s of overlapping rows lock them in different orders); in a transaction, the
+    caller's ``in_transaction(retries=)`` decides."""
+    if tx is not None:
+        return await tx.run(make(), context, model)
+    for attempt in range(1, _ALONE_ATTEMPTS + 1):
+        try:
+            return await d._autocommit(make, context, model)
+        except errors.TransactionError as exc:
+            if not exc.retryable or attempt == _ALONE_ATTEMPTS:
+                raise
+        await retry_pause(attempt)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 async def _insert(d: SQLDriver, stmt: Insert, tx: SQLTransaction | None) -> None:
     if not stmt.instances:
         return
@@ -1021,7 +1044,7 @@ async def _update(d: SQLDriver, stmt: Update, tx: SQLTransaction | None) -> int:
     can_fail = any(f.info.unique or f.info.key or (fk and f.info.reference is not None) for f, _ in stmt.values)
     context = f"cannot update {stmt.model.__name__}"
     try:
-        return await _run(d, tx, lambda: _write(d, tx, sql, params, can_fail), context, stmt.model)
+        return await _run_alone(d, tx, lambda: _write(d, tx, sql, params, can_fail), context, stmt.model)
     except errors.IntegrityError as exc:
         values = [{f.name: v for f, v in stmt.values}]
         raise await d._explain(exc, stmt.model, tx or d, values) from exc.__cause__
@@ -1038,7 +1061,7 @@ async def _delete(d: SQLDriver, stmt: Delete, tx: SQLTransaction | None) -> int:
         if leaves is not None:
             make = lambda: _unit(d, tx, _delete_leaves_first(d, stmt, leaves))  # noqa: E731
     try:
-        return await _run(d, tx, make, context, stmt.model)
+        return await _run_alone(d, tx, make, context, stmt.model)
     except errors.IntegrityError as exc:
         raise await d._explain(exc, stmt.model, tx or d, deleting=True) from exc.__cause__
 
