@@ -157,7 +157,7 @@ class DuckDBDialect(SQLDialect):
             return "Overflow" in text
         return isinstance(exc, duckdb.ConversionException) and "INT128" in text and "INT64" in text
 
-    def like_param(self, pattern: str) -> Any:
+    def like_param(self, pattern: str, form: str = "") -> Any:
         # DuckDB rejects a pattern ending in a lone escape character: render the
         # tokens back, so such a backslash is escaped (ommi reads it as a literal)
         return like_pattern(like_tokens(pattern))

@@ -201,12 +201,12 @@ class MySQLDialect(SQLDialect):
         # MySQL has no IS DISTINCT FROM; <=> is the null-safe equality
         return f"NOT ({column_sql} <=> {placeholder})"
 
-    def like(self, column_sql: str, placeholder: str, negate: bool) -> str:
+    def like(self, column_sql: str, placeholder: str, negate: bool, form: str = "") -> str:
         # backslash escapes inside MySQL string literals: '\\' is one backslash. The
         # column's binary collation makes LIKE case-sensitive, and LIKE never pads.
         return f"{column_sql} {'NOT LIKE' if negate else 'LIKE'} {placeholder} ESCAPE '\\\\'"
 
-    def like_param(self, pattern: str) -> Any:
+    def like_param(self, pattern: str, form: str = "") -> Any:
         # a pattern ending in a lone backslash matches nothing in MySQL; ommi reads that
         # backslash as a literal: render the tokens back, escaping it
         return like_pattern(like_tokens(pattern))

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 import logging
 import re
 import ssl as ssl_module
@@ -58,6 +59,7 @@ INIT_COMMAND = (
     "max_sort_length = 65536, tx_isolation = 'SERIALIZABLE'"
 )
 _STATEMENT_CHARS = 1_000_000  # characters per multi-row INSERT ... RETURNING (<= 4 MB of UTF-8)
+_FORMAT_ROWS = 500  # rows formatted together into one multi-row INSERT's text
 _MIN_MARIADB = (10, 5)
 
 # error codes (MariaDB's ER_* and the client's CR_*), by what they mean to ommi
@@ -238,14 +240,19 @@ class MySQLConnection(AsyncConnection):
         out: list[Any] = []
         batch: list[str] = []
         size = 0
-        for row in rows:
-            text = values % tuple(map(literal, row))
-            if batch and size + len(text) > _STATEMENT_CHARS:
-                await cur.execute(head + ",".join(batch) + returning)
-                out.extend(await cur.fetchall())
-                batch, size = [], 0
-            batch.append(text)
-            size += len(text) + 1
+        for start in range(0, len(rows), _FORMAT_ROWS):
+            chunk = rows[start : start + _FORMAT_ROWS]
+            # one % for many rows (a third faster than one per row); rows whose text is too
+            # long for one statement together are formatted one by one
+            text = ",".join([values] * len(chunk)) % tuple(map(literal, itertools.chain.from_iterable(chunk)))
+            parts = [text] if len(text) <= _STATEMENT_CHARS else [values % tuple(map(literal, r)) for r in chunk]
+            for part in parts:
+                if batch and size + len(part) > _STATEMENT_CHARS:
+                    await cur.execute(head + ",".join(batch) + returning)
+                    out.extend(await cur.fetchall())
+                    batch, size = [], 0
+                batch.append(part)
+                size += len(part) + 1
         await cur.execute(head + ",".join(batch) + returning)
         out.extend(await cur.fetchall())
         return out
@@ -398,6 +405,11 @@ class MySQLDriver(AsyncSQLDriver):
     def connection_usable(self, conn: AsyncConnection) -> bool:
         assert isinstance(conn, MySQLConnection)
         return bool(conn.conn.connected)
+
+    def connection_idle(self, conn: AsyncConnection) -> bool:
+        assert isinstance(conn, MySQLConnection)
+        native = conn.conn
+        return bool(native.connected) and not native.get_transaction_status()
 
     def connection_lost(self, exc: BaseException) -> bool:
         return _code(exc) in _LOST or isinstance(exc, InterfaceError | ConnectionError)

@@ -266,7 +266,7 @@ class SQLiteDialect(SQLDialect):
             return f"{column_sql} COLLATE {DECIMAL_COLLATION}"
         return column_sql
 
-    def like(self, column_sql: str, placeholder: str, negate: bool) -> str:
+    def like(self, column_sql: str, placeholder: str, negate: bool, form: str = "") -> str:
         # GLOB is fast and case-sensitive but stops at a NUL character: text
         # holding one (in the value or the pattern) is matched in Python.
         test = (
@@ -307,7 +307,7 @@ class SQLiteDialect(SQLDialect):
                 return f"{agg.func.value.upper()}({column_sql} COLLATE {DECIMAL_COLLATION})"
         return super().aggregate_sql(agg, column_sql)
 
-    def like_param(self, pattern: str) -> Any:
+    def like_param(self, pattern: str, form: str = "") -> Any:
         return (pattern, pattern, like_to_glob(pattern))
 
     def arith_sql(self, op: ArithOp, kind: Kind, left: str, right: str) -> str:

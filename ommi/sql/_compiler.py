@@ -18,8 +18,9 @@ placeholders come from the same line of code, so their order cannot drift.
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, time
 from decimal import Decimal
 from typing import Any
@@ -90,6 +91,16 @@ class ModelPlan:
     """``insert_auto ... RETURNING key`` where the dialect has ``RETURNING``."""
     key_columns: str = ""
     """The quoted key columns, comma-separated."""
+    skip_returning_key: str | None = None
+    """``insert_auto`` inserting nothing on a clash, ``RETURNING key`` (dialects with both)."""
+    references: tuple[int, ...] = ()
+    """The positions of the fields that refer to another row."""
+    uniques: bool = False
+    """Whether a field other than the key is unique."""
+    save_row: Callable[[tuple[Any, ...]], tuple[Any, ...]] | None = None
+    """A ``dump`` row -> the parameters of ``save``."""
+    checked: dict[tuple[bool, tuple[int, ...]], str] = field(default_factory=dict)
+    """Inserts that check references in the statement (see :meth:`SQLCompiler.insert_if_referenced`)."""
 
 
 class _Walk:
@@ -182,6 +193,7 @@ class SQLCompiler:
             where = " AND ".join(f"{cols[i]} = {m}" for i, m in zip(key_idx, marks[len(other):], strict=True))
             save = f"UPDATE {table} SET {sets} WHERE {where}"
             save_order = tuple(other + key_idx)
+        references = tuple(i for i, f in enumerate(info.fields) if f.reference is not None)
         return ModelPlan(
             info=info,
             table=table,
@@ -196,7 +208,44 @@ class SQLCompiler:
             save_order=save_order,
             returning_key=returning_key,
             key_columns=", ".join(q(f.column) for f in info.key),
+            skip_returning_key=(
+                f"{insert_auto}{d.conflict_skip} RETURNING {cols[auto_index]}"
+                if insert_auto is not None and auto_index is not None and d.returning and d.conflict_skip else None
+            ),
+            references=references,
+            uniques=any(f.unique for f in info.fields),
+            save_row=operator.itemgetter(*save_order) if len(save_order) > 1 else None,
         )
+
+    def insert_if_referenced(self, plan: ModelPlan, auto: bool, refs: tuple[int, ...]) -> str:
+        """A one-row insert that inserts nothing when a row it refers to is missing, or on a clash.
+
+        ``refs`` are the positions (in ``plan.info.fields``) of the references
+        to check, those not ``NULL`` in the row; their values are bound again
+        after the row's. ``auto``: the row leaves out the generated key, which
+        comes back (``RETURNING``). The dialect needs ``conflict_skip``.
+        """
+        sql = plan.checked.get((auto, refs))
+        if sql is None:
+            d = self.dialect
+            q = d.quote
+            info = plan.info
+            ai = plan.auto_index if auto else None
+            cols = [q(f.column) for i, f in enumerate(info.fields) if i != ai]
+            marks = self._numbered(len(cols) + len(refs))
+            exists = []
+            for i, mark in zip(refs, marks[len(cols):], strict=True):
+                target = info.fields[i].references()
+                assert target is not None
+                exists.append(f"EXISTS (SELECT 1 FROM {q(target.model.name)} WHERE {q(target.column)} = {mark})")
+            sql = (
+                f"INSERT INTO {plan.table} ({', '.join(cols)}) SELECT {', '.join(marks[:len(cols)])} "
+                f"WHERE {' AND '.join(exists)}{d.conflict_skip}"
+            )
+            if auto:
+                sql += f" RETURNING {plan.key_columns}"
+            plan.checked[(auto, refs)] = sql
+        return sql
 
     def _encode(self, f: FieldInfo, value: Any) -> Any:
         try:
@@ -564,28 +613,30 @@ class SQLCompiler:
                 test = f"{a} {op.value} {b}"
                 return f"NOT COALESCE({test}, FALSE)" if negate else test
             case LikeExpr(expr=expr, pattern=pattern):
-                w.shape.append(LikeExpr)
+                form = d.like_form(pattern)
+                w.shape.append((LikeExpr, form))
                 sql = self._expr(expr, w)
-                value = d.like_param(pattern)
+                value = d.like_param(pattern, form)
                 marks = [w.bind(v) for v in value] if isinstance(value, tuple) else [w.bind(value)]
                 if not w.emit:
                     return ""
                 if negate:
-                    return f"({d.like(sql, marks[0], True)} OR {sql} IS NULL)"
-                return d.like(sql, marks[0], False)
+                    return f"({d.like(sql, marks[0], True, form)} OR {sql} IS NULL)"
+                return d.like(sql, marks[0], False, form)
             case InValues(field=fld, query=query):
                 return self._in_values(fld, query, negate, w)
             case Like(field=fld, pattern=pattern):
-                w.shape.append((Like, fld.info))
-                value = d.like_param(pattern)
+                form = d.like_form(pattern)
+                w.shape.append((Like, fld.info, form))
+                value = d.like_param(pattern, form)
                 marks = [w.bind(v) for v in value] if isinstance(value, tuple) else [w.bind(value)]
                 if not w.emit:
                     return ""
                 raw = d.quote(fld.column)
                 # a dialect binding several values repeats one placeholder's text per value
                 if negate:
-                    return f"({d.like(raw, marks[0], True)} OR {raw} IS NULL)"
-                return d.like(raw, marks[0], False)
+                    return f"({d.like(raw, marks[0], True, form)} OR {raw} IS NULL)"
+                return d.like(raw, marks[0], False, form)
             case _:
                 raise TypeError(f"unknown query node {node!r}")
 

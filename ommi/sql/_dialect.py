@@ -245,12 +245,23 @@ class SQLDialect:
         """
         return f"{column_sql} {self.null_safe_ne} {placeholder}"
 
-    def like(self, column_sql: str, placeholder: str, negate: bool) -> str:
-        """A case-sensitive pattern match with ``\\`` as escape character."""
+    def like(self, column_sql: str, placeholder: str, negate: bool, form: str = "") -> str:
+        """A case-sensitive pattern match with ``\\`` as escape character.
+
+        ``form`` is what :meth:`like_form` said of the pattern.
+        """
         op = "NOT LIKE" if negate else "LIKE"
         return f"{column_sql} {op} {placeholder} ESCAPE '\\'"
 
-    def like_param(self, pattern: str) -> Any:
+    def like_form(self, pattern: str) -> str:
+        """A name for the SQL form a pattern needs, for dialects that write some patterns another way.
+
+        Part of the compiled statement's cache key and handed to :meth:`like`
+        and :meth:`like_param`; ``""`` (the default) is the only form.
+        """
+        return ""
+
+    def like_param(self, pattern: str, form: str = "") -> Any:
         """The bound value for a like pattern (a dialect may translate it, e.g. to a regex).
 
         A dialect whose :meth:`like` writes several placeholders returns a

@@ -30,6 +30,7 @@ import collections
 import contextlib
 import itertools
 import operator
+import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any, ClassVar, TypeVar
 
@@ -49,6 +50,7 @@ from ommi.driver import (
     ThreadWorker,
     log_statement,
     model_info,
+    retry_pause,
 )
 from ommi.query import (
     Aggregate,
@@ -100,8 +102,8 @@ class Link(abc.ABC):
         """Start reading a query's rows in batches."""
 
     @abc.abstractmethod
-    async def fetch(self, stream: Stream, n: int, load: Callable[[Any], Any]) -> list[Any]:
-        """Up to ``n`` more rows of a stream, each passed through ``load``; fewer means the end."""
+    async def fetch(self, stream: Stream, n: int) -> list[Any]:
+        """Up to ``n`` more rows of a stream; fewer means the end."""
 
     @abc.abstractmethod
     async def close_stream(self, stream: Stream) -> None:
@@ -237,8 +239,10 @@ class SQLDriver(Driver):
         try:
             # a read-only transaction of its own: the rows as of the stream's start
             await self._on(link, _control("begin", self.dialect.begin_read_sql), "cannot start a stream", reader[4])
-            async for item in _stream(self, link, reader):
-                yield item
+            load = reader[2]
+            async for rows in _batches(self, link, reader):
+                for row in rows:
+                    yield load(row)
             reusable = True
         finally:
             if link.usable:
@@ -433,22 +437,14 @@ class SQLDriver(Driver):
         return found
 
 
-def _references(info: ModelInfo) -> bool:
-    return any(f.reference is not None for f in info.fields)
-
-
-def _uniques(info: ModelInfo) -> bool:
-    return any(f.unique for f in info.fields)
-
-
 def _skips_conflicts(d: SQLDriver) -> bool:
     """Whether a clash is better reported by an insert that skips it (a failure would abort the transaction)."""
     return d.dialect.failed_statement_aborts_transaction and bool(d.dialect.conflict_skip)
 
 
-def _may_clash(d: SQLDriver, info: ModelInfo) -> bool:
+def _may_clash(d: SQLDriver, plan: ModelPlan) -> bool:
     """Whether a row with a new key could still break a constraint: a unique field, or a checked reference."""
-    return any(f.unique and not f.key for f in info.fields) or (d.dialect.foreign_keys and _references(info))
+    return any(f.unique and not f.key for f in plan.info.fields) or (d.dialect.foreign_keys and bool(plan.references))
 
 
 # ---------------------------------------------------------------------------
@@ -612,8 +608,10 @@ class SQLTransaction(DriverTransaction):
                 raise errors.TransactionError(
                     f"this transaction was aborted by an earlier failure ({self.state.aborted})"
                 ) from self.state.aborted
-        async for item in _stream(self.driver, self.state.link, reader, self.state.lock):
-            yield item
+        load = reader[2]
+        async for rows in _batches(self.driver, self.state.link, reader, self.state.lock):
+            for row in rows:
+                yield load(row)
 
     async def commit(self) -> None:
         d = self.driver.dialect
@@ -790,6 +788,11 @@ def _split(plan: ModelPlan, instances: Sequence[Any]) -> tuple[list[tuple[Any, .
     if ai is None:
         return list(map(plan.dump, instances)), [], []
     assert plan.dump_auto is not None
+    if len(instances) == 1:  # one add() per row: the common case
+        m = instances[0]
+        if getattr(m, plan.info.fields[ai].name) is None:
+            return [], [0], [plan.dump_auto(m)]
+        return [plan.dump(m)], [], []
     keys = list(map(operator.attrgetter(plan.info.fields[ai].name), instances))
     if keys.count(None) == len(keys):  # the usual case: every key generated
         return [], list(range(len(instances))), list(map(plan.dump_auto, instances))
@@ -813,13 +816,45 @@ def _insert_op(
     if pending_rows and d.reserves_keys:
         return (yield from _insert_reserved(d, tx, plan, given, pending_rows))
     if len(instances) == 1:
-        if tx is not None and _skips_conflicts(d) and not (dialect.foreign_keys and _references(plan.info)):
+        if tx is not None and _skips_conflicts(d):
             # a failure would abort the transaction: let a key or unique clash
             # insert nothing instead of failing, and report it
-            return (yield from _insert_or_skip(d, plan, given, pending_rows))
+            if not (dialect.foreign_keys and plan.references):
+                return (yield from _insert_or_skip(d, plan, given, pending_rows))
+            if dialect.savepoints:
+                # the same for a missing referenced row; when nothing was inserted, the insert
+                # runs again behind a savepoint, which reports the failure exactly
+                keys = yield from _insert_if_referenced(d, plan, given, pending_rows)
+                if keys is not None:
+                    return keys
         # one statement is atomic by itself
         return (yield from _guarded(d, tx, True, _insert_batch(d, tx, plan, given, pending_rows)))
     return (yield from _unit(d, tx, _insert_batch(d, tx, plan, given, pending_rows)))
+
+
+def _insert_if_referenced(
+    d: SQLDriver, plan: ModelPlan, given: list[tuple[Any, ...]], pending_rows: list[tuple[Any, ...]]
+) -> Op[list[int] | None]:
+    """One row inserted only if the rows it refers to exist (and nothing clashes); ``None`` if not inserted."""
+    auto = not given
+    row = given[0] if given else pending_rows[0]
+    ai = plan.auto_index if auto else None
+    assert not auto or (ai is not None and plan.returning_key is not None)
+    # the positions in the row (a row without its generated key lacks that column)
+    at = [i if ai is None or i < ai else i - 1 for i in plan.references]
+    refs = tuple(i for i, j in zip(plan.references, at, strict=True) if row[j] is not None)
+    if not refs:  # refers to nothing: only a clash can stop it
+        return (yield from _insert_or_skip(d, plan, given, pending_rows))
+    sql = d.compiler.insert_if_referenced(plan, auto, refs)
+    params = row + tuple(row[j] for i, j in zip(plan.references, at, strict=True) if i in refs)
+    if auto:
+        got = yield cmd.fetchone(sql, params)
+        return None if got is None else [int(got[0])]
+    if (yield cmd.execute(sql, params)) != 1:
+        return None
+    if plan.auto_index is not None:
+        yield from d.after_given_keys(plan, row[plan.auto_index])
+    return []
 
 
 def _insert_reserved(
@@ -834,7 +869,7 @@ def _insert_reserved(
     keys = list(range(first, first + len(pending_rows)))
     rows = given + [(*r[:ai], k, *r[ai:]) for r, k in zip(pending_rows, keys, strict=True)]
     # (reserve_keys already moved the sequence past the given keys: no after_given_keys)
-    if len(rows) == 1 and not given and not _may_clash(d, plan.info):
+    if len(rows) == 1 and not given and not _may_clash(d, plan):
         # a key just drawn from the sequence is new, and nothing else is unique: the
         # insert cannot clash, so it needs no guard (and a failure is not one to survive)
         yield from d.insert_given(plan, rows)
@@ -877,7 +912,8 @@ def _insert_or_skip(
     assert plan.insert_auto is not None
     if plan.returning_key is None:
         return (yield from d.insert_generated(plan, pending_rows, True))
-    got = yield cmd.fetchone(f"{plan.insert_auto}{skip} RETURNING {plan.key_columns}", pending_rows[0])
+    assert plan.skip_returning_key is not None
+    got = yield cmd.fetchone(plan.skip_returning_key, pending_rows[0])
     if got is None:
         raise (yield from _clash(d, plan, _widened(plan, pending_rows)[0]))
     return [int(got[0])]
@@ -918,6 +954,28 @@ async def _run(
     return await tx.run(make(), context, model)
 
 
+_ALONE_ATTEMPTS = 8  # a set-based write that lost a deadlock on its own runs this often
+
+
+async def _run_alone(
+    d: SQLDriver, tx: SQLTransaction | None, make: Callable[[], Op[T]], context: str, model: type | None
+) -> T:
+    """A write that is one statement (or one unit) outside the caller's transactions: when the
+    database picks it as a deadlock victim it undid all of it, so it runs again (concurrent
+    ``update()``s of overlapping rows lock them in different orders); in a transaction, the
+    caller's ``in_transaction(retries=)`` decides."""
+    if tx is not None:
+        return await tx.run(make(), context, model)
+    for attempt in range(1, _ALONE_ATTEMPTS + 1):
+        try:
+            return await d._autocommit(make, context, model)
+        except errors.TransactionError as exc:
+            if not exc.retryable or attempt == _ALONE_ATTEMPTS:
+                raise
+        await retry_pause(attempt)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 async def _insert(d: SQLDriver, stmt: Insert, tx: SQLTransaction | None) -> None:
     if not stmt.instances:
         return
@@ -926,14 +984,19 @@ async def _insert(d: SQLDriver, stmt: Insert, tx: SQLTransaction | None) -> None
     # validation happens while the operation starts, before any statement is sent
     context = f"cannot add {stmt.model.__name__}"
     try:
-        keys = await _run(d, tx, lambda: _insert_op(d, tx, plan, instances), context, stmt.model)
+        if tx is not None:  # (the common case of one add() after another, without _run's indirection)
+            keys = await tx.run(_insert_op(d, tx, plan, instances), context, stmt.model)
+        else:
+            keys = await d._autocommit(lambda: _insert_op(d, tx, plan, instances), context, stmt.model)
     except errors.IntegrityError as exc:
         raise await d._explain(exc, stmt.model, tx or d, instances) from exc.__cause__
     if keys:
         ai = plan.auto_index
         assert ai is not None
         name = plan.info.fields[ai].name
-        if len(keys) == len(instances):
+        if len(keys) == 1 and len(instances) == 1:
+            plan.info.set_value(instances[0], name, keys[0])
+        elif len(keys) == len(instances):
             plan.info.write_values(name, instances, keys)
         else:
             pending = [m for m in instances if getattr(m, name) is None]
@@ -944,10 +1007,10 @@ def _save_op(d: SQLDriver, tx: SQLTransaction | None, plan: ModelPlan, instances
     info = plan.info
     if plan.save is None:
         raise errors.QueryError(f"{info.cls.__name__} has no key, so instances cannot be saved")
-    order = plan.save_order
-    rows = [tuple(row[i] for i in order) for row in map(plan.dump, instances)]
+    reorder = plan.save_row
+    rows = list(map(reorder, map(plan.dump, instances))) if reorder is not None else list(map(plan.dump, instances))
     sql = plan.save
-    can_fail = _uniques(info) or (d.dialect.foreign_keys and _references(info))
+    can_fail = plan.uniques or (d.dialect.foreign_keys and bool(plan.references))
     if len(rows) == 1:
         def one() -> Op[int]:
             if (yield cmd.execute(sql, rows[0])) != 1:
@@ -1043,7 +1106,7 @@ async def _update(d: SQLDriver, stmt: Update, tx: SQLTransaction | None) -> int:
     can_fail = any(f.info.unique or f.info.key or (fk and f.info.reference is not None) for f, _ in stmt.values)
     context = f"cannot update {stmt.model.__name__}"
     try:
-        return await _run(d, tx, lambda: _write(d, tx, sql, params, can_fail), context, stmt.model)
+        return await _run_alone(d, tx, lambda: _write(d, tx, sql, params, can_fail), context, stmt.model)
     except errors.IntegrityError as exc:
         values = [{f.name: v for f, v in stmt.values}]
         raise await d._explain(exc, stmt.model, tx or d, values) from exc.__cause__
@@ -1060,7 +1123,7 @@ async def _delete(d: SQLDriver, stmt: Delete, tx: SQLTransaction | None) -> int:
         if leaves is not None:
             make = lambda: _unit(d, tx, _delete_leaves_first(d, stmt, leaves))  # noqa: E731
     try:
-        return await _run(d, tx, make, context, stmt.model)
+        return await _run_alone(d, tx, make, context, stmt.model)
     except errors.IntegrityError as exc:
         raise await d._explain(exc, stmt.model, tx or d, deleting=True) from exc.__cause__
 
@@ -1218,8 +1281,16 @@ def _into(d: SQLDriver, model: type, names: Sequence[str], rows: Sequence[Any]) 
     return [plan.load([row[i] for i in order]) for row in rows]
 
 
-async def _stream(d: SQLDriver, link: Link, reader: _Reader, lock: _Turns | None = None) -> AsyncIterator[Any]:
-    sql, params, load, context, model = reader
+async def _batches(
+    d: SQLDriver, link: Link, reader: _Reader, lock: _Turns | None = None
+) -> AsyncIterator[list[Any]]:
+    """A stream's rows, a batch at a time: the caller loads each row as it hands it on.
+
+    One row at a time, not a batch of instances: an async generator layer per
+    row costs more than the loading, and instances made only when asked for
+    die young (a batch of them would survive garbage collections).
+    """
+    sql, params, _, context, model = reader
     n = d.stream_batch
     guard = lock or _NO_LOCK
     async with guard:
@@ -1233,13 +1304,12 @@ async def _stream(d: SQLDriver, link: Link, reader: _Reader, lock: _Turns | None
         while True:
             async with guard:
                 try:
-                    batch = await link.fetch(stream, n, load)
+                    batch = await link.fetch(stream, n)
                 except errors.OmmiError:
                     raise
                 except Exception as exc:
                     raise d._failure(exc, context, model) from exc
-            for item in batch:
-                yield item
+            yield batch
             if stream.done:
                 break
     finally:
@@ -1275,19 +1345,19 @@ def _open_stream(held: Held, sql: str, params: Sequence[Any], backend: str) -> S
     return stream
 
 
-def _fetch_batch(held: Held, stream: Stream, n: int, load: Callable[[Any], Any]) -> list[Any]:
+def _fetch_batch(held: Held, stream: Stream, n: int) -> list[Any]:
     if stream.buffer is not None:
         buf = stream.buffer
-        rows = [buf.popleft() for _ in range(min(n, len(buf)))]
+        rows: list[Any] = [buf.popleft() for _ in range(min(n, len(buf)))]
         stream.done = not buf
-        return list(map(load, rows))
+        return rows
     rows = held.conn.fetchmany(stream.cursor, n)
     if len(rows) < n:
         stream.done = True
         if stream in held.streams:
             held.streams.remove(stream)
         held.conn.close_cursor(stream.cursor)
-    return list(map(load, rows))
+    return rows
 
 
 def _close_stream(held: Held, stream: Stream) -> None:
@@ -1309,8 +1379,8 @@ class _ThreadLink(Link):
     async def open_stream(self, sql: str, params: Sequence[Any]) -> Stream:
         return await self.worker.call(_open_stream, sql, params, self.driver.backend)
 
-    async def fetch(self, stream: Stream, n: int, load: Callable[[Any], Any]) -> list[Any]:
-        return await self.worker.call(_fetch_batch, stream, n, load)
+    async def fetch(self, stream: Stream, n: int) -> list[Any]:
+        return await self.worker.call(_fetch_batch, stream, n)
 
     async def close_stream(self, stream: Stream) -> None:
         await self.worker.call(_close_stream, stream)
@@ -1432,20 +1502,20 @@ class _AsyncLink(Link):
             held.streams.append(stream)
         return stream
 
-    async def fetch(self, stream: Stream, n: int, load: Callable[[Any], Any]) -> list[Any]:
+    async def fetch(self, stream: Stream, n: int) -> list[Any]:
         held = self.held
         if stream.buffer is not None:
             buf = stream.buffer
-            rows = [buf.popleft() for _ in range(min(n, len(buf)))]
+            rows: list[Any] = [buf.popleft() for _ in range(min(n, len(buf)))]
             stream.done = not buf
-            return list(map(load, rows))
+            return rows
         rows = await held.conn.fetchmany(stream.cursor, n)
         if len(rows) < n:
             stream.done = True
             if stream in held.streams:
                 held.streams.remove(stream)
             await held.conn.close_cursor(stream.cursor)
-        return list(map(load, rows))
+        return rows
 
     async def close_stream(self, stream: Stream) -> None:
         held = self.held
@@ -1456,7 +1526,7 @@ class _AsyncLink(Link):
         stream.done = True
 
     async def release(self, reusable: bool) -> None:
-        await self.driver.release_connection(self.held.conn, reusable)
+        await self.driver.give_back(self.held.conn, reusable)
 
     @property
     def usable(self) -> bool:
@@ -1470,12 +1540,30 @@ class AsyncSQLDriver(SQLDriver):
     (reads are retried once on a fresh connection when a pooled one turns out
     to have been dropped by the server); each transaction and stream holds
     one until it ends. Subclasses implement the pool methods below.
+
+    Between operations one idle connection is kept aside (the *spare*)
+    instead of going back to the library's pool, when the driver says it is
+    idle (:meth:`connection_idle`) and no operation waits for the pool: the
+    next operation takes it without the pool's acquire and release, which on
+    asyncpg cost as much as a small query. It goes back to the pool after
+    ``spare_seconds`` unused, once every ``spare_uses`` operations (so the
+    pool's own policies, such as recycling, still apply) and at
+    :meth:`close`. A driver whose connections cache anything about the
+    schema clears it on the spare too in :meth:`schema_changed`.
     """
 
     _pool: Any = None
     """The library's pool once connected (``None`` before :meth:`connect` and after :meth:`close`)."""
     _closed: bool = False
     url: URL
+    _spare: AsyncConnection | None = None
+    _spare_since = 0.0
+    _spare_left = 0
+    _waiting = 0
+    spare_seconds: ClassVar[float] = 10.0
+    """How long the spare connection may stay unused before it goes back to the pool."""
+    spare_uses: ClassVar[int] = 1000
+    """Operations the spare serves before it goes back to the pool once."""
 
     @staticmethod
     def check_pool_sizes(backend: str, min_size: int, max_size: int) -> None:
@@ -1495,16 +1583,52 @@ class AsyncSQLDriver(SQLDriver):
 
     async def acquire_connection(self) -> AsyncConnection:
         """A connection from the pool (``ConnectionFailed`` when none can be had)."""
+        spare = self._spare
+        if spare is not None:
+            self._spare = None
+            if time.monotonic() - self._spare_since < self.spare_seconds and self.connection_usable(spare):
+                return spare
+            await self.release_connection(spare, self.connection_usable(spare))
         pool = self._pool
         if pool is None:
             backend = self.errors.backend
             raise errors.ConnectionFailed(
                 f"this {backend} driver has been closed" if self._closed else f"the {backend} driver is not connected"
             )
+        self._waiting += 1
         try:
             return await self.take_from_pool(pool)
         except Exception as exc:
             raise self.connection_failed(exc, f"cannot connect to {self.url.render()}") from exc
+        finally:
+            self._waiting -= 1
+
+    async def give_back(self, conn: AsyncConnection, reusable: bool) -> None:
+        """Hand a connection back after an operation: kept as the spare, or returned to the pool."""
+        if (
+            reusable and self._spare is None and not self._waiting and self._pool is not None
+            and self.connection_idle(conn)
+        ):
+            if self._spare_left > 0:
+                self._spare_left -= 1
+                self._spare = conn
+                self._spare_since = time.monotonic()
+                return
+            self._spare_left = self.spare_uses  # this time through the pool: the next one is kept
+        await self.release_connection(conn, reusable)
+
+    async def _drop_spare(self) -> None:
+        spare, self._spare = self._spare, None
+        if spare is not None:
+            await self.release_connection(spare, self.connection_usable(spare))
+
+    def connection_idle(self, conn: AsyncConnection) -> bool:
+        """Whether a connection has nothing open on it (no transaction), so it may be kept as the spare.
+
+        The default, ``False``, returns every connection to the library's pool.
+        """
+        return False
+
 
     @abc.abstractmethod
     async def take_from_pool(self, pool: Any) -> AsyncConnection:
@@ -1516,6 +1640,7 @@ class AsyncSQLDriver(SQLDriver):
 
     async def close(self) -> None:
         self._closed = True
+        await self._drop_spare()  # the pool waits for every connection it lent
         pool, self._pool = self._pool, None
         if pool is not None:
             await self.close_pool(pool)
@@ -1545,8 +1670,10 @@ class AsyncSQLDriver(SQLDriver):
         for attempt in (1, 2):
             conn = await self.acquire_connection()
             reusable = True
+            done = False
             try:
-                return await drive_async(Held(conn, False), make(), self.backend, Trace())
+                result = await drive_async(Held(conn, False), make(), self.backend, Trace())
+                done = True
             except errors.OmmiError:
                 raise
             except Exception as exc:
@@ -1558,6 +1685,9 @@ class AsyncSQLDriver(SQLDriver):
                 reusable = False  # cancelled mid-statement: the connection's state is unknown
                 raise
             finally:
-                await self.release_connection(conn, reusable and self.connection_usable(conn))
+                if not done:  # failed or interrupted (cancelled, say): back through the pool, which checks it
+                    await self.release_connection(conn, reusable and self.connection_usable(conn))
+            await self.give_back(conn, self.connection_usable(conn))
+            return result
         raise AssertionError("unreachable")  # pragma: no cover
 

@@ -10,7 +10,11 @@ import pytest
 
 from ommi import DBFailure, DBSuccess, Ommi, errors
 from ommi.testing.models import (
+    Article,
+    Category,
     Person,
+    Remark,
+    Writer,
 )
 from ommi.testing.suite._helpers import names
 
@@ -160,6 +164,42 @@ async def test_failed_add_inside_transaction_keeps_the_transaction_usable(suite_
         assert isinstance(dup, DBFailure) and isinstance(dup.error, errors.IntegrityError)
         await tx.add(Person("D", 5)).or_raise()
     assert await names(suite_db) == ["A", "B", "D"]
+
+
+@pytest.mark.requires("transactions", "savepoints")
+async def test_adds_of_rows_that_refer_to_others_inside_a_transaction(suite_db: Ommi) -> None:
+    """One add() after another of models with references: each gets its key, a missing
+    referenced row or a taken key fails that add() alone, and the transaction goes on."""
+    [ann] = await suite_db.add(Writer("Ann")).or_raise()
+    async with suite_db.transaction() as tx:
+        [bob] = await tx.add(Writer("Bob")).or_raise()
+        [first] = await tx.add(Article("first", ann.id)).or_raise()
+        [second] = await tx.add(Article("second", bob.id)).or_raise()  # refers to a row of this transaction
+        [loose] = await tx.add(Article("loose")).or_raise()  # refers to nothing
+        [given] = await tx.add(Article("given", ann.id, id=5000)).or_raise()
+        orphan = await tx.add(Article("orphan", 987_654))
+        assert isinstance(orphan, DBFailure) and isinstance(orphan.error, errors.IntegrityError)
+        assert (orphan.error.kind, orphan.error.fields) == ("reference", ("writer_id",))
+        taken = await tx.add(Article("taken", ann.id, id=first.id))
+        assert isinstance(taken, DBFailure) and isinstance(taken.error, errors.IntegrityError)
+        assert (taken.error.kind, taken.error.fields) == ("key", ("id",))
+        [later] = await tx.add(Article("later", bob.id)).or_raise()
+        assert first.id is not None and bob.id is not None
+        [remark] = await tx.add(Remark("kept", first.id, bob.id)).or_raise()
+        lost = await tx.add(Remark("lost", first.id, 987_654))
+        assert isinstance(lost, DBFailure) and isinstance(lost.error, errors.IntegrityError)
+        assert lost.error.kind == "reference"
+        [root] = await tx.add(Category("root")).or_raise()
+        [child] = await tx.add(Category("child", root.id)).or_raise()
+        [itself] = await tx.add(Category("itself", 7000, id=7000)).or_raise()  # refers to its own row
+    assert len({first.id, second.id, loose.id, given.id, later.id}) == 5 and given.id == 5000
+    stored = {a.title: a.writer_id for a in await suite_db.find(Article).all().or_raise()}
+    assert stored == {"first": ann.id, "second": bob.id, "loose": None, "given": ann.id, "later": bob.id}
+    assert [r.text for r in await suite_db.find(Remark).all().or_raise()] == ["kept"] and remark.id is not None
+    parents = {c.name: c.parent_id for c in await suite_db.find(Category).all().or_raise()}
+    assert parents == {"root": None, "child": root.id, "itself": itself.id} and child.id is not None
+    itself.parent_id = None  # (InnoDB cannot delete a row referring to itself: the cleanup could not)
+    await suite_db.save(itself).or_raise()
 
 
 @pytest.mark.requires("transactions", "savepoints")
