@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
@@ -381,7 +382,20 @@ class Query(Generic[M]):
             raise errors.QueryError("include() loads relations for all() / first() / one(), not for async for")
         stmts = await self._scope.observed()
         relations = bool(get_model_info(self._select.model).relations)
+        # A driver may hand over its rows a batch at a time with the function that
+        # loads one (the SQL base does): one async generator per row instead of two.
+        stream_rows = getattr(stmts, "stream_rows", None)
         try:
+            if stream_rows is not None:
+                load, batches = stream_rows(self._select)
+                async with contextlib.aclosing(batches):
+                    async for rows in batches:
+                        for row in rows:
+                            item = load(row)
+                            if relations:
+                                self._scope.bind(self._select.model, (item,))
+                            yield item
+                return
             async for item in stmts.stream(self._select):
                 if relations:
                     self._scope.bind(self._select.model, (item,))

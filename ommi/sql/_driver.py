@@ -31,7 +31,7 @@ import contextlib
 import itertools
 import operator
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
 from typing import Any, ClassVar, TypeVar
 
 from ommi import errors
@@ -228,21 +228,28 @@ class SQLDriver(Driver):
         return await _raw(self, stmt, None)
 
     def stream(self, stmt: Select) -> AsyncIterator[Any]:
-        return self._stream(_select_reader(self, stmt))
+        return _loaded(_select_reader(self, stmt), self._stream_batches)
 
     def stream_values(self, stmt: Values) -> AsyncIterator[tuple[Any, ...]]:
-        return self._stream(_values_reader(self, stmt))
+        return _loaded(_values_reader(self, stmt), self._stream_batches)
 
-    async def _stream(self, reader: _Reader) -> AsyncIterator[Any]:
+    def stream_rows(self, stmt: Select) -> tuple[Callable[[Any], Any], AsyncGenerator[list[Any], None]]:
+        """:meth:`stream` as the function that loads a row and the stored rows, a batch at a time.
+
+        The query's ``async for`` loads each row itself: one async generator per
+        row instead of two.
+        """
+        reader = _select_reader(self, stmt)
+        return reader[2], self._stream_batches(reader)
+
+    async def _stream_batches(self, reader: _Reader) -> AsyncGenerator[list[Any], None]:
         link = await self._link()
         reusable = False
         try:
             # a read-only transaction of its own: the rows as of the stream's start
             await self._on(link, _control("begin", self.dialect.begin_read_sql), "cannot start a stream", reader[4])
-            load = reader[2]
             async for rows in _batches(self, link, reader):
-                for row in rows:
-                    yield load(row)
+                yield rows
             reusable = True
         finally:
             if link.usable:
@@ -595,12 +602,17 @@ class SQLTransaction(DriverTransaction):
         return await _raw(self.driver, stmt, self)
 
     def stream(self, stmt: Select) -> AsyncIterator[Any]:
-        return self._stream(_select_reader(self.driver, stmt))
+        return _loaded(_select_reader(self.driver, stmt), self._stream_batches)
 
     def stream_values(self, stmt: Values) -> AsyncIterator[tuple[Any, ...]]:
-        return self._stream(_values_reader(self.driver, stmt))
+        return _loaded(_values_reader(self.driver, stmt), self._stream_batches)
 
-    async def _stream(self, reader: _Reader) -> AsyncIterator[Any]:
+    def stream_rows(self, stmt: Select) -> tuple[Callable[[Any], Any], AsyncGenerator[list[Any], None]]:
+        """See :meth:`SQLDriver.stream_rows`."""
+        reader = _select_reader(self.driver, stmt)
+        return reader[2], self._stream_batches(reader)
+
+    async def _stream_batches(self, reader: _Reader) -> AsyncGenerator[list[Any], None]:
         # on the transaction's own connection, to see its writes; another statement
         # run before the stream ends first reads the stream's remaining rows
         async with self.state.lock:
@@ -608,10 +620,8 @@ class SQLTransaction(DriverTransaction):
                 raise errors.TransactionError(
                     f"this transaction was aborted by an earlier failure ({self.state.aborted})"
                 ) from self.state.aborted
-        load = reader[2]
         async for rows in _batches(self.driver, self.state.link, reader, self.state.lock):
-            for row in rows:
-                yield load(row)
+            yield rows
 
     async def commit(self) -> None:
         d = self.driver.dialect
@@ -1279,6 +1289,17 @@ def _into(d: SQLDriver, model: type, names: Sequence[str], rows: Sequence[Any]) 
         )
     order = [position[f.column] for f in plan.info.fields]
     return [plan.load([row[i] for i in order]) for row in rows]
+
+
+async def _loaded(
+    reader: _Reader, batches_of: Callable[[_Reader], AsyncGenerator[list[Any], None]]
+) -> AsyncIterator[Any]:
+    """A stream's rows, loaded one at a time from its batches."""
+    load = reader[2]
+    async with contextlib.aclosing(batches_of(reader)) as batches:
+        async for rows in batches:
+            for row in rows:
+                yield load(row)
 
 
 async def _batches(
