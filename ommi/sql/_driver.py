@@ -341,6 +341,15 @@ class SQLDriver(Driver):
         """Insert complete rows (``plan.dump`` rows)."""
         return _insert_rows(plan, rows)
 
+    def save_rows(self, plan: ModelPlan, rows: list[tuple[Any, ...]]) -> Op[int | None]:
+        """Write several ``plan.dump`` rows to the rows with their keys; the rows matched, or ``None``.
+
+        The default runs ``plan.save`` once per row (``executemany``). A driver
+        whose database has a cheaper set-based form overrides it; ``None`` means
+        the library does not count (the base then looks for the rows itself).
+        """
+        return _save_each(plan, rows)
+
     reserves_keys: ClassVar[bool] = False
     """The driver draws ``Auto`` keys itself before inserting (:meth:`reserve_keys`), not the database."""
 
@@ -1017,23 +1026,26 @@ def _save_op(d: SQLDriver, tx: SQLTransaction | None, plan: ModelPlan, instances
     info = plan.info
     if plan.save is None:
         raise errors.QueryError(f"{info.cls.__name__} has no key, so instances cannot be saved")
-    reorder = plan.save_row
-    rows = list(map(reorder, map(plan.dump, instances))) if reorder is not None else list(map(plan.dump, instances))
     sql = plan.save
     can_fail = plan.uniques or (d.dialect.foreign_keys and bool(plan.references))
-    if len(rows) == 1:
+    if len(instances) == 1:
+        reorder = plan.save_row
+        row = plan.dump(instances[0])
+        params = reorder(row) if reorder is not None else row
+
         def one() -> Op[int]:
-            if (yield cmd.execute(sql, rows[0])) != 1:
+            if (yield cmd.execute(sql, params)) != 1:
                 raise _not_saved(info, instances[0])
             return 1
 
         return (yield from _guarded(d, tx, can_fail, one()))
+    rows = list(map(plan.dump, instances))
 
     def many() -> Op[int]:
         if tx is not None and not d.dialect.savepoints:
             # nothing could undo the rows written before a missing one: look first
             yield from _check_keys_exist(d, plan, instances)
-        total = yield cmd.executemany(sql, rows)
+        total = yield from d.save_rows(plan, rows)
         if total is None:  # the library does not count: look for the rows
             yield from _check_keys_exist(d, plan, instances)
         elif total != len(rows):
@@ -1042,6 +1054,13 @@ def _save_op(d: SQLDriver, tx: SQLTransaction | None, plan: ModelPlan, instances
         return len(rows)
 
     return (yield from _unit(d, tx, many()))
+
+
+def _save_each(plan: ModelPlan, rows: list[tuple[Any, ...]]) -> Op[int | None]:
+    reorder = plan.save_row
+    params = list(map(reorder, rows)) if reorder is not None else rows
+    total = yield cmd.executemany(plan.save or "", params)
+    return None if total is None else int(total)
 
 
 def _check_keys_exist(d: SQLDriver, plan: ModelPlan, instances: Sequence[Any]) -> Op[None]:
