@@ -255,6 +255,51 @@ async def test_user_keys_above_the_sequence_push_it_forward(db: Ommi) -> None:
     assert await db.find(Person).count().or_raise() == 4
 
 
+async def test_keys_drawn_ahead_for_one_row_adds_never_clash(tmp_path: Path) -> None:
+    url = f"duckdb:///{tmp_path}/keys.duckdb"
+    db = await opened(url)
+    try:
+        [first] = await db.add(Person("first", 1)).or_raise()
+        assert first.id is not None
+        # explicit keys among the keys the driver drew ahead: generated keys step over them
+        await db.add(Person("given", 1, id=first.id + 3)).or_raise()
+        await db.add(Person("given2", 1, id=first.id + 5), Person("mixed", 1)).or_raise()
+        singles = [(await db.add(Person(f"p{i}", 1)).or_raise())[0] for i in range(100)]
+        keys = [p.id for p in singles]
+        assert len(set(keys)) == 100
+        assert {first.id + 3, first.id + 5}.isdisjoint(keys)
+        # a second connection to the same file shares the keys drawn ahead: its
+        # generated keys never clash, and an explicit key it stores is stepped over
+        other = Ommi.connect(url)
+        try:
+            theirs = [(await other.add(Person(f"q{i}", 1)).or_raise())[0].id for i in range(5)]
+            top = max(k for k in theirs if k is not None)
+            await other.add(Person("theirs", 1, id=top + 2)).or_raise()
+        finally:
+            await other.close()
+        assert set(theirs).isdisjoint(keys)
+        mine = [(await db.add(Person(f"r{i}", 1)).or_raise())[0].id for i in range(5)]
+        assert top + 2 not in mine and set(mine).isdisjoint(theirs)
+        assert await db.find(Person).count().or_raise() == 115
+    finally:
+        await db.close()
+    # after a restart the keys go on above every stored one (a gap is the only trace)
+    db = await opened(url)
+    try:
+        [later] = await db.add(Person("later", 1)).or_raise()
+        assert later.id is not None and later.id > max(k for k in keys if k is not None)
+    finally:
+        await db.close()
+    # a file made again at the same path starts its keys over, without the old spares
+    (tmp_path / "keys.duckdb").unlink()
+    db = await opened(url)
+    try:
+        fresh = [(await db.add(Person(f"s{i}", 1)).or_raise())[0].id for i in range(80)]
+        assert fresh == list(range(1, 81))
+    finally:
+        await db.close()
+
+
 async def test_decimals_round_trip_exactly_or_are_refused(db: Ommi) -> None:
     widest = Decimal("9" * 28 + "." + "9" * 10)
     stored = await db.add(

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import os
 import re
 import threading
 import weakref
@@ -151,19 +152,75 @@ class DuckDBConnection(Connection):
         self.cur.interrupt()
 
 
+_SPARE = 63  # keys drawn beyond the one asked for, for the next one-row adds
+
+
+class _Spares:
+    """Keys drawn ahead for one database, shared by every driver of it in this process."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.keys: dict[str, tuple[int, int]] = {}  # table -> (next spare key, last spare key)
+        self.users = 0
+
+
+_SPARES: dict[str, _Spares] = {}
+_SPARES_LOCK = threading.Lock()
+
+
+def _spares_of(path: str) -> tuple[str, _Spares]:
+    """The spares of a database file, counted as used once more until :func:`_done_with`."""
+    if path == ":memory:":
+        return "", _Spares()  # a private database of this driver's own
+    where = os.path.realpath(path)
+    with _SPARES_LOCK:
+        spares = _SPARES.setdefault(where, _Spares())
+        spares.users += 1
+        return where, spares
+
+
+def _done_with(where: str) -> None:
+    # when no driver has the file open, it may be deleted and made again: its
+    # sequences would start over, so the spares drawn from the old ones go
+    with _SPARES_LOCK:
+        spares = _SPARES.get(where)
+        if spares is not None:
+            spares.users -= 1
+            if spares.users <= 0:
+                del _SPARES[where]
+
+
 class _Keys:
     """Reserves ``Auto`` keys from each table's sequence, keeping it above every stored key.
 
     DuckDB sequences ignore transactions, so concurrent transactions never draw
     the same key. Sequence calls go through one cursor of their own, outside
     any transaction, under a lock shared by all of the driver's threads.
+
+    Keys for one row at a time are drawn ``_SPARE`` at once and handed out from
+    the driver's memory, as a PostgreSQL sequence with ``CACHE`` does: a drawn
+    key is never drawn again (by this or any other connection), so the only
+    cost is a gap of unused keys when the driver closes. Explicit keys at or
+    above a spare key discard the spares below them.
     """
 
     def __init__(self, open_cursor: Callable[[], _Cursor]) -> None:
         self._open_cursor = open_cursor
-        self._lock = threading.Lock()
         self._cur: _Cursor | None = None
         self._synced: set[str] = set()
+        self._lock = threading.Lock()
+        self._spare: dict[str, tuple[int, int]] = {}
+        self._where = ""
+
+    def share(self, path: str) -> None:
+        """Called once the database is open: take the spares of its file.
+
+        Every driver of one database file in this process shares the spares (and
+        the lock): an explicit key one of them stores discards the spares below
+        it for all. (No other process can write the file while this one has it.)
+        """
+        self._where, shared = _spares_of(path)
+        self._lock, self._spare = shared.lock, shared.keys
 
     def reserve(self, plan: ModelPlan, n: int, floor: int | None) -> int:
         """Reserve ``n`` consecutive keys above ``floor`` and every stored key; return the first."""
@@ -183,6 +240,21 @@ class _Keys:
                 if top is not None and (floor is None or top > floor):
                     floor = top
                 self._synced.add(info.name)
+            spare = self._spare.get(info.name)
+            if spare is not None and floor is not None and floor >= spare[0]:
+                # explicit keys reached the spares: those at or below them may be taken
+                spare = (floor + 1, spare[1]) if floor < spare[1] else None
+                if spare is None:
+                    del self._spare[info.name]
+                else:
+                    self._spare[info.name] = spare
+            if spare is not None and 0 < n <= spare[1] - spare[0] + 1:
+                start = spare[0]
+                if start + n > spare[1]:
+                    del self._spare[info.name]
+                else:
+                    self._spare[info.name] = (start + n, spare[1])
+                return start
             if n == 0:
                 # only move the sequence past explicit keys (it may reach the very last key)
                 if floor is not None:
@@ -200,20 +272,28 @@ class _Keys:
             last = start + n - 1 if n else start
             if last > _INT64_MAX or (n and start > _INT64_MAX):
                 raise errors.IntegrityError(f"no generated keys left for {info.cls.__name__} (64-bit range used up)")
-            if last > int(row[0]):
-                cur.execute(f"SELECT setval({seq}, ?)", [last])
+            extra = min(_SPARE, _INT64_MAX - last) if n == 1 else 0
+            if last + extra > int(row[0]):
+                cur.execute(f"SELECT setval({seq}, ?)", [last + extra])
+            if extra:
+                self._spare[info.name] = (last + 1, last + extra)
             return start
 
     def forget(self, tables: Sequence[str]) -> None:
         """The tables were dropped: read their largest key again on next use."""
         with self._lock:
             self._synced.difference_update(tables)
+            for table in tables:
+                self._spare.pop(table, None)
 
     def close(self) -> None:
         with self._lock:
             if self._cur is not None:
                 self._cur.close()
                 self._cur = None
+        where, self._where = self._where, ""
+        if where:
+            _done_with(where)
 
 
 @dataclass(eq=False)
@@ -322,6 +402,7 @@ class DuckDBDriver(BlockingSQLDriver):
             self._root = await asyncio.to_thread(self._open_root)
         except duckdb.Error as exc:
             raise errors.ConnectionFailed(f"cannot open DuckDB database {self.path!r}: {exc}") from exc
+        self._keys.share(self.path)
         self._connected = True
         _open_drivers.add(self)
 
