@@ -7,7 +7,8 @@ server if the backend needs one) and cleans up afterwards. The session-scoped
 once per backend. ``OMMI_TEST_BACKENDS=sqlite,postgresql`` narrows the run.
 
 A backend whose server cannot start makes its tests fail with the reason;
-nothing is skipped silently.
+nothing is skipped silently. With ``CI`` set, any skip other than one by
+declared capability fails the run (see ``pytest_runtest_logreport``).
 """
 
 from __future__ import annotations
@@ -66,8 +67,32 @@ def backend_url(name: str) -> str:
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     _servers.close()
+    if _unexpected_skips and not hasattr(session.config, "workerinput"):
+        # CI never skips a backend silently: only capability skips are allowed there
+        print("\nCI skipped tests for reasons other than a declared capability:")
+        for line in _unexpected_skips:
+            print("  " + line)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture(scope="session", params=selected_backends())
 def ommi_url(request: pytest.FixtureRequest) -> Iterator[str]:
     yield backend_url(request.param)
+
+
+def only_with(name: str) -> pytest.MarkDecorator:
+    """Mark tests of one backend's own behaviour: they run when ``OMMI_TEST_BACKENDS`` selects it."""
+    return pytest.mark.skipif(name not in selected_backends(), reason=f"OMMI_TEST_BACKENDS does not select {name}")
+
+
+# Skips a CI run accepts: those the conformance suite makes by declared capability.
+# Anything else (a backend left out, a dependency missing) fails a CI run.
+_CAPABILITY_SKIPS = ("driver does not declare capability", "the driver stores infinite floats")
+_unexpected_skips: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if os.environ.get("CI") and report.skipped and not hasattr(report, "wasxfail"):  # on the controller too
+        reason = str(report.longrepr[-1]) if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        if not any(allowed in reason for allowed in _CAPABILITY_SKIPS):
+            _unexpected_skips.append(f"{report.nodeid}: {reason}")

@@ -14,19 +14,23 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
-pytest.importorskip("aiosqlite", reason="the bench dependency group is not installed")
 
 
-def test_quick_benchmark_runs_and_contenders_agree(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k != "OMMI_DATABASE_URL"}
-    done = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--backends", "sqlite", "--json", str(tmp_path / "quick.json")],
+def bench(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``python -m bench ARGS`` from the repository root, without the user's database URL."""
+    environ = {k: v for k, v in os.environ.items() if k != "OMMI_DATABASE_URL"}
+    return subprocess.run(
+        [sys.executable, "-m", "bench", *args],
         capture_output=True,
         text=True,
         cwd=ROOT,
-        env=env,
+        env={**environ, **(env or {})},
         timeout=600,
     )
+
+
+def test_quick_benchmark_runs_and_contenders_agree(tmp_path: Path) -> None:
+    done = bench("--quick", "--backends", "sqlite", "--json", str(tmp_path / "quick.json"))
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "ok: every contender agreed on workloads ABCDEFGHIJK" in done.stdout
     for letter in "ABCDEFGHIJK":
@@ -39,17 +43,9 @@ def test_quick_benchmark_runs_and_contenders_agree(tmp_path: Path) -> None:
 
 def test_scaling_run_reports_cost_per_unit_at_each_size(tmp_path: Path) -> None:
     """``--scaling``: the standard run at each size, contenders agreeing at every size (tiny sizes here)."""
-    env = {k: v for k, v in os.environ.items() if k != "OMMI_DATABASE_URL"}
     saved = tmp_path / "scaling.json"
     args = ["--scaling", "200,400", "--lookups", "20", "--backends", "sqlite", "--repeat", "1", "--json", str(saved)]
-    done = subprocess.run(
-        [sys.executable, "-m", "bench", *args, "--no-write"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=env,
-        timeout=600,
-    )
+    done = bench(*args, "--no-write")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "| workload | unit | contender | 200 | 400 | growth |" in done.stdout
     for letter in "ABCDEFGHIJK":
@@ -58,15 +54,7 @@ def test_scaling_run_reports_cost_per_unit_at_each_size(tmp_path: Path) -> None:
     # a saved run renders again, into the files given
     page, chart = tmp_path / "page.md", tmp_path / "chart.png"
     page.write_text("# Benchmarks\n", encoding="utf-8")
-    again = subprocess.run(
-        [sys.executable, "-m", "bench", "--from-json", str(saved), "--markdown", str(page)]
-        + ["--scaling-chart", str(chart)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=env,
-        timeout=600,
-    )
+    again = bench("--from-json", str(saved), "--markdown", str(page), "--scaling-chart", str(chart))
     assert again.returncode == 0, again.stderr[-3000:]
     assert "## Scaling" in page.read_text(encoding="utf-8") and chart.stat().st_size > 0
 
@@ -76,16 +64,7 @@ SMALL = ["--rows", "200", "--lookups", "20", "--stream-rows", "500"]
 
 def test_quick_benchmark_on_mongodb_agrees() -> None:
     """ommi and raw PyMongo agree on MongoDB (smaller sizes than --quick, to stay a few seconds)."""
-    pytest.importorskip("pymongo", reason="the mongodb extra is not installed")
-    env = {k: v for k, v in os.environ.items() if k != "OMMI_DATABASE_URL"}
-    done = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--backends", "mongodb", "--no-startup", *SMALL],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=env,
-        timeout=600,
-    )
+    done = bench("--quick", "--backends", "mongodb", "--no-startup", *SMALL)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "ok: every contender agreed on workloads ABCDEFGHIJK" in done.stdout
     assert "| ommi | pymongo |" in done.stdout
@@ -97,16 +76,8 @@ def test_quick_benchmark_on_mysql_agrees() -> None:
 
     if "mysql" not in selected_backends():
         pytest.skip("OMMI_TEST_BACKENDS does not select mysql")
-    env = {k: v for k, v in os.environ.items() if k != "OMMI_DATABASE_URL"}
-    env["OMMI_TEST_MYSQL_URL"] = backend_url("mysql")  # the session's server, not a second one
-    done = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--backends", "mysql", "--no-startup", *SMALL],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=env,
-        timeout=600,
-    )
+    server = {"OMMI_TEST_MYSQL_URL": backend_url("mysql")}  # the session's server, not a second one
+    done = bench("--quick", "--backends", "mysql", "--no-startup", *SMALL, env=server)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "ok: every contender agreed on workloads ABCDEFGHIJK" in done.stdout
     assert "| ommi | asyncmy | SQLAlchemy | Tortoise |" in done.stdout

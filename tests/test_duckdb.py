@@ -25,8 +25,6 @@ from ommi.testing.models import (
     suite_collection,
 )
 
-pytest.importorskip("duckdb")
-
 
 async def opened(url: str) -> Ommi:
     db = Ommi.connect(url)

@@ -17,9 +17,9 @@ import pytest
 from asyncmy.errors import IntegrityError
 
 from tests.backends import mysql as _mariadb
-from tests.conftest import backend_url, selected_backends
+from tests.conftest import backend_url, only_with
 
-pytestmark = pytest.mark.skipif("mysql" not in selected_backends(), reason="OMMI_TEST_BACKENDS does not select mysql")
+pytestmark = only_with("mysql")
 
 
 @pytest.fixture(scope="module")

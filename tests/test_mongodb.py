@@ -21,11 +21,9 @@ from ommi_mongodb import COUNTERS, like_to_regex
 from pymongo import AsyncMongoClient
 
 from ommi import AwareDatetime, DBFailure, Key, ModelCollection, Ommi, Unique, errors, ommi_model
-from tests.conftest import backend_url, selected_backends
+from tests.conftest import backend_url, only_with
 
-pytestmark = pytest.mark.skipif(
-    "mongodb" not in selected_backends(), reason="OMMI_TEST_BACKENDS does not select mongodb"
-)
+pytestmark = only_with("mongodb")
 
 mongo_models = ModelCollection("ommi-mongodb-tests")
 

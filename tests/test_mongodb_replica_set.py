@@ -18,11 +18,9 @@ import pytest
 from pymongo import AsyncMongoClient, monitoring
 
 from ommi import Key, ModelCollection, Ommi, errors, ommi_model
-from tests.conftest import backend_url, selected_backends
+from tests.conftest import backend_url, only_with
 
-pytestmark = pytest.mark.skipif(
-    "mongodb" not in selected_backends(), reason="OMMI_TEST_BACKENDS does not select mongodb"
-)
+pytestmark = only_with("mongodb")
 
 models = ModelCollection("ommi-mongodb-replica-set-tests")
 

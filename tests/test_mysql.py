@@ -37,9 +37,9 @@ from ommi import (
     errors,
     ommi_model,
 )
-from tests.conftest import backend_url, selected_backends
+from tests.conftest import backend_url, only_with
 
-pytestmark = pytest.mark.skipif("mysql" not in selected_backends(), reason="OMMI_TEST_BACKENDS does not select mysql")
+pytestmark = only_with("mysql")
 
 coll = ModelCollection("mysql-tests")
 

@@ -30,11 +30,9 @@ from ommi_postgresql import PostgreSQLDriver
 from ommi import AwareDatetime, Count, DBFailure, Key, Max, Min, ModelCollection, Ommi, Unique, errors, ommi_model
 from ommi.driver import load_driver, model_info, parse_url
 from tests.backends import postgresql as pg_backend
-from tests.conftest import backend_url, selected_backends
+from tests.conftest import backend_url, only_with
 
-pytestmark = pytest.mark.skipif(
-    "postgresql" not in selected_backends(), reason="OMMI_TEST_BACKENDS does not select postgresql"
-)
+pytestmark = only_with("postgresql")
 
 coll = ModelCollection("postgresql-tests")
 

@@ -38,11 +38,9 @@ from ommi import (
     ommi_model,
 )
 from tests._replication import Replication, replicated_postgres, shared_pair
-from tests.conftest import selected_backends
+from tests.conftest import only_with
 
-pytestmark = pytest.mark.skipif(
-    "postgresql" not in selected_backends(), reason="OMMI_TEST_BACKENDS does not select postgresql"
-)
+pytestmark = only_with("postgresql")
 
 store = ModelCollection("replica-tests")
 

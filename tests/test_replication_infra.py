@@ -16,11 +16,9 @@ import asyncpg
 import pytest
 
 from tests._replication import Replication, replicated_postgres
-from tests.conftest import selected_backends
+from tests.conftest import only_with
 
-pytestmark = pytest.mark.skipif(
-    "postgresql" not in selected_backends(), reason="OMMI_TEST_BACKENDS does not select postgresql"
-)
+pytestmark = only_with("postgresql")
 
 
 @pytest.fixture(scope="module")
