@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
-from ommi import DBFailure, DBResult, Ommi, errors
+from ommi import DBFailure, DBResult, ModelCollection, Ommi, Schema, errors
 from ommi.testing.models import (
     Person,
 )
@@ -32,3 +34,15 @@ async def people(db: Ommi) -> list[Person]:
 async def names(db: Ommi, *preds: Any) -> list[str]:
     found = await db.find(Person, *preds).all().or_raise()
     return sorted(p.name for p in found)
+
+
+@contextlib.asynccontextmanager
+async def fresh_tables(db: Ommi, collection: ModelCollection) -> AsyncIterator[Schema]:
+    """The tables of a test's own collection, created empty and dropped afterwards."""
+    schema = db.schema(collection)
+    await schema.delete_models().or_raise()
+    await schema.create_models().or_raise()
+    try:
+        yield schema
+    finally:
+        await schema.delete_models().or_raise()

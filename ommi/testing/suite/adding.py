@@ -9,7 +9,7 @@ from ommi.testing.models import (
     Author,
     Person,
 )
-from ommi.testing.suite._helpers import names
+from ommi.testing.suite._helpers import fresh_tables, names
 
 
 async def test_add_writes_generated_keys_back(suite_db: Ommi) -> None:
@@ -111,17 +111,12 @@ async def test_explicit_keys_across_the_whole_64_bit_range(suite_db: Ommi) -> No
         label: str
         id: Annotated[int | None, Key] = None
 
-    schema = suite_db.schema(edges)
-    await schema.delete_models().or_raise()
-    await schema.create_models().or_raise()
-    try:
+    async with fresh_tables(suite_db, edges):
         await suite_db.add(Edge("low", -(2**63)), Edge("one", 1)).or_raise()
         await suite_db.add(Edge("high", 2**63 - 1)).or_raise()
         assert (await suite_db.get(Edge, 2**63 - 1).or_raise()).label == "high"
         assert (await suite_db.get(Edge, -(2**63)).or_raise()).label == "low"
         assert [e.label for e in await suite_db.find(Edge).order_by(Edge.id).all().or_raise()] == ["low", "one", "high"]
-    finally:
-        await schema.delete_models().or_raise()
 
 
 async def test_concurrent_first_adds_to_a_new_table_get_distinct_keys(suite_db: Ommi) -> None:

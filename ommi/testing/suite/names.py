@@ -14,6 +14,7 @@ import pytest
 
 from ommi import Count, DBFailure, Index, Key, ModelCollection, Ommi, StoreAs, Sum, Unique, errors, ommi_model
 from ommi.testing.models import LegacyCustomer, LegacyOrderLine
+from ommi.testing.suite._helpers import fresh_tables
 
 
 async def test_every_action_on_awkward_table_and_column_names(suite_db: Ommi) -> None:
@@ -138,15 +139,10 @@ async def test_indexes_of_tables_whose_names_run_together_are_each_created(suite
         b_d: Annotated[int, Index] = 0
         id: Annotated[int | None, Key] = None
 
-    schema = suite_db.schema(joined)
-    await schema.delete_models().or_raise()
-    await schema.create_models().or_raise()
-    try:
+    async with fresh_tables(suite_db, joined) as schema:
         await suite_db.add(Left("x"), Right("x")).or_raise()
         for twin in (Left("x"), Right("x")):
             again = await suite_db.add(twin)
             assert isinstance(again, DBFailure) and isinstance(again.error, errors.IntegrityError), again
             assert again.error.kind == "unique" and again.error.model is type(twin)
         assert await schema.diff().or_raise() == []  # the plain indexes of d and b_d are both there
-    finally:
-        await schema.delete_models().or_raise()

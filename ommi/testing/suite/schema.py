@@ -7,6 +7,7 @@ from typing import Annotated, Any
 import pytest
 
 from ommi import DBFailure, Ommi, errors
+from ommi.testing.suite._helpers import fresh_tables
 
 
 def _versions(table: str) -> tuple[Any, ...]:
@@ -63,9 +64,7 @@ async def test_diff_and_sync_create_missing_tables(suite_db: Ommi) -> None:
 @pytest.mark.requires("schema_evolution")
 async def test_sync_applies_additive_changes_and_keeps_rows(suite_db: Ommi) -> None:
     v1, ContactV1, v2, ContactV2 = _versions("EvolveAdd")
-    await suite_db.schema(v1).delete_models().or_raise()
-    await suite_db.schema(v1).create_models().or_raise()
-    try:
+    async with fresh_tables(suite_db, v1):
         await suite_db.add(ContactV1("Ann", 30, "x"), ContactV1("Bob", 40)).or_raise()
         diff = await suite_db.schema(v2).diff().or_raise()
         kinds = {c.kind for c in diff}
@@ -80,8 +79,6 @@ async def test_sync_applies_additive_changes_and_keeps_rows(suite_db: Ommi) -> N
         dup = await suite_db.add(ContactV2("Dee", 6, email="cy@example.com"))
         assert isinstance(dup, DBFailure) and isinstance(dup.error, errors.IntegrityError)
         assert await suite_db.find(ContactV2.city == "Oslo").count().or_raise() == 1
-    finally:
-        await suite_db.schema(v1).delete_models().or_raise()
 
 
 @pytest.mark.requires("schema_evolution")
@@ -107,9 +104,7 @@ async def test_sync_gives_existing_rows_the_exact_default(suite_db: Ommi) -> Non
         note: str = "it's \"quoted\"\x00, with a NUL"
         id: Annotated[int | None, Key] = None
 
-    await suite_db.schema(v1).delete_models().or_raise()
-    await suite_db.schema(v1).create_models().or_raise()
-    try:
+    async with fresh_tables(suite_db, v1):
         await suite_db.add(ContactV1("Ann", 30), ContactV1("Bob", 40)).or_raise()
         await suite_db.schema(v4).sync().or_raise()
         rows = await suite_db.find(ContactV4).order_by(ContactV4.name).all().or_raise()
@@ -118,8 +113,6 @@ async def test_sync_gives_existing_rows_the_exact_default(suite_db: Ommi) -> Non
         assert all(type(r.top) is float and type(r.zero) is float and type(r.note) is str for r in rows)
         if suite_db.capabilities >= {"signed_zero"}:
             assert all(math.copysign(1.0, r.zero) == -1.0 for r in rows)
-    finally:
-        await suite_db.schema(v1).delete_models().or_raise()
 
 
 @pytest.mark.requires("schema_evolution")
@@ -138,9 +131,7 @@ async def test_sync_refuses_destructive_changes_unless_allowed(suite_db: Ommi) -
         age: int
         id: Annotated[int | None, Key] = None
 
-    await suite_db.schema(v1).delete_models().or_raise()
-    await suite_db.schema(v1).create_models().or_raise()
-    try:
+    async with fresh_tables(suite_db, v1):
         await suite_db.add(ContactV1("Ann", 30, "old")).or_raise()
         diff = await suite_db.schema(v3).diff().or_raise()
         if not diff:  # a schemaless store has no columns to drop
@@ -163,8 +154,6 @@ async def test_sync_refuses_destructive_changes_unless_allowed(suite_db: Ommi) -
         assert (ann.name, ann.age) == ("Ann", 30)
         bad = await suite_db.schema(v3).sync(allow={"drop_everything"})
         assert isinstance(bad, DBFailure) and "drop_everything" in str(bad.error)
-    finally:
-        await suite_db.schema(v1).delete_models().or_raise()
 
 
 
@@ -175,9 +164,7 @@ async def test_a_field_missing_from_its_table_never_reads_as_a_value(suite_db: O
     column (or, in a document store, the field's absence), never the column's own name; a filter
     on it never matches rows it should not."""
     v1, Old, _, New = _versions("Contact_drift")
-    await suite_db.schema(v1).delete_models().or_raise()
-    await suite_db.schema(v1).create_models().or_raise()
-    try:
+    async with fresh_tables(suite_db, v1):
         await suite_db.add(Old("Ann", 31), Old("Bob", 17)).or_raise()
         rows = await suite_db.find(New).all()
         if isinstance(rows, DBFailure):
@@ -188,8 +175,6 @@ async def test_a_field_missing_from_its_table_never_reads_as_a_value(suite_db: O
         gone = await suite_db.find(New.nickname == "nickname").delete()
         assert isinstance(gone, DBFailure) or gone.value == 0
         assert await suite_db.find(Old).count().or_raise() == 2
-    finally:
-        await suite_db.schema(v1).delete_models().or_raise()
 
 
 __all__ = [name for name in dict(globals()) if name.startswith("test_")]

@@ -6,7 +6,7 @@ import asyncio
 
 from ommi import Ommi, errors
 from ommi.testing.models import Counter, Membership, Person
-from ommi.testing.suite._helpers import error_of
+from ommi.testing.suite._helpers import error_of, fresh_tables
 
 
 async def test_upsert_by_key_inserts_then_updates(suite_db: Ommi) -> None:
@@ -113,14 +113,9 @@ async def test_upsert_on_a_unique_field_of_a_model_with_a_chosen_key(suite_db: O
         barcode: Annotated[str, Unique]
         price: int
 
-    schema = suite_db.schema(coll)
-    await schema.delete_models().or_raise()
-    await schema.create_models().or_raise()
-    try:
+    async with fresh_tables(suite_db, coll):
         await suite_db.upsert(Product("A-1", "0001", 5), on=Product.barcode).or_raise()
         renamed = Product("A-2", "0001", 7)  # same barcode, another sku: the stored row is updated
         await suite_db.upsert(renamed, on=Product.barcode).or_raise()
         assert renamed.sku == "A-1"
         assert [(p.sku, p.price) for p in await suite_db.find(Product).all().or_raise()] == [("A-1", 7)]
-    finally:
-        await schema.delete_models().or_raise()
