@@ -29,7 +29,7 @@ from ommi import _placement as placement
 from ommi import errors
 from ommi._adapters import NO_DEFAULT
 from ommi._fields import Kind
-from ommi._model import FieldInfo, ModelInfo, get_model_info, infos_in_dependency_order
+from ommi._model import ColumnEncoder, FieldInfo, ModelInfo, get_model_info, infos_in_dependency_order
 from ommi._native import ErrorRule, NativeErrors, first_line, missing_table_hint, retry_pause
 from ommi._threads import ThreadWorker
 from ommi._url import URL, Option, flag, parse_url
@@ -39,6 +39,7 @@ __all__ = [
     "CAPABILITIES",
     "NO_DEFAULT",
     "URL",
+    "ColumnEncoder",
     "Condition",
     "Driver",
     "DriverTransaction",

@@ -497,6 +497,38 @@ async def test_explicit_keys_in_a_batch_move_the_identity_forward_never_back(db:
     assert len(keys) == len(set(keys)) == 5
 
 
+async def test_bulk_keys_stay_right_while_another_session_draws_from_the_sequence(
+    db: Ommi, pg_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A bulk add reserves its keys from the identity sequence; when another session draws keys at
+    the same moment, those reserved are not consecutive and are read back one by one."""
+    caplog.set_level(logging.DEBUG, logger="ommi.statements")
+    other = await asyncpg.connect(pg_url)
+    stop = asyncio.Event()
+
+    async def draw() -> None:
+        while not stop.is_set():
+            await other.fetchval("""SELECT nextval(pg_get_serial_sequence('"PgItem"', 'id'))""")
+
+    drawing = asyncio.create_task(draw())
+    added: list[PgItem] = []
+    try:
+        for attempt in range(30):
+            batch = [PgItem(f"r{attempt}-{i}", i) for i in range(2000)]
+            await db.add(*batch).or_raise()
+            added += batch
+            if any("string_agg" in r.getMessage() for r in caplog.records):
+                break
+    finally:
+        stop.set()
+        await drawing
+        await other.close()
+    assert any("string_agg" in r.getMessage() for r in caplog.records), "the keys never came out scattered"
+    stored = {p.id: p for p in await db.find(PgItem).all().or_raise()}
+    assert len(stored) == len(added)
+    assert all(stored[p.id] == p for p in added)
+
+
 async def test_statements_are_logged_without_values(db: Ommi, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG, logger="ommi.statements")
     await db.add(PgItem("private-value", 1)).or_raise()

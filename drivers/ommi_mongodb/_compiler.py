@@ -235,6 +235,8 @@ class ModelPlan:
     """The document path of each field, in field order (``_id``, ``_id.col`` or ``col``)."""
     dump: Callable[[Any], tuple[Any, ...]]
     """Instance -> validated row of encoded values (raises ``ValidationError``)."""
+    dump_many: Callable[[Sequence[Any]], list[tuple[Any, ...]]]
+    """``dump`` of many instances at once (the same rows and errors, faster)."""
     to_doc: Callable[[Sequence[Any]], dict[str, Any]]
     """Encoded row -> document (``None`` values left out)."""
     load: Callable[[dict[str, Any]], Any]
@@ -366,6 +368,7 @@ class MongoCompiler:
             collection=info.name,
             paths=tuple(_path(f) for f in info.fields),
             dump=info.dumper([encoder_for(f) for f in info.fields]),
+            dump_many=info.bulk_dumper([encoder_for(f) for f in info.fields]),
             to_doc=_make_to_doc(info),
             load=_make_load(info, [decoder_for(f) for f in info.fields]),
             auto_index=info.fields.index(info.auto_key) if info.auto_key is not None else None,

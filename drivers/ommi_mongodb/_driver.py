@@ -272,7 +272,7 @@ class _Ops:
         if not instances:
             return
         with d._errors("cannot encode a value for MongoDB"):
-            docs = [plan.to_doc(plan.dump(m)) for m in instances]  # validates everything before any write
+            docs = list(map(plan.to_doc, plan.dump_many(instances)))  # validates everything before any write
         generated: list[tuple[Any, int]] = []
         ai = plan.auto_index
         with d._errors(f"cannot add {plan.info.cls.__name__}", plan.info.cls):
@@ -316,7 +316,7 @@ class _Ops:
         if not info.key:
             raise errors.QueryError(f"{info.cls.__name__} has no key, so instances cannot be saved")
         with d._errors("cannot encode a value for MongoDB"):
-            docs = [plan.to_doc(plan.dump(m)) for m in stmt.instances]
+            docs = list(map(plan.to_doc, plan.dump_many(stmt.instances)))
         if not docs:
             return 0
         coll = self._coll(plan)
@@ -529,7 +529,7 @@ class _Ops:
         if not stmt.instances:
             return
         with d._errors("cannot encode a value for MongoDB"):
-            docs = [plan.to_doc(plan.dump(m)) for m in stmt.instances]  # validates everything first
+            docs = list(map(plan.to_doc, plan.dump_many(stmt.instances)))  # validates everything first
         ai = plan.auto_index
         on_paths = [d._compiler.path(f.info) for f in stmt.on]
         by_key = on_paths == ["_id"] or all(p.startswith("_id.") for p in on_paths)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from ommi.driver import FieldInfo
+from ommi.driver import ColumnEncoder, FieldInfo
 from ommi.query import Agg, AggFunc, CaseFunc, Wildcard, like_pattern, like_tokens
 from ommi.sql import Codec, Kind, SQLDialect
 
@@ -101,6 +101,17 @@ def escape_text(v: str) -> str:
     return v
 
 
+def _escape_texts(values: list[str]) -> list[str]:
+    # one scan of the joined column finds the rare text that needs its code
+    joined = "".join(values)
+    if "\x00" in joined or "\x01" in joined:
+        return list(map(escape_text, values))
+    return values
+
+
+_TEXT = ColumnEncoder(escape_text, _escape_texts)
+
+
 def unescape_text(v: str) -> str:
     """The stored text -> the original string."""
     if "\x01" in v:
@@ -160,7 +171,7 @@ class PostgreSQLDialect(SQLDialect):
     begin_read_sql = "BEGIN READ ONLY"
     failed_statement_aborts_transaction = True
     cursors_see_later_writes = False  # a cursor reads the snapshot it was opened with
-    encoders: ClassVar[Mapping[Kind, Codec]] = {**SQLDialect.encoders, Kind.STR: escape_text, Kind.JSON: _json_text}
+    encoders: ClassVar[Mapping[Kind, Codec]] = {**SQLDialect.encoders, Kind.STR: _TEXT, Kind.JSON: _json_text}
     decoders: ClassVar[Mapping[Kind, Codec]] = {
         **SQLDialect.decoders, Kind.STR: unescape_text, Kind.JSON: _json_value, Kind.UUID: _uuid,
     }

@@ -52,9 +52,18 @@ _COPY_THRESHOLD = 100  # from this many generated-key rows on, one add() uses CO
 
 _RESERVE_KEYS = (
     # The sequence is looked up once (a materialized CTE: inside nextval() it would be looked up
-    # per row, 30 ms for 10,000 keys against 3.6), and the keys come back as one text value:
-    # one row instead of 10,000, and not an int8[] array, whose codec asyncpg looks up with a
-    # query of its own (4 ms) on each connection after a schema change.
+    # per row, 30 ms for 10,000 keys against 3.6). Usually no other session drew from the
+    # sequence meanwhile and the keys are consecutive: then the first, the last and the count
+    # say which they are (3.1 ms for 10,000 keys, against 3.5 for sending each key back).
+    "WITH q AS MATERIALIZED (SELECT pg_get_serial_sequence($1, $2)::regclass AS s) "
+    "SELECT min(v), max(v), count(*) FROM (SELECT nextval(q.s) AS v FROM q, generate_series(1, $3::int)) AS k"
+)
+
+_RESERVE_LISTED_KEYS = (
+    # Keys that came out scattered are left unused (a sequence has gaps anyway): these are sent
+    # back one by one, as one text value: one row instead of 10,000, and not an int8[] array,
+    # whose codec asyncpg looks up with a query of its own (4 ms) on each connection after a
+    # schema change.
     "WITH q AS MATERIALIZED (SELECT pg_get_serial_sequence($1, $2)::regclass AS s) "
     "SELECT string_agg(nextval(q.s)::text, ',') FROM q, generate_series(1, $3::int)"
 )
@@ -509,10 +518,14 @@ class PostgreSQLDriver(AsyncSQLDriver):
         # Bulk: reserve the keys from the identity sequence, then COPY the rows
         # with their keys: one statement each way, and keys known in order.
         column = plan.info.fields[ai].column
-        reserved = (yield fetchall(_RESERVE_KEYS, (plan.table, column, len(rows))))[0][0]
-        keys = sorted(map(int, reserved.split(",")))
+        args = (plan.table, column, len(rows))
+        first, last, count = (yield fetchall(_RESERVE_KEYS, args))[0]
+        if last - first + 1 == count:
+            keys = list(range(first, last + 1))
+        else:
+            keys = sorted(map(int, (yield fetchall(_RESERVE_LISTED_KEYS, args))[0][0].split(",")))
         # the key column last: each record is its row plus the key
-        records = [(*r, k) for r, k in zip(rows, keys, strict=True)]
+        records = [r + (k,) for r, k in zip(rows, keys, strict=True)]  # noqa: RUF005 - faster than (*r, k)
         columns = [f.column for i, f in enumerate(plan.info.fields) if i != ai] + [plan.info.fields[ai].column]
         text = f"COPY {plan.table} ({', '.join(self.dialect.quote(c) for c in columns)}) FROM STDIN (BINARY)"
         yield call("copy_records", text, plan.info.name, records, columns)

@@ -805,8 +805,8 @@ def _split(plan: ModelPlan, instances: Sequence[Any]) -> tuple[list[tuple[Any, .
     """
     ai = plan.auto_index
     if ai is None:
-        return list(map(plan.dump, instances)), [], []
-    assert plan.dump_auto is not None
+        return plan.dump_many(instances), [], []
+    assert plan.dump_auto is not None and plan.dump_auto_many is not None
     if len(instances) == 1:  # one add() per row: the common case
         m = instances[0]
         if getattr(m, plan.info.fields[ai].name) is None:
@@ -814,7 +814,9 @@ def _split(plan: ModelPlan, instances: Sequence[Any]) -> tuple[list[tuple[Any, .
         return [plan.dump(m)], [], []
     keys = list(map(operator.attrgetter(plan.info.fields[ai].name), instances))
     if keys.count(None) == len(keys):  # the usual case: every key generated
-        return [], list(range(len(instances))), list(map(plan.dump_auto, instances))
+        return [], list(range(len(instances))), plan.dump_auto_many(instances)
+    if None not in keys:
+        return plan.dump_many(instances), [], []
     given: list[tuple[Any, ...]] = []
     pending: list[int] = []
     pending_rows: list[tuple[Any, ...]] = []
@@ -1039,7 +1041,7 @@ def _save_op(d: SQLDriver, tx: SQLTransaction | None, plan: ModelPlan, instances
             return 1
 
         return (yield from _guarded(d, tx, can_fail, one()))
-    rows = list(map(plan.dump, instances))
+    rows = plan.dump_many(instances)
 
     def many() -> Op[int]:
         if tx is not None and not d.dialect.savepoints:

@@ -70,6 +70,74 @@ async def test_a_save_of_several_instances_writes_every_type_back_exactly(suite_
     assert (await suite_db.get(Sample, stored[0].id).or_raise()).s == "second"
 
 
+def _bulk_samples() -> list[Sample]:
+    """Enough instances that a driver writes them as one batch: every type, NULLs, text with the
+    characters some backends store with a code, and values the write converts (int for float,
+    bytearray for bytes, a str subclass)."""
+
+    class Text(str):
+        pass
+
+    samples = [full_sample() for _ in range(3)]
+    samples += [Sample(s=f"row {n}", i=n, f=n / 4, b=n % 2 == 0, by=bytes([n]), js={"n": n}) for n in range(12)]
+    samples += [
+        Sample(),
+        Sample(s="\x00\x01\x01\x02 codes", i=2**63 - 1, f=-0.0),
+        Sample(s="ascii", f=3, by=bytearray(b"\x00\x01")),  # type: ignore[arg-type]  # accepted, stored as bytes
+        Sample(s=Text("a str subclass"), i=-(2**63)),
+        Sample(s="", lst=[], js={}),
+    ]
+    return samples
+
+
+async def test_a_bulk_add_writes_every_value_exactly(suite_db: Ommi) -> None:
+    samples = _bulk_samples()
+    await suite_db.add(*samples).or_raise()
+    assert len({s.id for s in samples}) == len(samples)
+    for want in samples:
+        got = await suite_db.get(Sample, want.id).or_raise()
+        for name in ("s", "i", "f", "b", "by", "dec", "dt", "adt", "d", "t", "u", "color", "level", "js", "lst"):
+            value = getattr(want, name)
+            assert getattr(got, name) == value, (name, getattr(got, name), value)
+            if value is not None:
+                # what a read gives back: the field's own type (a subclass or bytearray comes back as the base)
+                assert type(getattr(got, name)) in (type(value), str, bytes, float), name
+    # a float field given an int stores a float, a bytes field given a bytearray stores bytes
+    converted = await suite_db.get(Sample, samples[-3].id).or_raise()
+    assert type(converted.f) is float and type(converted.by) is bytes
+
+
+@pytest.mark.parametrize(
+    ("field", "bad", "words"),
+    [
+        ("s", "lone \ud800 surrogate", "surrogate"),
+        ("s", 12, "expects str"),
+        ("i", 2**63, "64-bit"),
+        ("i", True, "expects int"),
+        ("i", "12", "expects int"),
+        ("f", float("nan"), "NaN"),
+        ("b", 1, "expects bool"),
+        ("by", "text", "expects bytes"),
+    ],
+)
+async def test_a_bulk_add_refuses_the_first_invalid_instance_and_writes_nothing(
+    suite_db: Ommi, field: str, bad: object, words: str
+) -> None:
+    samples = _bulk_samples()
+    setattr(samples[9], field, bad)
+    # a later instance is invalid too, in a field that comes first
+    if field == "s":
+        samples[14].i = "not an int"  # type: ignore[assignment]
+    else:
+        samples[14].s = b"not text"  # type: ignore[assignment]
+    result = await suite_db.add(*samples)
+    assert isinstance(result, DBFailure) and isinstance(result.error, errors.ValidationError), result
+    # the error is the first invalid instance's, as when they are checked one by one
+    assert f"Sample.{field}" in str(result.error) and words in str(result.error), str(result.error)
+    assert await suite_db.find(Sample).count().or_raise() == 0
+    assert all(s.id is None for s in samples)
+
+
 async def test_nulls_round_trip(suite_db: Ommi) -> None:
     [empty] = await suite_db.add(Sample()).or_raise()
     loaded = await suite_db.get(Sample, empty.id).or_raise()
