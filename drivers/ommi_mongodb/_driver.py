@@ -25,6 +25,7 @@ Design notes (the user-facing version is docs/backends/mongodb.md):
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -1316,18 +1317,74 @@ class _PrimaryReads(_Ops, Statements):
         return self._read_db()[plan.collection]
 
 
+async def _to_the_end(action: Awaitable[T]) -> T:
+    """Await ``action`` to its end even when the task is cancelled meanwhile, then let the
+    cancellation through.
+
+    A command of a transaction that was sent is completed by the server anyway. Abandoning
+    it half-way would send the transaction's abort while the server still runs the command;
+    a server may then keep the transaction open (seen on secantusdb: later writes to the same
+    documents failed with write conflicts, or waited for it without end). So the command's
+    reply is awaited first, and the abort that follows the cancellation is the last word.
+    """
+    task = asyncio.ensure_future(action)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        if not task.done():
+            await asyncio.wait([task])
+        if not task.cancelled():
+            task.exception()  # retrieved: the cancellation is what the caller gets
+        raise
+
+
 class _MongoTransaction(_Ops, DriverTransaction):
-    """A client session with a multi-document transaction (snapshot reads, majority commit)."""
+    """A client session with a multi-document transaction (snapshot reads, majority commit).
+
+    Each statement runs to its end even if the task is cancelled while the server works on
+    it (see ``_to_the_end``); the cancellation then reaches the caller, and the block's
+    rollback aborts the transaction.
+    """
 
     def __init__(self, driver: MongoDBDriver, session: AsyncClientSession) -> None:
         self._driver = driver
         self._session = session
 
+    async def insert(self, stmt: Insert) -> None:
+        await _to_the_end(super().insert(stmt))
+
+    async def save(self, stmt: Save) -> int:
+        return await _to_the_end(super().save(stmt))
+
+    async def select(self, stmt: Select) -> list[Any]:
+        return await _to_the_end(super().select(stmt))
+
+    async def count(self, stmt: Select) -> int:
+        return await _to_the_end(super().count(stmt))
+
+    async def values(self, stmt: Values) -> list[tuple[Any, ...]]:
+        return await _to_the_end(super().values(stmt))
+
+    async def upsert(self, stmt: Upsert) -> None:
+        await _to_the_end(super().upsert(stmt))
+
+    async def raw(self, stmt: Raw) -> list[Any]:
+        return await _to_the_end(super().raw(stmt))
+
+    async def update(self, stmt: Update) -> int:
+        return await _to_the_end(super().update(stmt))
+
+    async def aggregate(self, stmt: Aggregate) -> list[tuple[Any, ...]]:
+        return await _to_the_end(super().aggregate(stmt))
+
+    async def delete(self, stmt: Delete) -> int:
+        return await _to_the_end(super().delete(stmt))
+
     async def commit(self) -> None:
         session = self._session
         assert session is not None
         try:
-            await session.commit_transaction()
+            await _to_the_end(session.commit_transaction())
         except PyMongoError as exc:
             err = self._driver._errors.translate(exc, "cannot commit the MongoDB transaction")
             if not isinstance(err, (errors.ConnectionFailed, errors.IntegrityError)):
@@ -1341,6 +1398,6 @@ class _MongoTransaction(_Ops, DriverTransaction):
         assert session is not None
         try:
             with self._driver._errors("cannot roll back the MongoDB transaction"):
-                await session.abort_transaction()
+                await _to_the_end(session.abort_transaction())
         finally:
             await session.end_session()
