@@ -390,10 +390,13 @@ class Query(Generic[M]):
                 load_rows, batches = stream_rows(self._select)
                 async with contextlib.aclosing(batches):
                     async for rows in batches:
-                        for item in load_rows(rows):
-                            if relations:
+                        if relations:
+                            for item in load_rows(rows):
                                 self._scope.bind(self._select.model, (item,))
-                            yield item
+                                yield item
+                        else:  # the common case: no test per row
+                            for item in load_rows(rows):
+                                yield item
                 return
             async for item in stmts.stream(self._select):
                 if relations:
