@@ -383,18 +383,20 @@ class Query(Generic[M]):
         stmts = await self._scope.observed()
         relations = bool(get_model_info(self._select.model).relations)
         # A driver may hand over its rows a batch at a time with the function that
-        # loads one (the SQL base does): one async generator per row instead of two.
+        # loads them (the SQL base does): one async generator per row instead of two.
         stream_rows = getattr(stmts, "stream_rows", None)
         try:
             if stream_rows is not None:
-                load, batches = stream_rows(self._select)
+                load_rows, batches = stream_rows(self._select)
                 async with contextlib.aclosing(batches):
                     async for rows in batches:
-                        for row in rows:
-                            item = load(row)
-                            if relations:
+                        if relations:
+                            for item in load_rows(rows):
                                 self._scope.bind(self._select.model, (item,))
-                            yield item
+                                yield item
+                        else:  # the common case: no test per row
+                            for item in load_rows(rows):
+                                yield item
                 return
             async for item in stmts.stream(self._select):
                 if relations:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, time
 from decimal import Decimal
@@ -82,6 +82,8 @@ class ModelPlan:
     insert_auto: str | None
     save: str | None
     load: Callable[[Sequence[Any]], Any]
+    load_rows: Callable[[Iterable[Sequence[Any]]], Iterator[Any]]
+    """``map(load, rows)``, or as good and faster (:meth:`ommi.driver.ModelInfo.rows_loader`)."""
     dump: Callable[[Any], tuple[Any, ...]]
     dump_auto: Callable[[Any], tuple[Any, ...]] | None
     """Like ``dump`` without the generated key: the row for ``insert_auto``."""
@@ -199,6 +201,8 @@ class SQLCompiler:
             save_order = tuple(other + key_idx)
         references = tuple(i for i, f in enumerate(info.fields) if f.reference is not None)
         encoders = [d.encoder(f) for f in info.fields]
+        decoders = [d.decoder(f) for f in info.fields]
+        load = info.loader(decoders)
         return ModelPlan(
             info=info,
             table=table,
@@ -206,7 +210,8 @@ class SQLCompiler:
             insert_all=insert_all,
             insert_auto=insert_auto,
             save=save,
-            load=info.loader([d.decoder(f) for f in info.fields]),
+            load=load,
+            load_rows=info.rows_loader(decoders, load),
             dump=info.dumper(encoders),
             dump_auto=info.dumper(encoders, auto_index) if auto_index is not None else None,
             dump_many=info.bulk_dumper(encoders),

@@ -28,10 +28,11 @@ import abc
 import asyncio
 import collections
 import contextlib
+import functools
 import itertools
 import operator
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar, TypeVar
 
 from ommi import errors
@@ -233,11 +234,11 @@ class SQLDriver(Driver):
     def stream_values(self, stmt: Values) -> AsyncIterator[tuple[Any, ...]]:
         return _loaded(_values_reader(self, stmt), self._stream_batches)
 
-    def stream_rows(self, stmt: Select) -> tuple[Callable[[Any], Any], AsyncGenerator[list[Any], None]]:
-        """:meth:`stream` as the function that loads a row and the stored rows, a batch at a time.
+    def stream_rows(self, stmt: Select) -> tuple[_LoadRows, AsyncGenerator[list[Any], None]]:
+        """:meth:`stream` as the function that loads rows and the stored rows, a batch at a time.
 
-        The query's ``async for`` loads each row itself: one async generator per
-        row instead of two.
+        The query's ``async for`` loads each batch's rows itself (lazily, one at
+        a time): one async generator per row instead of two.
         """
         reader = _select_reader(self, stmt)
         return reader[2], self._stream_batches(reader)
@@ -616,7 +617,7 @@ class SQLTransaction(DriverTransaction):
     def stream_values(self, stmt: Values) -> AsyncIterator[tuple[Any, ...]]:
         return _loaded(_values_reader(self.driver, stmt), self._stream_batches)
 
-    def stream_rows(self, stmt: Select) -> tuple[Callable[[Any], Any], AsyncGenerator[list[Any], None]]:
+    def stream_rows(self, stmt: Select) -> tuple[_LoadRows, AsyncGenerator[list[Any], None]]:
         """See :meth:`SQLDriver.stream_rows`."""
         reader = _select_reader(self.driver, stmt)
         return reader[2], self._stream_batches(reader)
@@ -1105,11 +1106,16 @@ def _scalar(sql: str, params: Sequence[Any]) -> Op[Any]:
     return row[0] if row else None
 
 
+def _fetch_loaded(sql: str, params: Sequence[Any], load_rows: _LoadRows) -> Op[list[Any]]:
+    rows = yield cmd.fetchall(sql, params)
+    return list(load_rows(rows))
+
+
 async def _select(d: SQLDriver, stmt: Select, tx: SQLTransaction | None) -> list[Any]:
     sql, params = d.compiler.select(stmt)
-    load = d.compiler.plan(stmt.model).load
+    load_rows = d.compiler.plan(stmt.model).load_rows
     context = f"cannot query {stmt.model.__name__}"
-    return await _run(d, tx, lambda: _fetch(sql, params, load), context, stmt.model, read=True)
+    return await _run(d, tx, lambda: _fetch_loaded(sql, params, load_rows), context, stmt.model, read=True)
 
 
 async def _count(d: SQLDriver, stmt: Select, tx: SQLTransaction | None) -> int:
@@ -1186,18 +1192,20 @@ def _delete_leaves_first(d: SQLDriver, stmt: Delete, leaves: Predicate) -> Op[in
     return total + int((yield cmd.execute(sql, params)))
 
 
-_Reader = tuple[str, Sequence[Any], Callable[[Any], Any], str, type]
-"""What a stream reads: ``(sql, params, row loader, error context, model)``."""
+_LoadRows = Callable[[Iterable[Any]], Iterator[Any]]
+"""Stored rows -> what a query yields for each, lazily (:attr:`ModelPlan.load_rows`)."""
+_Reader = tuple[str, Sequence[Any], _LoadRows, str, type]
+"""What a stream reads: ``(sql, params, rows loader, error context, model)``."""
 
 
 def _select_reader(d: SQLDriver, stmt: Select) -> _Reader:
     sql, params = d.compiler.select(stmt)
-    return sql, params, d.compiler.plan(stmt.model).load, f"cannot query {stmt.model.__name__}", stmt.model
+    return sql, params, d.compiler.plan(stmt.model).load_rows, f"cannot query {stmt.model.__name__}", stmt.model
 
 
 def _values_reader(d: SQLDriver, stmt: Values) -> _Reader:
     sql, params, decode = d.compiler.values(stmt)
-    return sql, params, decode, f"cannot query {stmt.model.__name__}", stmt.model
+    return sql, params, functools.partial(map, decode), f"cannot query {stmt.model.__name__}", stmt.model
 
 
 async def _values(d: SQLDriver, stmt: Values, tx: SQLTransaction | None) -> list[tuple[Any, ...]]:
@@ -1316,11 +1324,11 @@ async def _loaded(
     reader: _Reader, batches_of: Callable[[_Reader], AsyncGenerator[list[Any], None]]
 ) -> AsyncIterator[Any]:
     """A stream's rows, loaded one at a time from its batches."""
-    load = reader[2]
+    load_rows = reader[2]
     async with contextlib.aclosing(batches_of(reader)) as batches:
         async for rows in batches:
-            for row in rows:
-                yield load(row)
+            for item in load_rows(rows):
+                yield item
 
 
 async def _batches(

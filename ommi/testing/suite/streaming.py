@@ -28,12 +28,13 @@ async def test_streaming_can_stop_early(suite_db: Ommi) -> None:
 
 
 async def test_a_stream_yields_each_row_once_as_of_its_start(suite_db: Ommi) -> None:
-    await suite_db.add(*(Person(f"p{i:04d}", i) for i in range(1200))).or_raise()
+    # several of every driver's batches (500 to 2,048 rows)
+    await suite_db.add(*(Person(f"p{i:04d}", i) for i in range(5000))).or_raise()
     seen: list[str] = []
     async for p in suite_db.find(Person).order_by(Person.age):
         seen.append(p.name)
-        if len(seen) % 150 == 1:
+        if len(seen) % 600 == 1:
             # other work on the same Ommi while the stream is open
             await suite_db.find(Person.name == p.name).update(age=p.age + 5000).or_raise()
             await suite_db.add(Person(f"new{len(seen)}", len(seen) + 3000)).or_raise()
-    assert seen == [f"p{i:04d}" for i in range(1200)]
+    assert seen == [f"p{i:04d}" for i in range(5000)]
