@@ -14,12 +14,16 @@ import sys
 import types
 import typing
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ommi import errors
+
+if TYPE_CHECKING:
+    from dataclasses import dataclass
+else:  # the same classes, built without compiling their methods at import (see there)
+    from ommi._dataclasses import dataclass
 
 __all__ = [
     "Auto",

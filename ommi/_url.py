@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import field
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from ommi import errors
+
+if TYPE_CHECKING:
+    from dataclasses import dataclass
+else:  # the same classes, built without compiling their methods at import (see there)
+    from ommi._dataclasses import dataclass
 
 __all__ = ["URL", "Option", "flag", "parse_url"]
 

@@ -21,9 +21,9 @@ import logging
 import os
 import sys
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ommi import _placement as placement
 from ommi import errors
@@ -34,6 +34,11 @@ from ommi._native import ErrorRule, NativeErrors, first_line, missing_table_hint
 from ommi._threads import ThreadWorker
 from ommi._url import URL, Option, flag, parse_url
 from ommi.query import Aggregate, Condition, Delete, Insert, Raw, Save, Select, Update, Upsert, Values
+
+if TYPE_CHECKING:
+    from dataclasses import dataclass
+else:  # the same classes, built without compiling their methods at import (see there)
+    from ommi._dataclasses import dataclass
 
 __all__ = [
     "CAPABILITIES",

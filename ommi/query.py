@@ -40,13 +40,15 @@ from __future__ import annotations
 import enum
 import functools
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Generic, Protocol, Union, overload
 
 from ommi import errors
 
 if TYPE_CHECKING:
+    from dataclasses import dataclass
+
     # Type-checker only: defaults (PEP 696) let drivers keep writing the bare
     # ``Compare`` or ``FieldRef`` while user code gets ``Compare[User]``.
     from typing_extensions import TypeVar
@@ -58,6 +60,8 @@ if TYPE_CHECKING:
     T = TypeVar("T", default=Any)
 else:
     from typing import TypeVar
+
+    from ommi._dataclasses import dataclass  # the same classes, built without compiling their methods (see there)
 
     M = TypeVar("M", covariant=True)  # noqa: PLC0105 - reads as "model" in signatures
     T = TypeVar("T")

@@ -1,0 +1,245 @@
+"""``dataclass`` for ommi's own classes: the standard decorator's result, built without compiling.
+
+``dataclasses.dataclass`` writes each generated method (``__init__``,
+``__repr__``, ``__eq__``, ``__hash__``, and a frozen class's ``__setattr__``
+and ``__delattr__``) as source text and compiles it, at every start of the
+interpreter: about 0.45 ms for a frozen class on Python 3.11. ``import ommi``
+plus a first query builds over fifty of them, which made dataclasses the
+largest part of ommi's start-up (docs/benchmarks.md, "Start-up").
+
+This decorator takes the same arguments and gives the same class: the
+standard decorator still reads the fields and builds ``__slots__``,
+``__match_args__`` and ``__dataclass_fields__``; then the methods it would
+have compiled are installed as closures over the field names (``__eq__``
+compares the same tuples, ``__hash__`` hashes the same tuple, ``__repr__``
+prints the same text), and ``__init__`` is a copy of one code object per
+number of parameters with the field names put in (``inspect.signature`` and
+keyword arguments see the real names; the body is the statements the
+standard ``__init__`` runs). ``__dataclass_params__`` then says what was
+asked for.
+
+Classes outside that shape (dataclass bases, ``__post_init__``,
+``InitVar``, keyword-only fields, default factories, ordering, ...) go to
+the standard decorator unchanged. Type checkers see the standard decorator
+(the modules import this one only ``if not TYPE_CHECKING``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import inspect  # imported by dataclasses anyway
+import reprlib
+import types
+from collections.abc import Callable
+from operator import attrgetter
+from typing import Any
+
+__all__ = ["dataclass"]
+
+_MISSING: Any = dataclasses.MISSING
+_SETTER = "__ommi_object_setattr__"  # a name no field can shadow, like the standard __init__'s
+
+
+def dataclass(
+    cls: type | None = None,
+    /,
+    *,
+    init: bool = True,
+    repr: bool = True,
+    eq: bool = True,
+    order: bool = False,
+    unsafe_hash: bool = False,
+    frozen: bool = False,
+    match_args: bool = True,
+    kw_only: bool = False,
+    slots: bool = False,
+    weakref_slot: bool = False,
+) -> Any:
+    """``dataclasses.dataclass`` with the same arguments and result, built faster (see the module)."""
+    simple_options = init and match_args and not (order or unsafe_hash or kw_only or weakref_slot)
+
+    def wrap(cls: type) -> type:
+        if not (simple_options and _simple(cls)):
+            return dataclasses.dataclass(
+                cls,
+                init=init,
+                repr=repr,
+                eq=eq,
+                order=order,
+                unsafe_hash=unsafe_hash,
+                frozen=frozen,
+                match_args=match_args,
+                kw_only=kw_only,
+                slots=slots,
+                weakref_slot=weakref_slot,
+            )
+        return _build(cls, repr=repr, eq=eq, frozen=frozen, slots=slots)
+
+    return wrap if cls is None else wrap(cls)
+
+
+def _simple(cls: type) -> bool:
+    """Whether the class has only plain fields: positional, with or without a plain default."""
+    if any(hasattr(base, "__dataclass_fields__") for base in cls.__mro__[1:]) or hasattr(cls, "__post_init__"):
+        return False
+    own = cls.__dict__
+    for name, annotation in own.get("__annotations__", {}).items():
+        text = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "") or str(annotation)
+        if "InitVar" in text or "KW_ONLY" in text or name == "self":
+            return False
+        spec = own.get(name)
+        if isinstance(spec, dataclasses.Field) and (
+            spec.default_factory is not _MISSING or not spec.init or spec.kw_only is True
+        ):
+            return False
+    return True
+
+
+def _build(cls: type, *, repr: bool, eq: bool, frozen: bool, slots: bool) -> type:
+    own = dict(cls.__dict__)  # what the class itself defines: never overwritten, as the standard decorator
+    had_doc = bool(own.get("__doc__"))
+    class_hash = own.get("__hash__", _MISSING)
+    explicit_hash = not (class_hash is _MISSING or (class_hash is None and "__eq__" in own))
+    if frozen and ("__setattr__" in own or "__delattr__" in own):
+        name = "__setattr__" if "__setattr__" in own else "__delattr__"
+        raise TypeError(f"Cannot overwrite attribute {name} in class {cls.__name__}")
+
+    if not had_doc:  # written below, from the real signature (the standard decorator would use object's)
+        cls.__doc__ = cls.__name__
+    # Fields, __match_args__, __slots__: the standard decorator, asked for no generated methods.
+    cls = dataclasses.dataclass(cls, init=False, repr=False, eq=False, frozen=False, slots=slots)
+    flds = dataclasses.fields(cls)
+    names = tuple(f.name for f in flds)
+
+    def add(fn: Callable[..., Any], name: str) -> None:
+        fn.__name__ = name
+        fn.__qualname__ = f"{cls.__qualname__}.{name}"
+        setattr(cls, name, fn)
+
+    if "__init__" not in own:
+        cls.__init__ = _init(cls, flds, frozen)  # type: ignore[misc]
+    if repr and "__repr__" not in own:
+        add(_repr(tuple(f.name for f in flds if f.repr)), "__repr__")
+    if eq and "__eq__" not in own:
+        add(_eq(_getter(tuple(f.name for f in flds if f.compare))), "__eq__")
+    if frozen:
+        setattr_, delattr_ = _frozen(cls, names)
+        add(setattr_, "__setattr__")
+        add(delattr_, "__delattr__")
+        if slots:  # pickling and copying a frozen class with slots, as the standard decorator
+            if "__getstate__" not in own:
+                setattr(cls, "__getstate__", _getstate)  # noqa: B010 - mypy refuses the plain assignment
+            if "__setstate__" not in own:
+                setattr(cls, "__setstate__", _setstate)  # noqa: B010
+    if eq and not explicit_hash:
+        # eq without frozen: unhashable; eq and frozen: a hash of the compared fields
+        if frozen:
+            hashed = tuple(f.name for f in flds if (f.compare if f.hash is None else f.hash))
+            add(_hash(_getter(hashed)), "__hash__")
+        else:
+            cls.__hash__ = None  # type: ignore[assignment]
+    if not had_doc:
+        try:  # a docstring from the signature, as the standard decorator
+            text_sig = str(inspect.signature(cls)).replace(" -> None", "")
+        except (TypeError, ValueError):
+            text_sig = ""
+        cls.__doc__ = cls.__name__ + text_sig
+
+    params = cls.__dataclass_params__  # type: ignore[attr-defined]
+    params.init, params.repr, params.eq, params.frozen = True, repr, eq, frozen
+    return cls
+
+
+def _getter(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
+    """``obj -> (obj.a, obj.b, ...)``: the tuple the standard methods compare and hash."""
+    if len(names) > 1:
+        return attrgetter(*names)
+    if names:
+        one = attrgetter(names[0])
+        return lambda obj: (one(obj),)
+    return lambda _obj: ()
+
+
+def _eq(values: Callable[[Any], tuple[Any, ...]]) -> Callable[[Any, Any], Any]:
+    def __eq__(self: Any, other: Any) -> Any:
+        if other.__class__ is self.__class__:
+            return values(self) == values(other)
+        return NotImplemented
+
+    return __eq__
+
+
+def _hash(values: Callable[[Any], tuple[Any, ...]]) -> Callable[[Any], int]:
+    def __hash__(self: Any) -> int:
+        return hash(values(self))
+
+    return __hash__
+
+
+def _repr(names: tuple[str, ...]) -> Callable[[Any], str]:
+    @reprlib.recursive_repr()
+    def __repr__(self: Any) -> str:
+        inner = ", ".join([f"{name}={getattr(self, name)!r}" for name in names])
+        return f"{self.__class__.__qualname__}({inner})"
+
+    return __repr__
+
+
+def _frozen(cls: Any, names: tuple[str, ...]) -> tuple[Callable[..., None], Callable[..., None]]:
+    def __setattr__(self: Any, name: str, value: Any) -> None:
+        if type(self) is cls or name in names:
+            raise dataclasses.FrozenInstanceError(f"cannot assign to field {name!r}")
+        super(cls, self).__setattr__(name, value)
+
+    def __delattr__(self: Any, name: str) -> None:
+        if type(self) is cls or name in names:
+            raise dataclasses.FrozenInstanceError(f"cannot delete field {name!r}")
+        super(cls, self).__delattr__(name)
+
+    return __setattr__, __delattr__
+
+
+def _getstate(self: Any) -> list[Any]:
+    return [getattr(self, f.name) for f in dataclasses.fields(self)]
+
+
+def _setstate(self: Any, state: list[Any]) -> None:
+    for f, value in zip(dataclasses.fields(self), state, strict=False):
+        object.__setattr__(self, f.name, value)
+
+
+def _init(cls: type, flds: tuple[dataclasses.Field[Any], ...], frozen: bool) -> types.FunctionType:
+    """The standard ``__init__`` of these fields, from the template for their number."""
+    seen_default = False
+    defaults = []
+    for f in flds:
+        if f.default is not _MISSING:
+            seen_default = True
+            defaults.append(f.default)
+        elif seen_default:
+            raise TypeError(f"non-default argument {f.name!r} follows default argument")
+    template = _template(len(flds), frozen)
+    rename = {f"_ommi_field_{i}": f.name for i, f in enumerate(flds)}
+    code = template.replace(
+        co_varnames=tuple(rename.get(n, n) for n in template.co_varnames),
+        co_names=tuple(rename.get(n, n) for n in template.co_names),
+        co_consts=tuple(rename.get(c, c) if isinstance(c, str) else c for c in template.co_consts),
+        co_qualname=f"{cls.__qualname__}.__init__",
+    )
+    fn = types.FunctionType(code, {_SETTER: object.__setattr__}, "__init__", tuple(defaults) or None)
+    fn.__annotations__ = {f.name: f.type for f in flds} | {"return": None}
+    return fn
+
+
+@functools.cache
+def _template(count: int, frozen: bool) -> types.CodeType:
+    """``def __init__(self, _ommi_field_0, ...)`` assigning each: compiled once per shape, renamed per class."""
+    params = [f"_ommi_field_{i}" for i in range(count)]
+    # a frozen class's own __setattr__ refuses, so its fields are set past it
+    body = [f"{_SETTER}(self, {p!r}, {p})" if frozen else f"self.{p} = {p}" for p in params]
+    source = f"def __init__(self, {', '.join(params)}):\n    " + ("\n    ".join(body) or "pass") + "\n"
+    namespace: dict[str, Any] = {}
+    exec(compile(source, "<string>", "exec"), namespace)  # noqa: S102 - our own template, no user text
+    code: types.CodeType = namespace["__init__"].__code__
+    return code
