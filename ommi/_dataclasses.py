@@ -26,13 +26,13 @@ the standard decorator unchanged. Type checkers see the standard decorator
 
 from __future__ import annotations
 
+import builtins
 import dataclasses
 import functools
 import inspect  # imported by dataclasses anyway
 import reprlib
 import types
 from collections.abc import Callable
-from operator import attrgetter
 from typing import Any
 
 __all__ = ["dataclass"]
@@ -122,7 +122,7 @@ def _build(cls: type, *, repr: bool, eq: bool, frozen: bool, slots: bool) -> typ
     if repr and "__repr__" not in own:
         add(_repr(tuple(f.name for f in flds if f.repr)), "__repr__")
     if eq and "__eq__" not in own:
-        add(_eq(_getter(tuple(f.name for f in flds if f.compare))), "__eq__")
+        setattr(cls, "__eq__", _method(cls, "__eq__", tuple(f.name for f in flds if f.compare)))  # noqa: B010
     if frozen:
         setattr_, delattr_ = _frozen(cls, names)
         add(setattr_, "__setattr__")
@@ -136,7 +136,7 @@ def _build(cls: type, *, repr: bool, eq: bool, frozen: bool, slots: bool) -> typ
         # eq without frozen: unhashable; eq and frozen: a hash of the compared fields
         if frozen:
             hashed = tuple(f.name for f in flds if (f.compare if f.hash is None else f.hash))
-            add(_hash(_getter(hashed)), "__hash__")
+            cls.__hash__ = _method(cls, "__hash__", hashed)  # type: ignore[method-assign]
         else:
             cls.__hash__ = None  # type: ignore[assignment]
     if not had_doc:
@@ -149,32 +149,6 @@ def _build(cls: type, *, repr: bool, eq: bool, frozen: bool, slots: bool) -> typ
     params = cls.__dataclass_params__  # type: ignore[attr-defined]
     params.init, params.repr, params.eq, params.frozen = True, repr, eq, frozen
     return cls
-
-
-def _getter(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
-    """``obj -> (obj.a, obj.b, ...)``: the tuple the standard methods compare and hash."""
-    if len(names) > 1:
-        return attrgetter(*names)
-    if names:
-        one = attrgetter(names[0])
-        return lambda obj: (one(obj),)
-    return lambda _obj: ()
-
-
-def _eq(values: Callable[[Any], tuple[Any, ...]]) -> Callable[[Any, Any], Any]:
-    def __eq__(self: Any, other: Any) -> Any:
-        if other.__class__ is self.__class__:
-            return values(self) == values(other)
-        return NotImplemented
-
-    return __eq__
-
-
-def _hash(values: Callable[[Any], tuple[Any, ...]]) -> Callable[[Any], int]:
-    def __hash__(self: Any) -> int:
-        return hash(values(self))
-
-    return __hash__
 
 
 def _repr(names: tuple[str, ...]) -> Callable[[Any], str]:
@@ -210,7 +184,7 @@ def _setstate(self: Any, state: list[Any]) -> None:
 
 
 def _init(cls: type, flds: tuple[dataclasses.Field[Any], ...], frozen: bool) -> types.FunctionType:
-    """The standard ``__init__`` of these fields, from the template for their number."""
+    """The standard ``__init__`` of these fields: parameters in order, defaults, each field set."""
     seen_default = False
     defaults = []
     for f in flds:
@@ -219,27 +193,55 @@ def _init(cls: type, flds: tuple[dataclasses.Field[Any], ...], frozen: bool) -> 
             defaults.append(f.default)
         elif seen_default:
             raise TypeError(f"non-default argument {f.name!r} follows default argument")
-    template = _template(len(flds), frozen)
-    rename = {f"_ommi_field_{i}": f.name for i, f in enumerate(flds)}
-    code = template.replace(
-        co_varnames=tuple(rename.get(n, n) for n in template.co_varnames),
-        co_names=tuple(rename.get(n, n) for n in template.co_names),
-        co_consts=tuple(rename.get(c, c) if isinstance(c, str) else c for c in template.co_consts),
-        co_qualname=f"{cls.__qualname__}.__init__",
-    )
-    fn = types.FunctionType(code, {_SETTER: object.__setattr__}, "__init__", tuple(defaults) or None)
+    fn = _method(cls, "__init_frozen__" if frozen else "__init__", tuple(f.name for f in flds))
+    fn.__defaults__ = tuple(defaults) or None
     fn.__annotations__ = {f.name: f.type for f in flds} | {"return": None}
     return fn
 
 
+def _method(cls: type, kind: str, names: tuple[str, ...]) -> types.FunctionType:
+    """The method ``kind`` of the standard decorator over these fields: its template with their names put in."""
+    template = _template(kind, len(names))
+    rename = {_placeholder(i): name for i, name in enumerate(names)}
+    name = "__init__" if kind == "__init_frozen__" else kind
+    code = template.replace(
+        co_varnames=tuple(rename.get(n, n) for n in template.co_varnames),
+        co_names=tuple(rename.get(n, n) for n in template.co_names),
+        co_consts=tuple(rename.get(c, c) if isinstance(c, str) else c for c in template.co_consts),
+        co_name=name,
+        co_qualname=f"{cls.__qualname__}.{name}",
+    )
+    return types.FunctionType(code, _GLOBALS, name)
+
+
+def _placeholder(i: int) -> str:
+    return f"_ommi_field_{i}"
+
+
+_GLOBALS: dict[str, Any] = {"__builtins__": builtins, _SETTER: object.__setattr__}
+
+
 @functools.cache
-def _template(count: int, frozen: bool) -> types.CodeType:
-    """``def __init__(self, _ommi_field_0, ...)`` assigning each: compiled once per shape, renamed per class."""
-    params = [f"_ommi_field_{i}" for i in range(count)]
-    # a frozen class's own __setattr__ refuses, so its fields are set past it
-    body = [f"{_SETTER}(self, {p!r}, {p})" if frozen else f"self.{p} = {p}" for p in params]
-    source = f"def __init__(self, {', '.join(params)}):\n    " + ("\n    ".join(body) or "pass") + "\n"
-    namespace: dict[str, Any] = {}
+def _template(kind: str, count: int) -> types.CodeType:
+    """The body the standard decorator writes for ``count`` fields, compiled once per kind and count.
+
+    Field names appear in a code object only as names (parameters,
+    attributes) and string constants, so :func:`_method` renames a copy
+    instead of compiling each class's own.
+    """
+    fields = [_placeholder(i) for i in range(count)]
+    if kind == "__init_frozen__":  # a frozen class's own __setattr__ refuses, so its fields are set past it
+        head, body = f"__init__(self, {', '.join(fields)})", [f"{_SETTER}(self, {f!r}, {f})" for f in fields]
+    elif kind == "__init__":
+        head, body = f"__init__(self, {', '.join(fields)})", [f"self.{f} = {f}" for f in fields]
+    elif kind == "__eq__":
+        mine, theirs = (f"({''.join(f'{side}.{f},' for f in fields)})" for side in ("self", "other"))
+        head = "__eq__(self, other)"
+        body = ["if other.__class__ is self.__class__:", f"    return {mine} == {theirs}", "return NotImplemented"]
+    else:  # __hash__
+        head, body = "__hash__(self)", [f"return hash(({''.join(f'self.{f},' for f in fields)}))"]
+    source = f"def {head}:\n" + "".join(f"    {line}\n" for line in body or ["pass"])
+    namespace = dict(_GLOBALS)
     exec(compile(source, "<string>", "exec"), namespace)  # noqa: S102 - our own template, no user text
-    code: types.CodeType = namespace["__init__"].__code__
+    code: types.CodeType = namespace[head.partition("(")[0]].__code__
     return code
