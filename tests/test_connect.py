@@ -28,6 +28,42 @@ class Note:
     id: Annotated[int | None, Key] = None
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "sqlite://",
+        "sqlite:///app.db",
+        "sqlite:////abs/path/app.db",
+        "sqlite:///:memory:",
+        "SQLite:///Mixed.DB",
+        "postgresql://localhost/app",
+        "postgresql://DB.Example-1/app_db",
+        "postgresql://localhost",
+        "postgresql://localhost:5432/app",
+        "postgresql://bob@localhost/app",
+        "postgresql://bob:pw@localhost/app",
+        "postgresql://localhost/app?sslmode=disable",
+        "postgresql://localhost/my%20db",
+        "postgresql://[::1]/app",
+        "mongodb://h1,h2:27018/db",
+        "mongodb+srv://cluster.example/db",
+        "sqlite:///a b.db",
+        "sqlite:///app.db#x",
+        "x1://host/path",
+        "1x://host/path",
+    ],
+)
+def test_plain_urls_parse_as_the_general_path_does(url: str) -> None:
+    # the short path for URLs with nothing to split or decode gives what urllib.parse gives
+    from ommi._url import _plain_url, _split_url
+
+    plain = _plain_url(url)
+    if plain is not None:
+        assert plain == _split_url(url)
+        assert repr(plain) == repr(_split_url(url))
+    assert parse_url(url) == _split_url(url)
+
+
 def test_url_parsing_hides_the_password() -> None:
     url = parse_url("postgresql://bob:s3cr%40t@db.example:5433/app?min_size=2")
     parts = (url.username, url.password, url.host, url.port, url.database)
