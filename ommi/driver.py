@@ -20,7 +20,8 @@ import importlib
 import logging
 import os
 import sys
-from collections.abc import AsyncIterator, Mapping, Sequence
+import threading
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -161,21 +162,36 @@ def available_drivers() -> dict[str, Any]:
 
 
 _GROUP_HEADER = "[ommi.drivers]"
-_scanned: dict[str, str] | None = None
+_scanned: dict[str, str] = {}
+_scan_rest: Iterator[tuple[str, str]] | None = None
+_scan_lock = threading.Lock()
 
 
-def _scan_entry_points() -> dict[str, str]:
-    """``scheme -> "module:attr"`` read straight from installed ``*.dist-info`` folders.
+def _registered(scheme: str) -> str | None:
+    """The ``"module:attr"`` registered for ``scheme``, read straight from installed ``*.dist-info`` folders.
 
     Connecting should not cost the import of :mod:`importlib.metadata` (a
     large share of ommi's start-up time); anything this quick scan cannot
     see (zipped or unusual installs) falls back to it in :func:`load_driver`.
+    The scan stops at the first folder that registers the scheme and goes on
+    from there for the next one, so connecting reads as few folders as it can.
     """
-    global _scanned  # noqa: PLW0603 - computed once per process
-    if _scanned is not None:
-        return _scanned
-    found: dict[str, str] = {}
-    for base in sys.path:
+    global _scan_rest  # noqa: PLW0603 - one scan per process, in steps
+    with _scan_lock:  # the scan is one generator: one thread at a time moves it on
+        if scheme in _scanned:
+            return _scanned[scheme]
+        if _scan_rest is None:
+            _scan_rest = _scan_entry_points()
+        for name, value in _scan_rest:
+            _scanned.setdefault(name, value)  # the first registration of a scheme wins
+            if name == scheme:
+                return _scanned[scheme]
+        return None
+
+
+def _scan_entry_points() -> Iterator[tuple[str, str]]:
+    """Every ``scheme, "module:attr"`` of the group, in ``sys.path`` order."""
+    for base in list(sys.path):
         try:
             entries = os.listdir(base or ".")
         except OSError:
@@ -189,10 +205,7 @@ def _scan_entry_points() -> dict[str, str]:
             except OSError:
                 continue
             if _GROUP_HEADER in text:
-                for name, value in _section(text):
-                    found.setdefault(name, value)
-    _scanned = found
-    return found
+                yield from _section(text)
 
 
 def _section(text: str) -> list[tuple[str, str]]:
@@ -244,7 +257,7 @@ def load_driver(scheme: str) -> type[Driver]:
         UnsupportedError: no installed driver handles ``scheme``; the message
             lists the installed ones and the pip extra that would add it.
     """
-    spec = _scan_entry_points().get(scheme)
+    spec = _registered(scheme)
     if spec is not None:
         module_name, _, attr = spec.partition(":")
         try:
