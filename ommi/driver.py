@@ -190,22 +190,36 @@ def _registered(scheme: str) -> str | None:
 
 
 def _scan_entry_points() -> Iterator[tuple[str, str]]:
-    """Every ``scheme, "module:attr"`` of the group, in ``sys.path`` order."""
+    """Every ``scheme, "module:attr"`` of the group: ommi's own first, then the others in ``sys.path`` order.
+
+    ommi's own come first so that connecting to a built-in scheme reads one
+    file, not every installed distribution's (a scheme registered twice
+    was taken from whichever folder came first, which no one chooses).
+    """
+    folders: list[tuple[str, list[str]]] = []
     for base in list(sys.path):
         try:
             entries = os.listdir(base or ".")
         except OSError:
             continue
-        for entry in entries:
-            if not entry.endswith(".dist-info"):
-                continue
-            try:
-                with open(os.path.join(base or ".", entry, "entry_points.txt"), encoding="utf-8") as fh:
-                    text = fh.read()
-            except OSError:
-                continue
-            if _GROUP_HEADER in text:
-                yield from _section(text)
+        found = [entry for entry in entries if entry.endswith(".dist-info")]
+        folders.append((base or ".", found))
+        for entry in found:
+            if entry.startswith("ommi-"):  # the distribution named ommi, as its folder is named
+                yield from _registrations(os.path.join(base or ".", entry))
+    for base, found in folders:
+        for entry in found:
+            if not entry.startswith("ommi-"):
+                yield from _registrations(os.path.join(base, entry))
+
+
+def _registrations(folder: str) -> list[tuple[str, str]]:
+    try:
+        with open(os.path.join(folder, "entry_points.txt"), encoding="utf-8") as fh:
+            text = fh.read()
+    except OSError:
+        return []
+    return _section(text) if _GROUP_HEADER in text else []
 
 
 def _section(text: str) -> list[tuple[str, str]]:
