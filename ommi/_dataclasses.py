@@ -90,7 +90,7 @@ def _simple(cls: type) -> bool:
             return False
         spec = own.get(name)
         if isinstance(spec, dataclasses.Field) and (
-            spec.default_factory is not _MISSING or not spec.init or spec.kw_only is True
+            (spec.default_factory is not _MISSING and _HAS_FACTORY is None) or not spec.init or spec.kw_only is True
         ):
             return False
     return True
@@ -186,22 +186,31 @@ def _setstate(self: Any, state: list[Any]) -> None:
 def _init(cls: type, flds: tuple[dataclasses.Field[Any], ...], frozen: bool) -> types.FunctionType:
     """The standard ``__init__`` of these fields: parameters in order, defaults, each field set."""
     seen_default = False
-    defaults = []
-    for f in flds:
-        if f.default is not _MISSING:
+    defaults: list[Any] = []
+    factories: dict[str, Any] = {}
+    for i, f in enumerate(flds):
+        if f.default_factory is not _MISSING:
+            # the standard parameter default (shown as <factory>), replaced by a new value in the body
+            seen_default = True
+            defaults.append(_HAS_FACTORY)
+            factories[_factory(i)] = f.default_factory
+        elif f.default is not _MISSING:
             seen_default = True
             defaults.append(f.default)
         elif seen_default:
             raise TypeError(f"non-default argument {f.name!r} follows default argument")
-    fn = _method(cls, "__init_frozen__" if frozen else "__init__", tuple(f.name for f in flds))
+    kind = "__init_frozen__" if frozen else "__init__"
+    fn = _method(cls, kind, tuple(f.name for f in flds), tuple(factories))
+    if factories:
+        fn = types.FunctionType(fn.__code__, _GLOBALS | factories, fn.__name__)
     fn.__defaults__ = tuple(defaults) or None
     fn.__annotations__ = {f.name: f.type for f in flds} | {"return": None}
     return fn
 
 
-def _method(cls: type, kind: str, names: tuple[str, ...]) -> types.FunctionType:
+def _method(cls: type, kind: str, names: tuple[str, ...], factories: tuple[str, ...] = ()) -> types.FunctionType:
     """The method ``kind`` of the standard decorator over these fields: its template with their names put in."""
-    template = _template(kind, len(names))
+    template = _template(kind, len(names), factories)
     rename = {_placeholder(i): name for i, name in enumerate(names)}
     name = "__init__" if kind == "__init_frozen__" else kind
     code = template.replace(
@@ -218,22 +227,37 @@ def _placeholder(i: int) -> str:
     return f"_ommi_field_{i}"
 
 
-_GLOBALS: dict[str, Any] = {"__builtins__": builtins, _SETTER: object.__setattr__}
+def _factory(i: int) -> str:
+    return f"_ommi_factory_{i}"
+
+
+# The standard decorator's own default for a parameter whose field has a default
+# factory (its repr, <factory>, shows in signatures); without it, such classes go
+# to the standard decorator.
+_HAS_FACTORY: Any = getattr(dataclasses, "_HAS_DEFAULT_FACTORY", None)
+_GLOBALS: dict[str, Any] = {"__builtins__": builtins, _SETTER: object.__setattr__, "_ommi_has_factory": _HAS_FACTORY}
 
 
 @functools.cache
-def _template(kind: str, count: int) -> types.CodeType:
+def _template(kind: str, count: int, factories: tuple[str, ...] = ()) -> types.CodeType:
     """The body the standard decorator writes for ``count`` fields, compiled once per kind and count.
 
     Field names appear in a code object only as names (parameters,
     attributes) and string constants, so :func:`_method` renames a copy
-    instead of compiling each class's own.
+    instead of compiling each class's own. An ``__init__`` calls the default
+    factories it is given as globals (``factories``: their names).
     """
     fields = [_placeholder(i) for i in range(count)]
+    values = [
+        f"{_factory(i)}() if {f} is _ommi_has_factory else {f}" if _factory(i) in factories else f
+        for i, f in enumerate(fields)
+    ]
     if kind == "__init_frozen__":  # a frozen class's own __setattr__ refuses, so its fields are set past it
-        head, body = f"__init__(self, {', '.join(fields)})", [f"{_SETTER}(self, {f!r}, {f})" for f in fields]
+        head = f"__init__(self, {', '.join(fields)})"
+        body = [f"{_SETTER}(self, {f!r}, {v})" for f, v in zip(fields, values, strict=True)]
     elif kind == "__init__":
-        head, body = f"__init__(self, {', '.join(fields)})", [f"self.{f} = {f}" for f in fields]
+        head = f"__init__(self, {', '.join(fields)})"
+        body = [f"self.{f} = {v}" for f, v in zip(fields, values, strict=True)]
     elif kind == "__eq__":
         mine, theirs = (f"({''.join(f'{side}.{f},' for f in fields)})" for side in ("self", "other"))
         head = "__eq__(self, other)"

@@ -66,6 +66,19 @@ def _shapes(decorate: Callable[..., Any], prefix: str) -> dict[str, tuple[type, 
         a: int
         b: list[int] | None = None
 
+    @decorate(frozen=True)
+    class Factory:
+        """Default factories, as ``URL.query``."""
+
+        scheme: str
+        query: dict[str, str] = dataclasses.field(default_factory=dict)
+        items: list[int] = dataclasses.field(default_factory=list, repr=False)
+
+    @decorate(eq=False)
+    class MutableFactory:
+        name: str
+        checked: dict[str, str] = dataclasses.field(default_factory=dict)
+
     @decorate(frozen=True, slots=True)
     class Many:
         """More fields than ten: placeholders that share a prefix."""
@@ -91,6 +104,8 @@ def _shapes(decorate: Callable[..., Any], prefix: str) -> dict[str, tuple[type, 
         "Mutable": (Mutable, ("x",)),
         "Plain": (Plain, (1, [2])),
         "Many": (Many, tuple(range(10))),
+        "Factory": (Factory, ("sqlite",)),
+        "MutableFactory": (MutableFactory, ("plan",)),
     }
     module = sys.modules[__name__]
     for name, (cls, _args) in shapes.items():  # importable by name, for pickle
@@ -161,6 +176,14 @@ def test_frozen_refuses_other_names_too() -> None:
         bare.other = 1
 
 
+def test_default_factories_make_a_new_value_each_time() -> None:
+    factory = OMMI["Factory"][0]
+    one, two = factory("a"), factory("b")
+    assert one.query == {} and one.query is not two.query
+    given = {"k": "v"}
+    assert factory("c", given).query is given
+
+
 def test_recursive_repr_and_nested_equality() -> None:
     node = OMMI["Node"][0]
     outer = node("a", "=", None)
@@ -176,10 +199,6 @@ def test_shapes_it_does_not_build_go_to_the_standard_decorator() -> None:
     class Ordered:
         a: int
 
-    @ommi_dataclass
-    class Factory:
-        items: list[int] = dataclasses.field(default_factory=list)
-
     @ommi_dataclass(frozen=True)
     class Base:
         a: int
@@ -189,7 +208,6 @@ def test_shapes_it_does_not_build_go_to_the_standard_decorator() -> None:
         b: int = 0
 
     assert Ordered(1) < Ordered(2)
-    assert Factory().items == [] and Factory().items is not Factory().items
     assert Derived(1, 2) == Derived(1, 2) and dataclasses.fields(Derived)[0].name == "a"
     with pytest.raises(TypeError, match="non-default argument 'b' follows default argument"):
 
