@@ -122,7 +122,7 @@ def _build(cls: type, *, repr: bool, eq: bool, frozen: bool, slots: bool) -> typ
     if repr and "__repr__" not in own:
         add(_repr(tuple(f.name for f in flds if f.repr)), "__repr__")
     if eq and "__eq__" not in own:
-        setattr(cls, "__eq__", _method(cls, "__eq__", tuple(f.name for f in flds if f.compare)))  # noqa: B010
+        setattr(cls, "__eq__", _on_first_call(cls, "__eq__", tuple(f.name for f in flds if f.compare)))  # noqa: B010
     if frozen:
         setattr_, delattr_ = _frozen(cls, names)
         add(setattr_, "__setattr__")
@@ -136,7 +136,7 @@ def _build(cls: type, *, repr: bool, eq: bool, frozen: bool, slots: bool) -> typ
         # eq without frozen: unhashable; eq and frozen: a hash of the compared fields
         if frozen:
             hashed = tuple(f.name for f in flds if (f.compare if f.hash is None else f.hash))
-            cls.__hash__ = _method(cls, "__hash__", hashed)  # type: ignore[method-assign]
+            cls.__hash__ = _on_first_call(cls, "__hash__", hashed)  # type: ignore[method-assign]
         else:
             cls.__hash__ = None  # type: ignore[assignment]
     if not had_doc:
@@ -181,6 +181,23 @@ def _getstate(self: Any) -> list[Any]:
 def _setstate(self: Any, state: list[Any]) -> None:
     for f, value in zip(dataclasses.fields(self), state, strict=False):
         object.__setattr__(self, f.name, value)
+
+
+def _on_first_call(cls: type, kind: str, names: tuple[str, ...]) -> Callable[..., Any]:
+    """``__eq__`` or ``__hash__``, made at its first call: most classes are never compared or hashed in a run.
+
+    The stand-in builds the method, puts it in its own place on the class
+    and answers with it; later calls go straight to the method.
+    """
+
+    def first_call(self: Any, *other: Any) -> Any:
+        method = _method(cls, kind, names)
+        setattr(cls, kind, method)
+        return method(self, *other)
+
+    first_call.__name__ = kind
+    first_call.__qualname__ = f"{cls.__qualname__}.{kind}"
+    return first_call
 
 
 def _init(cls: type, flds: tuple[dataclasses.Field[Any], ...], frozen: bool) -> types.FunctionType:
