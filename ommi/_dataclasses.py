@@ -105,10 +105,7 @@ def _build(cls: type, *, repr: bool, eq: bool, frozen: bool, slots: bool) -> typ
         name = "__setattr__" if "__setattr__" in own else "__delattr__"
         raise TypeError(f"Cannot overwrite attribute {name} in class {cls.__name__}")
 
-    if not had_doc:  # written below, from the real signature (the standard decorator would use object's)
-        cls.__doc__ = cls.__name__
-    # Fields, __match_args__, __slots__: the standard decorator, asked for no generated methods.
-    cls = dataclasses.dataclass(cls, init=False, repr=False, eq=False, frozen=False, slots=slots)
+    cls = _fields(cls, own, slots=slots)
     flds = dataclasses.fields(cls)
     names = tuple(f.name for f in flds)
 
@@ -127,11 +124,10 @@ def _build(cls: type, *, repr: bool, eq: bool, frozen: bool, slots: bool) -> typ
         setattr_, delattr_ = _frozen(cls, names)
         add(setattr_, "__setattr__")
         add(delattr_, "__delattr__")
-        if slots:  # pickling and copying a frozen class with slots, as the standard decorator
-            if "__getstate__" not in own:
-                setattr(cls, "__getstate__", _getstate)  # noqa: B010 - mypy refuses the plain assignment
-            if "__setstate__" not in own:
-                setattr(cls, "__setstate__", _setstate)  # noqa: B010
+        # pickling and copying a frozen class with slots, as the standard decorator
+        for name, fn in (("__getstate__", _getstate), ("__setstate__", _setstate)) if slots else ():
+            if name not in own:
+                setattr(cls, name, fn)
     if eq and not explicit_hash:
         # eq without frozen: unhashable; eq and frozen: a hash of the compared fields
         if frozen:
@@ -148,6 +144,27 @@ def _build(cls: type, *, repr: bool, eq: bool, frozen: bool, slots: bool) -> typ
 
     params = cls.__dataclass_params__  # type: ignore[attr-defined]
     params.init, params.repr, params.eq, params.frozen = True, repr, eq, frozen
+    return cls
+
+
+def _fields(cls: type, own: dict[str, Any], *, slots: bool) -> type:
+    """The standard decorator, asked for no generated methods: fields, ``__match_args__``, ``__slots__``."""
+    if not own.get("__doc__"):  # written later, from the real signature (the standard decorator would use object's)
+        cls.__doc__ = cls.__name__
+    # It resolves each string annotation (``from __future__ import annotations``) three
+    # times to see whether it is a ClassVar, InitVar or KW_ONLY; :func:`_simple` has ruled
+    # out the last two, so it sees a plain stand-in for every annotation that does not
+    # name ClassVar, and the fields get their annotations back afterwards.
+    annotations = own.get("__annotations__")
+    if annotations:
+        cls.__annotations__ = {
+            name: a if not isinstance(a, str) or "ClassVar" in a else object for name, a in annotations.items()
+        }
+    cls = dataclasses.dataclass(cls, init=False, repr=False, eq=False, frozen=False, slots=slots)
+    if annotations:
+        cls.__annotations__ = annotations
+        for f in cls.__dataclass_fields__.values():  # type: ignore[attr-defined]
+            f.type = annotations[f.name]
     return cls
 
 

@@ -149,7 +149,8 @@ def _observe(cls: type, args: tuple[Any, ...], prefix: str) -> dict[str, Any]:
         "set_field": _try(lambda: setattr(one, first, 1)) if first else None,
         "delete_field": _try(lambda: delattr(one, first)) if first else None,
         "init_annotations": cls.__init__.__annotations__,  # type: ignore[misc]
-        "match_args_in_dict": "__match_args__" in cls.__dict__,
+        "class_attributes": sorted(cls.__dict__),
+        "annotations": cls.__dict__.get("__annotations__"),
     }
     fresh = cls(*args)
     seen["copy"] = text(copy.copy(fresh))
