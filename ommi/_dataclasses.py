@@ -10,18 +10,20 @@ largest part of ommi's start-up (docs/benchmarks.md, "Start-up").
 This decorator takes the same arguments and gives the same class: the
 standard decorator still reads the fields and builds ``__slots__``,
 ``__match_args__`` and ``__dataclass_fields__``; then the methods it would
-have compiled are installed as closures over the field names (``__eq__``
-compares the same tuples, ``__hash__`` hashes the same tuple, ``__repr__``
-prints the same text), and ``__init__`` is a copy of one code object per
-number of parameters with the field names put in (``inspect.signature`` and
-keyword arguments see the real names; the body is the statements the
-standard ``__init__`` runs). ``__dataclass_params__`` then says what was
-asked for.
+have compiled are installed without compiling. ``__repr__`` and a frozen
+class's ``__setattr__``/``__delattr__`` are closures over the field names
+(the same text, the same errors). ``__init__``, ``__eq__`` and ``__hash__``
+are copies of one compiled code object per kind and number of fields, with
+the field names put in (:func:`_method`): the same bytecode as the standard
+methods, so they run as fast, and ``inspect.signature`` and keyword
+arguments see the real names. ``__eq__`` and ``__hash__`` are made at their
+first call. ``__dataclass_params__`` then says what was asked for.
 
 Classes outside that shape (dataclass bases, ``__post_init__``,
-``InitVar``, keyword-only fields, default factories, ordering, ...) go to
-the standard decorator unchanged. Type checkers see the standard decorator
-(the modules import this one only ``if not TYPE_CHECKING``).
+``InitVar``, keyword-only fields, ordering, ...) go to the standard
+decorator unchanged. Type checkers see the standard decorator (the modules
+import this one only ``if not TYPE_CHECKING``). ``tests/test_dataclasses.py``
+compares the two decorators' classes on every shape ommi uses.
 """
 
 from __future__ import annotations
