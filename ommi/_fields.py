@@ -14,12 +14,16 @@ import sys
 import types
 import typing
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ommi import errors
+
+if TYPE_CHECKING:
+    from dataclasses import dataclass
+else:  # the same classes, built without compiling their methods at import (see there)
+    from ommi._dataclasses import dataclass
 
 __all__ = [
     "Auto",
@@ -277,14 +281,14 @@ def _bad(where: str, value: Any, expected: str) -> errors.ValidationError:
 
 def _check_str(value: Any, f: _Spec) -> Any:
     if isinstance(value, str):
-        if not value.isascii() and _SURROGATE.search(value):
+        if not value.isascii() and re.search(_SURROGATE, value):
             # not Unicode text (a lone surrogate, e.g. from a bad decode): no database stores it
             raise errors.ValidationError(f"{f.where}: the text holds a lone surrogate, which is not Unicode")
         return value
     raise _bad(f.where, value, "str")
 
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE = "[\ud800-\udfff]"  # compiled (and cached by re) the first time non-ASCII text is checked
 
 
 def _check_int(value: Any, f: _Spec) -> Any:

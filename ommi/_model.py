@@ -14,8 +14,8 @@ import sys
 import threading
 import typing
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import Any, TypeVar, overload
+from dataclasses import field
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from ommi import errors
 from ommi._adapters import NO_DEFAULT, FieldSource, Validator, adapter_for
@@ -37,6 +37,11 @@ from ommi._fields import (
 )
 from ommi._relations import Relation, RelationDescriptor, is_relation_annotation
 from ommi.query import FieldRef
+
+if TYPE_CHECKING:
+    from dataclasses import dataclass
+else:  # the same classes, built without compiling their methods at import (see there)
+    from ommi._dataclasses import dataclass
 
 __all__ = [
     "ColumnEncoder",

@@ -11,12 +11,16 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ommi import _placement as placement
 from ommi.driver import Statements
 from ommi.query import Aggregate, Delete, Insert, Raw, Save, Select, Update, Upsert, Values
+
+if TYPE_CHECKING:
+    from dataclasses import dataclass
+else:  # the same classes, built without compiling their methods at import (see there)
+    from ommi._dataclasses import dataclass
 
 __all__ = ["StatementEvent", "StatementHook", "logger"]
 

@@ -36,7 +36,11 @@ from ommi.query import (
 )
 
 if TYPE_CHECKING:
+    from dataclasses import dataclass
+
     from ommi._session import Scope
+else:  # the same classes, built without compiling their methods at import (see there)
+    from ommi._dataclasses import dataclass
 
 __all__ = ["Query", "ValuesQuery"]
 
@@ -48,7 +52,7 @@ C = TypeVar("C")
 D = TypeVar("D")
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True)
 class _Spec:
     """Everything a query says, beside the session it runs in."""
 

@@ -15,15 +15,18 @@ import sys
 import typing
 import weakref
 from collections.abc import Generator, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from ommi import errors
 from ommi.query import Field, Hop
 
 if TYPE_CHECKING:
+    from dataclasses import dataclass
+
     from ommi._model import FieldInfo, ModelInfo
     from ommi.query import Condition, Related
+else:  # the same classes, built without compiling their methods at import (see there)
+    from ommi._dataclasses import dataclass
 
 __all__ = [
     "AmbiguousRelation",

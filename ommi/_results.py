@@ -5,10 +5,14 @@ from __future__ import annotations
 import functools
 import warnings
 from collections.abc import Awaitable, Callable, Coroutine, Generator
-from dataclasses import dataclass
-from typing import Any, Generic, NoReturn, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, NoReturn, ParamSpec, TypeVar
 
 from ommi import errors
+
+if TYPE_CHECKING:
+    from dataclasses import dataclass
+else:  # the same classes, built without compiling their methods at import (see there)
+    from ommi._dataclasses import dataclass
 
 __all__ = ["Action", "DBFailure", "DBResult", "DBSuccess", "Label", "as_ommi_error", "deferred", "describe"]
 

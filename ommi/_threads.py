@@ -30,12 +30,16 @@ import collections
 import contextlib
 import contextvars
 import os
-import queue
 import threading
 from collections.abc import Callable, Generator
 from typing import Any, Concatenate, Generic, ParamSpec, TypeVar
 
 from ommi import errors
+
+try:  # the C queue that queue.SimpleQueue is, without the rest of the queue module (~0.2 ms of start-up)
+    from _queue import SimpleQueue
+except ImportError:  # pragma: no cover - an interpreter without it
+    from queue import SimpleQueue
 
 __all__ = ["ThreadWorker"]
 
@@ -220,6 +224,11 @@ class _Wake:
             self.fd = -1
 
 
+def _resolve_stopped(stopped: asyncio.Future[None]) -> None:
+    if not stopped.done():
+        stopped.set_result(None)
+
+
 def _deliverable(exc: BaseException) -> BaseException:
     """An exception a coroutine can be resumed with (``StopIteration`` cannot be raised into one)."""
     if isinstance(exc, StopIteration | StopAsyncIteration):
@@ -258,7 +267,7 @@ class ThreadWorker(Generic[C]):
         self._translate = translate
         self._interrupt = interrupt
         self._closed_message = closed_message
-        self._queue: queue.SimpleQueue[_Call | None] = queue.SimpleQueue()
+        self._queue: SimpleQueue[_Call | None] = SimpleQueue()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._started = False
         self._ended = False
@@ -268,6 +277,8 @@ class ThreadWorker(Generic[C]):
         # the loop the answers come back to through ``_wake`` (None: not tried yet)
         self._wake_loop: asyncio.AbstractEventLoop | None = None
         self._wake: _Wake | None = None
+        # what :meth:`stop` awaits: resolved by the thread as its last act
+        self._stopped: asyncio.Future[None] | None = None
         self.closed = False
 
     def _run(self) -> None:
@@ -275,6 +286,11 @@ class ThreadWorker(Generic[C]):
             self._serve()
         finally:
             self._ended = True
+            stopped = self._stopped  # read after _ended is set: stop() sets it before reading _ended
+            if stopped is not None:
+                # through the loop's own channel, not the eventfd: stop() closes that once this arrives
+                with contextlib.suppress(RuntimeError):  # its loop has closed: nobody waits any more
+                    stopped.get_loop().call_soon_threadsafe(_resolve_stopped, stopped)
 
     def _serve(self) -> None:
         while True:
@@ -380,8 +396,20 @@ class ThreadWorker(Generic[C]):
         self.closed = True
         if not self._started:
             return
-        self._queue.put(None)
-        await asyncio.get_running_loop().run_in_executor(None, self._thread.join)
+        # The thread tells the loop when it is done instead of being joined from an
+        # executor thread (which costs the import of concurrent.futures and a thread
+        # of its own, at every close).
+        loop = asyncio.get_running_loop()
+        stopped = self._stopped
+        if stopped is None:
+            self._stopped = stopped = loop.create_future()
+            self._queue.put(None)
+        if self._ended:
+            pass
+        elif stopped.get_loop() is loop:
+            await asyncio.shield(stopped)  # shared by concurrent stops: one cancelled must not cancel it
+        else:  # stopped concurrently from another loop
+            await loop.run_in_executor(None, self._thread.join)
         self._close_wake()
 
     def stop_now(self, timeout: float) -> None:

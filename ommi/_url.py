@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Literal
-from urllib.parse import parse_qsl, quote, unquote, urlsplit
+from dataclasses import field
+from typing import TYPE_CHECKING, Any, Literal
 
 from ommi import errors
+
+if TYPE_CHECKING:
+    from dataclasses import dataclass
+else:  # the same classes, built without compiling their methods at import (see there)
+    from ommi._dataclasses import dataclass
 
 __all__ = ["URL", "Option", "flag", "parse_url"]
 
@@ -65,6 +69,8 @@ class URL:
 
     def render(self, *, hide_password: bool = True) -> str:
         """The URL as text; the password shows as ``***`` unless ``hide_password=False``."""
+        from urllib.parse import quote  # when needed: see _plain_url
+
         netloc = ""
         if self.username is not None or self.password is not None:
             netloc = quote(self.username or "", safe="")
@@ -158,6 +164,13 @@ def parse_url(url: str) -> URL:
         raise errors.ConnectionFailed(
             "malformed database URL: expected scheme://..., e.g. sqlite:///app.db"
         )
+    plain = _plain_url(url)
+    return plain if plain is not None else _split_url(url)
+
+
+def _split_url(url: str) -> URL:
+    from urllib.parse import parse_qsl, unquote, urlsplit  # when needed: see _plain_url
+
     scheme = url.split("://", 1)[0].lower()
     try:
         parts = urlsplit(url)
@@ -187,3 +200,25 @@ def parse_url(url: str) -> URL:
         query=dict(items),
         query_items=items,
     )
+
+
+_SCHEME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+-.")
+_PLAIN_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~/")
+
+
+def _plain_url(url: str) -> URL | None:
+    """``scheme://host/path`` with nothing to split or decode, as :func:`parse_url` reads it; else ``None``.
+
+    ``sqlite://``, ``sqlite:///app.db`` or ``postgresql://localhost/app``
+    (no user, port, query, escapes or IPv6 brackets) need none of
+    :mod:`urllib.parse`, whose import (with :mod:`ipaddress`) is about 2 ms
+    of every program's start-up. The result is the one the general path
+    gives (a test compares them).
+    """
+    scheme, sep, rest = url.partition("://")
+    if not (sep and scheme and scheme[0].isascii() and scheme[0].isalpha()):
+        return None
+    if not (_SCHEME_CHARS.issuperset(scheme) and _PLAIN_CHARS.issuperset(rest)):
+        return None
+    host, slash, path = rest.partition("/")
+    return URL(scheme=scheme.lower(), host=host.lower() or None, path=slash + path, query={})

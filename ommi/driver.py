@@ -20,10 +20,11 @@ import importlib
 import logging
 import os
 import sys
-from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass, field
+import threading
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from dataclasses import field
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ommi import _placement as placement
 from ommi import errors
@@ -34,6 +35,11 @@ from ommi._native import ErrorRule, NativeErrors, first_line, missing_table_hint
 from ommi._threads import ThreadWorker
 from ommi._url import URL, Option, flag, parse_url
 from ommi.query import Aggregate, Condition, Delete, Insert, Raw, Save, Select, Update, Upsert, Values
+
+if TYPE_CHECKING:
+    from dataclasses import dataclass
+else:  # the same classes, built without compiling their methods at import (see there)
+    from ommi._dataclasses import dataclass
 
 __all__ = [
     "CAPABILITIES",
@@ -157,38 +163,64 @@ def available_drivers() -> dict[str, Any]:
 
 
 _GROUP_HEADER = "[ommi.drivers]"
-_scanned: dict[str, str] | None = None
+_scanned: dict[str, str] = {}
+_scan_rest: Iterator[tuple[str, str]] | None = None
+_scan_lock = threading.Lock()
 
 
-def _scan_entry_points() -> dict[str, str]:
-    """``scheme -> "module:attr"`` read straight from installed ``*.dist-info`` folders.
+def _registered(scheme: str) -> str | None:
+    """The ``"module:attr"`` registered for ``scheme``, read straight from installed ``*.dist-info`` folders.
 
     Connecting should not cost the import of :mod:`importlib.metadata` (a
     large share of ommi's start-up time); anything this quick scan cannot
     see (zipped or unusual installs) falls back to it in :func:`load_driver`.
+    The scan stops at the first folder that registers the scheme and goes on
+    from there for the next one, so connecting reads as few folders as it can.
     """
-    global _scanned  # noqa: PLW0603 - computed once per process
-    if _scanned is not None:
-        return _scanned
-    found: dict[str, str] = {}
-    for base in sys.path:
+    global _scan_rest  # noqa: PLW0603 - one scan per process, in steps
+    with _scan_lock:  # the scan is one generator: one thread at a time moves it on
+        if scheme in _scanned:
+            return _scanned[scheme]
+        if _scan_rest is None:
+            _scan_rest = _scan_entry_points()
+        for name, value in _scan_rest:
+            _scanned.setdefault(name, value)  # the first registration of a scheme wins
+            if name == scheme:
+                return _scanned[scheme]
+        return None
+
+
+def _scan_entry_points() -> Iterator[tuple[str, str]]:
+    """Every ``scheme, "module:attr"`` of the group: ommi's own first, then the others in ``sys.path`` order.
+
+    ommi's own come first so that connecting to a built-in scheme reads one
+    file, not every installed distribution's (a scheme registered twice
+    was taken from whichever folder came first, which no one chooses).
+    """
+    folders: list[tuple[str, list[str]]] = []
+    for base in list(sys.path):
         try:
             entries = os.listdir(base or ".")
         except OSError:
             continue
-        for entry in entries:
-            if not entry.endswith(".dist-info"):
-                continue
-            try:
-                with open(os.path.join(base or ".", entry, "entry_points.txt"), encoding="utf-8") as fh:
-                    text = fh.read()
-            except OSError:
-                continue
-            if _GROUP_HEADER in text:
-                for name, value in _section(text):
-                    found.setdefault(name, value)
-    _scanned = found
-    return found
+        found = [entry for entry in entries if entry.endswith(".dist-info")]
+        folders.append((base or ".", found))
+        for entry in found:
+            if entry.startswith("ommi-"):  # the distribution named ommi, as its folder is named
+                yield from _registrations(os.path.join(base or ".", entry))
+    for base, found in folders:
+        for entry in found:
+            if not entry.startswith("ommi-"):
+                yield from _registrations(os.path.join(base, entry))
+
+
+def _registrations(folder: str) -> list[tuple[str, str]]:
+    try:
+        with open(os.path.join(folder, "entry_points.txt"), encoding="utf-8") as fh:
+            text = fh.read()
+    except OSError:
+        return []
+    return _section(text) if _GROUP_HEADER in text else []
 
 
 def _section(text: str) -> list[tuple[str, str]]:
@@ -240,7 +272,7 @@ def load_driver(scheme: str) -> type[Driver]:
         UnsupportedError: no installed driver handles ``scheme``; the message
             lists the installed ones and the pip extra that would add it.
     """
-    spec = _scan_entry_points().get(scheme)
+    spec = _registered(scheme)
     if spec is not None:
         module_name, _, attr = spec.partition(":")
         try:

@@ -40,13 +40,15 @@ from __future__ import annotations
 import enum
 import functools
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Generic, Protocol, Union, overload
 
 from ommi import errors
 
 if TYPE_CHECKING:
+    from dataclasses import dataclass
+
     # Type-checker only: defaults (PEP 696) let drivers keep writing the bare
     # ``Compare`` or ``FieldRef`` while user code gets ``Compare[User]``.
     from typing_extensions import TypeVar
@@ -58,6 +60,11 @@ if TYPE_CHECKING:
     T = TypeVar("T", default=Any)
 else:
     from typing import TypeVar
+
+    # The same classes, built without compiling their methods (see there). The nodes are
+    # frozen dataclasses without __slots__: slots would make Python build each class
+    # twice at import (about 1 ms of start-up for these 31), and nodes live briefly.
+    from ommi._dataclasses import dataclass
 
     M = TypeVar("M", covariant=True)  # noqa: PLC0105 - reads as "model" in signatures
     T = TypeVar("T")
@@ -138,7 +145,7 @@ class Op(enum.Enum):
     GE = ">="
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Field:
     """A field of a model, as it appears in query nodes."""
 
@@ -167,7 +174,7 @@ class CaseFunc(enum.Enum):
     UPPER = "upper"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Value:
     """A literal inside an expression: a validated value of ``kind`` (never ``None``)."""
 
@@ -175,7 +182,7 @@ class Value:
     kind: Kind
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Arith:
     """``left <op> right`` over numbers; ``kind`` is the result's (int, float or Decimal)."""
 
@@ -185,7 +192,7 @@ class Arith:
     kind: Kind
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Neg:
     """``-item``."""
 
@@ -193,7 +200,7 @@ class Neg:
     kind: Kind
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class TextCase:
     """``lower(item)`` or ``upper(item)`` of a text expression."""
 
@@ -271,7 +278,7 @@ def _flatten(kind: type, items: Iterable[Any]) -> tuple[Predicate, ...]:
     return tuple(out)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Compare(Condition[M]):
     """``field <op> value``; ``value`` is a validated Python value, never ``None``."""
 
@@ -280,14 +287,14 @@ class Compare(Condition[M]):
     value: Any
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class IsNull(Condition[M]):
     """The field is NULL (or absent, in a document database)."""
 
     field: Field
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class In(Condition[M]):
     """The field equals one of ``values``; a ``None`` among them matches NULL."""
 
@@ -295,7 +302,7 @@ class In(Condition[M]):
     values: tuple[Any, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Between(Condition[M]):
     """``low <= field <= high``."""
 
@@ -304,7 +311,7 @@ class Between(Condition[M]):
     high: Any
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Like(Condition[M]):
     """Case-sensitive pattern match: ``%`` any run, ``_`` one character, ``\\`` escapes."""
 
@@ -312,7 +319,7 @@ class Like(Condition[M]):
     pattern: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class CompareExpr(Condition[M]):
     """``left <op> right`` where a side is an expression or both are fields (``Post.views > Post.likes``).
 
@@ -325,7 +332,7 @@ class CompareExpr(Condition[M]):
     right: Expr
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class LikeExpr(Condition[M]):
     """A like pattern matched against a text expression (``User.name.ilike("a%")`` matches ``lower(name)``)."""
 
@@ -333,7 +340,7 @@ class LikeExpr(Condition[M]):
     pattern: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class InValues(Condition[M]):
     """The field equals one of the non-NULL values a one-field :class:`Values` statement returns.
 
@@ -345,21 +352,21 @@ class InValues(Condition[M]):
     query: Values
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class And(Condition[M]):
     """All items hold."""
 
     items: tuple[Predicate, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Or(Condition[M]):
     """At least one item holds."""
 
     items: tuple[Predicate, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Not(Condition[M]):
     """The exact complement of ``item`` (two-valued: NULL comparisons are false)."""
 
@@ -380,7 +387,7 @@ class AggFunc(enum.Enum):
     MAX = "max"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Agg:
     """An aggregate over the rows of a group; ``field`` is ``None`` only for ``COUNT`` of rows.
 
@@ -392,7 +399,7 @@ class Agg:
     field: Field | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class AggCompare(Condition[M]):
     """``aggregate <op> value`` in a ``having`` clause (false when the aggregate is NULL)."""
 
@@ -401,7 +408,7 @@ class AggCompare(Condition[M]):
     value: Any
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Hop:
     """One step along ``ReferenceTo`` links: rows relate where ``source`` (a field of the
     current row's model) equals ``target`` (a field of the next model)."""
@@ -410,7 +417,7 @@ class Hop:
     target: Field
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Related(Condition[M]):
     """Some row reached from the queried row by following ``path`` satisfies ``where``.
 
@@ -429,7 +436,7 @@ Predicate = Union[  # noqa: UP007
 """The closed set of predicate nodes a driver compiles (``Predicate[User]``: about ``User``)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class OrderBy:
     """One ordering term (a field, or an expression); NULL sorts first ascending, last descending."""
 
@@ -437,7 +444,7 @@ class OrderBy:
     descending: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class AggOrder:
     """Ordering of groups by an aggregate; NULL sorts first ascending, last descending."""
 
@@ -1122,7 +1129,7 @@ def Max(field: FieldRef[N, V]) -> AggRef[N, V]:
 # statements: what a driver receives
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Select:
     """Rows of ``model`` matching ``where``, ordered and paged."""
 
@@ -1133,7 +1140,7 @@ class Select:
     offset: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Update:
     """Set ``values`` (validated Python values per field) on rows matching ``where``."""
 
@@ -1142,7 +1149,7 @@ class Update:
     values: tuple[tuple[Field, Any], ...]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Delete:
     """Delete rows of ``model`` matching ``where``."""
 
@@ -1150,7 +1157,7 @@ class Delete:
     where: Predicate | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Aggregate:
     """Aggregates over the rows of ``model`` matching ``where``, per group.
 
@@ -1172,7 +1179,7 @@ class Aggregate:
     offset: int | None = None
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(frozen=True, eq=False)
 class Insert:
     """Store ``instances`` of ``model``; the driver writes generated keys back."""
 
@@ -1180,7 +1187,7 @@ class Insert:
     instances: tuple[Any, ...]
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(frozen=True, eq=False)
 class Save:
     """Write every non-key field of ``instances`` to the rows with their keys."""
 
@@ -1188,7 +1195,7 @@ class Save:
     instances: tuple[Any, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Values:
     """The ``fields`` of the rows ``select`` matches, as tuples (``distinct``: each combination once).
 
@@ -1207,7 +1214,7 @@ class Values:
         return self.select.model
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(frozen=True, eq=False)
 class Upsert:
     """Store each of ``instances``, or where a row has the same ``on`` values, update its other fields.
 
@@ -1220,7 +1227,7 @@ class Upsert:
     on: tuple[Field, ...]
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(frozen=True, eq=False)
 class Raw:
     """A native statement: SQL text in the backend's own dialect and parameter style, or a
     MongoDB command document; ``params`` are bound by the driver, never formatted into the text.

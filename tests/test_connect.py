@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import stat
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from typing import Annotated
@@ -22,6 +26,42 @@ coll = ModelCollection("connect-tests")
 class Note:
     text: str
     id: Annotated[int | None, Key] = None
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "sqlite://",
+        "sqlite:///app.db",
+        "sqlite:////abs/path/app.db",
+        "sqlite:///:memory:",
+        "SQLite:///Mixed.DB",
+        "postgresql://localhost/app",
+        "postgresql://DB.Example-1/app_db",
+        "postgresql://localhost",
+        "postgresql://localhost:5432/app",
+        "postgresql://bob@localhost/app",
+        "postgresql://bob:pw@localhost/app",
+        "postgresql://localhost/app?sslmode=disable",
+        "postgresql://localhost/my%20db",
+        "postgresql://[::1]/app",
+        "mongodb://h1,h2:27018/db",
+        "mongodb+srv://cluster.example/db",
+        "sqlite:///a b.db",
+        "sqlite:///app.db#x",
+        "x1://host/path",
+        "1x://host/path",
+    ],
+)
+def test_plain_urls_parse_as_the_general_path_does(url: str) -> None:
+    # the short path for URLs with nothing to split or decode gives what urllib.parse gives
+    from ommi._url import _plain_url, _split_url
+
+    plain = _plain_url(url)
+    if plain is not None:
+        assert plain == _split_url(url)
+        assert repr(plain) == repr(_split_url(url))
+    assert parse_url(url) == _split_url(url)
 
 
 def test_url_parsing_hides_the_password() -> None:
@@ -109,6 +149,7 @@ async def test_memory_database_is_private_and_removed_on_close() -> None:
     assert isinstance(driver, SQLiteDriver)
     folder = driver._tmpdir
     assert folder is not None and os.path.isdir(folder)
+    assert stat.S_IMODE(os.stat(folder).st_mode) == 0o700
     await db.close()
     await other.close()
     assert not os.path.exists(folder)
@@ -116,6 +157,38 @@ async def test_memory_database_is_private_and_removed_on_close() -> None:
     assert isinstance(closed.or_use(None), type(None))
     with pytest.raises(errors.ConnectionFailed):
         await db.find(Note).count().or_raise()
+
+
+_FRESH_MEMORY_DATABASE = """
+import asyncio, json, os, stat, sys
+from ommi import Ommi
+
+async def main():
+    db = await Ommi.connect("sqlite://")
+    await db.raw("CREATE TABLE t (x INTEGER)").or_raise()
+    folder = db.driver._tmpdir
+    seen = {"mode": stat.S_IMODE(os.stat(folder).st_mode), "files": sorted(os.listdir(folder))}
+    await db.close()
+    seen["removed"] = not os.path.exists(folder)
+    seen["tempfile"] = "tempfile" in sys.modules
+    print(json.dumps(seen))
+
+asyncio.run(main())
+"""
+
+
+def test_memory_database_folder_without_tempfile_in_a_fresh_process() -> None:
+    # pytest has imported tempfile, so the folder the driver makes itself is only seen in a fresh process
+    env = {k: v for k, v in os.environ.items() if k not in ("TMPDIR", "TEMP", "TMP")}
+    done = subprocess.run(  # noqa: S603 - this interpreter, our own script
+        [sys.executable, "-c", _FRESH_MEMORY_DATABASE], capture_output=True, text=True, check=True, env=env
+    )
+    seen = json.loads(done.stdout)
+    assert seen["mode"] == 0o700
+    assert "memory.db" in seen["files"] and "memory.db-wal" in seen["files"]
+    assert seen["removed"]
+    if os.name == "posix" and os.access("/tmp", os.W_OK):  # noqa: S108 - the usual case it covers
+        assert not seen["tempfile"]
 
 
 async def test_unopenable_file_is_connection_failed(tmp_path: os.PathLike[str]) -> None:

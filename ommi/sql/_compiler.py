@@ -20,10 +20,10 @@ from __future__ import annotations
 import math
 import operator
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import date, time
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ommi import errors
 from ommi._fields import Kind
@@ -65,6 +65,11 @@ from ommi.query import (
     expr_kind,
 )
 from ommi.sql._dialect import Codec, SQLDialect
+
+if TYPE_CHECKING:
+    from dataclasses import dataclass
+else:  # the same classes, built without compiling their methods at import (see there)
+    from ommi._dataclasses import dataclass
 
 __all__ = ["ModelPlan", "SQLCompiler", "render_statement"]
 

@@ -20,10 +20,15 @@ from __future__ import annotations
 import abc
 import collections
 from collections.abc import Generator, Sequence
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from dataclasses import field
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ommi.driver import log_statement
+
+if TYPE_CHECKING:
+    from dataclasses import dataclass
+else:  # the same classes, built without compiling their methods at import (see there)
+    from ommi._dataclasses import dataclass
 
 __all__ = [
     "AsyncConnection",
