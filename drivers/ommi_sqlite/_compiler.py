@@ -190,6 +190,17 @@ def like_to_glob(pattern: str) -> str:
     )
 
 
+def _after_prefix(prefix: str) -> str | None:
+    """The least text above every text that starts with ``prefix`` (``None``: there is none)."""
+    top = prefix.rstrip("\U0010ffff")
+    if not top:
+        return None
+    code = ord(top[-1]) + 1
+    if code == 0xD800:  # surrogates are not text: the next character is U+E000
+        code = 0xE000
+    return top[:-1] + chr(code)
+
+
 def _glob_literal(ch: str) -> str:
     return f"[{ch}]" if ch in "*?[" else ch
 
@@ -266,7 +277,20 @@ class SQLiteDialect(SQLDialect):
             return f"{column_sql} COLLATE {DECIMAL_COLLATION}"
         return column_sql
 
+    def like_form(self, pattern: str) -> str:
+        # "abc%": a range of text, which SQLite compares byte by byte (UTF-8 order is code
+        # point order, NUL characters included), with no function called per row
+        tokens = like_tokens(pattern)
+        if len(tokens) == 2 and isinstance(tokens[0], str) and tokens[1] is Wildcard.ANY:
+            return "prefix" if _after_prefix(tokens[0]) is not None else "prefix_open"
+        return ""
+
     def like(self, column_sql: str, placeholder: str, negate: bool, form: str = "") -> str:
+        if form:
+            test = f"{column_sql} >= {placeholder}"
+            if form == "prefix":
+                test = f"({test} AND {column_sql} < {placeholder})"
+            return f"NOT {test}" if negate else test
         # GLOB is fast and case-sensitive but stops at a NUL character: text
         # holding one (in the value or the pattern) is matched in Python.
         test = (
@@ -308,6 +332,11 @@ class SQLiteDialect(SQLDialect):
         return super().aggregate_sql(agg, column_sql)
 
     def like_param(self, pattern: str, form: str = "") -> Any:
+        if form:
+            prefix = like_tokens(pattern)[0]
+            assert isinstance(prefix, str)
+            after = _after_prefix(prefix)
+            return (prefix,) if after is None else (prefix, after)
         return (pattern, pattern, like_to_glob(pattern))
 
     def arith_sql(self, op: ArithOp, kind: Kind, left: str, right: str) -> str:

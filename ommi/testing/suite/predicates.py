@@ -79,6 +79,23 @@ async def test_like_wildcards_in_literal_text_match_literally(suite_db: Ommi) ->
     assert await names(suite_db, Person.name.like("a_b_c")) == ["a_b%c", "axbyc"]
 
 
+async def test_prefix_patterns_match_exactly_at_the_edges_of_text(suite_db: Ommi) -> None:
+    # a backend may match "prefix%" as a range of text: its edges are the last character
+    # below a surrogate, the highest code point, a NUL inside the text, and case
+    edge = ["ab", "ab\x00", "ab\x00z", "abc", "ab\U0010ffff", "ab\U0010ffffz", "ac", "aB", "a", "",
+            "x\ud7ff", "x\ud7ffy", "x\ue000", "\U0010ffff", "\U0010ffffq"]
+    await suite_db.add(*(Person(name, n) for n, name in enumerate(edge))).or_raise()
+
+    async def found(condition: Condition) -> list[str]:
+        return sorted(p.name for p in await suite_db.find(condition).all().or_raise())
+
+    for prefix in ["ab", "ab\x00", "ab\U0010ffff", "x\ud7ff", "\U0010ffff", "a", "aB"]:
+        want = sorted(name for name in edge if name.startswith(prefix))
+        assert await found(Person.name.startswith(prefix)) == want, prefix
+        assert await found(Person.name.like(prefix + "%")) == want, prefix
+        assert await found(~Person.name.startswith(prefix)) == sorted(set(edge) - set(want)), prefix
+
+
 async def test_and_or_not_combinations(suite_db: Ommi) -> None:
     await people(suite_db)
     assert await names(suite_db, (Person.age < 18) | (Person.age > 50)) == ["Bob", "a_b%c", "Émile"]
