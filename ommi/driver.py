@@ -26,7 +26,6 @@ from dataclasses import field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ommi import _placement as placement
 from ommi import errors
 from ommi._adapters import NO_DEFAULT
 from ommi._fields import Kind
@@ -92,7 +91,9 @@ def log_statement(backend: str, text: str) -> None:
     every statement it runs; other drivers call it for each command they send.
     """
     if statement_logger.isEnabledFor(logging.DEBUG):
-        server = placement.current()  # named by a driver spreading statements over servers (replicas)
+        from ommi._placement import current
+
+        server = current()  # named by a driver spreading statements over servers (replicas)
         statement_logger.debug("%s: %s", f"{backend} on {server}" if server else backend, text)
 
 

@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Any
 
 from ommi import errors
 from ommi._fields import Kind
-from ommi._migrate import literal_default
 from ommi._model import FieldInfo, ModelInfo, get_model_info
 from ommi.driver import NO_DEFAULT, SchemaChange
 from ommi.query import (
@@ -984,6 +983,8 @@ class SQLCompiler:
                 return [(sql, ())]
             return [(sql, ()), self.backfill(f, table, col, value)]
         if value is NO_DEFAULT or value is None:
+            from ommi._migrate import literal_default  # a migration adding a required column
+
             value = literal_default(f)
             if value is NO_DEFAULT:
                 value = _zero_value(f)
