@@ -98,6 +98,8 @@ class Schema:
 def check_relations(infos: Sequence[ModelInfo]) -> None:
     """Resolve every relation of the models now: an ambiguous one is a ``ModelError`` at the
     first schema use, not at the first ``await post.author`` in production."""
+    if not any(info.relations for info in infos):
+        return  # (and the relations module stays unloaded)
     from ommi._relations import BadRelation
 
     for info in infos:
