@@ -23,7 +23,6 @@ import sys
 import threading
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import field
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ommi import errors
@@ -416,6 +415,8 @@ def convert_value(field: FieldInfo, value: Any) -> Any:
     """
     if value is None or isinstance(value, bool):
         return field.check(value)
+    from decimal import Decimal  # only for retyping (importing it costs every start about 1 ms)
+
     kind = field.kind.value
     try:
         if kind == "float" and isinstance(value, int | Decimal | str):

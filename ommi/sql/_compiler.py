@@ -22,7 +22,6 @@ import operator
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import field
 from datetime import date, time
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from ommi import errors
@@ -1050,6 +1049,8 @@ def _exact_literal(d: SQLDialect, f: FieldInfo, value: Any) -> bool:
         return True
     if isinstance(stored, float):
         return math.isfinite(stored) and not (stored == 0.0 and math.copysign(1.0, stored) < 0)
+    from decimal import Decimal  # schema defaults only: importing it costs every start about 1 ms
+
     if isinstance(stored, Decimal):
         return stored.is_finite()
     if isinstance(stored, str):
@@ -1068,6 +1069,8 @@ def render_statement(sql: str, params: Sequence[Any]) -> str:
 
 
 def _zero_value(f: FieldInfo) -> Any:
+    from decimal import Decimal
+
     zeros: dict[Kind, Any] = {Kind.STR: "", Kind.INT: 0, Kind.FLOAT: 0.0, Kind.BOOL: False, Kind.DECIMAL: Decimal(0)}
     if f.kind not in zeros:
         raise errors.UnsupportedError(
