@@ -345,7 +345,10 @@ class ModelInfo:
         return _make_dumper(self, encoders, skip)
 
     def bulk_dumper(
-        self, encoders: Sequence[Callable[[Any], Any] | None], skip: int | None = None
+        self,
+        encoders: Sequence[Callable[[Any], Any] | None],
+        skip: int | None = None,
+        one: Callable[[Any], tuple[Any, ...]] | None = None,
     ) -> Callable[[Sequence[Any]], list[tuple[Any, ...]]]:
         """``dumper`` for many instances at once: the same rows, the same errors.
 
@@ -355,8 +358,10 @@ class ModelInfo:
         converting, a failed check) goes through the instance-by-instance
         dumper, so the rows and the first error reported are the same.
         An encoder that is a :class:`ColumnEncoder` encodes a whole column.
+        ``one`` is the :meth:`dumper` of the same encoders and ``skip`` where
+        the caller has built it already (each is generated code to compile).
         """
-        return _make_bulk_dumper(self, encoders, skip, _make_dumper(self, encoders, skip))
+        return _make_bulk_dumper(self, encoders, skip, one or _make_dumper(self, encoders, skip))
 
 
 def _make_getter(names: Sequence[str]) -> Callable[[Any], tuple[Any, ...]]:

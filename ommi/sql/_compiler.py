@@ -206,6 +206,8 @@ class SQLCompiler:
         encoders = [d.encoder(f) for f in info.fields]
         decoders = [d.decoder(f) for f in info.fields]
         load = info.loader(decoders)
+        dump = info.dumper(encoders)
+        dump_auto = info.dumper(encoders, auto_index) if auto_index is not None else None
         return ModelPlan(
             info=info,
             table=table,
@@ -215,10 +217,10 @@ class SQLCompiler:
             save=save,
             load=load,
             load_rows=info.rows_loader(decoders, load),
-            dump=info.dumper(encoders),
-            dump_auto=info.dumper(encoders, auto_index) if auto_index is not None else None,
-            dump_many=info.bulk_dumper(encoders),
-            dump_auto_many=info.bulk_dumper(encoders, auto_index) if auto_index is not None else None,
+            dump=dump,
+            dump_auto=dump_auto,
+            dump_many=info.bulk_dumper(encoders, one=dump),
+            dump_auto_many=info.bulk_dumper(encoders, auto_index, dump_auto) if auto_index is not None else None,
             auto_index=auto_index,
             save_order=save_order,
             returning_key=returning_key,
