@@ -196,9 +196,14 @@ def _scan_entry_points() -> Iterator[tuple[str, str]]:
     ommi's own come first so that connecting to a built-in scheme reads one
     file, not every installed distribution's (a scheme registered twice
     was taken from whichever folder came first, which no one chooses).
+    The standard library's own folders are read last: they hold no
+    distributions, and listing them was most of the scan's time.
     """
+    stdlib = os.path.dirname(os.__file__)
+    last = {stdlib, os.path.join(stdlib, "lib-dynload")}
+    paths = list(sys.path)
     folders: list[tuple[str, list[str]]] = []
-    for base in list(sys.path):
+    for base in [p for p in paths if p not in last] + [p for p in paths if p in last]:
         try:
             entries = os.listdir(base or ".")
         except OSError:
