@@ -19,17 +19,37 @@
         adults = await db.find(User.age >= 18).all().or_raise()
 """
 
+from typing import TYPE_CHECKING
+
 from ommi import errors
 from ommi._events import on
 from ommi._fields import Auto, AwareDatetime, Index, Key, ReferenceTo, StoreAs, TZAware, Unique
 from ommi._model import ModelCollection, default_collection, ommi_model
 from ommi._observe import StatementEvent
 from ommi._query import Query, ValuesQuery
-from ommi._relations import AssociateUsing, LazyLoadEveryRelated, LazyLoadTheRelated, LazyMany, LazyOne, Via
 from ommi._results import Action, DBFailure, DBResult, DBSuccess
 from ommi._schema import Schema
 from ommi._session import Ommi, Transaction
 from ommi.query import Avg, Condition, Count, CountDistinct, ExprRef, FieldRef, Max, Min, Sum, col
+
+if TYPE_CHECKING:
+    from ommi._relations import AssociateUsing, LazyLoadEveryRelated, LazyLoadTheRelated, LazyMany, LazyOne, Via
+else:
+    # The relation declarations load when first named (``from ommi import LazyOne``,
+    # ``ommi.LazyMany``): a program whose models declare no relation never needs them.
+    _LAZY = frozenset({"AssociateUsing", "LazyLoadEveryRelated", "LazyLoadTheRelated", "LazyMany", "LazyOne", "Via"})
+
+    def __getattr__(name: str):
+        if name not in _LAZY:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        from ommi import _relations
+
+        value = getattr(_relations, name)
+        globals()[name] = value
+        return value
+
+    def __dir__():
+        return sorted({*globals(), *_LAZY})
 
 __version__ = "0.1.0"
 

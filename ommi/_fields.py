@@ -15,7 +15,6 @@ import types
 import typing
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from ommi import errors
@@ -134,7 +133,6 @@ _SIMPLE_KINDS: dict[Any, Kind] = {
     float: Kind.FLOAT,
     bool: Kind.BOOL,
     bytes: Kind.BYTES,
-    Decimal: Kind.DECIMAL,
     datetime: Kind.DATETIME,
     date: Kind.DATE,
     time: Kind.TIME,
@@ -240,11 +238,7 @@ def parse_annotation(annotation: Any, where: str) -> TypeSpec:
         base, "__module__", ""
     ):
         base, markers = datetime, [*markers, TZAware]
-    kind = _SIMPLE_KINDS.get(base)
-    if kind is None and "uuid" in sys.modules and base is sys.modules["uuid"].UUID:
-        # not in the table: importing uuid (and platform, which it imports) costs every
-        # program a few milliseconds at start-up; an annotation naming UUID has imported it
-        kind = Kind.UUID
+    kind = _SIMPLE_KINDS.get(base) or _imported_kind(base)
     if kind is None and isinstance(base, type) and issubclass(base, enum.Enum):
         kind = Kind.ENUM
         values = {type(m.value) for m in base}
@@ -321,9 +315,10 @@ def _check_bytes(value: Any, f: _Spec) -> Any:
 
 
 def _check_decimal(value: Any, f: _Spec) -> Any:
+    decimal = f.py_type  # the Decimal class (see make_checker)
     if isinstance(value, int) and not isinstance(value, bool):
-        return Decimal(value)
-    if isinstance(value, Decimal):
+        return decimal(value)
+    if isinstance(value, decimal):
         if not value.is_finite():
             raise errors.ValidationError(f"{f.where}: {value} cannot be stored (not finite)")
         return value
@@ -394,6 +389,17 @@ class _Spec:
     where: str
 
 
+def _imported_kind(base: Any) -> Kind | None:
+    """UUID and Decimal, which are not in the table: importing uuid (and platform, which it
+    imports) costs every program a few milliseconds at start-up, decimal about 1 ms; an
+    annotation naming either has imported it."""
+    if "uuid" in sys.modules and base is sys.modules["uuid"].UUID:
+        return Kind.UUID
+    if "decimal" in sys.modules and base is sys.modules["decimal"].Decimal:
+        return Kind.DECIMAL
+    return None
+
+
 _CHECKS: dict[Kind, Callable[[Any, _Spec], Any]] = {
     Kind.STR: _check_str,
     Kind.INT: _check_int,
@@ -417,6 +423,10 @@ def make_checker(kind: Kind, py_type: Any, nullable: bool, aware: bool, where: s
     raises :class:`ommi.errors.ValidationError` naming the field.
     """
     inner = _CHECKS[kind]
+    if kind is Kind.DECIMAL:  # a Decimal field or literal: the module is in use, and the check needs the class
+        from decimal import Decimal
+
+        py_type = Decimal
     spec = _Spec(py_type, aware, where)
 
     def check(value: Any) -> Any:

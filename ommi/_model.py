@@ -35,11 +35,12 @@ from ommi._fields import (
     make_checker,
     parse_annotation,
 )
-from ommi._relations import Relation, RelationDescriptor, is_relation_annotation
 from ommi.query import FieldRef
 
 if TYPE_CHECKING:
     from dataclasses import dataclass
+
+    from ommi._relations import Relation
 else:  # the same classes, built without compiling their methods at import (see there)
     from ommi._dataclasses import dataclass
 
@@ -344,7 +345,10 @@ class ModelInfo:
         return _make_dumper(self, encoders, skip)
 
     def bulk_dumper(
-        self, encoders: Sequence[Callable[[Any], Any] | None], skip: int | None = None
+        self,
+        encoders: Sequence[Callable[[Any], Any] | None],
+        skip: int | None = None,
+        one: Callable[[Any], tuple[Any, ...]] | None = None,
     ) -> Callable[[Sequence[Any]], list[tuple[Any, ...]]]:
         """``dumper`` for many instances at once: the same rows, the same errors.
 
@@ -354,8 +358,10 @@ class ModelInfo:
         converting, a failed check) goes through the instance-by-instance
         dumper, so the rows and the first error reported are the same.
         An encoder that is a :class:`ColumnEncoder` encodes a whole column.
+        ``one`` is the :meth:`dumper` of the same encoders and ``skip`` where
+        the caller has built it already (each is generated code to compile).
         """
-        return _make_bulk_dumper(self, encoders, skip, _make_dumper(self, encoders, skip))
+        return _make_bulk_dumper(self, encoders, skip, one or _make_dumper(self, encoders, skip))
 
 
 def _make_getter(names: Sequence[str]) -> Callable[[Any], tuple[Any, ...]]:
@@ -682,10 +688,20 @@ def _check_references(info: ModelInfo) -> None:
 
 def _relation_names(cls: type, hints: dict[str, Any], localns: dict[str, Any] | None) -> dict[str, Any]:
     """The annotations that declare lazy relations, by name (strings where not resolvable yet)."""
+    # A relation is a ClassVar; only those and annotations not resolvable yet need a closer
+    # look, and only they load the relations module (most models have neither).
+    candidates = {
+        rname: hint for rname, hint in hints.items()
+        if isinstance(hint, _Unresolved) or typing.get_origin(hint) is typing.ClassVar
+    }
+    if not candidates:
+        return {}
+    from ommi._relations import is_relation_annotation
+
     module = sys.modules.get(cls.__module__)
     globalns = dict(vars(module)) if module is not None else {}
     out: dict[str, Any] = {}
-    for rname, hint in hints.items():
+    for rname, hint in candidates.items():
         raw = hint.text if isinstance(hint, _Unresolved) else hint
         if is_relation_annotation(raw, globalns, localns):
             out[rname] = raw
@@ -693,6 +709,10 @@ def _relation_names(cls: type, hints: dict[str, Any], localns: dict[str, Any] | 
 
 
 def _install_relations(cls: type, info: ModelInfo, relations: dict[str, Any], localns: dict[str, Any] | None) -> None:
+    if not relations:
+        return
+    from ommi._relations import Relation, RelationDescriptor
+
     for rname, raw in relations.items():
         if cls.__weakrefoffset__ == 0:
             raise errors.ModelError(

@@ -13,7 +13,6 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
-from ommi import _placement as placement
 from ommi.driver import Statements
 from ommi.query import Aggregate, Delete, Insert, Raw, Save, Select, Update, Upsert, Values
 
@@ -94,6 +93,8 @@ class Observed(Statements):
             hook(event)
 
     async def _run(self, operation: str, statement: Any, call: Callable[[Any], Any]) -> Any:
+        from ommi import _placement as placement  # loaded with the first observed statement
+
         start = time.perf_counter()
         with placement.placed() as servers:
             try:
@@ -111,6 +112,8 @@ class Observed(Statements):
         return await self._run("select", stmt, self.inner.select)  # type: ignore[no-any-return]
 
     async def _stream(self, operation: str, stmt: Any, source: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        from ommi import _placement as placement
+
         start = time.perf_counter()
         error: BaseException | None = None
         servers: list[str] = []

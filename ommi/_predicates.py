@@ -12,7 +12,6 @@ from typing import Any
 
 from ommi import errors
 from ommi._model import ModelInfo, get_model_info
-from ommi._relations import find_path
 from ommi.query import (
     AggCompare,
     And,
@@ -109,6 +108,8 @@ def localize(pred: Predicate, info: ModelInfo) -> Predicate:
         return Not(localize(pred.item, info))
     if len(models) == 1:
         (other,) = models
+        from ommi._relations import find_path  # a filter across models: rare, loads on first use
+
         return Related(find_path(info, get_model_info(other)), pred)
     if isinstance(pred, And):
         return And(tuple(localize(i, info) for i in pred.items))

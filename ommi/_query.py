@@ -9,10 +9,8 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from ommi import errors
 from ommi._fields import INT64_MAX
-from ommi._integrity import check_references, check_unreferenced
 from ommi._model import get_model_info
 from ommi._predicates import check_depth, fields_of, inside_aggregate, join_all
-from ommi._relations import LazyMany, LazyOne, RelationRef
 from ommi._results import Action, as_ommi_error, deferred
 from ommi.driver import Statements
 from ommi.query import (
@@ -38,6 +36,7 @@ from ommi.query import (
 if TYPE_CHECKING:
     from dataclasses import dataclass
 
+    from ommi._relations import LazyMany, LazyOne, RelationRef
     from ommi._session import Scope
 else:  # the same classes, built without compiling their methods at import (see there)
     from ommi._dataclasses import dataclass
@@ -110,6 +109,8 @@ class Query(Generic[M]):
         runs no query. (To type checkers ``User.posts`` is the ``LazyMany`` it
         declares; at run time it is a :class:`~ommi._relations.RelationRef`.)
         """
+        from ommi._relations import RelationRef  # loaded with the first model declaring a relation
+
         for r in relations:
             if not isinstance(r, RelationRef):
                 raise errors.QueryError(f"include() takes relations such as User.posts, not {r!r}")
@@ -360,7 +361,9 @@ class Query(Generic[M]):
         check = self._scope.runtime.check_references
 
         async def run(stmts: Statements) -> int:
-            if check:
+            if check:  # a backend without foreign keys: ommi checks references
+                from ommi._integrity import check_references
+
                 await check_references(stmts, stmt.model, [{f.name: v for f, v in stmt.values}])
             return await stmts.update(stmt)
 
@@ -374,7 +377,9 @@ class Query(Generic[M]):
         check = self._scope.runtime.check_references
 
         async def run(stmts: Statements) -> int:
-            if check:
+            if check:  # a backend without foreign keys: ommi checks references
+                from ommi._integrity import check_unreferenced
+
                 await check_unreferenced(stmts, stmt.model, stmt.where)
             return await stmts.delete(stmt)
 

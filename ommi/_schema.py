@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from ommi import errors
-from ommi._migrate import SchemaDiff, compute_diff, refuse_unallowed
 from ommi._model import ModelCollection, ModelInfo, default_collection, infos_in_dependency_order
 from ommi._results import Action
 from ommi.driver import Driver
+
+if TYPE_CHECKING:  # the schema differ loads with the first diff() or sync()
+    from ommi._migrate import SchemaDiff
 
 __all__ = ["Schema"]
 
@@ -51,6 +54,8 @@ class Schema:
         """
 
         async def run() -> SchemaDiff:
+            from ommi._migrate import compute_diff
+
             driver = await self._connected()
             infos = self._infos()
             live = await driver.inspect_schema(infos)
@@ -68,6 +73,8 @@ class Schema:
         """
 
         async def run() -> SchemaDiff:
+            from ommi._migrate import compute_diff, refuse_unallowed
+
             driver = await self._connected()
             infos = self._infos()
             changes = compute_diff(infos, await driver.inspect_schema(infos), driver.expected_type)
@@ -91,6 +98,8 @@ class Schema:
 def check_relations(infos: Sequence[ModelInfo]) -> None:
     """Resolve every relation of the models now: an ambiguous one is a ``ModelError`` at the
     first schema use, not at the first ``await post.author`` in production."""
+    if not any(info.relations for info in infos):
+        return  # (and the relations module stays unloaded)
     from ommi._relations import BadRelation
 
     for info in infos:

@@ -20,12 +20,10 @@ from typing import TYPE_CHECKING, Any, Self, TypeVar, overload
 
 from ommi import errors
 from ommi._events import EventName, Hooks, call, fire, model_hooks
-from ommi._integrity import check_references, check_unreferenced
 from ommi._model import ModelCollection, ModelInfo, get_model_info
 from ommi._observe import Observed, StatementHook, logger
 from ommi._predicates import any_of, key_predicate, select_from
 from ommi._query import Query
-from ommi._relations import bind
 from ommi._results import Action, as_ommi_error, deferred
 from ommi._schema import Schema
 from ommi.driver import Driver, DriverTransaction, Statements, load_driver, parse_url, retry_pause
@@ -105,6 +103,8 @@ class Scope:
     def bind(self, model: type, rows: Sequence[Any]) -> None:
         """Let instances with lazy relations load them through this session."""
         if rows and get_model_info(model).relations:
+            from ommi._relations import bind  # loaded with the first model declaring a relation
+
             bind(rows, self)
 
     @property
@@ -218,6 +218,8 @@ class _Session:
                     await fire(rt.events, "before_add", batch_model, batch)
             for batch_model, batch in groups:
                 if rt.check_references:
+                    from ommi._integrity import check_references
+
                     await check_references(stmts, batch_model, batch)
                 fresh = self._keyless(batch_model, batch)
                 await stmts.insert(Insert(batch_model, tuple(batch)))
@@ -259,6 +261,8 @@ class _Session:
         async def run(stmts: Statements) -> list[M]:
             for stmt in stmts_of:
                 if rt.check_references:
+                    from ommi._integrity import check_references
+
                     await check_references(stmts, stmt.model, list(stmt.instances))
                 await stmts.upsert(stmt)
                 self._scope.bind(stmt.model, list(stmt.instances))
@@ -350,6 +354,8 @@ class _Session:
                     await fire(rt.events, "before_save", batch_model, batch)
             for batch_model, batch in groups:
                 if rt.check_references:
+                    from ommi._integrity import check_references
+
                     await check_references(stmts, batch_model, batch)
                 await stmts.save(Save(batch_model, tuple(batch)))
             if model_hooks or rt.events:
@@ -378,6 +384,8 @@ class _Session:
                 info = get_model_info(batch_model)
                 where = any_of([key_predicate(info, info.key_of(m)) for m in batch])
                 if rt.check_references:
+                    from ommi._integrity import check_unreferenced
+
                     await check_unreferenced(stmts, batch_model, where)
                 total += await stmts.delete(Delete(batch_model, where))
             if model_hooks or rt.events:

@@ -23,10 +23,8 @@ import sys
 import threading
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import field
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ommi import _placement as placement
 from ommi import errors
 from ommi._adapters import NO_DEFAULT
 from ommi._fields import Kind
@@ -92,7 +90,9 @@ def log_statement(backend: str, text: str) -> None:
     every statement it runs; other drivers call it for each command they send.
     """
     if statement_logger.isEnabledFor(logging.DEBUG):
-        server = placement.current()  # named by a driver spreading statements over servers (replicas)
+        from ommi._placement import current
+
+        server = current()  # named by a driver spreading statements over servers (replicas)
         statement_logger.debug("%s: %s", f"{backend} on {server}" if server else backend, text)
 
 
@@ -196,9 +196,14 @@ def _scan_entry_points() -> Iterator[tuple[str, str]]:
     ommi's own come first so that connecting to a built-in scheme reads one
     file, not every installed distribution's (a scheme registered twice
     was taken from whichever folder came first, which no one chooses).
+    The standard library's own folders are read last: they hold no
+    distributions, and listing them was most of the scan's time.
     """
+    stdlib = os.path.dirname(os.__file__)
+    last = {stdlib, os.path.join(stdlib, "lib-dynload")}
+    paths = list(sys.path)
     folders: list[tuple[str, list[str]]] = []
-    for base in list(sys.path):
+    for base in [p for p in paths if p not in last] + [p for p in paths if p in last]:
         try:
             entries = os.listdir(base or ".")
         except OSError:
@@ -415,6 +420,8 @@ def convert_value(field: FieldInfo, value: Any) -> Any:
     """
     if value is None or isinstance(value, bool):
         return field.check(value)
+    from decimal import Decimal  # only for retyping (importing it costs every start about 1 ms)
+
     kind = field.kind.value
     try:
         if kind == "float" and isinstance(value, int | Decimal | str):

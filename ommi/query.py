@@ -39,15 +39,16 @@ from __future__ import annotations
 
 import enum
 import functools
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import field
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Generic, Protocol, Union, overload
 
 from ommi import errors
 
 if TYPE_CHECKING:
     from dataclasses import dataclass
+    from decimal import Decimal
 
     # Type-checker only: defaults (PEP 696) let drivers keep writing the bare
     # ``Compare`` or ``FieldRef`` while user code gets ``Compare[User]``.
@@ -543,7 +544,7 @@ def _operand(value: Any) -> Expr | None:
     return None
 
 
-_LITERAL_KINDS: dict[type, str] = {int: "int", float: "float", Decimal: "decimal"}
+_LITERAL_KINDS: dict[type, str] = {int: "int", float: "float"}
 
 
 def _number_kind(value: Any) -> Kind | None:
@@ -554,6 +555,9 @@ def _number_kind(value: Any) -> Kind | None:
     for cls, name in _LITERAL_KINDS.items():
         if isinstance(value, cls):
             return Kind(name)
+    decimal = sys.modules.get("decimal")  # not imported at start-up: a Decimal value means it is loaded
+    if decimal is not None and isinstance(value, decimal.Decimal):
+        return Kind.DECIMAL
     return None
 
 

@@ -191,6 +191,40 @@ def test_memory_database_folder_without_tempfile_in_a_fresh_process() -> None:
         assert not seen["tempfile"]
 
 
+_FRESH_FIRST_QUERY = """
+import asyncio, json, sys
+from dataclasses import dataclass
+import ommi
+
+@ommi.ommi_model
+@dataclass
+class Person:
+    name: str
+    id: int | None = None
+
+async def main():
+    async with ommi.Ommi.connect("sqlite://") as db:
+        await db.schema().create_models().or_raise()
+        await db.add(Person("Ann")).or_raise()
+        assert [p.name for p in await db.find(Person).all().or_raise()] == ["Ann"]
+    print(json.dumps(sorted(sys.modules)))
+
+asyncio.run(main())
+"""
+
+
+def test_first_query_leaves_unused_parts_unloaded() -> None:
+    # start-up time (docs/benchmarks.md): relations, schema diffs, ommi's own reference
+    # checks, replica placement and the decimal module load when first needed, not for a
+    # plain first query
+    done = subprocess.run(  # noqa: S603 - this interpreter, our own script
+        [sys.executable, "-c", _FRESH_FIRST_QUERY], capture_output=True, text=True, check=True, timeout=120
+    )
+    loaded = set(json.loads(done.stdout))
+    assert "ommi_sqlite" in loaded
+    assert not loaded & {"ommi._relations", "ommi._migrate", "ommi._integrity", "ommi._placement", "decimal"}
+
+
 async def test_unopenable_file_is_connection_failed(tmp_path: os.PathLike[str]) -> None:
     url = "sqlite:///" + os.path.join(tmp_path, "no", "such", "dir", "x.db")
     with pytest.raises(errors.ConnectionFailed, match="cannot open"):

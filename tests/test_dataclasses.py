@@ -12,11 +12,15 @@ import copy
 import dataclasses
 import inspect
 import pickle
+import subprocess
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import pytest
+
+from ommi import _dataclasses as _dataclasses_module
 
 if TYPE_CHECKING:  # as in ommi's modules: checkers see the standard decorator
     from dataclasses import dataclass as ommi_dataclass
@@ -216,3 +220,17 @@ def test_shapes_it_does_not_build_go_to_the_standard_decorator() -> None:
         class Wrong:
             a: int = 0
             b: int  # type: ignore[misc]
+
+
+def test_written_templates_are_current() -> None:
+    # ommi/_dataclass_code.py holds the __init__ templates of the shapes ommi's classes
+    # have (so they are not compiled at start-up): written again from a fresh process's
+    # imports, it must come out the same
+    script = "from ommi._dataclasses import written_source; import sys; sys.stdout.write(written_source())"
+    done = subprocess.run(  # noqa: S603 - this interpreter, our own script
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
+    )
+    path = Path(_dataclasses_module.__file__).with_name("_dataclass_code.py")
+    assert done.stdout == path.read_text(encoding="utf-8"), (
+        "ommi/_dataclass_code.py is out of date: python -c 'from ommi._dataclasses import write_code; write_code()'"
+    )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import itertools
+import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -115,3 +116,66 @@ async def test_relation_spelling(tmp_path: Path, library: str, spelling: str, qu
         post = await db.find(post_cls.title == "News").one().or_raise()
         author = await post.author
         assert author is not None and author.name == "Ann"
+
+
+# A fresh process: the relations module loads when a model first declares a relation,
+# spelled with the package's attribute (``ommi.LazyMany``) as well as an imported name.
+_FRESH = """
+import asyncio, sys
+from dataclasses import dataclass
+from typing import Annotated, ClassVar
+import ommi
+from ommi import Key, ReferenceTo
+
+@ommi.ommi_model
+@dataclass
+class Plain:
+    name: str
+    id: int | None = None
+
+assert "ommi._relations" not in sys.modules, "a model without relations loaded the relations module"
+
+@ommi.ommi_model
+@dataclass
+class User:
+    {posts}
+    name: str
+    id: Annotated[int | None, Key] = None
+
+@ommi.ommi_model
+@dataclass
+class Post:
+    {author}
+    title: str
+    author_id: Annotated[int | None, ReferenceTo(User.id)] = None
+    id: Annotated[int | None, Key] = None
+
+async def main():
+    async with ommi.Ommi.connect("sqlite://") as db:
+        await db.schema().create_models().or_raise()
+        [ann] = await db.add(User(name="Ann")).or_raise()
+        await db.add(Post(title="Hello", author_id=ann.id)).or_raise()
+        user = await db.find(User.name == "Ann").one().or_raise()
+        assert [p.title for p in await user.posts] == ["Hello"]
+        post = await db.find(Post.title == "Hello").one().or_raise()
+        assert (await post.author).name == "Ann"
+        print(sorted(set(User.__ommi__.relations) | set(Post.__ommi__.relations)))
+
+asyncio.run(main())
+"""
+
+FRESH_SPELLINGS = {
+    "attribute": ('posts: ClassVar[ommi.LazyMany["Post"]]', "author: ClassVar[ommi.LazyOne[User]]"),
+    "attribute-whole-quoted": ('posts: "ClassVar[ommi.LazyMany[Post]]"', 'author: "ClassVar[ommi.LazyOne[User]]"'),
+    "attribute-inner-string": ('posts: ClassVar["ommi.LazyMany[Post]"]', 'author: ClassVar["ommi.LazyOne[User]"]'),
+}
+
+
+@pytest.mark.parametrize("spelling", FRESH_SPELLINGS)
+def test_relation_declared_in_a_fresh_process(tmp_path: Path, spelling: str) -> None:
+    posts, author = FRESH_SPELLINGS[spelling]
+    script = tmp_path / "models.py"
+    script.write_text(_FRESH.format(posts=posts, author=author), encoding="utf-8")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "['author', 'posts']"

@@ -363,12 +363,14 @@ class MongoCompiler:
                     f"{info.cls.__name__}.{f.name}: MongoDB field names cannot start with '$' or contain '.' "
                     f"({f.column!r}); store the field under another name with StoreAs(...)"
                 )
+        encoders = [encoder_for(f) for f in info.fields]
+        dump = info.dumper(encoders)
         return ModelPlan(
             info=info,
             collection=info.name,
             paths=tuple(_path(f) for f in info.fields),
-            dump=info.dumper([encoder_for(f) for f in info.fields]),
-            dump_many=info.bulk_dumper([encoder_for(f) for f in info.fields]),
+            dump=dump,
+            dump_many=info.bulk_dumper(encoders, one=dump),
             to_doc=_make_to_doc(info),
             load=_make_load(info, [decoder_for(f) for f in info.fields]),
             auto_index=info.fields.index(info.auto_key) if info.auto_key is not None else None,

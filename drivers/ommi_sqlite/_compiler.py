@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import decimal
 import functools
 import re
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, time
-from decimal import Decimal
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ommi import errors
 from ommi.driver import FieldInfo
 from ommi.query import Agg, AggFunc, ArithOp, CaseFunc, Wildcard, like_tokens
 from ommi.sql import Codec, Kind, SQLDialect
+
+if TYPE_CHECKING:
+    from decimal import Context, Decimal
 
 __all__ = [
     "DECIMAL_COLLATION",
@@ -31,13 +32,28 @@ __all__ = [
 DECIMAL_COLLATION = "ommi_decimal"
 
 
+_decimal: tuple[type[Decimal], Context] | None = None
+
+
+def _decimals() -> tuple[type[Decimal], Context]:
+    """``Decimal`` and a context wide enough that no sum of stored decimals rounds.
+
+    Made at first use: every connection registers the decimal functions below,
+    and importing ``decimal`` would cost every program about 1 ms of start-up.
+    """
+    global _decimal  # noqa: PLW0603 - set once
+    if _decimal is None:
+        import decimal
+
+        _decimal = (decimal.Decimal, decimal.Context(prec=200))
+    return _decimal
+
+
 def decimal_collation(a: str, b: str) -> int:
     """Order decimal text numerically (SQLite has no decimal type; ommi stores exact text)."""
-    x, y = Decimal(a), Decimal(b)
+    dec = (_decimal or _decimals())[0]
+    x, y = dec(a), dec(b)
     return -1 if x < y else (1 if x > y else 0)
-
-
-_EXACT = decimal.Context(prec=200)  # wide enough that no sum of stored decimals rounds
 
 
 
@@ -54,7 +70,8 @@ class DecimalSum:
 
     def step(self, value: str | None) -> None:
         if value is not None:
-            self.total = Decimal(value) if self.total is None else _EXACT.add(self.total, Decimal(value))
+            dec, exact = _decimal or _decimals()
+            self.total = dec(value) if self.total is None else exact.add(self.total, dec(value))
 
     def finalize(self) -> str | None:
         return None if self.total is None else str(self.total)
@@ -118,22 +135,28 @@ def _int_neg(a: int | None) -> int | None:
     return None if a is None else _int_result(-a)
 
 
-def _dec(v: Any) -> Decimal:
-    return v if isinstance(v, Decimal) else Decimal(str(v))
-
-
-def _dec_op(fn: Any) -> Any:
+def _dec_op(name: str) -> Any:
     # Decimal text (or an int) in, exact decimal text out: SQLite's arithmetic would use floats
+    dec: Any = None  # Decimal and the exact context's method, taken at the first call
+    op: Any = None
+
     def run(a: Any, b: Any) -> str | None:
+        nonlocal dec, op
         if a is None or b is None:
             return None
-        return str(fn(_EXACT, _dec(a), _dec(b)))
+        if op is None:
+            dec, exact = _decimals()
+            op = getattr(exact, name)
+        return str(op(dec(str(a)), dec(str(b))))
 
     return run
 
 
 def _dec_neg(a: Any) -> str | None:
-    return None if a is None else str(_EXACT.minus(_dec(a)))
+    if a is None:
+        return None
+    dec, exact = _decimal or _decimals()
+    return str(exact.minus(dec(str(a))))
 
 
 def _case(fn: Any) -> Any:
@@ -149,9 +172,9 @@ EXPRESSION_FUNCTIONS: tuple[tuple[str, int, Any], ...] = (
     ("ommi_isub", 2, _int_op(lambda a, b: a - b)),
     ("ommi_imul", 2, _int_op(lambda a, b: a * b)),
     ("ommi_ineg", 1, _int_neg),
-    ("ommi_dadd", 2, _dec_op(decimal.Context.add)),
-    ("ommi_dsub", 2, _dec_op(decimal.Context.subtract)),
-    ("ommi_dmul", 2, _dec_op(decimal.Context.multiply)),
+    ("ommi_dadd", 2, _dec_op("add")),
+    ("ommi_dsub", 2, _dec_op("subtract")),
+    ("ommi_dmul", 2, _dec_op("multiply")),
     ("ommi_dneg", 1, _dec_neg),
     ("ommi_lower", 1, _case(str.lower)),
     ("ommi_upper", 1, _case(str.upper)),
@@ -242,7 +265,6 @@ class SQLiteDialect(SQLDialect):
     decoders: ClassVar[Mapping[Kind, Codec]] = {
         **SQLDialect.decoders,
         Kind.BOOL: bool,
-        Kind.DECIMAL: Decimal,
         Kind.DATETIME: datetime.fromisoformat,
         Kind.DATE: date.fromisoformat,
         Kind.TIME: time.fromisoformat,
@@ -265,6 +287,11 @@ class SQLiteDialect(SQLDialect):
     null_safe_ne = "IS NOT"
     explicit_nulls_order = False  # SQLite already sorts NULL first ascending, last descending
     offset_without_limit = "LIMIT -1"
+
+    def decoder(self, f: FieldInfo) -> Codec:
+        if f.kind is Kind.DECIMAL:  # exact text -> Decimal, the class looked up when a plan is made
+            return _decimals()[0]
+        return super().decoder(f)
 
     def key_column(self, f: FieldInfo, single: bool) -> str:
         if single and f.kind is Kind.INT:

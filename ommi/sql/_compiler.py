@@ -22,12 +22,10 @@ import operator
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import field
 from datetime import date, time
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from ommi import errors
 from ommi._fields import Kind
-from ommi._migrate import literal_default
 from ommi._model import FieldInfo, ModelInfo, get_model_info
 from ommi.driver import NO_DEFAULT, SchemaChange
 from ommi.query import (
@@ -208,6 +206,8 @@ class SQLCompiler:
         encoders = [d.encoder(f) for f in info.fields]
         decoders = [d.decoder(f) for f in info.fields]
         load = info.loader(decoders)
+        dump = info.dumper(encoders)
+        dump_auto = info.dumper(encoders, auto_index) if auto_index is not None else None
         return ModelPlan(
             info=info,
             table=table,
@@ -217,10 +217,10 @@ class SQLCompiler:
             save=save,
             load=load,
             load_rows=info.rows_loader(decoders, load),
-            dump=info.dumper(encoders),
-            dump_auto=info.dumper(encoders, auto_index) if auto_index is not None else None,
-            dump_many=info.bulk_dumper(encoders),
-            dump_auto_many=info.bulk_dumper(encoders, auto_index) if auto_index is not None else None,
+            dump=dump,
+            dump_auto=dump_auto,
+            dump_many=info.bulk_dumper(encoders, one=dump),
+            dump_auto_many=info.bulk_dumper(encoders, auto_index, dump_auto) if auto_index is not None else None,
             auto_index=auto_index,
             save_order=save_order,
             returning_key=returning_key,
@@ -984,6 +984,8 @@ class SQLCompiler:
                 return [(sql, ())]
             return [(sql, ()), self.backfill(f, table, col, value)]
         if value is NO_DEFAULT or value is None:
+            from ommi._migrate import literal_default  # a migration adding a required column
+
             value = literal_default(f)
             if value is NO_DEFAULT:
                 value = _zero_value(f)
@@ -1049,6 +1051,8 @@ def _exact_literal(d: SQLDialect, f: FieldInfo, value: Any) -> bool:
         return True
     if isinstance(stored, float):
         return math.isfinite(stored) and not (stored == 0.0 and math.copysign(1.0, stored) < 0)
+    from decimal import Decimal  # schema defaults only: importing it costs every start about 1 ms
+
     if isinstance(stored, Decimal):
         return stored.is_finite()
     if isinstance(stored, str):
@@ -1067,6 +1071,8 @@ def render_statement(sql: str, params: Sequence[Any]) -> str:
 
 
 def _zero_value(f: FieldInfo) -> Any:
+    from decimal import Decimal
+
     zeros: dict[Kind, Any] = {Kind.STR: "", Kind.INT: 0, Kind.FLOAT: 0.0, Kind.BOOL: False, Kind.DECIMAL: Decimal(0)}
     if f.kind not in zeros:
         raise errors.UnsupportedError(

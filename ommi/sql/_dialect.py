@@ -9,14 +9,16 @@ base (:mod:`ommi.sql._driver`) read everything database-specific from here.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from decimal import Context, Decimal
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from ommi import errors
 from ommi._fields import Kind
 from ommi._model import FieldInfo
 from ommi.driver import json_text, json_value
 from ommi.query import Agg, AggFunc, ArithOp, CaseFunc
+
+if TYPE_CHECKING:  # decimal is imported where used: it costs every start about 1 ms
+    from decimal import Decimal
 
 __all__ = ["Codec", "SQLDialect", "fixed_decimal"]
 
@@ -29,6 +31,8 @@ def _enum_value(v: Any) -> Any:
 
 
 def _to_decimal(v: Any) -> Decimal:
+    from decimal import Decimal
+
     return v if isinstance(v, Decimal) else Decimal(str(v))
 
 
@@ -40,6 +44,8 @@ def fixed_decimal(backend: str, precision: int, scale: int) -> tuple[Callable[[D
     value that would not read back equal (a ``ValidationError`` naming the
     limits); the decoder drops the padding zeros.
     """
+    from decimal import Context, Decimal
+
     integer_digits = precision - scale
     wide = Context(prec=precision + 2)  # the default 28 digits would round while dropping the padding
     one = Decimal(1)
@@ -338,6 +344,8 @@ class SQLDialect:
         stored = enc(value) if enc is not None else value
         if isinstance(stored, bool):
             return "TRUE" if stored else "FALSE"
+        from decimal import Decimal
+
         if isinstance(stored, (int, float, Decimal)):
             return str(stored)
         return "'" + str(stored).replace("'", "''") + "'"

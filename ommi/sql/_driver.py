@@ -36,7 +36,6 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, I
 from typing import Any, ClassVar, TypeVar
 
 from ommi import errors
-from ommi._integrity import check_references, probe_clash
 from ommi._model import FieldInfo, ModelInfo
 from ommi._predicates import any_of, key_predicate
 from ommi.driver import (
@@ -421,6 +420,8 @@ class SQLDriver(Driver):
                 kind = "key" if set(columns) == {f.column for f in info.key} else "unique"
         if (kind is None or (kind in ("unique", "key") and not fields)) and rows and not deleting:
             # the database did not say which key or unique field: look (an error path only)
+            from ommi._integrity import probe_clash
+
             with contextlib.suppress(errors.OmmiError):
                 found = await probe_clash(stmts, model, rows)
                 if found is not None:
@@ -435,6 +436,8 @@ class SQLDriver(Driver):
             )
         elif kind == "reference" and not fields and rows:
             # the database did not say which reference: look (an error path only)
+            from ommi._integrity import check_references
+
             try:
                 await check_references(stmts, model, rows)
             except errors.IntegrityError as precise:
