@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import pytest
 
 from ommi import DBFailure, Key, ModelCollection, Ommi, Unique, errors, ommi_model
+from ommi.testing.suite._helpers import fresh_tables
 from tests._fuzz import scaled
 
 coll = ModelCollection("atomicity")
@@ -51,13 +52,8 @@ async def db(ommi_url: str) -> Any:
     async with Ommi.connect(ommi_url) as handle:
         if "transactions" not in handle.capabilities:
             pytest.skip("driver does not declare capability: transactions")
-        schema = handle.schema(coll)
-        await schema.delete_models().or_raise()
-        await schema.create_models().or_raise()
-        try:
+        async with fresh_tables(handle, coll):
             yield handle
-        finally:
-            await schema.delete_models().or_raise()
 
 
 async def _transfer(db: Ommi, name: str, src: int, dst: int, amount: int) -> int:

@@ -10,10 +10,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+from tests.conftest import backend_url, only_with
 
 ROOT = Path(__file__).resolve().parent.parent
-
 
 
 def bench(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -70,12 +69,9 @@ def test_quick_benchmark_on_mongodb_agrees() -> None:
     assert "| ommi | pymongo |" in done.stdout
 
 
+@only_with("mysql")
 def test_quick_benchmark_on_mysql_agrees() -> None:
     """ommi, raw asyncmy, SQLAlchemy and Tortoise agree on MariaDB (the test server; small sizes)."""
-    from tests.conftest import backend_url, selected_backends
-
-    if "mysql" not in selected_backends():
-        pytest.skip("OMMI_TEST_BACKENDS does not select mysql")
     server = {"OMMI_TEST_MYSQL_URL": backend_url("mysql")}  # the session's server, not a second one
     done = bench("--quick", "--backends", "mysql", "--no-startup", *SMALL, env=server)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]

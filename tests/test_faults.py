@@ -20,7 +20,7 @@ from typing import Annotated, Any
 import pytest
 
 from ommi import DBFailure, Key, ModelCollection, Ommi, errors, ommi_model
-from tests.conftest import selected_backends
+from tests.conftest import only_with
 from tests.test_postgresql import PrivateServer, private_pg_server
 
 coll = ModelCollection("faults")
@@ -36,12 +36,11 @@ class Item:
 
 @pytest.fixture(scope="module")
 def pg_server() -> Iterator[PrivateServer]:
-    if "postgresql" not in selected_backends():
-        pytest.skip("OMMI_TEST_BACKENDS does not select postgresql")
     with private_pg_server() as server:
         yield server
 
 
+@only_with("postgresql")
 async def test_postgresql_stop_mid_work_keeps_committed_batches_whole(pg_server: PrivateServer) -> None:
     async with Ommi.connect(pg_server.url, max_size=4, timeout=5) as db:
         await db.schema(coll).delete_models().or_raise()
@@ -142,8 +141,6 @@ async def test_closing_an_ommi_fails_its_users_cleanly(ommi_url: str) -> None:
 @pytest.fixture
 def mongo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """A private secantusdb server the test may stop and start again (same port and storage)."""
-    if "mongodb" not in selected_backends():
-        pytest.skip("OMMI_TEST_BACKENDS does not select mongodb")
     import socket
 
     from secantus import SecantusDBServer
@@ -178,6 +175,7 @@ def mongo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 # secantusdb's request threads report "Storage is closed" while the server stops
 # under them; that is the test server's own noise, not ommi's behaviour
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+@only_with("mongodb")
 async def test_mongodb_stop_mid_work_fails_promptly_and_recovers(mongo_server: Any) -> None:
     async with Ommi.connect(mongo_server.url) as db:
         await db.schema(coll).create_models().or_raise()

@@ -20,6 +20,7 @@ import pytest
 
 from ommi import DBFailure, Key, ModelCollection, Ommi, errors, ommi_model
 from ommi.query import escape_like
+from ommi.testing.suite._helpers import fresh_tables
 
 coll = ModelCollection("hostile")
 
@@ -155,13 +156,8 @@ LIKE_LIMIT = 1000
 @pytest.fixture
 async def db(ommi_url: str) -> Any:
     async with Ommi.connect(ommi_url) as handle:
-        schema = handle.schema(coll)
-        await schema.delete_models().or_raise()
-        await schema.create_models().or_raise()
-        try:
+        async with fresh_tables(handle, coll):
             yield handle
-        finally:
-            await schema.delete_models().or_raise()
 
 
 def _short(text: str) -> str:

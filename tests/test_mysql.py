@@ -37,6 +37,7 @@ from ommi import (
     errors,
     ommi_model,
 )
+from ommi.testing.suite._helpers import fresh_tables
 from tests.conftest import backend_url, only_with
 
 pytestmark = only_with("mysql")
@@ -85,13 +86,8 @@ def mysql_url() -> str:
 @pytest.fixture
 async def db(mysql_url: str) -> AsyncIterator[Ommi]:
     async with Ommi.connect(mysql_url, max_size=5) as handle:
-        schema = handle.schema(coll)
-        await schema.delete_models().or_raise()
-        await schema.create_models().or_raise()
-        try:
+        async with fresh_tables(handle, coll):
             yield handle
-        finally:
-            await schema.delete_models().or_raise()
 
 
 def _native_args(url: str) -> dict[str, Any]:

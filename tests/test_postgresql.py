@@ -29,6 +29,7 @@ from ommi_postgresql import PostgreSQLDriver
 
 from ommi import AwareDatetime, Count, DBFailure, Key, Max, Min, ModelCollection, Ommi, Unique, errors, ommi_model
 from ommi.driver import load_driver, model_info, parse_url
+from ommi.testing.suite._helpers import fresh_tables
 from tests.backends import postgresql as pg_backend
 from tests.conftest import backend_url, only_with
 
@@ -71,13 +72,8 @@ def pg_url() -> str:
 @pytest.fixture
 async def db(pg_url: str) -> AsyncIterator[Ommi]:
     async with Ommi.connect(pg_url, max_size=5) as handle:
-        schema = handle.schema(coll)
-        await schema.delete_models().or_raise()
-        await schema.create_models().or_raise()
-        try:
+        async with fresh_tables(handle, coll):
             yield handle
-        finally:
-            await schema.delete_models().or_raise()
 
 
 class PrivateServer:
