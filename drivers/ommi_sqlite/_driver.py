@@ -88,7 +88,7 @@ def _remove_dir(path: str) -> None:
 _VALUES_PER_INSERT = 999
 
 
-def _insert_rows(sql: str, rows: list[tuple[Any, ...]]) -> Op[None]:
+def _multi_row_inserts(sql: str, rows: list[tuple[Any, ...]]) -> Op[None]:
     """``executemany(sql, rows)`` of a one-row ``INSERT ... VALUES (?, ...)``, as multi-row INSERTs."""
     head, _, one = sql.rpartition(" VALUES ")
     per = max(1, _VALUES_PER_INSERT // len(rows[0]))
@@ -304,7 +304,7 @@ class SQLiteDriver(BlockingSQLDriver):
         row = yield fetchone(f"SELECT max(rowid) FROM {plan.table}")
         top = (row[0] if row else None) or 0
         if top + len(rows) < _INT64_MAX:
-            yield from _insert_rows(plan.insert_auto, rows)
+            yield from _multi_row_inserts(plan.insert_auto, rows)
             return list(range(top + 1, top + 1 + len(rows)))
         # near the top of the range SQLite picks rowids at random
         keys = []
@@ -316,7 +316,7 @@ class SQLiteDriver(BlockingSQLDriver):
         if len(rows) == 1:
             yield execute(plan.insert_all, rows[0])
         else:
-            yield from _insert_rows(plan.insert_all, rows)
+            yield from _multi_row_inserts(plan.insert_all, rows)
 
     def inspect_op(self, names: Sequence[str]) -> Op[dict[str, LiveTable | None]]:
         canonical = self.dialect.canonical_type
