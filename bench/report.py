@@ -25,6 +25,7 @@ class Meta:
     machine: str
     sizes: w.Sizes
     repeat: int
+    rounds: dict[str, int] = dataclasses.field(default_factory=dict)  # runs per repetition, where more than one
 
 
 def _ms(seconds: float) -> str:
@@ -77,13 +78,29 @@ def _target(result: BackendResult, letter: str) -> str:
     return "; ".join(notes)
 
 
+def _and(items: Sequence[str]) -> str:
+    return ", ".join(items[:-1]) + " and " + items[-1] if len(items) > 1 else items[0]
+
+
+def _rounds_note(rounds: dict[str, int]) -> str:
+    """Say which workloads were timed more than once per repetition (``bench.workload.ROUNDS``)."""
+    if not rounds:
+        return ""
+    by_count: dict[int, list[str]] = {}
+    for letter, n in rounds.items():
+        by_count.setdefault(n, []).append(letter)
+    parts = _and([f"{_and(names)} {n} times" for n, names in sorted(by_count.items())])
+    return f" (in each repetition, interleaved, {parts}; their medians are over every run)"
+
+
 def backend_table(result: BackendResult, meta: Meta, letters: Sequence[str]) -> list[str]:
     names = result.contenders
-    repeat = max((len(v) for v in result.times.values()), default=meta.repeat)
+    rounds = {letter: n for letter, n in meta.rounds.items() if n > 1 and letter in letters}
     lines = [
         f"### {result.backend}",
         "",
-        f"Median of {repeat} repetitions; in brackets the ratio to **{result.baseline}** (lower is better).",
+        f"Median of {meta.repeat} repetitions{_rounds_note(rounds)}; in brackets the ratio to "
+        f"**{result.baseline}** (lower is better).",
         "",
         "| workload | " + " | ".join(names) + " | ommi target |",
         "| --- | " + " | ".join("---:" for _ in names) + " | --- |",

@@ -139,16 +139,17 @@ async def one_repetition(
             # ones need the table it leaves (all but A, whose rows B starts by dropping)
             if letter == "J" or (letter == "A" and letter not in letters):
                 continue
-            for c in instances:
-                if not hasattr(c, w.BY_LETTER[letter].method):
-                    continue
-                await c.prepare(letter)
-                keys = w.lookup_keys(await c.keys(), sizes.lookups) if letter == "D" else None
-                seconds, value = await _timed(c, letter, keys, rows)
-                if letter not in letters:
-                    continue
-                result.times[(c.name, letter)].append(seconds)
-                checker.check(backend.name, c.name, letter, value)
+            for _ in range(w.ROUNDS.get(letter, 1) if letter in letters else 1):
+                for c in instances:
+                    if not hasattr(c, w.BY_LETTER[letter].method):
+                        continue
+                    await c.prepare(letter)
+                    keys = w.lookup_keys(await c.keys(), sizes.lookups) if letter == "D" else None
+                    seconds, value = await _timed(c, letter, keys, rows)
+                    if letter not in letters:
+                        continue
+                    result.times[(c.name, letter)].append(seconds)
+                    checker.check(backend.name, c.name, letter, value)
             if letter not in letters:
                 continue
             log(
@@ -364,6 +365,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         machine=f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs",
         sizes=sizes,
         repeat=repeat,
+        rounds={letter: w.ROUNDS[letter] for letter in letters if letter in w.ROUNDS},
     )
     table = report.markdown(results, startup, meta, letters)
     print(table)
