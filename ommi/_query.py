@@ -211,7 +211,9 @@ class Query(Generic[M]):
 
         async def run(stmts: Statements) -> Any:
             rows = await stmts.aggregate(stmt)
-            dicts = [dict(zip(names, row, strict=True)) for row in rows]
+            if rows and len(rows[0]) != len(names):
+                raise errors.QueryError(f"the driver's aggregate rows have {len(rows[0])} values, not {len(names)}")
+            dicts = [dict(zip(names, row, strict=False)) for row in rows]  # widths checked above
             if grouped:
                 return dicts
             return dicts[0] if dicts else dict.fromkeys(names)

@@ -73,7 +73,7 @@ def test_update_delete_and_aggregate_statements() -> None:
     assert sql == ("SELECT `customer`, COUNT(*), SUM(`amount`) FROM `Order` GROUP BY `customer` "
                    "HAVING SUM(`amount`) > ? ORDER BY `customer` ASC")
     assert params == [10]
-    assert decode(("a", 3, 30)) == ("a", 3, 30)
+    assert list(decode([("a", 3, 30), ("b", 1, None)])) == [("a", 3, 30), ("b", 1, None)]
 
 
 def test_index_names_fit_postgresql_for_any_table_and_column_name() -> None:

@@ -74,6 +74,32 @@ __all__ = ["ModelPlan", "SQLCompiler", "render_statement"]
 _NEGATED_OP = {Op.LT: ">=", Op.LE: ">", Op.GT: "<=", Op.GE: "<"}
 
 
+RowsDecoder = Callable[[Iterable[Sequence[Any]]], Iterator[tuple[Any, ...]]]
+"""Fetched rows of values (projections, aggregates) -> tuples of Python values."""
+
+
+def rows_decoder(codecs: Sequence[Codec]) -> RowsDecoder:
+    """Decode fetched rows a column at a time.
+
+    A comprehension per decoded column costs a fraction of a generator per
+    row (90 aggregate groups: 110 -> 40 µs with the dicts built from them).
+    """
+    width = len(codecs)
+    decoded = [(i, c) for i, c in enumerate(codecs) if c is not None]
+
+    def decode(rows: Iterable[Sequence[Any]]) -> Iterator[tuple[Any, ...]]:
+        columns: list[Sequence[Any]] = list(zip(*rows, strict=True))
+        if not columns:
+            return iter(())
+        if len(columns) != width:
+            raise errors.QueryError(f"a fetched row has {len(columns)} values, not {width}")
+        for i, codec in decoded:
+            columns[i] = [v if v is None else codec(v) for v in columns[i]]
+        return zip(*columns, strict=True)
+
+    return decode
+
+
 @dataclass(eq=False)
 class ModelPlan:
     """Everything precompiled for one model on one dialect (built once, cached)."""
@@ -148,7 +174,7 @@ class SQLCompiler:
         self._plans: dict[type, ModelPlan] = {}
         self._encoders: dict[FieldInfo, Codec] = {}
         self._cache: dict[Any, str] = {}
-        self._agg_cache: dict[Any, tuple[str, Callable[[Sequence[Any]], tuple[Any, ...]]]] = {}
+        self._agg_cache: dict[Any, tuple[str, RowsDecoder]] = {}
 
     # -- per-model plans ----------------------------------------------------
 
@@ -304,8 +330,8 @@ class SQLCompiler:
         shape = ("select", stmt.model, where, self._order_shape(stmt, params), *_page(stmt, params))
         return self._compiled(shape, lambda: self._select_sql(stmt, self.plan(stmt.model).columns)), params
 
-    def values(self, stmt: Values) -> tuple[str, list[Any], Callable[[Sequence[Any]], tuple[Any, ...]]]:
-        """``SELECT [DISTINCT] fields ...``, plus the row decoder."""
+    def values(self, stmt: Values) -> tuple[str, list[Any], RowsDecoder]:
+        """``SELECT [DISTINCT] fields ...``, plus the rows decoder."""
         params: list[Any] = []
         select = stmt.select
         where = self._shape(select.where, params)
@@ -316,12 +342,7 @@ class SQLCompiler:
         def build() -> str:
             return self._values_sql(stmt, _Walk(self.dialect, [], emit=True))
 
-        codecs = [self.dialect.decoder(f) for f in fields]
-
-        def decode(row: Sequence[Any]) -> tuple[Any, ...]:
-            return tuple(v if c is None or v is None else c(v) for c, v in zip(codecs, row, strict=True))
-
-        return self._compiled(shape, build), params, decode
+        return self._compiled(shape, build), params, rows_decoder([self.dialect.decoder(f) for f in fields])
 
     def _values_sql(self, stmt: Values, w: _Walk) -> str:
         d = self.dialect
@@ -348,8 +369,8 @@ class SQLCompiler:
 
         return self._compiled(shape, build), params
 
-    def aggregate(self, stmt: Aggregate) -> tuple[str, list[Any], Callable[[Sequence[Any]], tuple[Any, ...]]]:
-        """``SELECT group fields, aggregates ... GROUP BY ... HAVING ...``, plus a row decoder."""
+    def aggregate(self, stmt: Aggregate) -> tuple[str, list[Any], RowsDecoder]:
+        """``SELECT group fields, aggregates ... GROUP BY ... HAVING ...``, plus the rows decoder."""
         params: list[Any] = []
         where = self._shape(stmt.where, params)
         having = self._shape(stmt.having, params)
@@ -527,14 +548,9 @@ class SQLCompiler:
             sql += " ORDER BY " + ", ".join(terms)
         return sql + self._paging(stmt, w)
 
-    def _aggregate_decoder(self, stmt: Aggregate) -> Callable[[Sequence[Any]], tuple[Any, ...]]:
+    def _aggregate_decoder(self, stmt: Aggregate) -> RowsDecoder:
         codecs = [self.dialect.decoder(f.info) for f in stmt.group_by]
-        codecs += [self.dialect.aggregate_decoder(a) for a in stmt.aggregates]
-
-        def decode(row: Sequence[Any]) -> tuple[Any, ...]:
-            return tuple(v if c is None or v is None else c(v) for c, v in zip(codecs, row, strict=True))
-
-        return decode
+        return rows_decoder(codecs + [self.dialect.aggregate_decoder(a) for a in stmt.aggregates])
 
     def _agg_expr(self, agg: Agg) -> str:
         col = self.dialect.quote(agg.field.column) if agg.field is not None else None

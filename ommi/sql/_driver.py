@@ -28,7 +28,6 @@ import abc
 import asyncio
 import collections
 import contextlib
-import functools
 import itertools
 import operator
 import time
@@ -1099,11 +1098,6 @@ async def _save(d: SQLDriver, stmt: Save, tx: SQLTransaction | None) -> int:
         raise await d._explain(exc, stmt.model, tx or d, stmt.instances) from exc.__cause__
 
 
-def _fetch(sql: str, params: Sequence[Any], load: Callable[[Any], Any]) -> Op[list[Any]]:
-    rows = yield cmd.fetchall(sql, params)
-    return list(map(load, rows))
-
-
 def _scalar(sql: str, params: Sequence[Any]) -> Op[Any]:
     row = yield cmd.fetchone(sql, params)
     return row[0] if row else None
@@ -1130,7 +1124,7 @@ async def _count(d: SQLDriver, stmt: Select, tx: SQLTransaction | None) -> int:
 async def _aggregate(d: SQLDriver, stmt: Aggregate, tx: SQLTransaction | None) -> list[tuple[Any, ...]]:
     sql, params, decode = d.compiler.aggregate(stmt)
     context = f"cannot aggregate {stmt.model.__name__}"
-    return await _run(d, tx, lambda: _fetch(sql, params, decode), context, stmt.model, read=True)
+    return await _run(d, tx, lambda: _fetch_loaded(sql, params, decode), context, stmt.model, read=True)
 
 
 def _write(d: SQLDriver, tx: SQLTransaction | None, sql: str, params: Sequence[Any], can_fail: bool) -> Op[int]:
@@ -1208,13 +1202,13 @@ def _select_reader(d: SQLDriver, stmt: Select) -> _Reader:
 
 def _values_reader(d: SQLDriver, stmt: Values) -> _Reader:
     sql, params, decode = d.compiler.values(stmt)
-    return sql, params, functools.partial(map, decode), f"cannot query {stmt.model.__name__}", stmt.model
+    return sql, params, decode, f"cannot query {stmt.model.__name__}", stmt.model
 
 
 async def _values(d: SQLDriver, stmt: Values, tx: SQLTransaction | None) -> list[tuple[Any, ...]]:
     sql, params, decode = d.compiler.values(stmt)
     context = f"cannot query {stmt.model.__name__}"
-    return await _run(d, tx, lambda: _fetch(sql, params, decode), context, stmt.model, read=True)
+    return await _run(d, tx, lambda: _fetch_loaded(sql, params, decode), context, stmt.model, read=True)
 
 
 def _upsert_op(d: SQLDriver, tx: SQLTransaction | None, stmt: Upsert) -> Op[list[tuple[Any, ...]]]:
