@@ -42,14 +42,17 @@ class AiosqliteContender(Contender):
         keys = []
         await conn.execute("BEGIN")
         for row in rows:
-            cur = await conn.execute(q.INSERT, row)
-            keys.append(cur.lastrowid)
+            person = Person(*row)
+            cur = await conn.execute(q.INSERT, w.VALUES(person))
+            person.id = cur.lastrowid
+            keys.append(person.id)
         await conn.execute("COMMIT")
         return keys
 
     async def bulk_insert(self, rows: list[tuple[str, int, str]]) -> None:
         await self.conn.execute("BEGIN")
-        await self.conn.executemany(q.INSERT, rows)
+        people = [Person(*row) for row in rows]
+        await self.conn.executemany(q.INSERT, list(map(w.VALUES, people)))
         await self.conn.execute("COMMIT")
 
     async def fetch_all(self) -> list[Person]:

@@ -72,14 +72,18 @@ class AsyncmyContender(Contender):
         keys = []
         await self.conn.begin()
         for row in rows:
-            await cur.execute(sql, row)
-            keys.append(cur.lastrowid)
+            person = Person(*row)
+            await cur.execute(sql, w.VALUES(person))
+            person.id = cur.lastrowid
+            keys.append(person.id)
         await self.conn.commit()
         return keys
 
     async def bulk_insert(self, rows: list[tuple[str, int, str]]) -> None:
+        people = [Person(*row) for row in rows]
         await self.conn.begin()
-        await self.cur.executemany(f"INSERT INTO {T} (name, age, email) VALUES (%s, %s, %s)", rows)
+        sql = f"INSERT INTO {T} (name, age, email) VALUES (%s, %s, %s)"
+        await self.cur.executemany(sql, list(map(w.VALUES, people)))
         await self.conn.commit()
 
     async def _people(self, sql: str, args: Any = None) -> list[Person]:

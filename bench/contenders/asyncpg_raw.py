@@ -47,12 +47,19 @@ class AsyncpgContender(Contender):
 
     async def insert_each(self, rows: list[tuple[str, int, str]]) -> list[int]:
         sql = f"INSERT INTO {T} (name, age, email) VALUES ($1, $2, $3) RETURNING id"
+        keys = []
         async with self.conn.transaction():
-            return [await self.conn.fetchval(sql, *row) for row in rows]
+            for row in rows:
+                person = Person(*row)
+                person.id = await self.conn.fetchval(sql, *w.VALUES(person))
+                keys.append(person.id)
+        return keys
 
     async def bulk_insert(self, rows: list[tuple[str, int, str]]) -> None:
+        people = [Person(*row) for row in rows]
         async with self.conn.transaction():
-            await self.conn.copy_records_to_table(T, records=rows, columns=["name", "age", "email"])
+            records = list(map(w.VALUES, people))
+            await self.conn.copy_records_to_table(T, records=records, columns=["name", "age", "email"])
 
     async def fetch_all(self) -> list[Person]:
         return [Person(*r) for r in await self.conn.fetch(SELECT)]

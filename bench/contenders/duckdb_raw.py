@@ -61,13 +61,18 @@ class DuckDBContender(Contender):
         execute = self.conn.execute
         sql = q.INSERT + " RETURNING id"
         execute("BEGIN")
-        keys = [execute(sql, row).fetchone()[0] for row in rows]  # type: ignore[index]
+        keys = []
+        for row in rows:
+            person = Person(*row)
+            person.id = execute(sql, w.VALUES(person)).fetchone()[0]  # type: ignore[index]
+            keys.append(person.id)
         execute("COMMIT")
         return keys
 
     async def bulk_insert(self, rows: list[tuple[str, int, str]]) -> None:
+        people = [Person(*row) for row in rows]
         self.conn.execute("BEGIN")
-        self._insert_values(rows)
+        self._insert_values(list(map(w.VALUES, people)))
         self.conn.execute("COMMIT")
 
     async def fetch_all(self) -> list[Person]:

@@ -22,7 +22,7 @@ from typing import Any
 
 from pymongo import ReturnDocument
 
-from bench.contenders.pymongo_raw import PymongoContender
+from bench.contenders.pymongo_raw import PymongoContender, _documents
 
 COUNTERS = "ommi_counters"
 
@@ -50,10 +50,7 @@ class PymongoKeysContender(PymongoContender):
 
     @staticmethod
     def _keyed(rows: list[tuple[str, int, str]], first: int) -> list[dict[str, Any]]:
-        return [
-            {"_id": key, "name": name, "age": age, "email": email}
-            for key, (name, age, email) in enumerate(rows, start=first)
-        ]
+        return _documents(rows, first)
 
     async def insert_each(self, rows: list[tuple[str, int, str]]) -> list[int]:
         insert_one = self.coll.insert_one

@@ -40,6 +40,16 @@ def mongodb_address(url: str) -> tuple[str, str]:
     return f"{scheme}://{host}/" + ("?" + query if query else ""), database
 
 
+def _documents(rows: list[tuple[str, int, str]], first: int) -> list[dict[str, Any]]:
+    """A Person per row, numbered from ``first``, and the document written for it."""
+    docs = []
+    for key, row in enumerate(rows, start=first):
+        person = Person(*row)
+        person.id = key
+        docs.append({"_id": key, "name": person.name, "age": person.age, "email": person.email})
+    return docs
+
+
 def _person(doc: dict[str, Any]) -> Person:
     return Person(doc["name"], doc["age"], doc["email"], doc["_id"])
 
@@ -65,10 +75,7 @@ class PymongoContender(Contender):
     def _docs(self, rows: list[tuple[str, int, str]]) -> list[dict[str, Any]]:
         first = self.next_key
         self.next_key += len(rows)
-        return [
-            {"_id": key, "name": name, "age": age, "email": email}
-            for key, (name, age, email) in enumerate(rows, start=first)
-        ]
+        return _documents(rows, first)
 
     async def keys(self) -> list[int]:
         return [doc["_id"] async for doc in self.coll.find({}, {"_id": 1})]

@@ -43,13 +43,16 @@ class Sqlite3Contender(Contender):
         keys = []
         execute("BEGIN")
         for row in rows:
-            keys.append(execute(q.INSERT, row).lastrowid)
+            person = Person(*row)
+            person.id = execute(q.INSERT, w.VALUES(person)).lastrowid
+            keys.append(person.id)
         execute("COMMIT")
         return keys
 
     async def bulk_insert(self, rows: list[tuple[str, int, str]]) -> None:
         self.conn.execute("BEGIN")
-        self.conn.executemany(q.INSERT, rows)
+        people = [Person(*row) for row in rows]
+        self.conn.executemany(q.INSERT, list(map(w.VALUES, people)))
         self.conn.execute("COMMIT")
 
     async def fetch_all(self) -> list[Person]:
