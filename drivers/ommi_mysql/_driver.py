@@ -555,7 +555,7 @@ class MySQLDriver(AsyncSQLDriver):
         key = self.dialect.quote(plan.info.fields[plan.auto_index].column)
         returning = f" RETURNING {key}"
         got = yield call("insert_returning", plan.insert_auto + returning, plan.insert_auto, returning, rows)
-        return [int(r[0]) for r in got]
+        return [k for (k,) in got]  # BIGINT: asyncmy reads ints
 
 
 def _check_server(version: str, url: URL) -> None:
