@@ -186,6 +186,23 @@ async def test_explicit_key_zero_is_kept(db: Ommi) -> None:
     assert (await db.get(MyItem, 0).or_raise()).name == "zero"
 
 
+async def test_a_bulk_add_escapes_text_for_the_sessions_sql_mode(db: Ommi) -> None:
+    # with NO_BACKSLASH_ESCAPES a backslash is an ordinary character in a string literal and
+    # only quotes are doubled: the multi-row INSERTs of a bulk add write text the way the server reads it
+    texts = ["back\\slash", "trailing \\", "\\'", "it's", "\\\\", "nul \x00", 'q"q', "plain"]
+    async with db.transaction() as tx:
+        await tx.raw("SET SESSION sql_mode = CONCAT(@@sql_mode, ',NO_BACKSLASH_ESCAPES')").or_raise()
+        generated = [MyItem(t, k) for k, t in enumerate(texts)]
+        await tx.add(*generated).or_raise()
+        given = [MyItem(t, k, id=1000 + k) for k, t in enumerate(texts)]
+        await tx.add(*given).or_raise()
+        await tx.raw("SET SESSION sql_mode = REPLACE(@@sql_mode, ',NO_BACKSLASH_ESCAPES', '')").or_raise()
+    for item in generated + given:
+        assert (await db.get(MyItem, item.id).or_raise()).name == item.name
+    [(raw,)] = await db.raw("SELECT COUNT(*) FROM MyItem WHERE name = CONCAT('trailing ', CHAR(92))").or_raise()
+    assert raw == 2
+
+
 async def test_generated_keys_of_a_large_batch_come_back_in_order(db: Ommi) -> None:
     # the rows go in several multi-row INSERT ... RETURNING statements of about 1 MB each
     batch = [MyItem(f"{i:05d}" + "x" * 1000, i) for i in range(3000)]

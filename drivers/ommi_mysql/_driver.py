@@ -12,9 +12,10 @@ no savepoint guards single writes; a deadlock ends the whole transaction on
 the server, which the base then treats as aborted (``TransactionError``).
 
 Fast paths: several generated keys come back from multi-row ``INSERT ...
-RETURNING`` statements; rows with their keys go as multi-row ``INSERT``\\s
-(asyncmy's ``executemany``); a ``save()`` of many instances binds all its rows
-in one round trip (MariaDB's bulk execution of a prepared ``UPDATE``).
+RETURNING`` statements; rows with their keys go as multi-row ``INSERT``\\s;
+both have their values written a column at a time (``_values_text``); a
+``save()`` of many instances binds all its rows in one round trip (MariaDB's
+bulk execution of a prepared ``UPDATE``).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import itertools
 import logging
 import re
 import ssl as ssl_module
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import asyncmy
@@ -172,7 +173,15 @@ class MySQLConnection(AsyncConnection):
         return int(await self.cur.execute(sql, tuple(params)))
 
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> int | None:
-        if len(rows) > 2 and not sql.startswith("INSERT"):
+        if sql.startswith("INSERT"):
+            # rows with their keys: multi-row statements, formatted a column at a time
+            head, _, values = sql.rpartition(" VALUES ")
+            head = head % () + " VALUES "  # the text is sent as it is: undo the "%%"
+            count = 0
+            for part in _values_text(self.conn, values, rows):
+                count += int(await self.cur.execute(head + part))
+            return count
+        if len(rows) > 2:
             # an UPDATE per row (save() of many): MariaDB binds every row in one round trip
             # (COM_STMT_BULK_EXECUTE); asyncmy would send one statement per row
             async with await self.conn.prepare(_QMARK.sub(_qmark, sql)) as statement:
@@ -180,7 +189,6 @@ class MySQLConnection(AsyncConnection):
                     return int((await statement.execute_bulk(rows)).affected_rows)
                 except (ValueError, NotSupportedError):
                     pass  # a column NULL in every row, or no bulk support: raised before sending
-        # asyncmy rewrites an INSERT into multi-row statements of about 1 MB
         return int(await self.cur.executemany(sql, rows) or 0)
 
     async def fetchall(self, sql: str, params: Sequence[Any]) -> list[Any]:
@@ -230,32 +238,80 @@ class MySQLConnection(AsyncConnection):
         """Multi-row ``INSERT ... VALUES (...), (...) RETURNING``: the returned rows, in row order.
 
         ``insert`` is a one-row ``INSERT ... VALUES (%s, ...)``; the rows are
-        escaped by asyncmy and sent in statements of at most about 1 MB.
+        sent in statements of at most about 1 MB.
         """
         head, _, values = insert.rpartition(" VALUES ")
         head = head % () + " VALUES "  # the text is sent as it is: undo the "%%"
         returning %= ()
-        literal = self.conn.literal
         cur = self.cur
         out: list[Any] = []
-        batch: list[str] = []
-        size = 0
-        for start in range(0, len(rows), _FORMAT_ROWS):
-            chunk = rows[start : start + _FORMAT_ROWS]
-            # one % for many rows (a third faster than one per row); rows whose text is too
-            # long for one statement together are formatted one by one
-            text = ",".join([values] * len(chunk)) % tuple(map(literal, itertools.chain.from_iterable(chunk)))
-            parts = [text] if len(text) <= _STATEMENT_CHARS else [values % tuple(map(literal, r)) for r in chunk]
-            for part in parts:
-                if batch and size + len(part) > _STATEMENT_CHARS:
-                    await cur.execute(head + ",".join(batch) + returning)
-                    out.extend(await cur.fetchall())
-                    batch, size = [], 0
-                batch.append(part)
-                size += len(part) + 1
-        await cur.execute(head + ",".join(batch) + returning)
-        out.extend(await cur.fetchall())
+        for part in _values_text(self.conn, values, rows):
+            await cur.execute(head + part + returning)
+            out.extend(await cur.fetchall())
         return out
+
+
+_NONE = type(None)
+# what asyncmy escapes in a string literal (NUL, newline, carriage return, ^Z, both quotes, backslash)
+_SPECIAL = "\x00\n\r\x1a\"'\\"
+
+
+def _column(conn: Any, values: Sequence[Any]) -> tuple[str, Sequence[Any]]:
+    """One column of a multi-row ``INSERT``: its placeholder in the row template, and its values.
+
+    The text is what asyncmy's ``literal()`` writes for each value, a column at a
+    time where all of the column's values have one exact type (plus ``None``):
+    ints and bools are their digits (``%d`` is ``str(int(v))``, asyncmy's own form);
+    text is quoted in the template, and escaped by asyncmy's ``escape_string``
+    (which follows the connection's ``NO_BACKSLASH_ESCAPES``) only when a value
+    holds a character it would change. Any other column goes value by value.
+    """
+    types = set(map(type, values))
+    nulls = _NONE in types
+    types.discard(_NONE)
+    if len(types) == 1:
+        (kind,) = types
+        if kind is int or kind is bool:
+            return ("%s", ["NULL" if v is None else f"{v:d}" for v in values]) if nulls else ("%d", values)
+        if kind is str:
+            escape = conn.escape_string
+            if nulls:
+                return "%s", ["NULL" if v is None else "'" + escape(v) + "'" for v in values]
+            joined = "".join(values)  # one scan of the column: nearly always nothing to escape
+            if any(c in joined for c in _SPECIAL):
+                return "'%s'", list(map(escape, values))
+            return "'%s'", values
+    return "%s", list(map(conn.literal, values))
+
+
+def _values_text(conn: Any, values: str, rows: Sequence[Sequence[Any]]) -> Iterator[str]:
+    """The ``VALUES`` lists of a multi-row ``INSERT`` (``values`` is its one-row ``(%s, ...)``),
+    as comma-separated texts of at most ``_STATEMENT_CHARS`` (a longer row alone)."""
+    columns = [_column(conn, c) for c in zip(*rows, strict=True)]
+    pieces = values.split("%s")
+    assert len(pieces) == len(columns) + 1 or not rows, "one placeholder per column"
+    template = pieces[0] + "".join(p + q for (p, _), q in zip(columns, pieces[1:], strict=False))
+    # the values row after row, for one % per group of rows (a third faster than one per row)
+    flat = tuple(itertools.chain.from_iterable(zip(*[c for _, c in columns], strict=True)))
+    width = len(columns)
+    batch: list[str] = []
+    size = 0
+    for start in range(0, len(rows), _FORMAT_ROWS):
+        n = min(_FORMAT_ROWS, len(rows) - start)
+        args = flat[start * width : (start + n) * width]
+        text = ",".join([template] * n) % args
+        # rows whose text is too long for one statement together are formatted one by one
+        parts = [text] if len(text) <= _STATEMENT_CHARS else [
+            template % args[i : i + width] for i in range(0, len(args), width)
+        ]
+        for part in parts:
+            if batch and size + len(part) > _STATEMENT_CHARS:
+                yield ",".join(batch)
+                batch, size = [], 0
+            batch.append(part)
+            size += len(part) + 1
+    if batch:
+        yield ",".join(batch)
 
 
 class MySQLDriver(AsyncSQLDriver):
@@ -499,7 +555,7 @@ class MySQLDriver(AsyncSQLDriver):
         key = self.dialect.quote(plan.info.fields[plan.auto_index].column)
         returning = f" RETURNING {key}"
         got = yield call("insert_returning", plan.insert_auto + returning, plan.insert_auto, returning, rows)
-        return [int(r[0]) for r in got]
+        return [k for (k,) in got]  # BIGINT: asyncmy reads ints
 
 
 def _check_server(version: str, url: URL) -> None:

@@ -107,6 +107,43 @@ async def test_a_bulk_add_writes_every_value_exactly(suite_db: Ommi) -> None:
     assert type(converted.f) is float and type(converted.by) is bytes
 
 
+# text that quoting and escaping get wrong: quotes, backslashes (a trailing one too), the control
+# characters MySQL's escapes name, percent signs, non-ASCII, SQL-looking text
+_AWKWARD_TEXT = [
+    "it's", "''", 'say "hi"', "back\\slash", "trailing \\", "\\'", "\\\\", "nul \x00 inside", "\x00",
+    "line\nbreak\r\n", "ctrl-z \x1a", "tab\there", "100% %s %d %% %(x)s", "héllo wörld", "\U0001f600 \U0010ffff",
+    "", " ", "zero\u200bwidth", "'); DROP TABLE x; --", "\x01\x02 codes",
+]
+
+
+async def test_a_bulk_add_of_columns_of_one_type_writes_every_value_exactly(suite_db: Ommi) -> None:
+    # columns whose values all have one type, with and without NULLs: a driver may write each
+    # column at once (and quote or escape a text column only when one of its values needs it)
+    n = len(_AWKWARD_TEXT)
+    ints = [2**63 - 1, -(2**63), 0, -1, 10**18, 2**31, -(2**31) - 1]
+    batches = [
+        [Sample(s=t, i=ints[k % 7], b=k % 2 == 0, f=k / 3, lst=[t]) for k, t in enumerate(_AWKWARD_TEXT)],
+        [
+            Sample(s=None if k % 3 == 0 else t, i=None if k % 4 == 1 else ints[k % 7], b=None if k % 5 == 2 else k < 5)
+            for k, t in enumerate(_AWKWARD_TEXT)
+        ],
+        [Sample(s=f"plain {k}, 100%", i=k, b=True, f=0.5) for k in range(n)],  # nothing to escape
+        [Sample(s="same", i=7, b=False) for _ in range(n)],
+    ]
+    # a column in which one character alone needs escaping
+    batches += [[Sample(s=t, i=1, b=True) for t in ("plain", f"a{c}", c, f"{c}{c}b")] for c in "\x00\n\r\x1a\"'\\%"]
+    for batch in batches:
+        await suite_db.add(*batch).or_raise()
+        # the same values again, with their keys given
+        top = max(s.id for s in batch if s.id is not None)
+        again = [Sample(id=top + 1000 + k, s=s.s, i=s.i, b=s.b, f=s.f, lst=s.lst) for k, s in enumerate(batch)]
+        await suite_db.add(*again).or_raise()
+        for want in batch + again:
+            got = await suite_db.get(Sample, want.id).or_raise()
+            assert (got.s, got.i, got.b, got.f, got.lst) == (want.s, want.i, want.b, want.f, want.lst), want.id
+    assert await suite_db.find(Sample.s == "trailing \\").count().or_raise() == 4
+
+
 @pytest.mark.parametrize(
     ("field", "bad", "words"),
     [
