@@ -41,10 +41,13 @@ _set = object.__setattr__
 
 
 class _ClassRef:
-    """Non-data descriptor for classes whose instances keep values in ``__dict__``.
+    """Non-data descriptor for classes with their own ``__getattr__`` (pydantic's models).
 
     On the class it returns the query reference; on an instance the value in
-    the instance dict wins, so reading ``user.age`` costs what it always did.
+    the instance dict wins, and a value the instance lacks raises
+    ``AttributeError``, so the class's ``__getattr__`` still answers for it.
+    (Other classes get the reference wrapped in a ``staticmethod``: see
+    :meth:`FieldSource.install`.)
     """
 
     __slots__ = ("name", "ref")
@@ -108,12 +111,27 @@ class FieldSource:
         )
 
     def install(self, cls: type, name: str, ref: FieldRef[Any, Any]) -> None:
-        """Make ``cls.<name>`` return ``ref`` while instances keep their values."""
+        """Make ``cls.<name>`` return ``ref`` while instances keep their values.
+
+        Where instances keep their values in ``__dict__``, the reference goes on
+        the class wrapped in a ``staticmethod``: ``cls.<name>`` is ``ref`` and an
+        instance's own value wins. An attribute of a Python-defined type (a
+        descriptor class of ommi's) would do the same, but CPython 3.11 then
+        stops specialising the reads and writes of that name on instances (its
+        ``__get__`` could change at any time), and a plain dataclass's
+        ``__init__`` and every ``user.age`` cost a third more. The price: an
+        instance that lacks the value (after ``del user.age``) reads the
+        reference instead of raising ``AttributeError``; a class with its own
+        ``__getattr__`` (pydantic's), which must see such reads and whose
+        attribute access is not specialised anyway, keeps the descriptor.
+        """
         current = cls.__dict__.get(name)
         if current is not None and type(current).__name__ == "member_descriptor":
             type.__setattr__(cls, name, _SlotRef(current, ref))
-        else:
+        elif hasattr(cls, "__getattr__"):
             type.__setattr__(cls, name, _ClassRef(name, ref))
+        else:
+            type.__setattr__(cls, name, staticmethod(ref))
 
     def set_value(self, instance: Any, name: str, value: Any) -> None:
         """Set one field, bypassing ``frozen`` (used to write back generated keys)."""

@@ -69,6 +69,75 @@ def test_attrs_frozen_and_slots() -> None:
     assert isinstance(Point.x, FieldRef)
 
 
+def _shapes() -> list[type]:
+    """One model of each kind ommi puts field references on: instance dicts, slots, pydantic."""
+    coll = ModelCollection()
+
+    @dataclass
+    class Plain:
+        name: str
+        age: int = 0
+        id: Annotated[int | None, Key] = None
+
+    @dataclass(slots=True)
+    class Slotted:
+        name: str
+        age: int = 0
+        id: Annotated[int | None, Key] = None
+
+    @dataclass
+    class WithPostInit:
+        name: str
+        age: int = 0
+        id: Annotated[int | None, Key] = None
+
+        def __post_init__(self) -> None:
+            self.name = self.name.strip()
+
+    @attrs.define(slots=False)
+    class AttrsDict:
+        name: str
+        age: int = 0
+        id: Annotated[int | None, Key] = None
+
+    @attrs.define
+    class AttrsSlots:
+        name: str
+        age: int = 0
+        id: Annotated[int | None, Key] = None
+
+    class Pyd(pydantic.BaseModel):
+        name: str
+        age: int = 0
+        id: Annotated[int | None, Key] = None
+
+    return [ommi_model(collection=coll)(c) for c in (Plain, Slotted, WithPostInit, AttrsDict, AttrsSlots, Pyd)]
+
+
+@pytest.mark.parametrize("cls", _shapes(), ids=lambda c: c.__name__)
+def test_field_references_on_the_class_values_on_instances(cls: Any) -> None:
+    """``Model.age`` builds query nodes; each instance reads and writes its own values."""
+    ref = cls.age
+    assert isinstance(ref, FieldRef) and ref is cls.age and repr(ref) == f"{cls.__name__}.age"
+    assert isinstance(cls.age > 3, Compare) and isinstance(cls.name == "x", Compare)
+    a, b = cls(name="a", age=1), cls(name="b", age=2)
+    assert (a.name, a.age, a.id, b.name, b.age) == ("a", 1, None, "b", 2)
+    a.age = 5
+    a.id = 7
+    assert (a.age, a.id, b.age, b.id) == (5, 7, 2, None)
+    assert [getattr(a, n) for n in ("name", "age", "id")] == ["a", 5, 7]
+    assert isinstance(cls.age, FieldRef)  # writing instances leaves the class's reference alone
+
+
+def test_pydantic_own_getattr_still_answers_for_a_missing_value() -> None:
+    """A pydantic instance built without a value still raises pydantic's AttributeError for it."""
+    (pyd,) = [c for c in _shapes() if issubclass(c, pydantic.BaseModel)]
+    partial = pyd.model_construct(age=3)
+    assert partial.age == 3
+    with pytest.raises(AttributeError):
+        partial.name  # noqa: B018
+
+
 def test_key_forms_and_auto() -> None:
     coll = ModelCollection()
 
