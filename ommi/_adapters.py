@@ -14,7 +14,7 @@ import dataclasses
 import functools
 import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any
+from typing import Any, cast
 
 from ommi import errors
 from ommi.query import FieldRef
@@ -131,7 +131,7 @@ class FieldSource:
         elif hasattr(cls, "__getattr__"):
             type.__setattr__(cls, name, _ClassRef(name, ref))
         else:
-            type.__setattr__(cls, name, staticmethod(ref))
+            type.__setattr__(cls, name, staticmethod(cast("Callable[..., Any]", ref)))  # (wraps any object)
 
     def set_value(self, instance: Any, name: str, value: Any) -> None:
         """Set one field, bypassing ``frozen`` (used to write back generated keys)."""

@@ -266,7 +266,18 @@ def _type_name(tp: Any) -> str:
 # value checks: one function per kind, picked at decoration time
 
 
+def no_value(where: str) -> errors.ValidationError:
+    """The error of writing an instance that lacks a field's value (never set, or deleted)."""
+    return errors.ValidationError(f"{where} has no value: the instance lacks the attribute")
+
+
 def _bad(where: str, value: Any, expected: str) -> errors.ValidationError:
+    from ommi.query import FieldRef  # (an error path: the import costs nothing on writes that pass)
+
+    if isinstance(value, FieldRef):
+        # a dataclass or attrs instance without the value reads the class's query
+        # reference (ommi's FieldSource.install): say what is wrong, not what the type is
+        return no_value(where)
     shown = repr(value)
     if len(shown) > 80:
         shown = shown[:77] + "..."

@@ -33,6 +33,7 @@ from ommi._fields import (
     check_identifier,
     check_table_name,
     make_checker,
+    no_value,
     parse_annotation,
 )
 from ommi.query import FieldRef
@@ -457,14 +458,27 @@ def _make_bulk_dumper(
     return dump_many
 
 
+def _lacking(info: ModelInfo, instance: Any) -> Exception:
+    """Why reading the fields of ``instance`` raised ``AttributeError``: the first field it lacks."""
+    for f in info.fields:
+        try:
+            getattr(instance, f.name)
+        except AttributeError:
+            return no_value(f"{info.cls.__qualname__}.{f.name}")
+    return errors.ValidationError(f"cannot read the fields of a {info.cls.__qualname__} instance")
+
+
 def _make_dumper(
     info: ModelInfo, encoders: Sequence[Callable[[Any], Any] | None], skip: int | None = None
 ) -> Callable[[Any], tuple[Any, ...]]:
     # Generated once per (model, driver): a straight-line function with the
     # common exact-type case inlined, so a row costs no per-field lookups.
-    env: dict[str, Any] = {"getter": info._getter}
-    lines = ["def dump(obj):", "    " + ", ".join(f"v{i}" for i in range(len(info.fields))) + (
-        "," if len(info.fields) == 1 else "") + " = getter(obj)"]
+    env: dict[str, Any] = {"getter": info._getter, "lacking": lambda obj: _lacking(info, obj)}
+    # (a try costs nothing until it catches: slotted classes and pydantic models raise
+    # AttributeError for a value the instance lacks, the others read the query reference)
+    lines = ["def dump(obj):", "    try:", "        " + ", ".join(f"v{i}" for i in range(len(info.fields))) + (
+        "," if len(info.fields) == 1 else "") + " = getter(obj)",
+        "    except AttributeError as exc:", "        raise lacking(obj) from exc"]
     out = []
     for i, (f, enc) in enumerate(zip(info.fields, encoders, strict=True)):
         if i == skip:

@@ -5,7 +5,8 @@ validators hold for what ommi stores, however the value got onto the
 instance (assignment without ``validate_assignment``, ``model_construct``,
 attrs validators switched off) and for ``find(...).update(...)``: the write
 fails with ``ValidationError`` naming ``Model.field``, the library's error as
-its cause, and nothing is written.
+its cause, and nothing is written. So does writing an instance that lacks a
+field's value (never set, or deleted), whatever the class's shape.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import attrs
 import pydantic_core
 
 from ommi import DBFailure, Ommi, errors
-from ommi.testing.models import ValidatedAttrs, ValidatedPydantic
+from ommi.testing.models import Person, PetAttrs, PetPydantic, SlotItem, ValidatedAttrs, ValidatedPydantic
 
 
 def _refused(result: object, where: str, *words: str) -> errors.ValidationError:
@@ -84,3 +85,28 @@ async def test_queries_may_compare_with_values_a_write_would_refuse(suite_db: Om
     await suite_db.add(ValidatedPydantic(name="Ann", age=30)).or_raise()
     assert await suite_db.find(ValidatedPydantic.age < 0).count().or_raise() == 0
     assert await suite_db.find(ValidatedPydantic.name == "far too long").exists().or_raise() is False
+
+
+async def test_an_instance_lacking_a_value_is_refused_naming_the_field(suite_db: Ommi) -> None:
+    # every class shape: a value never set or deleted is a ValidationError naming the field
+    # (a dict-based instance reads the class's query reference there, the others raise
+    # AttributeError), and nothing is written
+    person = Person("Ann", 30)
+    del person.age
+    _refused(await suite_db.add(person), "Person.age", "has no value")
+    slotted = SlotItem("box")
+    del slotted.label
+    _refused(await suite_db.add(slotted), "SlotItem.label", "has no value")
+    pet = PetAttrs("Rex", 4)
+    del pet.legs
+    _refused(await suite_db.add(PetAttrs("Tom"), pet), "PetAttrs.legs", "has no value")
+    _refused(await suite_db.add(PetPydantic.model_construct(legs=2)), "PetPydantic.name", "has no value")
+    assert await suite_db.find(Person).count().or_raise() == 0
+    assert await suite_db.find(SlotItem).count().or_raise() == 0
+    assert await suite_db.find(PetAttrs).count().or_raise() == 0
+    assert await suite_db.find(PetPydantic).count().or_raise() == 0
+
+    [bob] = await suite_db.add(Person("Bob", 40)).or_raise()
+    del bob.age
+    _refused(await suite_db.save(bob), "Person.age", "has no value")
+    assert (await suite_db.get(Person, bob.id).or_raise()).age == 40
