@@ -14,7 +14,7 @@ import pytest
 
 from ommi import Auto, DBFailure, Key, ModelCollection, Ommi, ReferenceTo, StoreAs, errors, ommi_model
 from ommi.driver import model_info
-from ommi.query import Compare, FieldRef, IsNull, Not, Op
+from ommi.query import Compare, CompareExpr, FieldRef, IsNull, Not, Op
 
 
 def test_dataclass_stays_the_users_class() -> None:
@@ -136,6 +136,21 @@ def test_pydantic_own_getattr_still_answers_for_a_missing_value() -> None:
     assert partial.age == 3
     with pytest.raises(AttributeError):
         partial.name  # noqa: B018
+
+
+def test_comparing_with_a_value_the_instance_lacks_is_refused() -> None:
+    """``Model.f == instance.f`` for an instance lacking ``f`` would compare the column with itself.
+
+    A dict-based instance reads the class's query reference for a value it lacks;
+    the comparison would match every row (and ``.delete()`` delete them all).
+    """
+    plain = _shapes()[0]
+    stray = plain(name="x")
+    del stray.age
+    for build in (lambda: plain.age == stray.age, lambda: plain.age != stray.age, lambda: plain.age > stray.age):
+        with pytest.raises(errors.QueryError, match="compares a field with itself"):
+            build()
+    assert isinstance(plain.age == plain.id, CompareExpr)  # two fields still compare
 
 
 def test_key_forms_and_auto() -> None:
