@@ -27,7 +27,11 @@ async def check_references(stmts: Statements, model: type, rows: Sequence[dict[s
         target = f.references()
         if target is None:
             continue
-        values = {v for v in (_get(r, f.name) for r in rows) if v is not None}
+        # an instance's values are checked as its write will check them, before they reach
+        # the database: a value of the wrong type, or the query reference an instance lacking
+        # the value reads (FieldSource.install), is a ValidationError naming the field rather
+        # than a driver's error (an update's dict holds checked values, or expressions)
+        values = {v if isinstance(r, dict) else f.check(v) for r in rows if (v := _get(r, f.name)) is not None}
         if not values:
             continue
         present = await stmts.select(Select(target.model.cls, In(target.ref.field, tuple(values))))

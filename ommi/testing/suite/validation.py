@@ -15,7 +15,16 @@ import attrs
 import pydantic_core
 
 from ommi import DBFailure, Ommi, errors
-from ommi.testing.models import Person, PetAttrs, PetPydantic, SlotItem, ValidatedAttrs, ValidatedPydantic
+from ommi.testing.models import (
+    Author,
+    Book,
+    Person,
+    PetAttrs,
+    PetPydantic,
+    SlotItem,
+    ValidatedAttrs,
+    ValidatedPydantic,
+)
 
 
 def _refused(result: object, where: str, *words: str) -> errors.ValidationError:
@@ -110,3 +119,17 @@ async def test_an_instance_lacking_a_value_is_refused_naming_the_field(suite_db:
     del bob.age
     _refused(await suite_db.save(bob), "Person.age", "has no value")
     assert (await suite_db.get(Person, bob.id).or_raise()).age == 40
+
+
+async def test_an_instance_lacking_a_reference_value_is_refused_naming_the_field(suite_db: Ommi) -> None:
+    # also where ommi checks references itself (no foreign keys): the check must not send
+    # the class's query reference, read in place of the value, to the database
+    [author] = await suite_db.add(Author("Ann")).or_raise()
+    book = Book("Dune", author.id)
+    del book.author_id
+    _refused(await suite_db.add(book), "Book.author_id", "has no value")
+    assert await suite_db.find(Book).count().or_raise() == 0
+    [kept] = await suite_db.add(Book("Emma", author.id)).or_raise()
+    del kept.author_id
+    _refused(await suite_db.save(kept), "Book.author_id", "has no value")
+    assert (await suite_db.get(Book, kept.id).or_raise()).author_id == author.id
