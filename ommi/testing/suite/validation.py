@@ -125,6 +125,7 @@ async def test_an_instance_lacking_a_reference_value_is_refused_naming_the_field
     # also where ommi checks references itself (no foreign keys): the check must not send
     # the class's query reference, read in place of the value, to the database
     [author] = await suite_db.add(Author("Ann")).or_raise()
+    assert author.id is not None
     book = Book("Dune", author.id)
     del book.author_id
     _refused(await suite_db.add(book), "Book.author_id", "has no value")
