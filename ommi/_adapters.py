@@ -40,26 +40,34 @@ NO_DEFAULT: Any = _NoDefault()
 _set = object.__setattr__
 
 
-class _ClassRef:
-    """Non-data descriptor for classes with their own ``__getattr__`` (pydantic's models).
+_ALWAYS_SET: Any = object()
+"""What :meth:`FieldSource.unset_value` says of a field every ``__init__`` sets."""
 
-    On the class it returns the query reference; on an instance the value in
-    the instance dict wins, and a value the instance lacks raises
-    ``AttributeError``, so the class's ``__getattr__`` still answers for it.
-    (Other classes get the reference wrapped in a ``staticmethod``: see
-    :meth:`FieldSource.install`.)
+
+class _ClassRef:
+    """Non-data descriptor: the query reference on the class, the value on an instance.
+
+    The value in the instance dict wins. A value the instance lacks reads the
+    field's class-level default where it has one (a dataclass field with
+    ``init=False`` and a plain default: ``__init__`` leaves it to the class
+    attribute ommi replaced), else raises ``AttributeError``, so a class's own
+    ``__getattr__`` (pydantic's) still answers. Fields every ``__init__`` sets get
+    the reference wrapped in a ``staticmethod`` instead: see :meth:`FieldSource.install`.
     """
 
-    __slots__ = ("name", "ref")
+    __slots__ = ("default", "name", "ref")
 
-    def __init__(self, name: str, ref: FieldRef[Any, Any]) -> None:
+    def __init__(self, name: str, ref: FieldRef[Any, Any], default: Any = NO_DEFAULT) -> None:
         self.name = name
         self.ref = ref
+        self.default = default
 
     def __get__(self, obj: Any, owner: type | None = None) -> Any:
         if obj is None:
             return self.ref
-        raise AttributeError(self.name)
+        if self.default is NO_DEFAULT:
+            raise AttributeError(self.name)
+        return self.default
 
 
 class _SlotRef:
@@ -110,28 +118,41 @@ class FieldSource:
             "`name: ClassVar[LazyMany[Model]]` or `name: ClassVar[LazyOne[Model]]`"
         )
 
+    def unset_value(self, cls: type, name: str) -> Any:
+        """What an instance reads for a field its ``__init__`` did not set.
+
+        The field's class-level default, :data:`NO_DEFAULT` when there is none
+        (reading raises ``AttributeError``), or ``_ALWAYS_SET`` when every
+        ``__init__`` sets the field. Unknown here: ``NO_DEFAULT``, the safe answer.
+        """
+        return NO_DEFAULT
+
     def install(self, cls: type, name: str, ref: FieldRef[Any, Any]) -> None:
         """Make ``cls.<name>`` return ``ref`` while instances keep their values.
 
-        Where instances keep their values in ``__dict__``, the reference goes on
-        the class wrapped in a ``staticmethod``: ``cls.<name>`` is ``ref`` and an
-        instance's own value wins. An attribute of a Python-defined type (a
-        descriptor class of ommi's) would do the same, but CPython 3.11 then
-        stops specialising the reads and writes of that name on instances (its
-        ``__get__`` could change at any time), and a plain dataclass's
-        ``__init__`` and every ``user.age`` cost a third more. The price: an
-        instance that lacks the value (after ``del user.age``) reads the
-        reference instead of raising ``AttributeError``; a class with its own
-        ``__getattr__`` (pydantic's), which must see such reads and whose
-        attribute access is not specialised anyway, keeps the descriptor.
+        For a field every ``__init__`` sets, on a class whose instances keep their
+        values in ``__dict__``, the reference goes on the class wrapped in a
+        ``staticmethod``: ``cls.<name>`` is ``ref`` and the instance's value wins.
+        A descriptor of a Python-defined type (``_ClassRef``) would do the same,
+        but CPython 3.11 then stops specialising the reads and writes of that
+        name on instances (its ``__get__`` could change at any time): a plain
+        dataclass's ``__init__`` and every ``user.age`` cost a third more. The
+        price: an instance whose value was deleted (``del user.age``) reads the
+        reference instead of raising ``AttributeError`` (writing it is a
+        ``ValidationError``, comparing a field with it a ``QueryError``). Fields
+        ``__init__`` may leave unset, and classes with their own ``__getattr__``
+        (pydantic's, which must see such reads, and whose attribute access is
+        not specialised anyway), keep the descriptor.
         """
         current = cls.__dict__.get(name)
         if current is not None and type(current).__name__ == "member_descriptor":
             type.__setattr__(cls, name, _SlotRef(current, ref))
-        elif hasattr(cls, "__getattr__"):
-            type.__setattr__(cls, name, _ClassRef(name, ref))
-        else:
+            return
+        unset = NO_DEFAULT if hasattr(cls, "__getattr__") else self.unset_value(cls, name)
+        if unset is _ALWAYS_SET:
             type.__setattr__(cls, name, staticmethod(cast("Callable[..., Any]", ref)))  # (wraps any object)
+        else:
+            type.__setattr__(cls, name, _ClassRef(name, ref, unset))
 
     def set_value(self, instance: Any, name: str, value: Any) -> None:
         """Set one field, bypassing ``frozen`` (used to write back generated keys)."""
@@ -225,6 +246,21 @@ class _DataclassSource(FieldSource):
             return functools.partial(itertools.starmap, cls)
         return super().rows_loader(cls, names, decoders, load)
 
+    def unset_value(self, cls: type, name: str) -> Any:
+        f = {f.name: f for f in dataclasses.fields(cls)}.get(name)
+        if f is None:
+            return NO_DEFAULT
+        init = cls.__dict__.get("__init__")
+        params = getattr(cls, "__dataclass_params__", None)
+        generated = (  # the __init__ @dataclass wrote (a class's own __init__ may set anything)
+            params is not None and params.init
+            and getattr(getattr(init, "__code__", None), "co_filename", "") == "<string>"
+        )
+        if generated and (f.init or f.default_factory is not dataclasses.MISSING):
+            return _ALWAYS_SET
+        # a plain default stays on the class for __init__ to leave unset (init=False fields)
+        return NO_DEFAULT if f.default is dataclasses.MISSING else f.default
+
     def fields(self, cls: type) -> list[tuple[str, bool, Any]]:
         return [
             (
@@ -261,6 +297,15 @@ class _AttrsSource(FieldSource):
                 ) from exc
 
         return validate
+
+    def unset_value(self, cls: type, name: str) -> Any:
+        import attrs
+
+        a = attrs.fields_dict(cls).get(name)
+        code = getattr(cls.__dict__.get("__init__"), "__code__", None)
+        generated = getattr(code, "co_filename", "").startswith("<attrs generated")
+        # attrs' own __init__ sets every field with a default, init=False ones too
+        return _ALWAYS_SET if generated and a is not None and (a.init or a.default is not attrs.NOTHING) else NO_DEFAULT
 
     def fields(self, cls: type) -> list[tuple[str, bool, Any]]:
         import attrs

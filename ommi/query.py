@@ -644,12 +644,12 @@ def _compare_expr(left: Expr, op: Op, value: Any) -> CompareExpr[Any]:
         right = _literal(expr_kind(left), value, render_expr(left))
     else:
         if left is right:
-            # never meant: it is what `Model.f == instance.f` builds when the instance lacks
-            # the value (a dict-based instance then reads the class's query reference), and it
+            # never meant: it is what `Model.f == instance.f` builds when the value was deleted
+            # (a dict-based instance then reads the class's query reference), and it
             # would match every row (a find(...).delete() would delete them all)
             raise errors.QueryError(
-                f"{shown}: compares a field with itself; an instance lacking a value (never set, "
-                "or deleted) reads the class's query reference in its place"
+                f"{shown}: compares a field with itself; an instance whose value was deleted "
+                "reads the class's query reference in its place"
             )
         _same_model(left, right, shown)
         _comparable_kinds(left, right, shown)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -489,3 +489,57 @@ def test_only_fields_with_library_validation_get_a_validator() -> None:
     assert validated(Plain) == []
     assert validated(Mixed) == ["age", "short"]
     assert validated(Checked) == ["age"]
+
+
+async def test_fields_init_leaves_unset_read_their_default_or_raise() -> None:
+    """A field ``__init__`` may leave unset reads as it would without ommi: its class-level
+    default (dataclass ``init=False`` with a plain default; the value is stored), else
+    ``AttributeError`` (and writing the instance names the field), never the query reference."""
+    coll = ModelCollection()
+
+    @ommi_model(collection=coll)
+    @dataclass
+    class Job:
+        name: str
+        level: int = field(default=5, init=False)
+        note: str = field(init=False)
+        id: Annotated[int | None, Key] = None
+
+    @ommi_model(collection=coll)
+    @dataclass(init=False)
+    class Hand:
+        name: str
+        size: int = 2
+        id: Annotated[int | None, Key] = None
+
+        def __init__(self, name: str) -> None:  # a class's own __init__ may set anything
+            self.name = name
+
+    @ommi_model(collection=coll)
+    @attrs.define(slots=False)
+    class Shift:
+        name: str
+        hours: int = attrs.field(default=8, init=False)
+        id: Annotated[int | None, Key] = None
+
+    job = Job("build")
+    assert job.level == 5 and isinstance(Job.level, FieldRef) and isinstance(Job.note, FieldRef)
+    with pytest.raises(AttributeError):
+        job.note  # noqa: B018
+    hand = Hand("left")
+    assert hand.size == 2 and isinstance(Hand.size, FieldRef)
+    del hand.name
+    with pytest.raises(AttributeError):
+        hand.name  # noqa: B018
+    assert Shift("late").hours == 8
+
+    async with Ommi.connect("sqlite://") as db:
+        await db.schema(coll).create_models().or_raise()
+        refused = await db.add(job)
+        assert isinstance(refused, DBFailure)
+        assert str(refused.error).endswith(".Job.note has no value: the instance lacks the attribute")
+        job.note = "n"
+        [stored] = await db.add(job).or_raise()
+        assert (await db.get(Job, stored.id).or_raise()).level == 5
+        [right] = await db.add(Hand("right")).or_raise()
+        assert (await db.get(Hand, right.id).or_raise()).size == 2
