@@ -262,6 +262,15 @@ class _DataclassSource(FieldSource):
         return NO_DEFAULT if f.default is dataclasses.MISSING else f.default
 
     def fields(self, cls: type) -> list[tuple[str, bool, Any]]:
+        for f in dataclasses.fields(cls):
+            if isinstance(f.default, FieldRef):
+                # a field declared again without a default in a subclass: @dataclass read the
+                # parent model's class attribute, ommi's query reference, as its default
+                raise errors.ModelError(
+                    f"{cls.__qualname__}.{f.name} is declared again without a default, and @dataclass took "
+                    f"the query reference {f.default!r} for its default: give it a default, or leave the "
+                    "parent's declaration alone"
+                )
         return [
             (
                 f.name,

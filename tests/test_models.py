@@ -543,3 +543,29 @@ async def test_fields_init_leaves_unset_read_their_default_or_raise() -> None:
         assert (await db.get(Job, stored.id).or_raise()).level == 5
         [right] = await db.add(Hand("right")).or_raise()
         assert (await db.get(Hand, right.id).or_raise()).size == 2
+
+
+def test_a_subclass_declaring_a_field_again_without_a_default_is_a_model_error() -> None:
+    """@dataclass reads an inherited class attribute as the default of a field declared again:
+    on a model's subclass that is the parent's query reference, which must not become a value."""
+    coll = ModelCollection()
+
+    @ommi_model(collection=coll)
+    @dataclass
+    class Base:
+        name: str
+        id: Annotated[int | None, Key] = None
+
+    @dataclass
+    class Sub(Base):
+        name: str
+
+    with pytest.raises(errors.ModelError, match=r"Sub\.name is declared again without a default"):
+        ommi_model(collection=coll)(Sub)
+
+    @ommi_model(collection=coll)
+    @dataclass
+    class Renamed(Base):
+        name: str = "anonymous"
+
+    assert Renamed().name == "anonymous" and isinstance(Renamed.name, FieldRef)
