@@ -15,9 +15,28 @@ from typing import Any
 from ommi import errors
 from ommi._model import FieldInfo, ModelInfo, get_model_info
 from ommi.driver import Statements
-from ommi.query import And, Compare, Hop, In, IsNull, Not, Op, Or, Predicate, Related, Select
+from ommi.query import (
+    And,
+    Arith,
+    Compare,
+    Field,
+    Hop,
+    In,
+    IsNull,
+    Neg,
+    Not,
+    Op,
+    Or,
+    Predicate,
+    Related,
+    Select,
+    TextCase,
+    Value,
+)
 
 __all__ = ["check_references", "check_unreferenced", "probe_clash"]
+
+_EXPRESSIONS = (Field, Value, Arith, Neg, TextCase)  # what an update may set a field to, besides values
 
 
 async def check_references(stmts: Statements, model: type, rows: Sequence[dict[str, Any]] | Sequence[Any]) -> None:
@@ -31,7 +50,14 @@ async def check_references(stmts: Statements, model: type, rows: Sequence[dict[s
         # the database: a value of the wrong type, or the query reference an instance lacking
         # the value reads (FieldSource.install), is a ValidationError naming the field rather
         # than a driver's error (an update's dict holds checked values, or expressions)
-        values = {v if isinstance(r, dict) else f.check(v) for r in rows if (v := _get(r, f.name)) is not None}
+        # (an update's expression, `author_id=Book.author_id + 1`, has no value to look up here:
+        # update() refuses one for a reference ommi checks, and a database's own foreign key
+        # checks it where the database has them)
+        values = {
+            v if isinstance(r, dict) else f.check(v)
+            for r in rows
+            if (v := _get(r, f.name)) is not None and not isinstance(v, _EXPRESSIONS)
+        }
         if not values:
             continue
         present = await stmts.select(Select(target.model.cls, In(target.ref.field, tuple(values))))

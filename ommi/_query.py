@@ -350,6 +350,7 @@ class Query(Generic[M]):
         if not values:
             raise errors.QueryError("update() needs at least one field=value")
         pairs = []
+        computed_refs = []  # references set to an expression over the row (views + 1)
         for name, value in values.items():
             f = info.by_name.get(name)
             if f is None:
@@ -357,10 +358,17 @@ class Query(Generic[M]):
                 raise errors.QueryError(f"{info.cls.__name__} has no field {name!r} (fields: {known})")
             if isinstance(value, (ExprRef, FieldRef)):
                 pairs.append((f.ref.field, _set_expression(f.ref, value)))
+                if f.reference is not None:
+                    computed_refs.append(f)
             else:
                 pairs.append((f.ref.field, f.check_write(value)))
         stmt = Update(self._select.model, self._select.where, tuple(pairs))
         check = self._scope.runtime.check_references
+        if check and (computed := [f.name for f in computed_refs]):
+            raise errors.UnsupportedError(
+                f"{info.cls.__name__}.{computed[0]} refers to another model, and on this backend ommi checks "
+                "references itself, which it cannot do for a value the database computes: set a value"
+            )
 
         async def run(stmts: Statements) -> int:
             if check:  # a backend without foreign keys: ommi checks references
