@@ -1734,7 +1734,9 @@ class AsyncSQLDriver(SQLDriver):
             finally:
                 if not done:  # failed or interrupted (cancelled, say): back through the pool, which checks it
                     await self.release_connection(conn, reusable and self.connection_usable(conn))
-            await self.give_back(conn, self.connection_usable(conn))
+            # (give_back keeps it as the spare only if connection_idle() says so, which
+            # looks at the connection anyway; the pool checks what it takes back)
+            await self.give_back(conn, True)
             return result
         raise AssertionError("unreachable")  # pragma: no cover
 
