@@ -16,27 +16,21 @@ from ommi import errors
 from ommi._model import FieldInfo, ModelInfo, get_model_info
 from ommi.driver import Statements
 from ommi.query import (
+    EXPR_TYPES,
     And,
-    Arith,
     Compare,
-    Field,
     Hop,
     In,
     IsNull,
-    Neg,
     Not,
     Op,
     Or,
     Predicate,
     Related,
     Select,
-    TextCase,
-    Value,
 )
 
 __all__ = ["check_references", "check_unreferenced", "probe_clash"]
-
-_EXPRESSIONS = (Field, Value, Arith, Neg, TextCase)  # what an update may set a field to, besides values
 
 
 async def check_references(stmts: Statements, model: type, rows: Sequence[dict[str, Any]] | Sequence[Any]) -> None:
@@ -56,7 +50,7 @@ async def check_references(stmts: Statements, model: type, rows: Sequence[dict[s
         values = {
             v if isinstance(r, dict) else f.check(v)
             for r in rows
-            if (v := _get(r, f.name)) is not None and not isinstance(v, _EXPRESSIONS)
+            if (v := _get(r, f.name)) is not None and not isinstance(v, EXPR_TYPES)
         }
         if not values:
             continue

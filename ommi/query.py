@@ -74,6 +74,7 @@ N = TypeVar("N")
 V = TypeVar("V")
 
 __all__ = [
+    "EXPR_TYPES",
     "Agg",
     "AggCompare",
     "AggFunc",
@@ -218,6 +219,9 @@ class TextCase:
 
 Expr = Union[Field, Value, Arith, Neg, TextCase]  # noqa: UP007
 """A value computed per row: a field, a literal, or an operation over them."""
+
+EXPR_TYPES = (Field, Value, Arith, Neg, TextCase)
+"""The classes of :data:`Expr`, for ``isinstance`` (an update's value is one of them, or a plain value)."""
 
 
 def expr_kind(expr: Expr) -> Kind:

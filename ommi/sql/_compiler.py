@@ -29,6 +29,7 @@ from ommi._fields import Kind
 from ommi._model import FieldInfo, ModelInfo, get_model_info
 from ommi.driver import NO_DEFAULT, SchemaChange
 from ommi.query import (
+    EXPR_TYPES,
     Agg,
     AggCompare,
     AggFunc,
@@ -390,7 +391,7 @@ class SQLCompiler:
         params: list[Any] = []
         sets_shape: list[Any] = []
         for f, v in stmt.values:
-            if isinstance(v, _EXPRESSIONS):
+            if isinstance(v, EXPR_TYPES):
                 w = _Walk(self.dialect, params, emit=False)
                 self._expr(v, w)
                 sets_shape.append((f.info, tuple(w.shape)))
@@ -406,7 +407,7 @@ class SQLCompiler:
             w.scope = table
             sets = ", ".join(
                 f"{self.dialect.quote(f.column)} = "
-                + (self._expr(v, w) if isinstance(v, _EXPRESSIONS) else w.placeholder())
+                + (self._expr(v, w) if isinstance(v, EXPR_TYPES) else w.placeholder())
                 for f, v in stmt.values
             )
             return f"UPDATE {table} SET {sets}{self._where(stmt.where, w, table)}"
@@ -1106,4 +1107,3 @@ def _keeps_field_type(agg: Agg) -> bool:
     return agg.func is not AggFunc.AVG or agg.field.info.kind is Kind.DECIMAL
 
 
-_EXPRESSIONS = (Field, Value, Arith, Neg, TextCase)
