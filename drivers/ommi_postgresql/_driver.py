@@ -36,7 +36,7 @@ import asyncpg  # type: ignore[import-untyped]
 
 from ommi import errors
 from ommi.driver import URL, LiveColumn, LiveTable, NativeErrors, Option
-from ommi.sql import AsyncConnection, AsyncSQLDriver, IntegrityDetails, ModelPlan, Op
+from ommi.sql import AsyncConnection, AsyncSQLDriver, Command, IntegrityDetails, ModelPlan, Op
 from ommi.sql.commands import call, execute, fetchall
 
 from ._compiler import PostgreSQLDialect
@@ -517,12 +517,26 @@ class PostgreSQLDriver(AsyncSQLDriver):
             return [int(r[0]) for r in returned]
         # Bulk: reserve the keys from the identity sequence, then COPY the rows
         # with their keys: one statement each way, and keys known in order.
-        column = plan.info.fields[ai].column
-        args = (plan.table, column, len(rows))
-        first, last, count = (yield fetchall(_RESERVE_KEYS, args))[0]
+        drawn = yield self.draw_keys(plan, len(rows))
+        return (yield from self.insert_drawn(plan, rows, in_tx, drawn))
+
+    # A bulk add of rows that all have generated keys starts reserving them before it
+    # encodes the rows: PostgreSQL draws 10,000 keys (~3 ms) while the client encodes them.
+    draws_keys_from = _COPY_THRESHOLD
+
+    def draw_keys(self, plan: ModelPlan, n: int) -> Command:
+        ai = plan.auto_index
+        assert ai is not None
+        return fetchall(_RESERVE_KEYS, (plan.table, plan.info.fields[ai].column, n))
+
+    def insert_drawn(self, plan: ModelPlan, rows: list[tuple[Any, ...]], in_tx: bool, drawn: Any) -> Op[list[int]]:
+        ai = plan.auto_index
+        assert ai is not None
+        first, last, count = drawn[0]
         if last - first + 1 == count:
             keys = list(range(first, last + 1))
         else:
+            args = (plan.table, plan.info.fields[ai].column, len(rows))
             keys = sorted(map(int, (yield fetchall(_RESERVE_LISTED_KEYS, args))[0][0].split(",")))
         # the key column last: each record is its row plus the key
         # (C-level: 0.47 ms for 10,000 rows, against 1.1 for [r + (k,) for ...])

@@ -13,12 +13,22 @@ An adapter wraps one native connection and implements the commands as
 methods: :class:`Connection` (blocking) or :class:`AsyncConnection`. A
 driver's fast paths (PostgreSQL's ``COPY``, DuckDB's key reservation) are
 further adapter methods that its operations yield by name.
+
+An operation may also *start* a command (``("start", text, (method, args))``)
+and go on computing while the database works, then *finish* it
+(``("finish", "", (handle,))``) to receive its result. A connection runs one
+statement at a time: the started command is finished (or, if the operation
+yields anything else first, waited for) before any other command is sent, and
+it is never left running when the operation fails or is cancelled. A blocking
+connection simply runs it at the start.
 """
 
 from __future__ import annotations
 
 import abc
+import asyncio
 import collections
+import concurrent.futures
 from collections.abc import Generator, Sequence
 from dataclasses import field
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -211,7 +221,8 @@ class Trace:
     failed: bool = False
 
 
-_STREAM_COMMANDS = frozenset({"fetchmany", "close_cursor"})
+# commands that send no statement of their own: they never make open cursors drain
+_NO_DRAIN = frozenset({"fetchmany", "close_cursor", "finish"})
 _DRAIN_BATCH = 10_000
 
 
@@ -243,6 +254,17 @@ async def _drain_async(held: Held) -> None:
     held.streams.clear()
 
 
+def _ran(conn: Any, name: str, args: tuple[Any, ...], trace: Trace) -> concurrent.futures.Future[Any]:
+    # a blocking connection runs a started command at once: its outcome waits for "finish"
+    outcome: concurrent.futures.Future[Any] = concurrent.futures.Future()
+    try:
+        outcome.set_result(getattr(conn, name)(*args))
+    except Exception as exc:  # noqa: BLE001 - raised by "finish"
+        outcome.set_exception(exc)
+        trace.failed = True
+    return outcome
+
+
 def drive(held: Held, op: Op[T], backend: str, trace: Trace) -> T:
     """Run an operation on a blocking connection (inside its worker thread)."""
     conn = held.conn
@@ -256,16 +278,35 @@ def drive(held: Held, op: Op[T], backend: str, trace: Trace) -> T:
         name, text, args = cmd
         if text:
             log_statement(backend, text)
-        if held.streams and held.drain and name not in _STREAM_COMMANDS:
+        if held.streams and held.drain and name not in _NO_DRAIN:
             _drain(held)
         try:
-            result = getattr(conn, name)(*args)
+            if name == "start":
+                result = _ran(conn, args[0], args[1], trace)
+            elif name == "finish":
+                result = args[0].result()
+            else:
+                result = getattr(conn, name)(*args)
             error = None
             if name == "rollback_to":
                 trace.failed = False
         except BaseException as exc:  # noqa: BLE001 - thrown into the operation, which decides
             result, error = None, exc
             trace.failed = True
+
+
+async def _settle(started: asyncio.Future[Any], trace: Trace, stop: bool) -> None:
+    """Wait until a started command has ended (``stop``: cancel it first); its outcome is dropped."""
+    if not started.done():
+        if stop:
+            started.cancel()
+        try:
+            await asyncio.wait((started,))
+        except BaseException:  # cancelled while waiting: the command is not left running
+            started.cancel()
+            raise
+    if started.cancelled() or started.exception() is not None:  # (retrieved: no warning about it)
+        trace.failed = True
 
 
 async def drive_async(held: Held, op: Op[T], backend: str, trace: Trace) -> T:
@@ -273,21 +314,41 @@ async def drive_async(held: Held, op: Op[T], backend: str, trace: Trace) -> T:
     conn = held.conn
     result: Any = None
     error: BaseException | None = None
-    while True:
-        try:
-            cmd = op.send(result) if error is None else op.throw(error)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
-        name, text, args = cmd
-        if text:
-            log_statement(backend, text)
-        if held.streams and held.drain and name not in _STREAM_COMMANDS:
-            await _drain_async(held)
-        try:
-            result = await getattr(conn, name)(*args)
-            error = None
-            if name == "rollback_to":
-                trace.failed = False
-        except BaseException as exc:  # noqa: BLE001 - thrown into the operation, which decides
-            result, error = None, exc
-            trace.failed = True
+    started: asyncio.Future[Any] | None = None  # a command started and not finished yet
+    try:
+        while True:
+            try:
+                cmd = op.send(result) if error is None else op.throw(error)
+            except StopIteration as stop:
+                if started is not None:
+                    await _settle(started, trace, False)
+                return stop.value  # type: ignore[no-any-return]
+            name, text, args = cmd
+            if text:
+                log_statement(backend, text)
+            if started is not None and name != "finish":
+                # one statement at a time per connection: nothing else is sent while it runs
+                await _settle(started, trace, False)
+                started = None
+            if held.streams and held.drain and name not in _NO_DRAIN:
+                await _drain_async(held)
+            try:
+                if name == "start":
+                    started = asyncio.ensure_future(getattr(conn, args[0])(*args[1]))
+                    result = started
+                    await asyncio.sleep(0)  # the request goes out before the operation goes on
+                elif name == "finish":
+                    result = await args[0]
+                    started = None
+                else:
+                    result = await getattr(conn, name)(*args)
+                error = None
+                if name == "rollback_to":
+                    trace.failed = False
+            except BaseException as exc:  # noqa: BLE001 - thrown into the operation, which decides
+                result, error = None, exc
+                trace.failed = True
+    except BaseException as exc:
+        if started is not None:  # the operation failed (or was cancelled) before finishing it
+            await _settle(started, trace, not isinstance(exc, Exception))
+        raise

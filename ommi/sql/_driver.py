@@ -72,7 +72,7 @@ from ommi.query import (
 from ommi.query import Op as CompareOp
 from ommi.sql import commands as cmd
 from ommi.sql._compiler import ModelPlan, SQLCompiler, render_statement
-from ommi.sql._connection import AsyncConnection, Connection, Held, Op, Stream, Trace, drive, drive_async
+from ommi.sql._connection import AsyncConnection, Command, Connection, Held, Op, Stream, Trace, drive, drive_async
 from ommi.sql._dialect import SQLDialect
 
 __all__ = ["AsyncSQLDriver", "BlockingSQLDriver", "IntegrityDetails", "Link", "SQLDriver", "SQLTransaction"]
@@ -335,6 +335,19 @@ class SQLDriver(Driver):
         row id). Drivers override it with a batch form.
         """
         return _insert_each(plan, rows)
+
+    draws_keys_from: ClassVar[int] = 0
+    """From this many rows on, all with generated keys, a bulk ``add()`` starts :meth:`draw_keys`'s
+    command before it validates and encodes the rows, so the database draws the keys meanwhile
+    (``0``: never); the result goes to :meth:`insert_drawn`."""
+
+    def draw_keys(self, plan: ModelPlan, n: int) -> Command:
+        """The command drawing ``n`` generated keys for ``plan``'s table (see :attr:`draws_keys_from`)."""
+        raise errors.UnsupportedError(f"{type(self).__name__} does not draw keys ahead")
+
+    def insert_drawn(self, plan: ModelPlan, rows: list[tuple[Any, ...]], in_tx: bool, drawn: Any) -> Op[list[int]]:
+        """:meth:`insert_generated` for rows whose keys :meth:`draw_keys`'s command drew (its result: ``drawn``)."""
+        raise errors.UnsupportedError(f"{type(self).__name__} does not draw keys ahead")
 
     def insert_given(self, plan: ModelPlan, rows: list[tuple[Any, ...]]) -> Op[None]:
         """Insert complete rows (``plan.dump`` rows)."""
@@ -800,11 +813,14 @@ def _insert_rows(plan: ModelPlan, rows: list[tuple[Any, ...]]) -> Op[None]:
         yield cmd.executemany(plan.insert_all, rows)
 
 
-def _split(plan: ModelPlan, instances: Sequence[Any]) -> tuple[list[tuple[Any, ...]], list[int], list[tuple[Any, ...]]]:
+def _split(
+    plan: ModelPlan, instances: Sequence[Any], keys: list[Any] | None = None
+) -> tuple[list[tuple[Any, ...]], list[int], list[tuple[Any, ...]]]:
     """Validate and encode every instance (before anything is written).
 
     Returns the complete rows (explicit keys), the positions of the
     instances whose key the database generates, and their rows without the key.
+    ``keys``: the instances' generated-key fields, if already read.
     """
     ai = plan.auto_index
     if ai is None:
@@ -815,7 +831,8 @@ def _split(plan: ModelPlan, instances: Sequence[Any]) -> tuple[list[tuple[Any, .
         if getattr(m, plan.info.fields[ai].name) is None:
             return [], [0], [plan.dump_auto(m)]
         return [plan.dump(m)], [], []
-    keys = list(map(operator.attrgetter(plan.info.fields[ai].name), instances))
+    if keys is None:
+        keys = list(map(operator.attrgetter(plan.info.fields[ai].name), instances))
     if keys.count(None) == len(keys):  # the usual case: every key generated
         return [], list(range(len(instances))), plan.dump_auto_many(instances)
     if None not in keys:
@@ -835,6 +852,12 @@ def _split(plan: ModelPlan, instances: Sequence[Any]) -> tuple[list[tuple[Any, .
 def _insert_op(
     d: SQLDriver, tx: SQLTransaction | None, plan: ModelPlan, instances: Sequence[Any]
 ) -> Op[list[int]]:
+    ahead = d.draws_keys_from
+    if ahead and len(instances) >= ahead and plan.auto_index is not None:
+        fields = list(map(operator.attrgetter(plan.info.fields[plan.auto_index].name), instances))
+        if fields.count(None) == len(fields):  # (keys given would first move the sequence past them)
+            op = _insert_drawing(d, tx, plan, instances, fields)
+            return (yield from (op if tx is None else _unit(d, tx, op)))
     given, _, pending_rows = _split(plan, instances)
     dialect = d.dialect
     if pending_rows and d.reserves_keys:
@@ -854,6 +877,21 @@ def _insert_op(
         # one statement is atomic by itself
         return (yield from _guarded(d, tx, True, _insert_batch(d, tx, plan, given, pending_rows)))
     return (yield from _unit(d, tx, _insert_batch(d, tx, plan, given, pending_rows)))
+
+
+def _insert_drawing(
+    d: SQLDriver, tx: SQLTransaction | None, plan: ModelPlan, instances: Sequence[Any], keys: list[Any]
+) -> Op[list[int]]:
+    """A bulk add whose keys the database draws while the rows are validated and encoded.
+
+    Outside a transaction the keys are drawn before it begins (drawing them is
+    not transactional); in one, inside its savepoint, as any other statement.
+    """
+    drawing = yield cmd.start(d.draw_keys(plan, len(keys)))
+    given, _, pending_rows = _split(plan, instances, keys)  # (if this fails, the drawing is waited for)
+    drawn = yield cmd.finish(drawing)
+    insert = _insert_batch(d, tx, plan, given, pending_rows, drawn=drawn)
+    return (yield from (_unit(d, tx, insert) if tx is None else insert))
 
 
 def _insert_if_referenced(
@@ -908,7 +946,7 @@ def _insert_reserved(
 
 def _insert_batch(
     d: SQLDriver, tx: SQLTransaction | None, plan: ModelPlan,
-    given: list[tuple[Any, ...]], pending_rows: list[tuple[Any, ...]], *, bump: bool = True,
+    given: list[tuple[Any, ...]], pending_rows: list[tuple[Any, ...]], *, bump: bool = True, drawn: Any = None,
 ) -> Op[list[int]]:
     ai = plan.auto_index
     if tx is not None and not d.dialect.savepoints and len(given) + len(pending_rows) > 1:
@@ -919,6 +957,8 @@ def _insert_batch(
             yield from d.after_given_keys(plan, max(r[ai] for r in given))
     if not pending_rows:
         return []
+    if drawn is not None:
+        return (yield from d.insert_drawn(plan, pending_rows, tx is not None, drawn))
     return (yield from d.insert_generated(plan, pending_rows, tx is not None))
 
 

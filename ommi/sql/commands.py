@@ -13,7 +13,9 @@ from typing import Any
 
 from ommi.sql._connection import Command
 
-__all__ = ["call", "control", "execute", "executemany", "fetch_named", "fetchall", "fetchone", "insert_id"]
+__all__ = [
+    "call", "control", "execute", "executemany", "fetch_named", "fetchall", "fetchone", "finish", "insert_id", "start",
+]
 
 
 def execute(sql: str, params: Sequence[Any] = ()) -> Command:
@@ -48,3 +50,19 @@ def control(name: str, sql: str) -> Command:
 def call(name: str, text: str, *args: Any) -> Command:
     """A driver's own adapter method (a fast path); ``text`` is what the log shows for it."""
     return (name, text, args)
+
+
+def start(command: Command) -> Command:
+    """Send ``command`` without waiting for its result; the operation receives a handle for :func:`finish`.
+
+    The operation may compute meanwhile (it must not yield another command
+    first: one runs at a time, so that would wait for this one). A blocking
+    connection runs the command at once.
+    """
+    name, text, args = command
+    return ("start", text, (name, args))
+
+
+def finish(handle: Any) -> Command:
+    """The result of a command :func:`start` sent (raised if it failed)."""
+    return ("finish", "", (handle,))
