@@ -181,6 +181,12 @@ class _Connection(asyncpg.Connection):  # type: ignore[misc]
     transaction left open on release.
     """
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # statements that read no table, prepared once for the connection's life: asyncpg's
+        # statement cache is dropped on every schema change (see PostgreSQLConnection.fetch_kept)
+        self.kept: dict[str, Any] = {}
+
     def get_reset_query(self) -> str:
         return ""
 
@@ -241,6 +247,20 @@ class PostgreSQLConnection(AsyncConnection):
     async def returning_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> list[Any]:
         """``executemany`` of an ``INSERT ... RETURNING``: every returned row, pipelined."""
         return await self.conn.fetchmany(sql, rows)  # type: ignore[no-any-return]
+
+    async def fetch_kept(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        """``fetchall`` of a statement that reads no table, through a statement prepared once per connection.
+
+        No schema change can make its plan stale, so it is kept when asyncpg's
+        cache is dropped: its request then goes out in one write, and a started
+        one runs while the operation computes (a statement asyncpg prepares first
+        would wait for the operation before it runs).
+        """
+        kept = self.conn.kept
+        statement = kept.get(sql)
+        if statement is None:
+            statement = kept[sql] = await self.conn.prepare(sql)
+        return await statement.fetch(*params)  # type: ignore[no-any-return]
 
     async def copy_records(self, table: str, records: Sequence[Sequence[Any]], columns: Sequence[str]) -> None:
         await self.conn.copy_records_to_table(table, records=records, columns=columns)
@@ -527,7 +547,10 @@ class PostgreSQLDriver(AsyncSQLDriver):
     def draw_keys(self, plan: ModelPlan, n: int) -> Command:
         ai = plan.auto_index
         assert ai is not None
-        return fetchall(_RESERVE_KEYS, (plan.table, plan.info.fields[ai].column, n))
+        args = (plan.table, plan.info.fields[ai].column, n)
+        if not self.statement_cache_size:  # no named statements (a pooler in front, say)
+            return fetchall(_RESERVE_KEYS, args)
+        return call("fetch_kept", _RESERVE_KEYS, _RESERVE_KEYS, args)
 
     def insert_drawn(self, plan: ModelPlan, rows: list[tuple[Any, ...]], in_tx: bool, drawn: Any) -> Op[list[int]]:
         ai = plan.auto_index
