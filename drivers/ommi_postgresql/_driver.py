@@ -36,8 +36,8 @@ import asyncpg  # type: ignore[import-untyped]
 
 from ommi import errors
 from ommi.driver import URL, LiveColumn, LiveTable, NativeErrors, Option
-from ommi.sql import AsyncConnection, AsyncSQLDriver, Command, IntegrityDetails, ModelPlan, Op
-from ommi.sql.commands import call, execute, fetchall
+from ommi.sql import AsyncConnection, AsyncSQLDriver, IntegrityDetails, ModelPlan, Op
+from ommi.sql.commands import call, execute, fetchall, finish, start
 
 from ._compiler import PostgreSQLDialect
 
@@ -256,11 +256,16 @@ class PostgreSQLConnection(AsyncConnection):
         one runs while the operation computes (a statement asyncpg prepares first
         would wait for the operation before it runs).
         """
+        statement = self.conn.kept.get(sql) or await self.prepare_kept(sql)
+        return await statement.fetch(*params)  # type: ignore[no-any-return]
+
+    async def prepare_kept(self, sql: str) -> Any:
+        """The kept statement of ``sql`` (see :meth:`fetch_kept`), prepared on its first use."""
         kept = self.conn.kept
         statement = kept.get(sql)
         if statement is None:
             statement = kept[sql] = await self.conn.prepare(sql)
-        return await statement.fetch(*params)  # type: ignore[no-any-return]
+        return statement
 
     async def copy_records(self, table: str, records: Sequence[Sequence[Any]], columns: Sequence[str]) -> None:
         await self.conn.copy_records_to_table(table, records=records, columns=columns)
@@ -537,20 +542,23 @@ class PostgreSQLDriver(AsyncSQLDriver):
             return [int(r[0]) for r in returned]
         # Bulk: reserve the keys from the identity sequence, then COPY the rows
         # with their keys: one statement each way, and keys known in order.
-        drawn = yield self.draw_keys(plan, len(rows))
+        drawn = yield finish((yield from self.draw_keys(plan, len(rows))))
         return (yield from self.insert_drawn(plan, rows, in_tx, drawn))
 
     # A bulk add of rows that all have generated keys starts reserving them before it
     # encodes the rows: PostgreSQL draws 10,000 keys (~3 ms) while the client encodes them.
     draws_keys_from = _COPY_THRESHOLD
 
-    def draw_keys(self, plan: ModelPlan, n: int) -> Command:
+    def draw_keys(self, plan: ModelPlan, n: int) -> Op[Any]:
         ai = plan.auto_index
         assert ai is not None
         args = (plan.table, plan.info.fields[ai].column, n)
         if not self.statement_cache_size:  # no named statements (a pooler in front, say)
-            return fetchall(_RESERVE_KEYS, args)
-        return call("fetch_kept", _RESERVE_KEYS, _RESERVE_KEYS, args)
+            return (yield start(fetchall(_RESERVE_KEYS, args)))
+        # prepared first (on a connection's first use; asyncpg would prepare it inside the started
+        # command, whose next step waits for the operation), the reservation then goes out at once
+        yield call("prepare_kept", "", _RESERVE_KEYS)
+        return (yield start(call("fetch_kept", _RESERVE_KEYS, _RESERVE_KEYS, args)))
 
     def insert_drawn(self, plan: ModelPlan, rows: list[tuple[Any, ...]], in_tx: bool, drawn: Any) -> Op[list[int]]:
         ai = plan.auto_index

@@ -72,7 +72,7 @@ from ommi.query import (
 from ommi.query import Op as CompareOp
 from ommi.sql import commands as cmd
 from ommi.sql._compiler import ModelPlan, SQLCompiler, render_statement
-from ommi.sql._connection import AsyncConnection, Command, Connection, Held, Op, Stream, Trace, drive, drive_async
+from ommi.sql._connection import AsyncConnection, Connection, Held, Op, Stream, Trace, drive, drive_async
 from ommi.sql._dialect import SQLDialect
 
 __all__ = ["AsyncSQLDriver", "BlockingSQLDriver", "IntegrityDetails", "Link", "SQLDriver", "SQLTransaction"]
@@ -337,16 +337,20 @@ class SQLDriver(Driver):
         return _insert_each(plan, rows)
 
     draws_keys_from: ClassVar[int] = 0
-    """From this many rows on, all with generated keys, a bulk ``add()`` starts :meth:`draw_keys`'s
-    command before it validates and encodes the rows, so the database draws the keys meanwhile
+    """From this many rows on, all with generated keys, a bulk ``add()`` runs :meth:`draw_keys`
+    before it validates and encodes the rows, so the database draws the keys meanwhile
     (``0``: never); the result goes to :meth:`insert_drawn`."""
 
-    def draw_keys(self, plan: ModelPlan, n: int) -> Command:
-        """The command drawing ``n`` generated keys for ``plan``'s table (see :attr:`draws_keys_from`)."""
+    def draw_keys(self, plan: ModelPlan, n: int) -> Op[Any]:
+        """Start drawing ``n`` generated keys for ``plan``'s table (see :attr:`draws_keys_from`).
+
+        The operation yields a :func:`~ommi.sql.commands.start` command last
+        and returns its handle; the base finishes it.
+        """
         raise errors.UnsupportedError(f"{type(self).__name__} does not draw keys ahead")
 
     def insert_drawn(self, plan: ModelPlan, rows: list[tuple[Any, ...]], in_tx: bool, drawn: Any) -> Op[list[int]]:
-        """:meth:`insert_generated` for rows whose keys :meth:`draw_keys`'s command drew (its result: ``drawn``)."""
+        """:meth:`insert_generated` for rows whose keys :meth:`draw_keys` drew (its command's result: ``drawn``)."""
         raise errors.UnsupportedError(f"{type(self).__name__} does not draw keys ahead")
 
     def insert_given(self, plan: ModelPlan, rows: list[tuple[Any, ...]]) -> Op[None]:
@@ -887,7 +891,7 @@ def _insert_drawing(
     Outside a transaction the keys are drawn before it begins (drawing them is
     not transactional); in one, inside its savepoint, as any other statement.
     """
-    drawing = yield cmd.start(d.draw_keys(plan, len(keys)))
+    drawing = yield from d.draw_keys(plan, len(keys))
     given, _, pending_rows = _split(plan, instances, keys)  # (if this fails, the drawing is waited for)
     drawn = yield cmd.finish(drawing)
     insert = _insert_batch(d, tx, plan, given, pending_rows, drawn=drawn)
