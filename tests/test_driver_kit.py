@@ -39,3 +39,34 @@ def test_unknown_url_scheme_in_the_kit_fails_with_the_installed_drivers_listed(t
     assert done.returncode != 0
     assert "no ommi driver for URL scheme 'nosuch'" in done.stdout
     assert "memory" in done.stdout and "sqlite" in done.stdout
+
+
+def test_a_started_command_on_a_blocking_connection_runs_at_once_and_reports_at_finish() -> None:
+    # commands.start/finish, as an operation of a driver's own uses them; a blocking
+    # connection (SQLite here) has nothing to overlap: it runs the command when started
+    import sqlite3
+
+    from ommi_sqlite._driver import SQLiteConnection
+
+    from ommi.sql import Op
+    from ommi.sql._connection import Held, Trace, drive
+    from ommi.sql.commands import execute, fetchall, finish, start
+
+    conn = SQLiteConnection(sqlite3.connect(":memory:", isolation_level=None))
+
+    def op() -> Op[tuple[list[object], list[object]]]:
+        yield execute("CREATE TABLE t (v INTEGER)")
+        handle = yield start(execute("INSERT INTO t VALUES (?)", (1,)))
+        seen = yield fetchall("SELECT count(*) FROM t")  # it already ran
+        yield finish(handle)
+        failing = yield start(fetchall("SELECT nosuch FROM t"))
+        try:
+            yield finish(failing)
+        except sqlite3.OperationalError as exc:
+            return seen, [str(exc)]
+        return seen, []
+
+    trace = Trace()
+    seen, failed = drive(Held(conn, False), op(), "sqlite", trace)
+    assert seen == [(1,)] and failed == ["no such column: nosuch"]
+    assert trace.failed

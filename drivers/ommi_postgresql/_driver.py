@@ -18,7 +18,8 @@ can fail (a unique field being updated, a reference saved) run behind a
 savepoint; any other failure marks the transaction aborted.
 
 Fast paths: a bulk ``add()`` of 100 or more rows reserves their keys from
-the identity sequence and sends them with ``COPY``; several generated keys
+the identity sequence (while the rows are validated and encoded, when every
+key is generated) and sends them with ``COPY``; several generated keys
 come back from one pipelined ``INSERT ... RETURNING``.
 """
 
@@ -181,12 +182,6 @@ class _Connection(asyncpg.Connection):  # type: ignore[misc]
     transaction left open on release.
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        # statements that read no table, prepared once for the connection's life: asyncpg's
-        # statement cache is dropped on every schema change (see PostgreSQLConnection.fetch_kept)
-        self.kept: dict[str, Any] = {}
-
     def get_reset_query(self) -> str:
         return ""
 
@@ -196,6 +191,9 @@ class PostgreSQLConnection(AsyncConnection):
 
     def __init__(self, conn: Any) -> None:
         self.conn = conn
+        # statements prepared while the connection is borrowed (asyncpg's prepared statements
+        # last that long), kept across schema changes (see fetch_kept)
+        self.kept: dict[str, Any] = {}
 
     async def execute(self, sql: str, params: Sequence[Any]) -> int:
         status = await (self.conn.execute(sql, *params) if params else self.conn.execute(sql))
@@ -249,19 +247,19 @@ class PostgreSQLConnection(AsyncConnection):
         return await self.conn.fetchmany(sql, rows)  # type: ignore[no-any-return]
 
     async def fetch_kept(self, sql: str, params: Sequence[Any]) -> list[Any]:
-        """``fetchall`` of a statement that reads no table, through a statement prepared once per connection.
+        """``fetchall`` of a statement that reads no table, prepared once while the connection is borrowed.
 
         No schema change can make its plan stale, so it is kept when asyncpg's
-        cache is dropped: its request then goes out in one write, and a started
-        one runs while the operation computes (a statement asyncpg prepares first
-        would wait for the operation before it runs).
+        statement cache is dropped: its request then goes out in one write, and
+        a started one runs while the operation computes (a statement asyncpg
+        prepared first would wait for the operation before it ran).
         """
-        statement = self.conn.kept.get(sql) or await self.prepare_kept(sql)
+        statement = self.kept.get(sql) or await self.prepare_kept(sql)
         return await statement.fetch(*params)  # type: ignore[no-any-return]
 
     async def prepare_kept(self, sql: str) -> Any:
         """The kept statement of ``sql`` (see :meth:`fetch_kept`), prepared on its first use."""
-        kept = self.conn.kept
+        kept = self.kept
         statement = kept.get(sql)
         if statement is None:
             statement = kept[sql] = await self.conn.prepare(sql)

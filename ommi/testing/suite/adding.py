@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from ommi import DBFailure, Ommi, errors
 from ommi.testing.models import (
     Author,
@@ -75,6 +77,42 @@ async def test_invalid_value_is_validation_error_and_stores_nothing(suite_db: Om
     assert isinstance(result.error, errors.ValidationError)
     assert "Person.age" in str(result.error)
     assert await suite_db.find(Person).count().or_raise() == 0
+
+
+def _large_add_with_a_late_invalid_instance() -> list[Person]:
+    # large enough for a driver's bulk path, which may start drawing the keys before it has
+    # checked the last instance
+    people = [Person(f"p{i:03d}", i % 90) for i in range(300)]
+    people[250].age = "old"  # type: ignore[assignment]  # on purpose
+    return people
+
+
+async def test_a_large_add_with_a_late_invalid_instance_stores_nothing(suite_db: Ommi) -> None:
+    people = _large_add_with_a_late_invalid_instance()
+    result = await suite_db.add(*people)
+    assert isinstance(result, DBFailure) and isinstance(result.error, errors.ValidationError), result
+    assert "Person.age" in str(result.error)
+    assert all(p.id is None for p in people)
+    assert await suite_db.find(Person).count().or_raise() == 0
+    # and the database goes on: the same add, corrected, stores every row with a key of its own
+    people[250].age = 25
+    await suite_db.add(*people).or_raise()
+    assert len({p.id for p in people}) == 300 and None not in {p.id for p in people}
+    assert await suite_db.find(Person).count().or_raise() == 300
+
+
+@pytest.mark.requires("transactions")
+async def test_a_large_add_refused_in_a_transaction_leaves_the_transaction_usable(suite_db: Ommi) -> None:
+    people = _large_add_with_a_late_invalid_instance()
+    async with suite_db.transaction() as tx:
+        await tx.add(Person("before", 1)).or_raise()
+        result = await tx.add(*people)
+        assert isinstance(result, DBFailure) and isinstance(result.error, errors.ValidationError), result
+        assert all(p.id is None for p in people)
+        people[250].age = 25
+        await tx.add(*people).or_raise()
+    assert await suite_db.find(Person).count().or_raise() == 301
+    assert len({p.id for p in people}) == 300
 
 
 async def test_none_in_required_field_is_validation_error(suite_db: Ommi) -> None:

@@ -95,3 +95,18 @@ async def test_a_cancelled_transaction_is_rolled_back(suite_db: Ommi) -> None:
     for n, delay in enumerate(DELAYS):
         assert not await _cancel_after(delay, work(n))
         await _answers_are_its_own(suite_db, ROWS)
+
+
+@pytest.mark.requires("transactions")
+async def test_a_cancelled_large_add_in_a_transaction_is_rolled_back(suite_db: Ommi) -> None:
+    await suite_db.add(*(Person(f"p{i:05d}", i % 90) for i in range(ROWS))).or_raise()
+
+    async def work(n: int) -> None:
+        async with suite_db.transaction() as tx:
+            await tx.add(Person(f"t{n}", 99)).or_raise()
+            await tx.add(*(Person(f"b{n}-{i:04d}", 99) for i in range(300))).or_raise()
+            await asyncio.sleep(1)  # cancelled here at the latest: the block must roll back
+
+    for n, delay in enumerate(DELAYS):
+        assert not await _cancel_after(delay, work(n))
+        await _answers_are_its_own(suite_db, ROWS)
