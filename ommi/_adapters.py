@@ -247,16 +247,11 @@ class _DataclassSource(FieldSource):
         return super().rows_loader(cls, names, decoders, load)
 
     def unset_value(self, cls: type, name: str) -> Any:
-        f = {f.name: f for f in dataclasses.fields(cls)}.get(name)
+        f = getattr(cls, "__dataclass_fields__", {}).get(name)
         if f is None:
             return NO_DEFAULT
-        init = cls.__dict__.get("__init__")
-        params = getattr(cls, "__dataclass_params__", None)
-        generated = (  # the __init__ @dataclass wrote (a class's own __init__ may set anything)
-            params is not None and params.init
-            and getattr(getattr(init, "__code__", None), "co_filename", "") == "<string>"
-        )
-        if generated and (f.init or f.default_factory is not dataclasses.MISSING):
+        # (a class's own __init__ may set anything: only @dataclass's is known to set its fields)
+        if _dataclass_made_init(cls) and (f.init or f.default_factory is not dataclasses.MISSING):
             return _ALWAYS_SET
         # a plain default stays on the class for __init__ to leave unset (init=False fields)
         return NO_DEFAULT if f.default is dataclasses.MISSING else f.default
@@ -511,14 +506,22 @@ def _pydantic_reasons(exc: Any, depth: int, where: str) -> str:
     return "; ".join(reasons)
 
 
+def _dataclass_made_init(cls: type) -> bool:
+    """Whether ``cls.__init__`` is the one ``@dataclass`` wrote (not the class's own)."""
+    init = cls.__dict__.get("__init__")
+    params = getattr(cls, "__dataclass_params__", None)
+    return (
+        params is not None and params.init
+        and getattr(getattr(init, "__code__", None), "co_filename", "") == "<string>"
+    )
+
+
 def _plain_dataclass_init(cls: type, names: Sequence[str]) -> bool:
     """Whether ``cls(*values)`` only assigns the fields, in ``names`` order."""
-    init = cls.__dict__.get("__init__")
     params = getattr(cls, "__dataclass_params__", None)
     fields = dataclasses.fields(cls)
     return (
-        init is not None
-        and getattr(getattr(init, "__code__", None), "co_filename", "") == "<string>"  # made by @dataclass
+        _dataclass_made_init(cls)
         and params is not None
         and not params.frozen
         and not hasattr(cls, "__post_init__")
