@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import pytest
 from bson.decimal128 import Decimal128
 from ommi_mongodb import COUNTERS, like_to_regex
-from pymongo import AsyncMongoClient
+from pymongo import AsyncMongoClient, monitoring
 
 from ommi import AwareDatetime, DBFailure, Key, ModelCollection, Ommi, Unique, errors, ommi_model
 from tests.conftest import backend_url, only_with
@@ -288,6 +288,64 @@ async def test_explicit_keys_push_the_counter_past_them(db: Ommi) -> None:
     batch = await db.add(*(Item(f"n{i}") for i in range(3))).or_raise()
     assert all(i.id > fixed.id for i in batch)
     assert len({i.id for i in batch}) == 3
+
+
+class _Commands(monitoring.CommandListener):
+    """A PyMongo command listener counting the commands sent, by name."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    def started(self, event: Any) -> None:
+        self.sent.append(event.command_name)
+
+    def succeeded(self, event: Any) -> None:
+        pass
+
+    def failed(self, event: Any) -> None:
+        pass
+
+
+async def test_single_adds_reserve_keys_ahead_in_blocks(db: Ommi, mongo_url: str, raw: Any) -> None:
+    # one round trip per add, as with keys made in the client: the keys come from a block
+    # reserved ahead, one findAndModify per block, the blocks growing 1, 2, 4, ... up to 64
+    commands = _Commands()
+    watched = await Ommi.connect(mongo_url, event_listeners=[commands])
+    try:
+        items = [(await watched.add(Item(f"s{i}")).or_raise())[0] for i in range(300)]
+        async with watched.transaction() as tx:
+            items += [(await tx.add(Item(f"t{i}")).or_raise())[0] for i in range(100)]
+    finally:
+        await watched.close()
+    keys = [i.id for i in items]
+    assert len(set(keys)) == 400 and keys == sorted(keys)  # one connection: its keys still increase
+    assert commands.sent.count("findAndModify") <= 12, commands.sent.count("findAndModify")
+    counter = await raw[COUNTERS].find_one({"_id": "mx_item"})
+    assert 0 <= counter["seq"] - max(k for k in keys if k is not None) < 64  # what is left unused is a gap
+    assert sorted([d["_id"] async for d in raw["mx_item"].find({}, {"_id": 1})]) == keys
+
+
+async def test_keys_reserved_ahead_and_written_by_another_connection_are_not_reused(db: Ommi, mongo_url: str) -> None:
+    # another connection (or tool) writes explicit keys into the block this connection reserved
+    # ahead: the adds here must neither fail nor overwrite them, in a transaction or not
+    first = [(await db.add(Item(f"a{i}")).or_raise())[0].id for i in range(5)]
+    top = max(k for k in first if k is not None)
+    other = await Ommi.connect(mongo_url)
+    try:
+        await other.add(*(Item(f"other{k}", id=k) for k in range(top + 1, top + 65))).or_raise()
+    finally:
+        await other.close()
+    [outside] = await db.add(Item("outside")).or_raise()
+    async with db.transaction() as tx:
+        [inside] = await tx.add(Item("inside")).or_raise()
+        [after] = await tx.add(Item("after")).or_raise()  # the transaction is still usable
+    pair = await db.add(Item("p1"), Item("p2")).or_raise()
+    mine = [outside.id, inside.id, after.id, *(p.id for p in pair)]
+    assert all(k is not None and k > top + 64 for k in mine), (top, mine)
+    assert len(set(mine)) == 5
+    others = await db.find(Item, Item.name.startswith("other")).all().or_raise()
+    assert sorted((i.id, i.name) for i in others) == [(k, f"other{k}") for k in range(top + 1, top + 65)]
+    assert await db.find(Item).count().or_raise() == 5 + 64 + 5
 
 
 async def test_composite_key_lookups_and_key_updates(db: Ommi) -> None:

@@ -12,10 +12,12 @@ Design notes (the user-facing version is docs/backends/mongodb.md):
   the transaction's snapshot and raises ``IntegrityError`` before writing
   anything. (A conflicting write committed concurrently can still abort the
   transaction; later statements then fail with ``TransactionError``.)
-* Generated keys come from a counters collection (``find_one_and_update`` with
-  ``$inc``, one round trip per batch), outside any transaction like an SQL
-  sequence, so concurrent transactions never conflict on it. Explicit keys
-  raise the counter with ``$max`` so later generated keys never collide.
+* Generated keys come from a counters collection (``findAndModify`` with
+  ``$inc``), outside any transaction like an SQL sequence, so concurrent
+  transactions never conflict on it. Explicit keys raise the counter with
+  ``$max`` so later generated keys never collide. Small adds take keys from a
+  block reserved ahead (``_draw_keys``) and write them with an upsert that
+  inserts only where the key is still free (``_claim_keys``).
 * Filters across references (``Related``) have no correlated-subquery form
   in a MongoDB filter: they are resolved first, one ``distinct`` per hop from
   the far end, into ``$in``/``$nin`` on the referencing field.
@@ -106,8 +108,20 @@ T = TypeVar("T")
 Doc = dict[str, Any]
 
 COUNTERS = "ommi_counters"
-_COUNTER_ATTEMPTS = 8  # a counter being created concurrently settles after one more round
 """The collection holding one counter document per model with a generated key."""
+_COUNTER_ATTEMPTS = 8  # a counter being created concurrently settles after one more round
+_KEY_BLOCK = 64
+"""The most keys a connection reserves ahead for small adds (see ``MongoDBDriver._draw_keys``)."""
+
+
+@dataclasses.dataclass(slots=True)
+class _KeyBlock:
+    """Generated keys a connection reserved ahead for one collection: ``next`` up to ``end`` (exclusive)."""
+
+    next: int = 0
+    end: int = 0
+    size: int = 1  # the next reservation's size: doubles with every one, up to _KEY_BLOCK
+
 
 _STREAM_BATCH = 500
 _REPEATED = {"readPreferenceTags": Option(str, "one tag set; may repeat", multiple=True)}
@@ -274,8 +288,9 @@ class _Ops:
             return
         with d._errors("cannot encode a value for MongoDB"):
             docs = list(map(plan.to_doc, plan.dump_many(instances)))  # validates everything before any write
-        generated: list[tuple[Any, int]] = []
         ai = plan.auto_index
+        pending: list[int] = []
+        reserved_before = False  # keys taken from a block reserved by an earlier add
         with d._errors(f"cannot add {plan.info.cls.__name__}", plan.info.cls):
             if ai is not None:
                 path = plan.paths[ai]
@@ -285,19 +300,24 @@ class _Ops:
                 if given:
                     await d._bump_counter(plan, max(given))
                 if pending:
-                    first = await d._reserve_keys(plan, len(pending))
+                    if given or path != "_id":
+                        first = await d._reserve_keys(plan, len(pending))
+                    else:
+                        first, reserved_before = await d._draw_keys(plan, len(pending))
                     for n, i in enumerate(pending):
                         _set_key(docs[i], path, col, first + n)
-                        generated.append((instances[i], first + n))
             coll = self._coll(plan)
             self._log("insert", plan)
             if self._session is not None:
-                # keys just drawn from the counter cannot clash (explicit keys push it ahead)
-                fresh_keys = len(generated) == len(docs)
-                await _check_conflicts(coll, plan, docs, self._session, replacing=False, check_keys=not fresh_keys)
+                # generated keys cannot clash: explicit keys push the counter ahead, and keys
+                # reserved before are claimed only where they are still free (_claim_keys)
+                generated_only = len(pending) == len(docs)
+                await _check_conflicts(coll, plan, docs, self._session, replacing=False, check_keys=not generated_only)
 
             async def work(session: AsyncClientSession | None) -> None:
-                if len(docs) == 1:
+                if reserved_before:
+                    await self._claim_keys(plan, coll, docs, session)
+                elif len(docs) == 1:
                     await coll.insert_one(docs[0], session=session)
                 else:
                     await coll.insert_many(docs, ordered=True, session=session)
@@ -305,8 +325,36 @@ class _Ops:
             await self._atomic(work, many=len(docs) > 1)
         if ai is not None:
             name = plan.info.fields[ai].name
-            for m, key in generated:
-                plan.info.set_value(m, name, key)
+            for i in pending:
+                plan.info.set_value(instances[i], name, _key_value(docs[i], path, col))
+
+    async def _claim_keys(
+        self, plan: ModelPlan, coll: AsyncCollection[Doc], docs: list[Doc], session: AsyncClientSession | None
+    ) -> None:
+        """Insert documents whose keys this connection reserved before, each only where its key is still free.
+
+        A key reserved ahead can have been taken since by a document written with
+        that key explicitly (by another connection, or another tool). An upsert
+        that inserts only when no document has the key finds that out in the same
+        round trip, without the write error that would abort a transaction; a
+        document whose key was taken gets a fresh one from the counter, which the
+        explicit key has pushed past it.
+        """
+        if len(docs) == 1:
+            doc = docs[0]
+            result = await coll.update_one({"_id": doc["_id"]}, {"$setOnInsert": doc}, upsert=True, session=session)
+            taken = [] if result.upserted_id is not None else [0]
+        else:
+            upserts = [UpdateOne({"_id": doc["_id"]}, {"$setOnInsert": doc}, upsert=True) for doc in docs]
+            upserted = (await coll.bulk_write(upserts, ordered=True, session=session)).upserted_ids or {}
+            taken = [i for i in range(len(docs)) if i not in upserted]
+        if taken:
+            d = self._driver
+            d._key_blocks.pop(plan.collection, None)
+            first = await d._reserve_keys(plan, len(taken))
+            for n, i in enumerate(taken):
+                docs[i]["_id"] = first + n
+            await coll.insert_many([docs[i] for i in taken], ordered=True, session=session)
 
     # -- save ---------------------------------------------------------------------
 
@@ -932,6 +980,7 @@ class MongoDBDriver(_Ops, Driver):
         self._closed = False
         self._known: set[str] = set()
         self._collections: dict[str, AsyncCollection[Doc]] = {}
+        self._key_blocks: dict[str, _KeyBlock] = {}
         self._driver = self
         self._session = None
 
@@ -1097,9 +1146,37 @@ class MongoDBDriver(_Ops, Driver):
             f"{_COUNTER_ATTEMPTS} times"
         )
 
+    async def _draw_keys(self, plan: ModelPlan, n: int) -> tuple[int, bool]:
+        """``n`` consecutive keys for an add: the first, and whether they were reserved before.
+
+        A bulk add reserves its own keys. Small adds take them from a block this
+        connection reserved ahead, so a run of single adds makes one round trip
+        each, as with keys made in the client, instead of two. The blocks grow
+        1, 2, 4, ... up to ``_KEY_BLOCK`` keys: a connection that adds one
+        document reserves one key, and one that stops leaves at most a block's
+        worth unused, a gap like a rolled-back insert's.
+        """
+        if n >= _KEY_BLOCK:
+            return await self._reserve_keys(plan, n), False
+        block = self._key_blocks.get(plan.collection)
+        if block is None:
+            block = self._key_blocks[plan.collection] = _KeyBlock()
+        if block.end - block.next >= n:
+            first = block.next
+            block.next += n
+            return first, True
+        size = max(n, block.size)
+        block.size = min(2 * size, _KEY_BLOCK)
+        first = await self._reserve_keys(plan, size)
+        block.next, block.end = first + n, first + size  # what was left of the last block is a gap
+        return first, False
+
     async def _bump_counter(self, plan: ModelPlan, key: Any) -> None:
         if isinstance(key, int):
             await self._counters().update_one({"_id": plan.collection}, {"$max": {"seq": key}}, upsert=True)
+            block = self._key_blocks.get(plan.collection)
+            if block is not None and block.next <= key:  # keys up to an explicit one are skipped
+                block.next = min(key + 1, block.end)
 
     # -- schema ---------------------------------------------------------------------
 
@@ -1196,6 +1273,8 @@ class MongoDBDriver(_Ops, Driver):
             if old in names:
                 await db[old].rename(info.name)
             self._known.discard(old)
+            self._key_blocks.pop(old, None)
+            self._key_blocks.pop(info.name, None)
             counter = await self._counters().find_one({"_id": old})
             if counter is not None:  # keys keep counting where they were
                 await self._counters().update_one({"_id": info.name}, {"$max": {"seq": counter["seq"]}}, upsert=True)
@@ -1283,6 +1362,7 @@ class MongoDBDriver(_Ops, Driver):
             for info in models:
                 plan = self._compiler.plan(info.cls)
                 self._known.discard(plan.collection)
+                self._key_blocks.pop(plan.collection, None)
                 await db.drop_collection(plan.collection)
                 await self._counters().delete_one({"_id": plan.collection})
 

@@ -38,6 +38,19 @@ async def test_user_supplied_key_is_kept_and_later_keys_do_not_collide(suite_db:
     assert await suite_db.find(Person).count().or_raise() == 3
 
 
+async def test_generated_keys_skip_explicit_keys_written_just_ahead_of_them(suite_db: Ommi) -> None:
+    # a driver may reserve keys ahead of the adds that use them (a sequence cache, a key block):
+    # explicit keys written where the next generated keys would be must not collide with them
+    first = [(await suite_db.add(Person(f"a{i}", i)).or_raise())[0].id for i in range(4)]
+    top = max(k for k in first if k is not None)
+    await suite_db.add(*(Person(f"x{k}", 1, id=k) for k in range(top + 1, top + 4))).or_raise()
+    later = [(await suite_db.add(Person(f"b{i}", i)).or_raise())[0].id for i in range(4)]
+    later += [p.id for p in await suite_db.add(Person("c1", 1), Person("c2", 2)).or_raise()]
+    assert all(k is not None and k > top + 3 for k in later), (top, later)
+    assert len(set(later)) == 6
+    assert await suite_db.find(Person).count().or_raise() == 4 + 3 + 6
+
+
 async def test_add_of_nothing_is_an_empty_list(suite_db: Ommi) -> None:
     assert await suite_db.add().or_raise() == []
 
