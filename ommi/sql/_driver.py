@@ -1147,16 +1147,37 @@ def _scalar(sql: str, params: Sequence[Any]) -> Op[Any]:
     return row[0] if row else None
 
 
-def _fetch_loaded(sql: str, params: Sequence[Any], load_rows: _LoadRows) -> Op[list[Any]]:
-    rows = yield cmd.fetchall(sql, params)
-    return list(load_rows(rows))
+def _rows(sql: str, params: Sequence[Any]) -> Op[list[Any]]:
+    rows: list[Any] = yield cmd.fetchall(sql, params)
+    return rows
+
+
+async def _fetch_loaded(
+    d: SQLDriver, tx: SQLTransaction | None, model: type, sql: str, params: Sequence[Any],
+    *, load: _LoadRows, verb: str = "query",
+) -> list[Any]:
+    """The rows of a query, loaded on the caller's thread once fetched.
+
+    Not on the connection's side: where a driver's connection lives in a worker
+    thread (SQLite, DuckDB), loading the rows there made the objects on another
+    core than the one that uses them, which cost more than the loading itself
+    (SQLite, 10,000 rows into objects: 12.0 ms loaded in the worker, 9.3 ms here,
+    aiosqlite 9.2 ms).
+    """
+    context = f"cannot {verb} {model.__name__}"
+    rows = await _run(d, tx, lambda: _rows(sql, params), context, model, read=True)
+    try:
+        return list(load(rows))
+    except errors.OmmiError:  # a value the field cannot take: the loader's ValidationError
+        raise
+    except Exception as exc:  # a decoder's own error, said as where the rows were fetched
+        raise d._failure(exc, context, model) from exc
 
 
 async def _select(d: SQLDriver, stmt: Select, tx: SQLTransaction | None) -> list[Any]:
     sql, params = d.compiler.select(stmt)
     load_rows = d.compiler.plan(stmt.model).load_rows
-    context = f"cannot query {stmt.model.__name__}"
-    return await _run(d, tx, lambda: _fetch_loaded(sql, params, load_rows), context, stmt.model, read=True)
+    return await _fetch_loaded(d, tx, stmt.model, sql, params, load=load_rows)
 
 
 async def _count(d: SQLDriver, stmt: Select, tx: SQLTransaction | None) -> int:
@@ -1167,8 +1188,7 @@ async def _count(d: SQLDriver, stmt: Select, tx: SQLTransaction | None) -> int:
 
 async def _aggregate(d: SQLDriver, stmt: Aggregate, tx: SQLTransaction | None) -> list[tuple[Any, ...]]:
     sql, params, decode = d.compiler.aggregate(stmt)
-    context = f"cannot aggregate {stmt.model.__name__}"
-    return await _run(d, tx, lambda: _fetch_loaded(sql, params, decode), context, stmt.model, read=True)
+    return await _fetch_loaded(d, tx, stmt.model, sql, params, load=decode, verb="aggregate")
 
 
 def _write(d: SQLDriver, tx: SQLTransaction | None, sql: str, params: Sequence[Any], can_fail: bool) -> Op[int]:
@@ -1251,8 +1271,7 @@ def _values_reader(d: SQLDriver, stmt: Values) -> _Reader:
 
 async def _values(d: SQLDriver, stmt: Values, tx: SQLTransaction | None) -> list[tuple[Any, ...]]:
     sql, params, decode = d.compiler.values(stmt)
-    context = f"cannot query {stmt.model.__name__}"
-    return await _run(d, tx, lambda: _fetch_loaded(sql, params, decode), context, stmt.model, read=True)
+    return await _fetch_loaded(d, tx, stmt.model, sql, params, load=decode)
 
 
 def _upsert_op(d: SQLDriver, tx: SQLTransaction | None, stmt: Upsert) -> Op[list[tuple[Any, ...]]]:
