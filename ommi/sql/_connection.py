@@ -265,17 +265,24 @@ def _ran(conn: Any, name: str, args: tuple[Any, ...], trace: Trace) -> concurren
     return outcome
 
 
-def drive(held: Held, op: Op[T], backend: str, trace: Trace) -> T:
-    """Run an operation on a blocking connection (inside its worker thread)."""
+def drive(held: Held, op: Op[T], backend: str, trace: Trace, first: Command | None = None) -> T:
+    """Run an operation on a blocking connection (inside its worker thread).
+
+    ``first``: the command the operation yielded when started elsewhere (see
+    ``BlockingSQLDriver``: its work before that command runs on the caller's thread).
+    """
     conn = held.conn
     result: Any = None
     error: BaseException | None = None
+    cmd = first
     while True:
-        try:
-            cmd = op.send(result) if error is None else op.throw(error)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
+        if cmd is None:
+            try:
+                cmd = op.send(result) if error is None else op.throw(error)
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
         name, text, args = cmd
+        cmd = None
         if text:
             log_statement(backend, text)
         if held.streams and held.drain and name not in _NO_DRAIN:
