@@ -46,6 +46,7 @@ else:  # the same classes, built without compiling their methods at import (see 
     from ommi._dataclasses import dataclass
 
 __all__ = [
+    "ColumnDecoder",
     "ColumnEncoder",
     "FieldInfo",
     "ModelCollection",
@@ -320,7 +321,7 @@ class ModelInfo:
         ``decoders[i]`` converts the stored value of field ``i`` (``None`` means
         use the value as it is); decoders are never called with ``None``.
         """
-        return self.source.loader(self.cls, [f.name for f in self.fields], decoders)
+        return self.source.loader(self.cls, [f.name for f in self.fields], _single(decoders))
 
     def rows_loader(
         self, decoders: Sequence[Callable[[Any], Any] | None], load: Callable[[Sequence[Any]], Any]
@@ -329,8 +330,26 @@ class ModelInfo:
 
         ``load`` is what :meth:`loader` built from the same ``decoders``: the
         result does what mapping it over the rows does, faster where it can.
+        Where decoders are :class:`ColumnDecoder` s, a list of rows none of whose
+        values they would change is loaded as if the fields had no decoders.
         """
-        return self.source.rows_loader(self.cls, [f.name for f in self.fields], decoders, load)
+        names = [f.name for f in self.fields]
+        every = self.source.rows_loader(self.cls, names, _single(decoders), load)
+        tests = [(operator.itemgetter(i), d.needed) for i, d in enumerate(decoders) if isinstance(d, ColumnDecoder)]
+        if not tests:
+            return every
+        lean = [None if isinstance(d, ColumnDecoder) else d for d in decoders]
+        fewer = self.source.rows_loader(self.cls, names, lean, self.source.loader(self.cls, names, lean))
+
+        def load_rows(rows: Iterable[Sequence[Any]]) -> Iterator[Any]:
+            if not isinstance(rows, list) or len(rows) < _COLUMN_TEST_ROWS:
+                return every(rows)
+            for column, needed in tests:
+                if needed(map(column, rows)):
+                    return every(rows)
+            return fewer(rows)
+
+        return load_rows
 
     def dumper(
         self, encoders: Sequence[Callable[[Any], Any] | None], skip: int | None = None
@@ -395,6 +414,35 @@ class ColumnEncoder:
 
     def __call__(self, value: Any) -> Any:
         return self.one(value)
+
+
+class ColumnDecoder:
+    """A decoder with a test for a whole column, used where rows are loaded many at a time.
+
+    Called with one value it is ``one(value)``. ``needed(values)`` gets the
+    values of one column (``None`` among them) and says whether decoding would
+    change any of them: a batch of rows in which no such column needs it is
+    loaded without calling the decoders at all (for a code a dialect stores
+    rarely, one search of the column instead of a call per value).
+    """
+
+    __slots__ = ("needed", "one")
+
+    def __init__(self, one: Callable[[Any], Any], needed: Callable[[Iterable[Any]], bool]) -> None:
+        self.one = one
+        self.needed = needed
+
+    def __call__(self, value: Any) -> Any:
+        return self.one(value)
+
+
+_COLUMN_TEST_ROWS = 8
+"""Fewer rows than this are decoded as they are: testing their columns first would cost more."""
+
+
+def _single(decoders: Sequence[Callable[[Any], Any] | None]) -> list[Callable[[Any], Any] | None]:
+    """The decoders as called on one value (a :class:`ColumnDecoder`'s ``one``)."""
+    return [d.one if isinstance(d, ColumnDecoder) else d for d in decoders]
 
 
 def _column_fits(kind: Kind, column: list[Any]) -> bool:

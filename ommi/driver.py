@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from ommi import errors
 from ommi._adapters import NO_DEFAULT
 from ommi._fields import Kind
-from ommi._model import ColumnEncoder, FieldInfo, ModelInfo, get_model_info, infos_in_dependency_order
+from ommi._model import ColumnDecoder, ColumnEncoder, FieldInfo, ModelInfo, get_model_info, infos_in_dependency_order
 from ommi._native import ErrorRule, NativeErrors, first_line, missing_table_hint, retry_pause
 from ommi._threads import ThreadWorker
 from ommi._url import URL, Option, flag, parse_url
@@ -43,6 +43,7 @@ __all__ = [
     "CAPABILITIES",
     "NO_DEFAULT",
     "URL",
+    "ColumnDecoder",
     "ColumnEncoder",
     "Condition",
     "Driver",

@@ -70,3 +70,37 @@ def test_a_started_command_on_a_blocking_connection_runs_at_once_and_reports_at_
     seen, failed = drive(Held(conn, False), op(), "sqlite", trace)
     assert seen == [(1,)] and failed == ["no such column: nosuch"]
     assert trace.failed
+
+
+def test_rows_loader_skips_column_decoders_for_a_batch_that_needs_none() -> None:
+    from dataclasses import dataclass
+
+    from ommi import ModelCollection, ommi_model
+    from ommi.driver import ColumnDecoder, model_info
+
+    @ommi_model(collection=ModelCollection("kit-column-decoder"))
+    @dataclass
+    class Note:
+        text: str | None
+        n: int
+
+    calls: list[str] = []
+
+    def one(v: str) -> str:
+        calls.append(v)
+        return v.replace("~", "")
+
+    decoders = [ColumnDecoder(one, lambda values: any(v is not None and "~" in v for v in values)), None]
+    info = model_info(Note)
+    load_rows = info.rows_loader(decoders, info.loader(decoders))
+    plain = [(f"t{k}", k) for k in range(10)] + [(None, 10)]
+    assert [(x.text, x.n) for x in load_rows(plain)] == plain
+    assert calls == []  # no value of the batch needed decoding: the decoder was never called
+    coded = [*plain[:5], ("a~b", 5), *plain[6:]]
+    assert [x.text for x in load_rows(coded)] == [*(t for t, _ in plain[:5]), "ab", *(t for t, _ in plain[6:])]
+    assert "a~b" in calls and len(calls) == 10  # the whole batch decoded, None values skipped
+    calls.clear()
+    assert [x.text for x in load_rows(coded[3:7])] == ["t3", "t4", "ab", "t6"]  # few rows: decoded one by one
+    assert calls == ["t3", "t4", "a~b", "t6"]
+    assert [x.text for x in load_rows(iter(coded))][5] == "ab"  # not a list: decoded one by one
+    assert info.loader(decoders)(("x~y", 1)).text == "xy"

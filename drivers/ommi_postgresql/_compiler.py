@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from ommi.driver import ColumnEncoder, FieldInfo
+from ommi.driver import ColumnDecoder, ColumnEncoder, FieldInfo
 from ommi.query import Agg, AggFunc, CaseFunc, Wildcard, like_pattern, like_tokens
 from ommi.sql import Codec, Kind, SQLDialect
 
@@ -121,6 +121,14 @@ def unescape_text(v: str) -> str:
     return v
 
 
+def _texts_coded(values: Iterable[str | None]) -> bool:
+    """Whether any of a column's stored texts holds a codeword (one search of the joined column)."""
+    return "\x01" in "".join(filter(None, values))
+
+
+_UNTEXT = ColumnDecoder(unescape_text, _texts_coded)
+
+
 _REGEX_SPECIAL = frozenset("\\^$.|?*+()[]{}")
 _CODEWORD_CHARS = frozenset("\x00\x01\x02")
 # one original character of stored text: a plain character or a two-character codeword
@@ -173,7 +181,7 @@ class PostgreSQLDialect(SQLDialect):
     cursors_see_later_writes = False  # a cursor reads the snapshot it was opened with
     encoders: ClassVar[Mapping[Kind, Codec]] = {**SQLDialect.encoders, Kind.STR: _TEXT, Kind.JSON: _json_text}
     decoders: ClassVar[Mapping[Kind, Codec]] = {
-        **SQLDialect.decoders, Kind.STR: unescape_text, Kind.JSON: _json_value, Kind.UUID: _uuid,
+        **SQLDialect.decoders, Kind.STR: _UNTEXT, Kind.JSON: _json_value, Kind.UUID: _uuid,
     }
     max_name_bytes = 63  # NAMEDATALEN - 1: PostgreSQL truncates longer names
     types: ClassVar[Mapping[Kind, str]] = {

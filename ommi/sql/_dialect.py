@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from ommi import errors
 from ommi._fields import Kind
-from ommi._model import FieldInfo
+from ommi._model import ColumnDecoder, FieldInfo
 from ommi.driver import json_text, json_value
 from ommi.query import Agg, AggFunc, ArithOp, CaseFunc
 
@@ -206,6 +206,8 @@ class SQLDialect:
             cls = f.py_type
             if inner is None:
                 return cls  # type: ignore[no-any-return]
+            if isinstance(inner, ColumnDecoder):
+                inner = inner.one
             return lambda v: cls(inner(v))
         return self.decoders.get(f.kind)
 

@@ -9,7 +9,7 @@ from typing import Annotated, cast
 
 import pytest
 
-from ommi import DBFailure, Ommi, errors
+from ommi import Count, DBFailure, Ommi, errors
 from ommi.testing.models import (
     Color,
     Level,
@@ -142,6 +142,27 @@ async def test_a_bulk_add_of_columns_of_one_type_writes_every_value_exactly(suit
             got = await suite_db.get(Sample, want.id).or_raise()
             assert (got.s, got.i, got.b, got.f, got.lst) == (want.s, want.i, want.b, want.f, want.lst), want.id
     assert await suite_db.find(Sample.s == "trailing \\").count().or_raise() == 4
+
+
+async def test_many_rows_read_at_once_give_every_text_back_exactly(suite_db: Ommi) -> None:
+    # a driver may decode a fetched batch a column at a time and skip columns that need
+    # nothing: one awkward text among many plain ones must still come back exactly, by
+    # every way of reading many rows (all(), streaming, values(), grouping)
+    for awkward in _AWKWARD_TEXT:
+        await suite_db.find(Sample).delete().or_raise()
+        texts = [f"plain {k}" for k in range(30)]
+        texts[17] = awkward
+        await suite_db.add(*(Sample(s=t, i=k) for k, t in enumerate(texts))).or_raise()
+        await suite_db.add(Sample(s=None, i=30)).or_raise()
+        want = [*texts, None]
+        by_i = suite_db.find(Sample).order_by(Sample.i)
+        assert [x.s for x in await by_i.all().or_raise()] == want, repr(awkward)
+        assert [x.s async for x in by_i] == want, repr(awkward)
+        assert [s for (s,) in await by_i.values(Sample.s).all().or_raise()] == want, repr(awkward)
+        groups = await suite_db.find(Sample).group_by(Sample.s).aggregate(n=Count()).or_raise()
+        assert sorted((g["s"] or "", g["n"]) for g in groups) == sorted((t or "", 1) for t in want), repr(awkward)
+        few = await suite_db.find(Sample, Sample.i >= 15).order_by(Sample.i).limit(4).all().or_raise()
+        assert [x.s for x in few] == want[15:19], repr(awkward)
 
 
 @pytest.mark.parametrize(
