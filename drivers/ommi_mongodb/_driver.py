@@ -337,8 +337,8 @@ class _Ops:
         that key explicitly (by another connection, or another tool). An upsert
         that inserts only when no document has the key finds that out in the same
         round trip, without the write error that would abort a transaction; a
-        document whose key was taken gets a fresh one from the counter, which the
-        explicit key has pushed past it.
+        document whose key was taken gets a fresh one from the counter (which an
+        explicit key written through ommi has pushed past it).
         """
         if len(docs) == 1:
             doc = docs[0]
