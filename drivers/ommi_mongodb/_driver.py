@@ -75,6 +75,7 @@ from ommi.driver import (
     redact,
     retry_pause,
     statement_logger,
+    unreadable_row,
 )
 from ommi.query import (
     Aggregate,
@@ -569,7 +570,11 @@ class _Ops:
     async def stream_values(self, stmt: Values) -> AsyncIterator[tuple[Any, ...]]:
         codecs = [decoder_for(f.info) for f in stmt.fields]
         async for row in self._raw_values(stmt):
-            yield tuple(v if codec is None or v is None else codec(v) for codec, v in zip(codecs, row, strict=True))
+            try:
+                values = tuple(v if c is None or v is None else c(v) for c, v in zip(codecs, row, strict=True))
+            except Exception as exc:  # a stored value the field cannot take
+                raise unreadable_row([f.info for f in stmt.fields], codecs, row, exc) from exc
+            yield values
 
     # -- upsert -------------------------------------------------------------------
 
