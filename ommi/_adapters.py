@@ -428,14 +428,21 @@ def _unreadable(
             try:
                 dec(value)
             except Exception:  # noqa: BLE001 - this is the field that cannot be read
-                # the stored value itself stays out of the message (it may be private)
-                return errors.ValidationError(
-                    f"cannot read a stored {cls.__name__}: {cls.__name__}.{name} holds a value the field "
-                    f"cannot take ({type(exc).__name__}; the details are on __cause__)"
-                )
+                return unreadable_value(cls.__name__, name, exc)
         return errors.ValidationError(f"cannot read a stored {cls.__name__}: {type(exc).__name__} building it")
 
     return error
+
+
+def unreadable_value(model: str, field: str, exc: BaseException) -> errors.ValidationError:
+    """The error for a stored value that field ``model.field`` cannot take (``exc``: the decoder's, for ``__cause__``).
+
+    The stored value itself stays out of the message: it may be private.
+    """
+    return errors.ValidationError(
+        f"cannot read a stored {model}: {model}.{field} holds a value the field "
+        f"cannot take ({type(exc).__name__}; the details are on __cause__)"
+    )
 
 # Model config keys that constrain values of plain-typed fields.
 _CONSTRAINING_CONFIG = frozenset({"str_max_length", "str_min_length", "allow_inf_nan", "strict"})

@@ -344,9 +344,11 @@ class ModelInfo:
         def load_rows(rows: Iterable[Sequence[Any]]) -> Iterator[Any]:
             if not isinstance(rows, list) or len(rows) < _COLUMN_TEST_ROWS:
                 return every(rows)
-            for column, needed in tests:
-                if needed(map(column, rows)):
+            try:
+                if any(needed(map(column, rows)) for column, needed in tests):
                     return every(rows)
+            except Exception:  # noqa: BLE001 - a value the test cannot take: the decoders say which
+                return every(rows)
             return fewer(rows)
 
         return load_rows
@@ -423,7 +425,9 @@ class ColumnDecoder:
     values of one column (``None`` among them) and says whether decoding would
     change any of them: a batch of rows in which no such column needs it is
     loaded without calling the decoders at all (for a code a dialect stores
-    rarely, one search of the column instead of a call per value).
+    rarely, one search of the column instead of a call per value). It must say
+    so for every value ``one`` would refuse too, or raise: a batch whose test
+    raises is decoded value by value, so the error is the one a single row gives.
     """
 
     __slots__ = ("needed", "one")

@@ -21,12 +21,12 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ommi import errors
-from ommi._adapters import NO_DEFAULT
+from ommi._adapters import NO_DEFAULT, unreadable_value
 from ommi._fields import Kind
 from ommi._model import ColumnDecoder, ColumnEncoder, FieldInfo, ModelInfo, get_model_info, infos_in_dependency_order
 from ommi._native import ErrorRule, NativeErrors, first_line, missing_table_hint, retry_pause
@@ -74,6 +74,7 @@ __all__ = [
     "redact",
     "retry_pause",
     "statement_logger",
+    "unreadable_row",
 ]
 
 model_info = get_model_info
@@ -109,6 +110,29 @@ def redact(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [redact(v) for v in value]
     return "?"
+
+
+def unreadable_row(
+    fields: Sequence[FieldInfo | None], decoders: Sequence[Callable[[Any], Any] | None], row: Sequence[Any],
+    exc: Exception,
+) -> errors.ValidationError:
+    """The error for a row of stored values (``values()``, aggregates) that ``decoders`` failed on with ``exc``.
+
+    It names the first field whose decoder refuses its value, as loading an
+    instance does, and never shows the value (it may be private). ``fields[i]``
+    is the field column ``i`` holds, ``None`` for one that is no field's (a count).
+    Raise it ``from exc``.
+    """
+    for f, decode, value in zip(fields, decoders, row, strict=False):
+        if decode is None or value is None:
+            continue
+        try:
+            decode(value)
+        except Exception:  # noqa: BLE001 - this is the column that cannot be read
+            if f is not None:
+                return unreadable_value(f.model.cls.__name__, f.name, exc)
+            break
+    return errors.ValidationError(f"cannot read a stored value ({type(exc).__name__}; the details are on __cause__)")
 
 
 def json_text(value: Any) -> str:

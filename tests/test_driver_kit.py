@@ -104,3 +104,11 @@ def test_rows_loader_skips_column_decoders_for_a_batch_that_needs_none() -> None
     assert calls == ["t3", "t4", "a~b", "t6"]
     assert [x.text for x in load_rows(iter(coded))][5] == "ab"  # not a list: decoded one by one
     assert info.loader(decoders)(("x~y", 1)).text == "xy"
+
+    def picky(values: object) -> bool:
+        raise TypeError("not a column of text")
+
+    calls.clear()
+    failing = info.rows_loader([ColumnDecoder(one, picky), None], info.loader(decoders))
+    assert [x.text for x in failing(coded)][5] == "ab"  # a test that fails leaves the batch to the decoder
+    assert len(calls) == 10

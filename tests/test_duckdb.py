@@ -230,6 +230,31 @@ async def test_many_concurrent_tasks_on_one_ommi(db: Ommi) -> None:
     assert ticks > 1  # the loop kept running other tasks meanwhile
 
 
+async def test_an_add_reserves_its_keys_on_the_connections_thread_not_while_it_starts() -> None:
+    # A blocking driver's operation runs on the caller's thread (the event loop) up to its
+    # first command. Drawing keys is DuckDB work (nextval, and a scan for the largest stored
+    # key on first use) under a lock shared with every thread of the file: it must be a
+    # command the connection's thread runs, never work done while the operation starts.
+    from ommi_duckdb import DuckDBDriver
+
+    driver = DuckDBDriver()
+    db = Ommi(driver)
+    try:
+        await db.schema(suite_collection).create_models().or_raise()
+        plan = driver.compiler.plan(Person)
+        for op in (driver.reserve_keys(plan, 1, None), driver.after_given_keys(plan, 10**6)):
+            try:
+                first = op.send(None)
+            except StopIteration:
+                first = None
+            op.close()
+            assert first is not None, "the keys were drawn before the operation's first command"
+        [added] = await db.add(Person("after", 1)).or_raise()
+        assert added.id == 1  # nothing was drawn by the operations started above
+    finally:
+        await db.close()
+
+
 # -- types and bulk work ------------------------------------------------------------------
 
 

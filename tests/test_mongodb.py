@@ -325,6 +325,28 @@ async def test_single_adds_reserve_keys_ahead_in_blocks(db: Ommi, mongo_url: str
     assert sorted([d["_id"] async for d in raw["mx_item"].find({}, {"_id": 1})]) == keys
 
 
+async def test_concurrent_single_adds_on_one_connection_share_the_blocks_reserved_ahead(
+    db: Ommi, mongo_url: str, raw: Any
+) -> None:
+    # a web app adds from many tasks at once through one connection: adds that find the block
+    # used up while a reservation is on its way wait for it instead of each reserving a block
+    # of its own (which made most adds two round trips and left a block-sized gap per add)
+    commands = _Commands()
+    watched = await Ommi.connect(mongo_url, event_listeners=[commands])
+    try:
+        [first] = await watched.add(Item("first")).or_raise()  # the collection known, the first block used up
+        commands.sent.clear()
+        added = await asyncio.gather(*(watched.add(Item(f"c{i}")).or_raise() for i in range(100)))
+    finally:
+        await watched.close()
+    keys = [k for [item] in added if (k := item.id) is not None]
+    assert len(set(keys)) == 100
+    assert commands.sent.count("findAndModify") <= 7, commands.sent.count("findAndModify")  # 2+4+...+64 >= 100
+    counter = await raw[COUNTERS].find_one({"_id": "mx_item"})
+    assert 0 <= counter["seq"] - max(keys) < 64, (counter["seq"], max(keys))
+    assert sorted([d["_id"] async for d in raw["mx_item"].find({}, {"_id": 1})]) == sorted([first.id, *keys])
+
+
 async def test_keys_reserved_ahead_and_written_by_another_connection_are_not_reused(db: Ommi, mongo_url: str) -> None:
     # another connection (or tool) writes explicit keys into the block this connection reserved
     # ahead: the adds here must neither fail nor overwrite them, in a transaction or not

@@ -422,6 +422,40 @@ async def test_strings_with_nul_keep_order_and_like_semantics(db: Ommi) -> None:
     assert await db.find(PgItem.name > "\x00").count().or_raise() == len(values) - 2
 
 
+_drifted = ModelCollection("postgresql-tests-drifted")
+
+
+@ommi_model(collection=_drifted, name="PgItem")  # PgItem's table, its int column n read as text
+@dataclass
+class PgDrifted:
+    name: str
+    n: str
+    tag: str | None = None
+    id: Annotated[int | None, Key] = None
+
+
+@pytest.mark.parametrize("count", [3, 10])
+@pytest.mark.parametrize("stored", ["counting", "zeros"])
+async def test_a_column_the_text_field_cannot_read_fails_alike_for_few_rows_and_many(
+    db: Ommi, count: int, stored: str
+) -> None:
+    # the field became str without a migration: a batch of 8 rows or more has its text columns
+    # checked as a whole for coded text before any value is decoded; that check must not turn
+    # the error into another one, or let a value through that one row at a time is refused
+    await db.add(*(PgItem(f"i{k}", k + 1 if stored == "counting" else 0) for k in range(count))).or_raise()
+    listed = await db.find(PgDrifted).all()
+    assert isinstance(listed, DBFailure) and isinstance(listed.error, errors.ValidationError), listed
+    assert "PgDrifted.n" in str(listed.error)
+    with pytest.raises(errors.ValidationError, match=r"PgDrifted\.n"):
+        [x async for x in db.find(PgDrifted)]
+    for result in (
+        await db.find(PgDrifted).values(PgDrifted.n).all(),
+        await db.find(PgDrifted).group_by(PgDrifted.n).aggregate(c=Count()),
+    ):
+        assert isinstance(result, DBFailure) and isinstance(result.error, errors.ValidationError), result
+    assert await db.find(PgDrifted).values(PgDrifted.name).all().or_raise() == [(f"i{k}",) for k in range(count)]
+
+
 @ommi_model(collection=coll)
 @dataclass
 class PgAggregated:

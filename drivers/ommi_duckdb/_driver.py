@@ -51,7 +51,7 @@ from ommi.driver import (
     flag,
 )
 from ommi.sql import BlockingSQLDriver, Connection, IntegrityDetails, ModelPlan, Op
-from ommi.sql.commands import execute, fetchall, fetchone
+from ommi.sql.commands import call, execute, fetchall, fetchone
 
 from ._compiler import DuckDBDialect, sequence_literal, sequence_name
 
@@ -150,6 +150,10 @@ class DuckDBConnection(Connection):
 
     def interrupt(self) -> None:
         self.cur.interrupt()
+
+    def reserve_keys(self, keys: _Keys, plan: ModelPlan, n: int, floor: int | None) -> int:
+        """:meth:`_Keys.reserve`, run as a command: on this connection's thread, never the event loop's."""
+        return keys.reserve(plan, n, floor)
 
 
 _SPARE = 63  # keys drawn beyond the one asked for, for the next one-row adds
@@ -305,11 +309,6 @@ class _Insert:
     """``(sql, field indexes, kind, field names)``: each query counts stored rows that would clash."""
     save: str | None = None
     """One ``UPDATE ... FROM`` of all the rows a ``save()`` writes (``None``: one ``UPDATE`` a row)."""
-
-
-def _value(value: Any) -> Op[Any]:
-    return value
-    yield  # an operation that sends nothing
 
 
 class DuckDBDriver(BlockingSQLDriver):
@@ -489,7 +488,9 @@ class DuckDBDriver(BlockingSQLDriver):
         return out
 
     def reserve_keys(self, plan: ModelPlan, n: int, floor: int | None) -> Op[int]:
-        return _value(self._keys.reserve(plan, n, floor))
+        # a command, not a call made here: an operation runs on the caller's thread up to
+        # its first command, and drawing keys is DuckDB work under a lock shared with threads
+        return (yield call("reserve_keys", "", self._keys, plan, n, floor))  # type: ignore[no-any-return]
 
     def insert_given(self, plan: ModelPlan, rows: list[tuple[Any, ...]]) -> Op[None]:
         if len(rows) == 1:
@@ -507,8 +508,7 @@ class DuckDBDriver(BlockingSQLDriver):
 
     def after_given_keys(self, plan: ModelPlan, top: int) -> Op[None]:
         # user keys above the sequence push it forward
-        self._keys.reserve(plan, 0, top)
-        return _value(None)
+        yield call("reserve_keys", "", self._keys, plan, 0, top)
 
     def precheck_insert(self, plan: ModelPlan, rows: list[tuple[Any, ...]]) -> Op[None]:
         # ``rows`` hold None where a key is still to be generated, so the key check

@@ -31,7 +31,16 @@ from typing import Any, assert_never
 from bson.decimal128 import Decimal128
 
 from ommi import errors
-from ommi.driver import NO_DEFAULT, FieldInfo, Kind, ModelInfo, json_text, json_value, model_info
+from ommi.driver import (
+    NO_DEFAULT,
+    FieldInfo,
+    Kind,
+    ModelInfo,
+    json_text,
+    json_value,
+    model_info,
+    unreadable_row,
+)
 from ommi.query import (
     Agg,
     AggCompare,
@@ -498,20 +507,8 @@ class MongoCompiler:
             pipeline.append({"$skip": stmt.offset})
         if stmt.limit is not None:
             pipeline.append({"$limit": stmt.limit})
-        decoders: list[tuple[str, Codec]] = [(f"g{i}", decoder_for(f.info)) for i, f in enumerate(stmt.group_by)]
         agg_decoders = [(names[a], _native_int_sum if a in native else _agg_decoder(a)) for a in stmt.aggregates]
-        single = len(stmt.group_by) == 1
-
-        def decode(doc: dict[str, Any]) -> tuple[Any, ...]:
-            if single:
-                out = [_apply(decoders[0][1], doc.get("_id"))]
-            else:
-                groups = doc.get("_id") or {}
-                out = [_apply(c, groups.get(k)) for k, c in decoders]
-            out += [_apply(c, doc.get(k)) for k, c in agg_decoders]
-            return tuple(out)
-
-        return pipeline, decode, bool(native)
+        return pipeline, _group_decoder(stmt, agg_decoders), bool(native)
 
     def _group_key(self, fields: Sequence[Field]) -> tuple[Any, dict[FieldInfo, str]]:
         """The ``$group`` ``_id`` of the group fields, and where each one is in the output."""
@@ -661,6 +658,32 @@ def encoder_for_kind(kind: Kind) -> Codec:
     if kind is Kind.DECIMAL:
         return Decimal128
     return None
+
+
+def _group_decoder(
+    stmt: Aggregate, agg_decoders: list[tuple[str, Codec]]
+) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+    """An aggregate pipeline's output document -> its row: the group fields' values, then the aggregates'."""
+    decoders: list[tuple[str, Codec]] = [(f"g{i}", decoder_for(f.info)) for i, f in enumerate(stmt.group_by)]
+    single = len(stmt.group_by) == 1
+    fields = [f.info for f in stmt.group_by] + [a.field.info if a.field else None for a in stmt.aggregates]
+    codecs = [c for _, c in decoders] + [c for _, c in agg_decoders]
+
+    def decode(doc: dict[str, Any]) -> tuple[Any, ...]:
+        if single:
+            stored = [doc.get("_id")]
+        else:
+            groups = doc.get("_id") or {}
+            stored = [groups.get(k) for k, _ in decoders]
+        stored += [doc.get(k) for k, _ in agg_decoders]
+        try:
+            return tuple(_apply(c, v) for c, v in zip(codecs, stored, strict=True))
+        except InexactSum:
+            raise
+        except Exception as exc:  # a stored value the field cannot take
+            raise unreadable_row(fields, codecs, stored, exc) from exc
+
+    return decode
 
 
 def _apply(codec: Codec, value: Any) -> Any:

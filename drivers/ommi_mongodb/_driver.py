@@ -75,6 +75,7 @@ from ommi.driver import (
     redact,
     retry_pause,
     statement_logger,
+    unreadable_row,
 )
 from ommi.query import (
     Aggregate,
@@ -121,6 +122,8 @@ class _KeyBlock:
     next: int = 0
     end: int = 0
     size: int = 1  # the next reservation's size: doubles with every one, up to _KEY_BLOCK
+    refill: asyncio.Lock = dataclasses.field(default_factory=asyncio.Lock)
+    """Held while a reservation is on its way: adds that find the block used up wait for it."""
 
 
 _STREAM_BATCH = 500
@@ -567,7 +570,11 @@ class _Ops:
     async def stream_values(self, stmt: Values) -> AsyncIterator[tuple[Any, ...]]:
         codecs = [decoder_for(f.info) for f in stmt.fields]
         async for row in self._raw_values(stmt):
-            yield tuple(v if codec is None or v is None else codec(v) for codec, v in zip(codecs, row, strict=True))
+            try:
+                values = tuple(v if c is None or v is None else c(v) for c, v in zip(codecs, row, strict=True))
+            except Exception as exc:  # a stored value the field cannot take
+                raise unreadable_row([f.info for f in stmt.fields], codecs, row, exc) from exc
+            yield values
 
     # -- upsert -------------------------------------------------------------------
 
@@ -1161,15 +1168,20 @@ class MongoDBDriver(_Ops, Driver):
         block = self._key_blocks.get(plan.collection)
         if block is None:
             block = self._key_blocks[plan.collection] = _KeyBlock()
-        if block.end - block.next >= n:
-            first = block.next
-            block.next += n
-            return first, True
-        size = max(n, block.size)
-        block.size = min(2 * size, _KEY_BLOCK)
-        first = await self._reserve_keys(plan, size)
-        block.next, block.end = first + n, first + size  # what was left of the last block is a gap
-        return first, False
+        if block.end - block.next < n:
+            # Concurrent adds (tasks sharing this connection) that find the block used up wait
+            # for the one reservation on its way and then draw from it: each reserving a block
+            # of its own made most of them two round trips and left a block's worth unused each.
+            async with block.refill:
+                if block.end - block.next < n:
+                    size = max(n, block.size)
+                    block.size = min(2 * size, _KEY_BLOCK)
+                    first = await self._reserve_keys(plan, size)
+                    block.next, block.end = first + n, first + size  # what was left of the last block is a gap
+                    return first, False
+        first = block.next
+        block.next += n
+        return first, True
 
     async def _bump_counter(self, plan: ModelPlan, key: Any) -> None:
         if isinstance(key, int):

@@ -121,9 +121,13 @@ def unescape_text(v: str) -> str:
     return v
 
 
-def _texts_coded(values: Iterable[str | None]) -> bool:
-    """Whether any of a column's stored texts holds a codeword (one search of the joined column)."""
-    return "\x01" in "".join(filter(None, values))
+def _texts_coded(values: Iterable[Any]) -> bool:
+    """Whether any of a column's stored texts holds a codeword (one search of the joined column).
+
+    Only ``None`` is left out: a value that is not text (a column of another type, read by a
+    str field) makes the join fail, and the batch is then decoded value by value, which says so.
+    """
+    return "\x01" in "".join([v for v in values if v is not None])
 
 
 _UNTEXT = ColumnDecoder(unescape_text, _texts_coded)

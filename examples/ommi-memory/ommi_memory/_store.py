@@ -43,6 +43,7 @@ from ommi.driver import (
     SchemaChange,
     convert_value,
     model_info,
+    unreadable_row,
 )
 from ommi.query import (
     AggFunc,
@@ -467,7 +468,7 @@ class Layer:
         if not decoded:
             return out
         codecs = [decoder(f.info) for f in stmt.fields]
-        return [tuple(_decoded(v, c) for v, c in zip(row, codecs, strict=True)) for row in out]
+        return [_decoded_row(row, codecs, [f.info for f in stmt.fields]) for row in out]
 
     def snapshot_rows(self) -> dict[str, list[dict[str, Any]]]:
         """Every table's rows as dicts of stored values (for ``raw``)."""
@@ -634,8 +635,11 @@ class Layer:
             keeps_type = agg.field is not None and agg.func in (AggFunc.MIN, AggFunc.MAX)
             codec = decoder(agg.field.info) if keeps_type and agg.field is not None else None
             out_fields.append((grouped.aggregate(agg), codec))
+        codecs = [codec for _, codec in out_fields]
+        fields = [f.info for f in stmt.group_by] + [a.field.info if a.field else None for a in stmt.aggregates]
         return [
-            tuple(_decoded(get(g), codec) for get, codec in out_fields) for g in _page(groups, stmt.offset, stmt.limit)
+            _decoded_row(tuple(get(g) for get, _ in out_fields), codecs, fields)
+            for g in _page(groups, stmt.offset, stmt.limit)
         ]
 
 
@@ -781,6 +785,14 @@ def model_name(stmt: Values) -> str:
 
 def _decoded(value: Any, codec: Codec) -> Any:
     return value if codec is None or value is None else codec(value)
+
+
+def _decoded_row(row: Row, codecs: Sequence[Codec], fields: Sequence[FieldInfo | None]) -> tuple[Any, ...]:
+    """A row of stored values decoded; a value its field cannot take is a ``ValidationError`` naming the field."""
+    try:
+        return tuple(_decoded(v, c) for v, c in zip(row, codecs, strict=True))
+    except Exception as exc:
+        raise unreadable_row(fields, codecs, row, exc) from exc
 
 
 def _page(items: list[Any], offset: int | None, limit: int | None) -> list[Any]:

@@ -362,3 +362,34 @@ async def test_a_stored_value_the_field_cannot_take_is_a_validation_error_on_rea
     assert "purple" not in str(result.error)
     streamed = [s async for s in suite_db.find(RawSample)]
     assert [s.color for s in streamed] == ["purple"]
+
+
+async def test_a_stored_value_the_field_cannot_take_is_a_validation_error_for_values_and_aggregates(
+    suite_db: Ommi,
+) -> None:
+    """As for whole instances: values(), streamed or not, and aggregates that return the field's values."""
+    from dataclasses import dataclass
+
+    from ommi import Key, Min, ModelCollection, ommi_model
+
+    raw = ModelCollection("ommi-conformance-raw-sample-values")
+
+    @ommi_model(collection=raw, name="Sample")  # the same table, written without the Enum
+    @dataclass
+    class RawSample:
+        color: str | None = None
+        id: Annotated[int | None, Key] = None
+
+    await suite_db.add(Sample(s="fine", color=Color.RED)).or_raise()
+    await suite_db.add(RawSample(color="purple")).or_raise()
+    for result in (
+        await suite_db.find(Sample).values(Sample.color).all(),
+        await suite_db.find(Sample).group_by(Sample.color).aggregate(n=Count()),
+        await suite_db.find(Sample).aggregate(low=Min(Sample.color)),  # 'purple' < 'red'
+    ):
+        assert isinstance(result, DBFailure) and isinstance(result.error, errors.ValidationError), result
+        assert "color" in str(result.error) and "purple" not in str(result.error), result.error
+    with pytest.raises(errors.ValidationError) as caught:
+        [v async for v in suite_db.find(Sample).values(Sample.color)]
+    assert "color" in str(caught.value) and "purple" not in str(caught.value), caught.value
+    assert await suite_db.find(Sample).values(Sample.s).all().or_raise() == [("fine",), (None,)]
