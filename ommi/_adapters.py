@@ -422,16 +422,24 @@ def _unreadable(
     cls: type, names: Sequence[str], decoders: Sequence[Callable[[Any], Any] | None]
 ) -> Callable[[Sequence[Any], Exception], errors.ValidationError]:
     def error(row: Sequence[Any], exc: Exception) -> errors.ValidationError:
-        for name, value, dec in zip(names, row, decoders, strict=False):
-            if dec is None or value is None:
-                continue
-            try:
-                dec(value)
-            except Exception:  # noqa: BLE001 - this is the field that cannot be read
-                return unreadable_value(cls.__name__, name, exc)
+        i = unreadable_column(decoders, row)
+        if i is not None and i < len(names):
+            return unreadable_value(cls.__name__, names[i], exc)
         return errors.ValidationError(f"cannot read a stored {cls.__name__}: {type(exc).__name__} building it")
 
     return error
+
+
+def unreadable_column(decoders: Sequence[Callable[[Any], Any] | None], row: Sequence[Any]) -> int | None:
+    """The first column of ``row`` whose decoder refuses its stored value; ``None`` if none does."""
+    for i, (dec, value) in enumerate(zip(decoders, row, strict=False)):
+        if dec is None or value is None:
+            continue
+        try:
+            dec(value)
+        except Exception:  # noqa: BLE001 - this is the column that cannot be read
+            return i
+    return None
 
 
 def unreadable_value(model: str, field: str, exc: BaseException) -> errors.ValidationError:

@@ -26,7 +26,7 @@ from dataclasses import field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ommi import errors
-from ommi._adapters import NO_DEFAULT, unreadable_value
+from ommi._adapters import NO_DEFAULT, unreadable_column, unreadable_value
 from ommi._fields import Kind
 from ommi._model import ColumnDecoder, ColumnEncoder, FieldInfo, ModelInfo, get_model_info, infos_in_dependency_order
 from ommi._native import ErrorRule, NativeErrors, first_line, missing_table_hint, retry_pause
@@ -123,15 +123,10 @@ def unreadable_row(
     is the field column ``i`` holds, ``None`` for one that is no field's (a count).
     Raise it ``from exc``.
     """
-    for f, decode, value in zip(fields, decoders, row, strict=False):
-        if decode is None or value is None:
-            continue
-        try:
-            decode(value)
-        except Exception:  # noqa: BLE001 - this is the column that cannot be read
-            if f is not None:
-                return unreadable_value(f.model.cls.__name__, f.name, exc)
-            break
+    i = unreadable_column(decoders, row)
+    f = fields[i] if i is not None and i < len(fields) else None
+    if f is not None:
+        return unreadable_value(f.model.cls.__name__, f.name, exc)
     return errors.ValidationError(f"cannot read a stored value ({type(exc).__name__}; the details are on __cause__)")
 
 
