@@ -347,6 +347,24 @@ async def test_concurrent_single_adds_on_one_connection_share_the_blocks_reserve
     assert sorted([d["_id"] async for d in raw["mx_item"].find({}, {"_id": 1})]) == sorted([first.id, *keys])
 
 
+async def test_single_adds_with_unacknowledged_writes_do_not_fail(db: Ommi, mongo_url: str) -> None:
+    # w=0: the server answers no write, so no key reserved ahead can be claimed (the claim
+    # reads the upsert's answer); each add reserves its own keys and inserts, as before
+    sep = "&" if "?" in mongo_url else "?"
+    fire = await Ommi.connect(mongo_url + sep + "w=0")
+    try:
+        added = [(await fire.add(Item(f"w0-{i}")).or_raise())[0] for i in range(6)]
+    finally:
+        await fire.close()
+    keys = [i.id for i in added]
+    assert None not in keys and len(set(keys)) == 6
+    for _ in range(100):  # unacknowledged: the writes land a moment later
+        if await db.find(Item, Item.name.startswith("w0-")).count().or_raise() == 6:
+            break
+        await asyncio.sleep(0.05)
+    assert sorted([i.id for i in await db.find(Item, Item.name.startswith("w0-")).all().or_raise()]) == sorted(keys)
+
+
 async def test_keys_reserved_ahead_and_written_by_another_connection_are_not_reused(db: Ommi, mongo_url: str) -> None:
     # another connection (or tool) writes explicit keys into the block this connection reserved
     # ahead: the adds here must neither fail nor overwrite them, in a transaction or not

@@ -303,7 +303,8 @@ class _Ops:
                 if given:
                     await d._bump_counter(plan, max(given))
                 if pending:
-                    if given or path != "_id":
+                    # (claiming a key reserved ahead needs the server's answer: not with w=0)
+                    if given or path != "_id" or not self._coll(plan).write_concern.acknowledged:
                         first = await d._reserve_keys(plan, len(pending))
                     else:
                         first, reserved_before = await d._draw_keys(plan, len(pending))
