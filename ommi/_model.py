@@ -335,7 +335,7 @@ class ModelInfo:
         """
         names = [f.name for f in self.fields]
         every = self.source.rows_loader(self.cls, names, _single(decoders), load)
-        tests = [(operator.itemgetter(i), d.needed) for i, d in enumerate(decoders) if isinstance(d, ColumnDecoder)]
+        tests = [(operator.itemgetter(i), d) for i, d in enumerate(decoders) if isinstance(d, ColumnDecoder)]
         if not tests:
             return every
         lean = [None if isinstance(d, ColumnDecoder) else d for d in decoders]
@@ -344,10 +344,7 @@ class ModelInfo:
         def load_rows(rows: Iterable[Sequence[Any]]) -> Iterator[Any]:
             if not isinstance(rows, list) or len(rows) < _COLUMN_TEST_ROWS:
                 return every(rows)
-            try:
-                if any(needed(map(column, rows)) for column, needed in tests):
-                    return every(rows)
-            except Exception:  # noqa: BLE001 - a value the test cannot take: the decoders say which
+            if any(decoder.wants(map(column, rows)) for column, decoder in tests):
                 return every(rows)
             return fewer(rows)
 
@@ -438,6 +435,13 @@ class ColumnDecoder:
 
     def __call__(self, value: Any) -> Any:
         return self.one(value)
+
+    def wants(self, values: Iterable[Any]) -> bool:
+        """``needed(values)``, true also when the test raises (the values are then decoded one by one)."""
+        try:
+            return self.needed(values)
+        except Exception:  # noqa: BLE001 - a value the test cannot take: the decoder says which
+            return True
 
 
 _COLUMN_TEST_ROWS = 8

@@ -80,14 +80,6 @@ RowsDecoder = Callable[[Iterable[Sequence[Any]]], Iterator[tuple[Any, ...]]]
 """Fetched rows of values (projections, aggregates) -> tuples of Python values."""
 
 
-def _needed(needed: Callable[[Iterable[Any]], bool], column: Sequence[Any]) -> bool:
-    """A :class:`ColumnDecoder`'s test of a column; one that fails leaves it to the decoder, value by value."""
-    try:
-        return needed(column)
-    except Exception:  # noqa: BLE001 - the decoder then says what it cannot take
-        return True
-
-
 def rows_decoder(codecs: Sequence[Codec], fields: Sequence[FieldInfo | None] = ()) -> RowsDecoder:
     """Decode fetched rows a column at a time.
 
@@ -98,7 +90,7 @@ def rows_decoder(codecs: Sequence[Codec], fields: Sequence[FieldInfo | None] = (
     """
     width = len(codecs)
     decoded = [
-        (i, c.one, c.needed) if isinstance(c, ColumnDecoder) else (i, c, None)
+        (i, c.one, c.wants) if isinstance(c, ColumnDecoder) else (i, c, None)
         for i, c in enumerate(codecs) if c is not None
     ]
     named = [*fields, *([None] * (width - len(fields)))]
@@ -110,7 +102,7 @@ def rows_decoder(codecs: Sequence[Codec], fields: Sequence[FieldInfo | None] = (
         if len(columns) != width:
             raise errors.QueryError(f"a fetched row has {len(columns)} values, not {width}")
         for i, codec, needed in decoded:
-            if needed is None or _needed(needed, columns[i]):
+            if needed is None or needed(columns[i]):
                 try:
                     columns[i] = [v if v is None else codec(v) for v in columns[i]]
                 except Exception as exc:  # a stored value the field cannot take (the value stays unsaid)
