@@ -59,6 +59,7 @@ __all__ = [
     "SchemaChange",
     "Statements",
     "ThreadWorker",
+    "aggregate_fields",
     "available_drivers",
     "convert_value",
     "first_line",
@@ -124,10 +125,19 @@ def unreadable_row(
     Raise it ``from exc``.
     """
     i = unreadable_column(decoders, row)
-    f = fields[i] if i is not None and i < len(fields) else None
+    return _unreadable_field(fields[i] if i is not None and i < len(fields) else None, exc)
+
+
+def _unreadable_field(f: FieldInfo | None, exc: Exception) -> errors.ValidationError:
+    """The error for a stored value of field ``f`` (``None``: a column of no field) its decoder refused."""
     if f is not None:
         return unreadable_value(f.model.cls.__name__, f.name, exc)
     return errors.ValidationError(f"cannot read a stored value ({type(exc).__name__}; the details are on __cause__)")
+
+
+def aggregate_fields(stmt: Aggregate) -> list[FieldInfo | None]:
+    """The field each column of ``stmt``'s rows holds: the group fields, then each aggregate's (``None``: a count)."""
+    return [f.info for f in stmt.group_by] + [a.field.info if a.field else None for a in stmt.aggregates]
 
 
 def json_text(value: Any) -> str:

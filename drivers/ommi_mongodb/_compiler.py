@@ -36,6 +36,7 @@ from ommi.driver import (
     FieldInfo,
     Kind,
     ModelInfo,
+    aggregate_fields,
     json_text,
     json_value,
     model_info,
@@ -666,7 +667,7 @@ def _group_decoder(
     """An aggregate pipeline's output document -> its row: the group fields' values, then the aggregates'."""
     decoders: list[tuple[str, Codec]] = [(f"g{i}", decoder_for(f.info)) for i, f in enumerate(stmt.group_by)]
     single = len(stmt.group_by) == 1
-    fields = [f.info for f in stmt.group_by] + [a.field.info if a.field else None for a in stmt.aggregates]
+    fields = aggregate_fields(stmt)
     codecs = [c for _, c in decoders] + [c for _, c in agg_decoders]
 
     def decode(doc: dict[str, Any]) -> tuple[Any, ...]:

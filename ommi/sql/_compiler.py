@@ -25,10 +25,9 @@ from datetime import date, time
 from typing import TYPE_CHECKING, Any
 
 from ommi import errors
-from ommi._adapters import unreadable_value
 from ommi._fields import Kind
 from ommi._model import ColumnDecoder, FieldInfo, ModelInfo, get_model_info
-from ommi.driver import NO_DEFAULT, SchemaChange
+from ommi.driver import NO_DEFAULT, SchemaChange, _unreadable_field, aggregate_fields
 from ommi.query import (
     EXPR_TYPES,
     Agg,
@@ -106,12 +105,7 @@ def rows_decoder(codecs: Sequence[Codec], fields: Sequence[FieldInfo | None] = (
                 try:
                     columns[i] = [v if v is None else codec(v) for v in columns[i]]
                 except Exception as exc:  # a stored value the field cannot take (the value stays unsaid)
-                    f = named[i]
-                    if f is None:
-                        raise errors.ValidationError(
-                            f"cannot read a stored value ({type(exc).__name__}; the details are on __cause__)"
-                        ) from exc
-                    raise unreadable_value(f.model.cls.__name__, f.name, exc) from exc
+                    raise _unreadable_field(named[i], exc) from exc
         return zip(*columns, strict=True)
 
     return decode
@@ -568,8 +562,8 @@ class SQLCompiler:
 
     def _aggregate_decoder(self, stmt: Aggregate) -> RowsDecoder:
         codecs = [self.dialect.decoder(f.info) for f in stmt.group_by]
-        fields = [f.info for f in stmt.group_by] + [a.field.info if a.field else None for a in stmt.aggregates]
-        return rows_decoder(codecs + [self.dialect.aggregate_decoder(a) for a in stmt.aggregates], fields)
+        codecs += [self.dialect.aggregate_decoder(a) for a in stmt.aggregates]
+        return rows_decoder(codecs, aggregate_fields(stmt))
 
     def _agg_expr(self, agg: Agg) -> str:
         col = self.dialect.quote(agg.field.column) if agg.field is not None else None

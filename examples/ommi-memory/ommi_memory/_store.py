@@ -41,6 +41,7 @@ from ommi.driver import (
     LiveTable,
     ModelInfo,
     SchemaChange,
+    aggregate_fields,
     convert_value,
     model_info,
     unreadable_row,
@@ -636,7 +637,7 @@ class Layer:
             codec = decoder(agg.field.info) if keeps_type and agg.field is not None else None
             out_fields.append((grouped.aggregate(agg), codec))
         codecs = [codec for _, codec in out_fields]
-        fields = [f.info for f in stmt.group_by] + [a.field.info if a.field else None for a in stmt.aggregates]
+        fields = aggregate_fields(stmt)
         return [
             _decoded_row(tuple(get(g) for get, _ in out_fields), codecs, fields)
             for g in _page(groups, stmt.offset, stmt.limit)
