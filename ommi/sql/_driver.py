@@ -136,7 +136,10 @@ class SQLDriver(Driver):
     """The driver's native exception table (see :class:`ommi.driver.NativeErrors`)."""
     options: ClassVar[Mapping[str, Option]] = {}
     """The options the driver's URL query and keyword arguments accept (see :meth:`ommi.driver.URL.options`)."""
-    stream_batch: ClassVar[int] = 500
+    # Streaming 1,000,000 rows from SQLite: 920 ms in batches of 500, 832 ms in batches of
+    # 2,000, 850 ms in batches of 3,000; 300,000 rows from PostgreSQL: 241 ms, 194 ms, 208 ms
+    # (4,000). Fewer trips, while a batch's objects still fit in the CPU's cache.
+    stream_batch: ClassVar[int] = 2000
     """Rows fetched per trip while streaming."""
 
     def __init__(self) -> None:

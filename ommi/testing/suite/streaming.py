@@ -28,7 +28,7 @@ async def test_streaming_can_stop_early(suite_db: Ommi) -> None:
 
 
 async def test_a_stream_yields_each_row_once_as_of_its_start(suite_db: Ommi) -> None:
-    # several of every driver's batches (500 to 2,048 rows)
+    # several of every driver's batches (1,000 to 2,048 rows)
     await suite_db.add(*(Person(f"p{i:04d}", i) for i in range(5000))).or_raise()
     seen: list[str] = []
     async for p in suite_db.find(Person).order_by(Person.age):
