@@ -100,12 +100,16 @@ def rows_decoder(codecs: Sequence[Codec], fields: Sequence[FieldInfo | None] = (
             return iter(())
         if len(columns) != width:
             raise errors.QueryError(f"a fetched row has {len(columns)} values, not {width}")
+        changed = False
         for i, codec, needed in decoded:
             if needed is None or needed(columns[i]):
                 try:
                     columns[i] = [v if v is None else codec(v) for v in columns[i]]
                 except Exception as exc:  # a stored value the field cannot take (the value stays unsaid)
                     raise _unreadable_field(named[i], exc) from exc
+                changed = True
+        if not changed and type(rows) is list and type(rows[0]) is tuple:  # rows of plain tuples, as fetched
+            return iter(rows)
         return zip(*columns, strict=True)
 
     return decode

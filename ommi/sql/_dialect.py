@@ -30,6 +30,13 @@ def _enum_value(v: Any) -> Any:
     return v.value
 
 
+_INT_OR_NONE = frozenset({int, type(None)})
+
+# a count or an integer sum: most drivers hand back ints already (PostgreSQL's and
+# MySQL's sums come as decimals), and a column of them is left as it is
+_INT = ColumnDecoder(int, lambda values: not {*map(type, values)} <= _INT_OR_NONE)
+
+
 def _to_decimal(v: Any) -> Decimal:
     from decimal import Decimal
 
@@ -235,7 +242,7 @@ class SQLDialect:
         """Fetched aggregate value -> its Python value (see :class:`ommi.query.Agg` for the types)."""
         func = agg.func
         if func in (AggFunc.COUNT, AggFunc.COUNT_DISTINCT) or agg.field is None:
-            return int
+            return _INT
         kind = agg.field.info.kind
         if func in (AggFunc.MIN, AggFunc.MAX):
             return self.decoder(agg.field.info)
@@ -243,7 +250,7 @@ class SQLDialect:
             return _to_decimal
         if func is AggFunc.AVG or kind is Kind.FLOAT:
             return float
-        return int
+        return _INT
 
     def null_safe_not_equal(self, column_sql: str, placeholder: str) -> str:
         """``column != value`` that is true where the column is NULL (ommi's two-valued ``!=``).
