@@ -70,6 +70,17 @@ async def test_aggregate_result_types_and_null_handling(suite_db: Ommi) -> None:
     assert type(got["first_day"]) is date
 
 
+async def test_many_groups_give_counts_and_integer_sums_as_ints(suite_db: Ommi) -> None:
+    # enough groups that a driver may test whole columns rather than values (PostgreSQL
+    # and MySQL sum integers as decimals, which must come back as ints)
+    await suite_db.add(
+        *(Sale(i % 12, "paid", Decimal(i), i, None, None, None) for i in range(60))
+    ).or_raise()
+    rows = await suite_db.find(Sale).group_by(Sale.customer_id).aggregate(n=Count(), qty=Sum(Sale.qty)).or_raise()
+    assert rows == [{"customer_id": c, "n": 5, "qty": sum(range(c, 60, 12))} for c in range(12)]
+    assert all(type(r["customer_id"]) is int and type(r["n"]) is int and type(r["qty"]) is int for r in rows)
+
+
 async def test_group_by_nullable_field_puts_null_group_first(suite_db: Ommi) -> None:
     await sales(suite_db)
     rows = await suite_db.find(Sale).group_by(Sale.region).aggregate(n=Count()).or_raise()

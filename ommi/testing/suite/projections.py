@@ -15,7 +15,9 @@ from ommi.testing.suite._helpers import error_of, names, people
 async def test_values_returns_tuples_in_order(suite_db: Ommi) -> None:
     await people(suite_db)
     q = suite_db.find(Person, Person.age > 20).order_by(Person.age.desc, Person.name).values(Person.name, Person.age)
-    assert await q.all().or_raise() == [("Émile", 60), ("carol", 45), ("Alice", 31), ("Dave", 31)]
+    rows = await q.all().or_raise()
+    assert rows == [("Émile", 60), ("carol", 45), ("Alice", 31), ("Dave", 31)]
+    assert all(type(row) is tuple for row in rows)  # plain tuples, not the driver's row objects
     assert await q.first().or_raise() == ("Émile", 60)
     assert await q.limit(2).offset(1).all().or_raise() == [("carol", 45), ("Alice", 31)]
     assert await q.offset(4).first().or_raise() is None
@@ -29,6 +31,7 @@ async def test_values_stream_with_async_for(suite_db: Ommi) -> None:
     await people(suite_db)
     got = [row async for row in suite_db.find(Person).order_by(Person.age).values(Person.age)]
     assert got == [(5,), (17,), (31,), (31,), (45,), (60,)]
+    assert all(type(row) is tuple for row in got)
 
 
 async def test_distinct_values(suite_db: Ommi) -> None:
