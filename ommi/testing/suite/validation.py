@@ -121,6 +121,30 @@ async def test_an_instance_lacking_a_value_is_refused_naming_the_field(suite_db:
     assert (await suite_db.get(Person, bob.id).or_raise()).age == 40
 
 
+async def test_a_bad_instance_among_many_is_refused_as_alone(suite_db: Ommi) -> None:
+    # many instances are dumped and checked a column at a time: an instance at fault
+    # among them is refused naming its field, as it is when written alone, and nothing is written
+    people = [Person(f"p{i}", i) for i in range(10)]
+    del people[6].age
+    _refused(await suite_db.add(*people), "Person.age", "has no value")
+    slotted = [SlotItem(f"s{i}") for i in range(10)]
+    del slotted[6].label
+    _refused(await suite_db.add(*slotted), "SlotItem.label", "has no value")
+    people = [Person(f"p{i}", i) for i in range(10)]
+    people[7].age = "seven"  # type: ignore[assignment]
+    _refused(await suite_db.add(*people), "Person.age")
+    assert await suite_db.find(Person).count().or_raise() == 0
+    assert await suite_db.find(SlotItem).count().or_raise() == 0
+
+    stored = await suite_db.add(*(Person(f"q{i}", i) for i in range(10))).or_raise()
+    for p in stored:
+        p.city = "Oslo"
+    stored[8].name = 8  # type: ignore[assignment]
+    _refused(await suite_db.save(*stored), "Person.name")
+    back = await suite_db.find(Person).order_by(Person.age).all().or_raise()
+    assert [(p.name, p.city) for p in back] == [(f"q{i}", None) for i in range(10)]
+
+
 async def test_an_instance_lacking_a_reference_value_is_refused_naming_the_field(suite_db: Ommi) -> None:
     # also where ommi checks references itself (no foreign keys): the check must not send
     # the class's query reference, read in place of the value, to the database
