@@ -457,12 +457,17 @@ def _single(decoders: Sequence[Callable[[Any], Any] | None]) -> list[Callable[[A
 def _column_fits(kind: Kind, column: Sequence[Any]) -> bool:
     """Whether every value passes the field's check unchanged by the dumper's exact-type tests
     (the tests ``_make_dumper`` inlines, here for a whole column at once)."""
+    if kind is Kind.STR:
+        # join() refuses anything but text (the check keeps a str subclass as it is, too),
+        # and one isascii() over the joined text says no lone surrogate is anywhere
+        try:
+            return "".join(column).isascii()
+        except TypeError:
+            return False
     types = set(map(type, column))
     if len(types) != 1:
         return False
     (tp,) = types
-    if kind is Kind.STR:  # one isascii() over the joined text: no lone surrogate anywhere
-        return tp is str and "".join(column).isascii()
     if kind is Kind.INT:
         return tp is int and min(column) >= INT64_MIN and max(column) <= INT64_MAX
     if kind is Kind.FLOAT:
