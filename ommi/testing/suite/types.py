@@ -107,6 +107,23 @@ async def test_a_bulk_add_writes_every_value_exactly(suite_db: Ommi) -> None:
     assert type(converted.f) is float and type(converted.by) is bytes
 
 
+async def test_text_of_a_str_subclass_is_stored_as_its_characters(suite_db: Ommi) -> None:
+    # a str field may hold an instance of a str subclass; what is stored is its text, not
+    # its str(), alone and among many (which a driver may check and write a column at a time)
+    class Shout(str):
+        def __str__(self) -> str:
+            return self.upper()
+
+    alone = Sample(s=Shout("quiet"))
+    many = [Sample(s=f"row {n}") for n in range(12)]
+    many[5].s = Shout("also quiet")
+    await suite_db.add(alone).or_raise()
+    await suite_db.add(*many).or_raise()
+    assert (await suite_db.get(Sample, alone.id).or_raise()).s == "quiet"
+    back = await suite_db.find(Sample.id.in_([m.id for m in many])).order_by(Sample.id).all().or_raise()
+    assert [m.s for m in back] == [f"row {n}" if n != 5 else "also quiet" for n in range(12)]
+
+
 # text that quoting and escaping get wrong: quotes, backslashes (a trailing one too), the control
 # characters MySQL's escapes name, percent signs, non-ASCII, SQL-looking text
 _AWKWARD_TEXT = [
