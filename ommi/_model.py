@@ -403,7 +403,8 @@ class ColumnEncoder:
 
     Called with one value it is ``one(value)``; ``many(values)`` encodes a
     list of values none of which is ``None`` and returns the list of encoded
-    values (it may return the same list when nothing needs encoding).
+    values. It may return the same list when nothing needs encoding, which
+    spares the bulk dumper rebuilding the rows.
     """
 
     __slots__ = ("many", "one")
@@ -503,7 +504,10 @@ def _make_bulk_dumper(
         if nulls:
             return [None if v is None else enc(v) for v in values]
         if isinstance(enc, ColumnEncoder):
-            return enc.many(list(values))  # it takes a list (a column as read is a tuple)
+            given = list(values)  # it takes a list (a column as read is a tuple)
+            encoded = enc.many(given)
+            # the same list back: nothing needed encoding, and an unchecked column is written as read
+            return None if encoded is given and not changed else encoded
         return list(map(enc, values))
 
     def dump_many(instances: Sequence[Any]) -> list[tuple[Any, ...]]:
