@@ -102,6 +102,7 @@ class MySQLDialect(SQLDialect):
     # session isolation is SERIALIZABLE (see the driver's INIT_COMMAND): reads in a
     # transaction lock what they read, so read-modify-write cannot lose an update
     begin_sql = "START TRANSACTION"
+    default_values = "() VALUES ()"
     # a stream outside a transaction reads a snapshot and takes no locks; the adapter
     # runs the two statements in turn
     begin_read_sql = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY; START TRANSACTION"

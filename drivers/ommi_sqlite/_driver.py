@@ -90,6 +90,10 @@ _VALUES_PER_INSERT = 999
 
 def _multi_row_inserts(sql: str, rows: list[tuple[Any, ...]]) -> Op[None]:
     """``executemany(sql, rows)`` of a one-row ``INSERT ... VALUES (?, ...)``, as multi-row INSERTs."""
+    if not rows[0]:  # rows of nothing but generated keys: one DEFAULT VALUES statement each
+        for _ in rows:
+            yield execute(sql, [])
+        return
     head, _, one = sql.rpartition(" VALUES ")
     per = max(1, _VALUES_PER_INSERT // len(rows[0]))
     full = f"{head} VALUES {', '.join([one] * per)}"

@@ -230,7 +230,10 @@ class SQLCompiler:
         insert_auto = returning_key = None
         if auto_index is not None:
             rest = [c for i, c in enumerate(cols) if i != auto_index]
-            insert_auto = f"INSERT INTO {table} ({', '.join(rest)}) VALUES ({', '.join(self._numbered(len(rest)))})"
+            insert_auto = (
+                f"INSERT INTO {table} ({', '.join(rest)}) VALUES ({', '.join(self._numbered(len(rest)))})"
+                if rest else f"INSERT INTO {table} {d.default_values}"  # a model of only its generated key
+            )
             if d.returning:
                 returning_key = f"{insert_auto} RETURNING {cols[auto_index]}"
         save = None

@@ -110,6 +110,9 @@ class SQLDialect:
     """What to write before ``OFFSET`` when there is no limit (SQLite needs ``LIMIT -1``)."""
     returning: ClassVar[bool] = True
     """``INSERT ... RETURNING`` is available (else generated keys come from the driver's last row id)."""
+    default_values: ClassVar[str] = "DEFAULT VALUES"
+    """What follows ``INSERT INTO table`` for a row of nothing but defaults (a model of only its
+    generated key); MySQL writes ``() VALUES ()``."""
     conflict_skip: ClassVar[str] = " ON CONFLICT DO NOTHING"
     """Clause that turns a key or unique clash of an ``INSERT`` into "no row inserted" instead of an
     error (``""``: none). Used where a failed statement would abort the whole transaction."""

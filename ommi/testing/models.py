@@ -59,6 +59,7 @@ __all__ = [
     "SlotItem",
     "Stamped",
     "Tag",
+    "Ticket",
     "ValidatedAttrs",
     "ValidatedPydantic",
     "Volume",
@@ -171,6 +172,14 @@ class LegacyOrderLine:
     line: Annotated[int, Key, StoreAs("Line #")]
     customer_id: Annotated[int, StoreAs("Customer Ref"), ReferenceTo(LegacyCustomer.id)]
     item: Annotated[str, StoreAs("ITEM name")] = ""
+
+
+@ommi_model(collection=suite_collection)
+@dataclass
+class Ticket:
+    """A model whose only field is the key the database generates."""
+
+    id: Annotated[int | None, Key] = None
 
 
 @ommi_model(collection=suite_collection)

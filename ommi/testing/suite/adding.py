@@ -10,6 +10,7 @@ from ommi import DBFailure, Ommi, errors
 from ommi.testing.models import (
     Author,
     Person,
+    Ticket,
 )
 from ommi.testing.suite._helpers import fresh_tables, names
 
@@ -198,3 +199,20 @@ async def test_concurrent_first_adds_to_a_new_table_get_distinct_keys(suite_db: 
             assert [k for (k,) in stored] == sorted(k for k in keys if k is not None)
     finally:
         await schema.delete_models().or_raise()
+
+
+async def test_a_model_of_only_its_generated_key_is_stored(suite_db: Ommi) -> None:
+    # nothing to write but the row itself: alone, a few, and many at once, each gets its key
+    for count in (1, 3, 150):
+        added = await suite_db.add(*(Ticket() for _ in range(count))).or_raise()
+        assert all(t.id is not None for t in added)
+        assert len({t.id for t in added}) == count
+    stored = await suite_db.find(Ticket).order_by(Ticket.id).all().or_raise()
+    assert len(stored) == 154
+    assert len({t.id for t in stored}) == 154
+    async with suite_db.transaction() as tx:
+        await tx.add(Ticket()).or_raise()
+        await tx.add(Ticket(), Ticket(), Ticket(), Ticket()).or_raise()
+        (one,) = await tx.add(Ticket()).or_raise()
+        assert (await tx.get(Ticket, one.id).or_raise()).id == one.id
+    assert await suite_db.find(Ticket).count().or_raise() == 160
