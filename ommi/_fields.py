@@ -306,7 +306,11 @@ def _check_int(value: Any, f: _Spec) -> Any:
 
 def _check_float(value: Any, f: _Spec) -> Any:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:  # an int beyond the largest float
+            bits = value.bit_length()
+            raise errors.ValidationError(f"{f.where}: an int of {bits} bits is too large for a float") from None
         if math.isnan(value):
             raise errors.ValidationError(f"{f.where}: NaN cannot be stored (it equals nothing, so no query finds it)")
         return value

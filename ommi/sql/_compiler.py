@@ -450,8 +450,11 @@ class SQLCompiler:
             keep = {f.info for f in stmt.on} | set(info.key)
             updated = [d.quote(f.column) for f in fields if f not in keep]
             conflict = [d.quote(f.column) for f in stmt.on]
-            sql = f"INSERT INTO {plan.table} ({', '.join(cols)}) VALUES ({marks})"
             keys = [d.quote(f.column) for f in info.key]
+            if not cols:  # a model of only its generated key, left out: a new row, which cannot clash
+                returning = f" RETURNING {', '.join(keys)}" if d.upsert_returns_key else ""
+                return f"INSERT INTO {plan.table} {d.default_values}{returning}"
+            sql = f"INSERT INTO {plan.table} ({', '.join(cols)}) VALUES ({marks})"
             return sql + d.upsert_clause(conflict, updated, keys, plan.auto_index is not None)
 
         return self._compiled(shape, build)

@@ -191,6 +191,7 @@ async def test_many_rows_read_at_once_give_every_text_back_exactly(suite_db: Omm
         ("i", True, "expects int"),
         ("i", "12", "expects int"),
         ("f", float("nan"), "NaN"),
+        pytest.param("f", 10**400, "too large for a float", id="f-int-beyond-float"),
         ("b", 1, "expects bool"),
         ("by", "text", "expects bytes"),
     ],
@@ -211,6 +212,8 @@ async def test_a_bulk_add_refuses_the_first_invalid_instance_and_writes_nothing(
     assert f"Sample.{field}" in str(result.error) and words in str(result.error), str(result.error)
     assert await suite_db.find(Sample).count().or_raise() == 0
     assert all(s.id is None for s in samples)
+    alone = await suite_db.add(samples[9])  # and the same error for the instance alone
+    assert isinstance(alone, DBFailure) and str(alone.error) == str(result.error), alone
 
 
 async def test_nulls_round_trip(suite_db: Ommi) -> None:

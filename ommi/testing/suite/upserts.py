@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from ommi import Ommi, errors
-from ommi.testing.models import Counter, Membership, Person
+from ommi.testing.models import Counter, Membership, Person, Ticket
 from ommi.testing.suite._helpers import error_of, fresh_tables
 
 
@@ -50,6 +50,20 @@ async def test_upsert_by_generated_key(suite_db: Ommi) -> None:
     await suite_db.upsert(p).or_raise()
     assert (await suite_db.get(Person, p.id).or_raise()).age == 2
     assert await suite_db.find(Person).count().or_raise() == 1
+
+
+async def test_upsert_of_a_model_of_only_its_generated_key(suite_db: Ommi) -> None:
+    # without a key there is nothing to write but the row itself, which cannot clash
+    (new,) = await suite_db.upsert(Ticket()).or_raise()
+    assert new.id is not None
+    again = await suite_db.upsert(Ticket(), Ticket(id=new.id), Ticket()).or_raise()
+    assert again[1].id == new.id and None not in {t.id for t in again}
+    assert len({t.id for t in again}) == 3
+    async with suite_db.transaction() as tx:
+        (inside,) = await tx.upsert(Ticket()).or_raise()
+    stored = {t.id for t in await suite_db.find(Ticket).all().or_raise()}
+    assert stored == {*(t.id for t in again), inside.id}
+    assert len(stored) == 4
 
 
 async def test_upsert_refuses_what_cannot_clash(suite_db: Ommi) -> None:
