@@ -308,9 +308,9 @@ def _check_float(value: Any, f: _Spec) -> Any:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         try:
             value = float(value)
-        except OverflowError:  # an int beyond the largest float
+        except OverflowError as exc:  # an int beyond the largest float
             bits = value.bit_length()
-            raise errors.ValidationError(f"{f.where}: an int of {bits} bits is too large for a float") from None
+            raise errors.ValidationError(f"{f.where}: an int of {bits} bits is too large for a float") from exc
         if math.isnan(value):
             raise errors.ValidationError(f"{f.where}: NaN cannot be stored (it equals nothing, so no query finds it)")
         return value
