@@ -504,7 +504,7 @@ def _make_bulk_dumper(
         if nulls:
             return [None if v is None else enc(v) for v in values]
         if isinstance(enc, ColumnEncoder):
-            given = list(values)  # it takes a list (a column as read is a tuple)
+            given = values if isinstance(values, list) else list(values)  # it takes a list (a column read is a tuple)
             encoded = enc.many(given)
             # the same list back: nothing needed encoding, and an unchecked column is written as read
             return None if encoded is given and not changed else encoded

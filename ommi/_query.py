@@ -208,12 +208,13 @@ class Query(Generic[M]):
         """
         stmt = self._aggregate_statement(aggregates)
         names = (*(f.name for f in stmt.group_by), *aggregates)
+        make_dicts = _dicts_maker(names)
         grouped = bool(stmt.group_by)
 
         async def run(stmts: Statements) -> Any:
             rows = await stmts.aggregate(stmt)
             try:
-                dicts = _dicts_maker(names)(rows)
+                dicts = make_dicts(rows)
             except ValueError as exc:  # a row of another width (a driver's defect)
                 width = next((len(row) for row in rows if len(row) != len(names)), "other")
                 raise errors.QueryError(f"the driver's aggregate rows have {width} values, not {len(names)}") from exc
