@@ -39,7 +39,7 @@ def _ms(seconds: float) -> str:
     return f"{ms:.2f} ms"
 
 
-def _title(letter: str, sizes: w.Sizes, stream_rows: int) -> str:
+def _title(letter: str, sizes: w.Sizes, stream_rows: int, rounds: dict[str, int]) -> str:
     n, tenth = f"{sizes.rows:,}", f"{sizes.rows // 10:,}"
     return {
         "A": f"A insert {n}, one add() each, one transaction",
@@ -52,7 +52,7 @@ def _title(letter: str, sizes: w.Sizes, stream_rows: int) -> str:
         "H": f"H set-based delete of {tenth}",
         "I": "I count with a filter",
         "J": f"J stream {stream_rows:,} rows: time",
-        "K": "K group_by + Count/Sum (90 groups)",
+        "K": f"K group_by + Count/Sum ({w.expected('K', sizes, rounds.get('H', 1))} groups)",
     }[letter]
 
 
@@ -117,7 +117,7 @@ def backend_table(result: BackendResult, meta: Meta, letters: Sequence[str]) -> 
             else:
                 cells.append(_ms(median) + (f" ({ratio:.2f}x)" if ratio is not None else ""))
         lines.append(
-            f"| {_title(letter, meta.sizes, result.stream_rows)} | "
+            f"| {_title(letter, meta.sizes, result.stream_rows, meta.rounds)} | "
             + " | ".join(cells)
             + f" | {_target(result, letter)} |"
         )

@@ -77,3 +77,16 @@ def test_quick_benchmark_on_mysql_agrees() -> None:
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "ok: every contender agreed on workloads ABCDEFGHIJK" in done.stdout
     assert "| ommi | asyncmy | SQLAlchemy | Tortoise |" in done.stdout
+
+
+def test_repeated_set_based_rounds_each_do_the_first_rounds_work() -> None:
+    """F and H are timed several times a repetition: each round must change or delete as many rows as the first."""
+    from bench import workload as w
+
+    emails = [w.f_email(r) for r in range(w.ROUNDS["F"])]
+    assert emails[0] == w.F_EMAIL and len(set(emails)) == len(emails)  # a repeated value would change no row on MySQL
+    bands = [w.h_ages(r) for r in range(w.ROUNDS["H"])]
+    ages = [a for low, high in bands for a in range(low, high + 1)]
+    assert len(ages) == len(set(ages)) == 10 * len(bands)  # disjoint bands of ten ages: 1,000 rows each
+    assert all(a not in range(w.G_AGES[0], w.G_AGES[1] + 1) and a < w.I_MIN_AGE for a in ages)
+    assert w.expected("K", w.Sizes(), h_rounds=len(bands)) == 100 - 10 * len(bands)

@@ -15,7 +15,6 @@ BY_KEY = SELECT + " WHERE id = ?"
 FILTERED = SELECT + " WHERE age > ? AND name LIKE ?"
 FILTERED_ARGS = (w.E_MIN_AGE, w.E_PREFIX + "%")
 UPDATE_SET = f"UPDATE {w.TABLE} SET email = ? WHERE age < ?"
-UPDATE_SET_ARGS = (w.F_EMAIL, w.F_MAX_AGE)
 LOAD = SELECT + " WHERE age BETWEEN ? AND ?"
 SAVE = f"UPDATE {w.TABLE} SET name = ?, age = ?, email = ? WHERE id = ?"
 DELETE_SET = f"DELETE FROM {w.TABLE} WHERE age BETWEEN ? AND ?"

@@ -70,7 +70,7 @@ class AiosqliteContender(Contender):
         return [Person(*r) for r in await self.conn.execute_fetchall(q.FILTERED, q.FILTERED_ARGS)]
 
     async def update_set(self) -> int:
-        cur = await self.conn.execute(q.UPDATE_SET, q.UPDATE_SET_ARGS)
+        cur = await self.conn.execute(q.UPDATE_SET, (self.f_email, w.F_MAX_AGE))
         return cur.rowcount
 
     async def load_modify_save(self) -> int:
@@ -83,7 +83,7 @@ class AiosqliteContender(Contender):
         return len(people)
 
     async def delete_set(self) -> int:
-        cur = await self.conn.execute(q.DELETE_SET, w.H_AGES)
+        cur = await self.conn.execute(q.DELETE_SET, self.h_ages)
         return cur.rowcount
 
     async def count_filtered(self) -> int:

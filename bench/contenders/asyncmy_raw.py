@@ -106,7 +106,7 @@ class AsyncmyContender(Contender):
         return await self._people(SELECT + " WHERE age > %s AND name LIKE %s", (w.E_MIN_AGE, w.E_PREFIX + "%"))
 
     async def update_set(self) -> int:
-        return int(await self.cur.execute(f"UPDATE {T} SET email = %s WHERE age < %s", (w.F_EMAIL, w.F_MAX_AGE)))
+        return int(await self.cur.execute(f"UPDATE {T} SET email = %s WHERE age < %s", (self.f_email, w.F_MAX_AGE)))
 
     async def load_modify_save(self) -> int:
         await self.conn.begin()
@@ -121,7 +121,7 @@ class AsyncmyContender(Contender):
         return len(people)
 
     async def delete_set(self) -> int:
-        return int(await self.cur.execute(f"DELETE FROM {T} WHERE age BETWEEN %s AND %s", w.H_AGES))
+        return int(await self.cur.execute(f"DELETE FROM {T} WHERE age BETWEEN %s AND %s", self.h_ages))
 
     async def count_filtered(self) -> int:
         await self.cur.execute(f"SELECT count(*) FROM {T} WHERE age >= %s", (w.I_MIN_AGE,))

@@ -74,7 +74,7 @@ class AsyncpgContender(Contender):
         return [Person(*r) for r in await self.conn.fetch(sql, w.E_MIN_AGE, w.E_PREFIX + "%")]
 
     async def update_set(self) -> int:
-        return _count(await self.conn.execute(f"UPDATE {T} SET email = $1 WHERE age < $2", w.F_EMAIL, w.F_MAX_AGE))
+        return _count(await self.conn.execute(f"UPDATE {T} SET email = $1 WHERE age < $2", self.f_email, w.F_MAX_AGE))
 
     async def load_modify_save(self) -> int:
         async with self.conn.transaction():
@@ -88,7 +88,7 @@ class AsyncpgContender(Contender):
         return len(people)
 
     async def delete_set(self) -> int:
-        return _count(await self.conn.execute(f"DELETE FROM {T} WHERE age BETWEEN $1 AND $2", *w.H_AGES))
+        return _count(await self.conn.execute(f"DELETE FROM {T} WHERE age BETWEEN $1 AND $2", *self.h_ages))
 
     async def count_filtered(self) -> int:
         return int(await self.conn.fetchval(f"SELECT count(*) FROM {T} WHERE age >= $1", w.I_MIN_AGE))

@@ -18,13 +18,17 @@ A contender skips a workload by not defining its method. Workload methods:
   against a pre-filled table by :mod:`bench.stream`, after ``connect()``.
 * ``aggregate()`` (K): a list of mappings with ``age``, ``n`` and ``total``.
 
-The predicates are in :mod:`bench.workload`.
+The predicates are in :mod:`bench.workload`. F and H are timed several times per
+repetition: for each round the runner sets ``f_email`` (the value F writes) and
+``h_ages`` (the band of ages H deletes), so every round does the same amount of work.
 """
 
 from __future__ import annotations
 
 from importlib import metadata
 from typing import ClassVar
+
+from bench import workload as w
 
 
 class Contender:
@@ -42,6 +46,9 @@ class Contender:
     def __init__(self, backend: str, url: str) -> None:
         self.backend = backend
         self.url = url  # an ommi-style URL; each contender derives its own form
+        # what F writes and which ages H deletes: the runner moves them on for each timed round
+        self.f_email = w.f_email(0)
+        self.h_ages = w.h_ages(0)
 
     @classmethod
     def versions(cls) -> dict[str, str]:

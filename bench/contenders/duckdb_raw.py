@@ -86,7 +86,7 @@ class DuckDBContender(Contender):
         return [Person(*r) for r in self.conn.execute(q.FILTERED, q.FILTERED_ARGS).fetchall()]
 
     async def update_set(self) -> int:
-        return int(self.conn.execute(q.UPDATE_SET, q.UPDATE_SET_ARGS).fetchone()[0])  # type: ignore[index]
+        return int(self.conn.execute(q.UPDATE_SET, (self.f_email, w.F_MAX_AGE)).fetchone()[0])  # type: ignore[index]
 
     async def load_modify_save(self) -> int:
         people = [Person(*r) for r in self.conn.execute(q.LOAD, w.G_AGES).fetchall()]
@@ -106,7 +106,7 @@ class DuckDBContender(Contender):
         return len(people)
 
     async def delete_set(self) -> int:
-        return int(self.conn.execute(q.DELETE_SET, w.H_AGES).fetchone()[0])  # type: ignore[index]
+        return int(self.conn.execute(q.DELETE_SET, self.h_ages).fetchone()[0])  # type: ignore[index]
 
     async def count_filtered(self) -> int:
         return int(self.conn.execute(q.COUNT, (w.I_MIN_AGE,)).fetchone()[0])  # type: ignore[index]

@@ -62,7 +62,7 @@ class OmmiContender(Contender):
         return await query.all().or_raise()
 
     async def update_set(self) -> int:
-        return await self.db.find(Person.age < w.F_MAX_AGE).update(email=w.F_EMAIL).or_raise()
+        return await self.db.find(Person.age < w.F_MAX_AGE).update(email=self.f_email).or_raise()
 
     async def load_modify_save(self) -> int:
         people = await self.db.find(Person.age.between(*w.G_AGES)).all().or_raise()
@@ -71,7 +71,7 @@ class OmmiContender(Contender):
         return len(await self.db.save(*people).or_raise())
 
     async def delete_set(self) -> int:
-        return await self.db.find(Person.age.between(*w.H_AGES)).delete().or_raise()
+        return await self.db.find(Person.age.between(*self.h_ages)).delete().or_raise()
 
     async def count_filtered(self) -> int:
         return await self.db.find(Person.age >= w.I_MIN_AGE).count().or_raise()

@@ -112,7 +112,7 @@ class PymongoContender(Contender):
         return [_person(d) for d in await self.coll.find(flt, PROJECTION).to_list(None)]
 
     async def update_set(self) -> int:
-        result = await self.coll.update_many({"age": {"$lt": w.F_MAX_AGE}}, {"$set": {"email": w.F_EMAIL}})
+        result = await self.coll.update_many({"age": {"$lt": w.F_MAX_AGE}}, {"$set": {"email": self.f_email}})
         return result.matched_count
 
     async def load_modify_save(self) -> int:
@@ -127,7 +127,7 @@ class PymongoContender(Contender):
         return len(people)
 
     async def delete_set(self) -> int:
-        low, high = w.H_AGES
+        low, high = self.h_ages
         return (await self.coll.delete_many({"age": {"$gte": low, "$lte": high}})).deleted_count
 
     async def count_filtered(self) -> int:

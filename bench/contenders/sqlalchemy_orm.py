@@ -100,7 +100,7 @@ class SQLAlchemyContender(Contender):
             return list((await session.scalars(query)).all())
 
     async def update_set(self) -> int:
-        statement = update(Person).where(Person.age < w.F_MAX_AGE).values(email=w.F_EMAIL)
+        statement = update(Person).where(Person.age < w.F_MAX_AGE).values(email=self.f_email)
         async with self.session.begin() as session:
             result: Any = await session.execute(statement)
             return int(result.rowcount)
@@ -113,7 +113,7 @@ class SQLAlchemyContender(Contender):
             return len(people)
 
     async def delete_set(self) -> int:
-        statement = delete(Person).where(Person.age.between(*w.H_AGES))
+        statement = delete(Person).where(Person.age.between(*self.h_ages))
         async with self.session.begin() as session:
             result: Any = await session.execute(statement)
             return int(result.rowcount)

@@ -66,7 +66,7 @@ class Sqlite3Contender(Contender):
         return [Person(*r) for r in self.conn.execute(q.FILTERED, q.FILTERED_ARGS).fetchall()]
 
     async def update_set(self) -> int:
-        return self.conn.execute(q.UPDATE_SET, q.UPDATE_SET_ARGS).rowcount
+        return self.conn.execute(q.UPDATE_SET, (self.f_email, w.F_MAX_AGE)).rowcount
 
     async def load_modify_save(self) -> int:
         people = [Person(*r) for r in self.conn.execute(q.LOAD, w.G_AGES).fetchall()]
@@ -78,7 +78,7 @@ class Sqlite3Contender(Contender):
         return len(people)
 
     async def delete_set(self) -> int:
-        return self.conn.execute(q.DELETE_SET, w.H_AGES).rowcount
+        return self.conn.execute(q.DELETE_SET, self.h_ages).rowcount
 
     async def count_filtered(self) -> int:
         return int(self.conn.execute(q.COUNT, (w.I_MIN_AGE,)).fetchone()[0])

@@ -81,7 +81,7 @@ class TortoiseContender(Contender):
         return await Person.filter(age__gt=w.E_MIN_AGE, name__startswith=w.E_PREFIX)
 
     async def update_set(self) -> int:
-        return await Person.filter(age__lt=w.F_MAX_AGE).update(email=w.F_EMAIL)
+        return await Person.filter(age__lt=w.F_MAX_AGE).update(email=self.f_email)
 
     async def load_modify_save(self) -> int:
         low, high = w.G_AGES
@@ -93,7 +93,7 @@ class TortoiseContender(Contender):
         return len(people)
 
     async def delete_set(self) -> int:
-        low, high = w.H_AGES
+        low, high = self.h_ages
         return await Person.filter(age__gte=low, age__lte=high).delete()
 
     async def count_filtered(self) -> int:
