@@ -364,7 +364,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.no_startup:
         from bench import startup as startup_check
 
-        startup = startup_check.measure(repeat=max(3, repeat) if not args.quick else 1)
+        startup = startup_check.measure(repeat=startup_check.PROBES if not args.quick else 1)
 
     from bench import report
 

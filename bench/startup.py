@@ -112,6 +112,11 @@ PARTS = ("import asyncio", "other imports", "event loop", "connect", "first quer
 TARGET_RATIO = 1.5
 TARGET_MB = 60.0
 
+# Fresh processes of each kind in a full run. A probe takes about a tenth of a second, and
+# with 5 of each one slow ``import asyncio`` (13 ms apart between the sides in one run) moved
+# the ratio by half a point; 15 costs about 5 seconds.
+PROBES = 15
+
 
 def _env(write_bytecode: bool) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "OMMI_DATABASE_URL"}
@@ -146,7 +151,7 @@ def _summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def measure(repeat: int = 5) -> dict[str, Any]:
+def measure(repeat: int = PROBES) -> dict[str, Any]:
     """Medians over ``repeat`` fresh processes of each kind (ommi, the baseline and a bare interpreter, interleaved)."""
     probes = {"ommi": OMMI, "baseline": BASELINE, "bare": BARE}
     for code in probes.values():  # untimed: leaves .pyc files behind, as an installed package has
@@ -164,7 +169,7 @@ def measure(repeat: int = 5) -> dict[str, Any]:
 
 def main() -> None:
     """``python -m bench.startup [REPEAT]``: print the medians as JSON."""
-    repeat = int(sys.argv[1]) if len(sys.argv) > 1 else 5
+    repeat = int(sys.argv[1]) if len(sys.argv) > 1 else PROBES
     print(json.dumps(measure(repeat), indent=2))
 
 
