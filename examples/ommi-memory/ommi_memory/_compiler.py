@@ -119,7 +119,27 @@ def encoder(f: FieldInfo) -> Codec:
         return dump_json
     if f.kind is Kind.DATETIME and f.aware:
         return _utc
-    return None
+    # a subclass value (a project's own str type, an IntEnum in an int field) is stored as the
+    # base type's value, as a database stores it
+    return _BASE.get(f.kind)
+
+
+def _to_base(base: type, convert: Callable[[Any], Any]) -> Codec:
+    """``convert`` (the base type's own slot, which no subclass override reaches) applied to subclass values."""
+
+    def to_base(value: Any) -> Any:
+        # anything else (a float compared with an int field, say) is left to the comparison
+        return convert(value) if type(value) is not base and isinstance(value, base) else value
+
+    return to_base
+
+
+_BASE: dict[Kind, Codec] = {
+    Kind.STR: _to_base(str, str.__str__),
+    Kind.INT: _to_base(int, int.__index__),
+    Kind.FLOAT: _to_base(float, float.__float__),
+    Kind.BYTES: _to_base(bytes, bytes.__bytes__),
+}
 
 
 def decoder(f: FieldInfo) -> Codec:

@@ -124,6 +124,36 @@ async def test_text_of_a_str_subclass_is_stored_as_its_characters(suite_db: Ommi
     assert [m.s for m in back] == [f"row {n}" if n != 5 else "also quiet" for n in range(12)]
 
 
+async def test_a_subclass_value_reads_back_as_the_fields_own_type(suite_db: Ommi) -> None:
+    # a str, int, float or bytes field may hold an instance of a subclass (an IntEnum, a
+    # project's own str type); the store keeps the value, and a read gives the field's type
+    class Name(str):
+        pass
+
+    class Count_(int):
+        pass
+
+    class Ratio(float):
+        pass
+
+    class Blob(bytes):
+        pass
+
+    def sample() -> Sample:
+        return Sample(s=Name("named"), i=Count_(7), f=Ratio(0.25), by=Blob(b"\x01"))
+
+    alone, many = sample(), [sample() for _ in range(12)]
+    await suite_db.add(alone).or_raise()
+    await suite_db.add(*many).or_raise()
+    for got in [await suite_db.get(Sample, alone.id).or_raise()] + await suite_db.find(
+        Sample.id.in_([m.id for m in many])
+    ).all().or_raise():
+        assert (got.s, got.i, got.f, got.by) == ("named", 7, 0.25, b"\x01")
+        assert (type(got.s), type(got.i), type(got.f), type(got.by)) == (str, int, float, bytes)
+    # the instances written keep what the user put in them
+    assert type(alone.s) is Name and all(type(m.i) is Count_ for m in many)
+
+
 # text that quoting and escaping get wrong: quotes, backslashes (a trailing one too), the control
 # characters MySQL's escapes name, percent signs, non-ASCII, SQL-looking text
 _AWKWARD_TEXT = [
