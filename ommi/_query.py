@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from ommi import errors
@@ -399,7 +399,7 @@ class Query(Generic[M]):
 
         return self._scope.primary().action(run, *self._call("delete"))
 
-    async def __aiter__(self) -> AsyncIterator[M]:
+    async def __aiter__(self) -> AsyncGenerator[M, None]:
         self._plain("async for")
         if self._spec.includes:
             raise errors.QueryError("include() loads relations for all() / first() / one(), not for async for")
@@ -421,10 +421,14 @@ class Query(Generic[M]):
                             for item in load_rows(rows):
                                 yield item
                 return
-            async for item in stmts.stream(self._select):
-                if relations:
-                    self._scope.bind(self._select.model, (item,))
-                yield item
+            items = stmts.stream(self._select)
+            try:
+                async for item in items:
+                    if relations:
+                        self._scope.bind(self._select.model, (item,))
+                    yield item
+            finally:
+                await _close_stream(items)
         except errors.OmmiError:
             raise
         except Exception as exc:
@@ -538,15 +542,30 @@ class ValuesQuery(Generic[R]):
 
         return self._scope.action(run, *self._call("one"))
 
-    async def __aiter__(self) -> AsyncIterator[R]:
+    async def __aiter__(self) -> AsyncGenerator[R, None]:
         stmts = await self._scope.observed()
         try:
-            async for row in stmts.stream_values(self._stmt):
-                yield row  # type: ignore[misc]
+            rows = stmts.stream_values(self._stmt)
+            try:
+                async for row in rows:
+                    yield row  # type: ignore[misc]
+            finally:
+                await _close_stream(rows)
         except errors.OmmiError:
             raise
         except Exception as exc:
             raise as_ommi_error(exc) from exc
+
+
+async def _close_stream(items: AsyncIterator[Any]) -> None:
+    """Close a driver's stream now, when its consumer leaves it early.
+
+    An ``async for`` left early (``break``, ``aclose()``) does not close what it
+    iterates: left alone, the stream would end later, in a task of asyncio's
+    own, and keep its cursor, read transaction and connection until then.
+    """
+    if isinstance(items, AsyncGenerator):
+        await items.aclose()
 
 
 def _orders(terms: tuple[Any, ...], model: type) -> list[OrderBy | AggOrder]:

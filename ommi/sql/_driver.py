@@ -250,8 +250,16 @@ class SQLDriver(Driver):
         try:
             # a read-only transaction of its own: the rows as of the stream's start
             await self._on(link, _control("begin", self.dialect.begin_read_sql), "cannot start a stream", reader[4])
-            async for rows in _batches(self, link, reader):
-                yield rows
+            try:
+                # closed here, before the rollback below (see _batches)
+                async with contextlib.aclosing(_batches(self, link, reader)) as batches:
+                    async for rows in batches:
+                        yield rows
+            except GeneratorExit:
+                # left early between batches (break, aclose()) and its cursor closed without
+                # error: the connection is in step, worth keeping once rolled back
+                reusable = True
+                raise
             reusable = True
         finally:
             if link.usable:
@@ -652,8 +660,9 @@ class SQLTransaction(DriverTransaction):
                 raise errors.TransactionError(
                     f"this transaction was aborted by an earlier failure ({self.state.aborted})"
                 ) from self.state.aborted
-        async for rows in _batches(self.driver, self.state.link, reader, self.state.lock):
-            yield rows
+        async with contextlib.aclosing(_batches(self.driver, self.state.link, reader, self.state.lock)) as batches:
+            async for rows in batches:
+                yield rows
 
     async def commit(self) -> None:
         d = self.driver.dialect
@@ -1396,12 +1405,20 @@ async def _loaded(
 
 async def _batches(
     d: SQLDriver, link: Link, reader: _Reader, lock: _Turns | None = None
-) -> AsyncIterator[list[Any]]:
+) -> AsyncGenerator[list[Any], None]:
     """A stream's rows, a batch at a time: the caller loads each row as it hands it on.
 
     One row at a time, not a batch of instances: an async generator layer per
     row costs more than the loading, and instances made only when asked for
     die young (a batch of them would survive garbage collections).
+
+    Callers close it with ``contextlib.aclosing``: an ``async for`` left early
+    does not close what it iterates, and the generator would then be closed
+    by asyncio's finalizer in a task of its own, later. Its cursor would be
+    closed after the read transaction's rollback, or at the same time on the
+    same connection: two tasks reading one MariaDB socket, one of them waiting
+    forever, its read transaction left open with a metadata lock that blocks
+    every later ``DROP TABLE`` of the table.
     """
     sql, params, _, context, model = reader
     n = d.stream_batch

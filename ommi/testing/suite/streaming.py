@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-from ommi import Ommi
+import asyncio
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import pytest
+
+from ommi import Key, ModelCollection, Ommi, ommi_model
 from ommi.testing.models import (
     Person,
 )
+from ommi.testing.suite._helpers import fresh_tables
 
 
 async def test_streaming_yields_every_row_in_order(suite_db: Ommi) -> None:
@@ -38,3 +45,79 @@ async def test_a_stream_yields_each_row_once_as_of_its_start(suite_db: Ommi) -> 
             await suite_db.find(Person.name == p.name).update(age=p.age + 5000).or_raise()
             await suite_db.add(Person(f"new{len(seen)}", len(seen) + 3000)).or_raise()
     assert seen == [f"p{i:04d}" for i in range(5000)]
+
+
+def _left_streams() -> tuple[ModelCollection, type[Any]]:
+    # a table of its own, dropped at the end of the test: the schema change that a stream
+    # left open would block (MariaDB's DROP TABLE waits for the metadata lock of every
+    # transaction that read the table; its lock_wait_timeout is a year)
+    local = ModelCollection("ommi-conformance-left-streams")
+
+    @ommi_model(collection=local, name="ommi_left_streams")
+    @dataclass
+    class Reading:
+        n: int
+        id: Annotated[int | None, Key] = None
+
+    return local, Reading
+
+
+LEFT_ROWS = 2500  # more than one batch on every driver: a stream left after its first has rows unread
+LEFT_WITHIN = 60.0  # seconds: a stream that is never closed makes the test fail here instead of hanging
+
+
+async def test_streams_left_early_end_before_the_next_statements_and_schema_change(suite_db: Ommi) -> None:
+    # Leaving a stream early (break, aclose(), or dropping it unfinished) ends its cursor, its
+    # read transaction and its hold on a connection: other work goes on, and the table can be
+    # dropped afterwards. Several times over: each left stream must be cleaned up on its own.
+    local, Reading = _left_streams()
+    total = LEFT_ROWS
+    try:
+        async with asyncio.timeout(LEFT_WITHIN), fresh_tables(suite_db, local):
+            await suite_db.add(*(Reading(i) for i in range(LEFT_ROWS))).or_raise()
+            for stop in (1, 1, 1, 1500, 1, 2001):
+                seen = []
+                async for reading in suite_db.find(Reading).order_by(Reading.n):
+                    seen.append(reading.n)
+                    if len(seen) == stop:
+                        break
+                assert seen == list(range(stop))
+                assert await suite_db.find(Reading).count().or_raise() == total
+                async for (n,) in suite_db.find(Reading).order_by(Reading.n).values(Reading.n):
+                    assert n == 0
+                    break
+                await suite_db.add(Reading(total)).or_raise()
+                total += 1
+            # closed explicitly: the stream ends before aclose() returns
+            rows = aiter(suite_db.find(Reading).order_by(Reading.n))
+            assert (await anext(rows)).n == 0
+            await rows.aclose()
+            assert await suite_db.find(Reading.n >= 0).count().or_raise() == total
+            # dropped unfinished: the stream ends when the iterator is collected
+            rows = aiter(suite_db.find(Reading).order_by(Reading.n))
+            assert (await anext(rows)).n == 0
+            del rows
+            assert await suite_db.find(Reading).count().or_raise() == total
+    except TimeoutError:
+        pytest.fail(f"streams left early were still open after {LEFT_WITHIN:.0f} s (a lock or connection not released)")
+
+
+@pytest.mark.requires("transactions")
+async def test_streams_left_early_in_a_transaction_let_it_go_on_and_end(suite_db: Ommi) -> None:
+    local, Reading = _left_streams()
+    try:
+        async with asyncio.timeout(LEFT_WITHIN), fresh_tables(suite_db, local):
+            await suite_db.add(*(Reading(i) for i in range(LEFT_ROWS))).or_raise()
+            for round_ in range(3):
+                async with suite_db.transaction() as tx:
+                    async for reading in tx.find(Reading).order_by(Reading.n):
+                        assert reading.n == 0
+                        break
+                    await tx.add(Reading(LEFT_ROWS + round_)).or_raise()
+                    async for (n,) in tx.find(Reading).order_by(Reading.n.desc).values(Reading.n):
+                        assert n == LEFT_ROWS + round_
+                        break
+                    assert await tx.find(Reading).count().or_raise() == LEFT_ROWS + round_ + 1
+                assert await suite_db.find(Reading).count().or_raise() == LEFT_ROWS + round_ + 1
+    except TimeoutError:
+        pytest.fail(f"streams left early were still open after {LEFT_WITHIN:.0f} s (a lock or connection not released)")
