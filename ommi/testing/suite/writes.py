@@ -149,6 +149,23 @@ async def test_a_large_save_with_a_missing_reference_is_refused_and_saves_nothin
     assert await suite_db.find(Article.writer_id == None).count().or_raise() == MANY // 2  # noqa: E711
 
 
+@pytest.mark.requires("transactions")
+async def test_a_large_save_with_a_missing_reference_in_a_transaction_leaves_it_usable(suite_db: Ommi) -> None:
+    [ann] = await suite_db.add(Writer("Ann")).or_raise()
+    stored = await suite_db.add(*(Article(f"a{n}", ann.id) for n in range(MANY))).or_raise()
+    async with suite_db.transaction() as tx:
+        for article in stored:
+            article.title = "refused"
+        stored[-1].writer_id = 987_654
+        error = error_of(await tx.save(*stored))
+        assert isinstance(error, errors.IntegrityError) and error.kind == "reference", error
+        stored[-1].writer_id = ann.id
+        for article in stored:
+            article.title = "saved"
+        await tx.save(*stored).or_raise()
+    assert await suite_db.find(Article.title == "saved").count().or_raise() == MANY
+
+
 async def test_delete_instances_by_key(suite_db: Ommi) -> None:
     models = await people(suite_db)
     assert await suite_db.delete(models[0], models[1]).or_raise() == 2
