@@ -307,8 +307,6 @@ class _Insert:
     bulk: str
     checks: list[tuple[str, list[int], errors.IntegrityKind, tuple[str, ...]]] = field(default_factory=list)
     """``(sql, field indexes, kind, field names)``: each query counts stored rows that would clash."""
-    save: str | None = None
-    """One ``UPDATE ... FROM`` of all the rows a ``save()`` writes (``None``: one ``UPDATE`` a row)."""
 
 
 class DuckDBDriver(BlockingSQLDriver):
@@ -460,27 +458,15 @@ class DuckDBDriver(BlockingSQLDriver):
         q = d.quote
         info = plan.info
         cols = ", ".join(q(f.column) for f in info.fields)
-        unnest = ", ".join(f"unnest(?::{d.column_type(f)}[])" for f in info.fields)
+        unnest = ", ".join(f"unnest(?::{d.array_type(f)})" for f in info.fields)
         out = _Insert(f"INSERT INTO {plan.table} ({cols}) SELECT {unnest}")
-        changed = [f for f in info.fields if not f.key]
-        # One UPDATE for all the rows, as for inserts, where it is safe: DuckDB checks a
-        # unique index eagerly within a statement, so models with unique fields keep
-        # one UPDATE a row (which never clashes with itself).
-        if info.key and changed and not plan.uniques:
-            names = [f"c{i}" for i in range(len(info.fields))]
-            values = ", ".join(
-                f"unnest(?::{d.column_type(f)}[]) AS {n}" for f, n in zip(info.fields, names, strict=True)
-            )
-            sets = ", ".join(f"{q(f.column)} = v.{names[info.fields.index(f)]}" for f in changed)
-            on = " AND ".join(f"{plan.table}.{q(f.column)} = v.{names[info.fields.index(f)]}" for f in info.key)
-            out.save = f"UPDATE {plan.table} SET {sets} FROM (SELECT {values}) AS v WHERE {on}"
         groups: list[list[FieldInfo]] = []
         if info.key:
             groups.append(list(info.key))
         groups += [[f] for f in info.fields if f.unique and not (f.key and len(info.key) == 1)]
         for group in groups:
             names = [f"k{i}" for i in range(len(group))]
-            values = ", ".join(f"unnest(?::{d.column_type(f)}[]) AS {n}" for f, n in zip(group, names, strict=True))
+            values = ", ".join(f"unnest(?::{d.array_type(f)}) AS {n}" for f, n in zip(group, names, strict=True))
             on = " AND ".join(f"t.{q(f.column)} = v.{n}" for f, n in zip(group, names, strict=True))
             sql = f"SELECT count(*) FROM {plan.table} AS t JOIN (SELECT {values}) AS v ON {on}"
             kind: errors.IntegrityKind = "key" if group == list(info.key) else "unique"
@@ -497,14 +483,6 @@ class DuckDBDriver(BlockingSQLDriver):
             yield execute(plan.insert_all, rows[0])
         else:
             yield execute(self._insert_plan(plan).bulk, [list(col) for col in zip(*rows, strict=True)])
-
-    def save_rows(self, plan: ModelPlan, rows: list[tuple[Any, ...]]) -> Op[int | None]:
-        sql = self._insert_plan(plan).save
-        key = [plan.info.fields.index(f) for f in plan.info.key]
-        if sql is None or len({tuple(r[i] for i in key) for r in rows}) != len(rows):
-            # a key given twice: one UPDATE a row, applied in order (the last one wins)
-            return (yield from super().save_rows(plan, rows))
-        return int((yield execute(sql, [list(col) for col in zip(*rows, strict=True)])))
 
     def after_given_keys(self, plan: ModelPlan, top: int) -> Op[None]:
         # user keys above the sequence push it forward

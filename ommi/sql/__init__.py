@@ -22,10 +22,11 @@ from ommi._fields import Kind
 from ommi.sql import commands
 from ommi.sql._compiler import ModelPlan, SQLCompiler, render_statement
 from ommi.sql._connection import AsyncConnection, Command, Connection, Op
-from ommi.sql._dialect import Codec, SQLDialect, fixed_decimal
+from ommi.sql._dialect import ArrayEncoder, Codec, SQLDialect, fixed_decimal
 from ommi.sql._driver import AsyncSQLDriver, BlockingSQLDriver, IntegrityDetails, Link, SQLDriver, SQLTransaction
 
 __all__ = [
+    "ArrayEncoder",
     "AsyncConnection",
     "AsyncSQLDriver",
     "BlockingSQLDriver",

@@ -23,6 +23,8 @@ if TYPE_CHECKING:  # decimal is imported where used: it costs every start about 
 __all__ = ["Codec", "SQLDialect", "fixed_decimal"]
 
 Codec = Callable[[Any], Any] | None
+ArrayEncoder = Callable[[list[Any]], list[Any]]
+"""A column's encoded values -> the elements of the array parameter bound for them."""
 """Converts one value (never ``None``); ``None`` means "pass the value unchanged"."""
 
 
@@ -343,6 +345,22 @@ class SQLDialect:
     def in_array_sql(self, column_sql: str, placeholder: str, negate: bool) -> str:
         """``column`` equals (or, negated, differs from every) element of an array parameter."""
         raise NotImplementedError(f"{self.name} binds no array parameters")
+
+    save_set_from: ClassVar[int] = 0
+    """From this many rows on, ``save()`` writes them with one ``UPDATE ... FROM`` that binds each
+    column as one array parameter (:meth:`array_type`), not one ``UPDATE`` a row (``0``: never).
+    Models with unique fields other than the key keep one ``UPDATE`` a row: a set-based
+    statement checks each row against rows it has not written yet, in no set order."""
+
+    def array_type(self, f: FieldInfo) -> str:
+        """The type of an array parameter holding a column's values, for a cast (``BIGINT[]``)."""
+        return self.column_type(f) + "[]"
+
+    def unnest_column(self, f: FieldInfo, placeholder: str) -> tuple[str, ArrayEncoder | None]:
+        """How a set-based write binds a column as one array parameter: the SQL giving its
+        values, one row each, and what makes the parameter from the column's encoded values
+        (``None``: their list as it is)."""
+        return f"unnest({placeholder}::{self.array_type(f)})", None
 
     def canonical_type(self, text: str) -> str:
         """One spelling per type, so declared and inspected types compare equal."""

@@ -73,7 +73,7 @@ from ommi.query import Op as CompareOp
 from ommi.sql import commands as cmd
 from ommi.sql._compiler import ModelPlan, SQLCompiler, render_statement
 from ommi.sql._connection import AsyncConnection, Connection, Held, Op, Stream, Trace, drive, drive_async
-from ommi.sql._dialect import SQLDialect
+from ommi.sql._dialect import ArrayEncoder, SQLDialect
 
 __all__ = ["AsyncSQLDriver", "BlockingSQLDriver", "IntegrityDetails", "Link", "SQLDriver", "SQLTransaction"]
 
@@ -371,10 +371,16 @@ class SQLDriver(Driver):
     def save_rows(self, plan: ModelPlan, rows: list[tuple[Any, ...]]) -> Op[int | None]:
         """Write several ``plan.dump`` rows to the rows with their keys; the rows matched, or ``None``.
 
-        The default runs ``plan.save`` once per row (``executemany``). A driver
-        whose database has a cheaper set-based form overrides it; ``None`` means
+        The default runs ``plan.save`` once per row (``executemany``), or, from
+        :attr:`SQLDialect.save_set_from` rows on, ``plan.save_set`` once. A driver
+        whose database has another cheaper form overrides it; ``None`` means
         the library does not count (the base then looks for the rows itself).
         """
+        if plan.save_set is not None and len(rows) >= self.dialect.save_set_from:
+            row_key = plan.row_key
+            # not with a key given twice: one UPDATE a row applies those in order (the last one wins)
+            if len(set(map(row_key, rows))) == len(rows):
+                return _save_set(plan.save_set, plan.save_set_arrays, rows)
         return _save_each(plan, rows)
 
     reserves_keys: ClassVar[bool] = False
@@ -1122,6 +1128,12 @@ def _save_each(plan: ModelPlan, rows: list[tuple[Any, ...]]) -> Op[int | None]:
     params = list(map(reorder, rows)) if reorder is not None else rows
     total = yield cmd.executemany(plan.save or "", params)
     return None if total is None else int(total)
+
+
+def _save_set(sql: str, arrays: tuple[ArrayEncoder | None, ...], rows: list[tuple[Any, ...]]) -> Op[int]:
+    # the rows' columns, each a list (DuckDB reads a tuple as a STRUCT)
+    params = [list(col) if a is None else a(list(col)) for a, col in zip(arrays, zip(*rows, strict=True), strict=True)]
+    return int((yield cmd.execute(sql, params)))
 
 
 def _check_keys_exist(d: SQLDriver, plan: ModelPlan, instances: Sequence[Any]) -> Op[None]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import uuid
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from decimal import Decimal
@@ -105,6 +107,40 @@ async def test_a_bulk_add_writes_every_value_exactly(suite_db: Ommi) -> None:
     # a float field given an int stores a float, a bytes field given a bytearray stores bytes
     converted = await suite_db.get(Sample, samples[-3].id).or_raise()
     assert type(converted.f) is float and type(converted.by) is bytes
+
+
+async def test_a_large_save_writes_every_value_exactly(suite_db: Ommi) -> None:
+    # enough instances that a driver writes them as one batch (a column at a time, say), over
+    # rows holding other values: every type, NULLs over values and values over NULLs
+    samples = _bulk_samples() * 3
+    stored = await suite_db.add(*(Sample(s="old", i=k, js={"old": k}) for k in range(len(samples)))).or_raise()
+    changed = [dataclasses.replace(want, id=old.id) for want, old in zip(samples, stored, strict=True)]
+    assert await suite_db.save(*changed).or_raise() == changed
+    for want in changed:
+        got = await suite_db.get(Sample, want.id).or_raise()
+        for name in ("s", "i", "f", "b", "by", "dec", "dt", "adt", "d", "t", "u", "color", "level", "js", "lst"):
+            value = getattr(want, name)
+            assert getattr(got, name) == value, (name, getattr(got, name), value)
+            if value is not None:
+                assert type(getattr(got, name)) in (type(value), str, bytes, float), name
+    # and every text that quoting gets wrong, in a column of text alone
+    texts = [Sample(s=t, lst=[t], id=old.id) for t, old in zip(_AWKWARD_TEXT * 2, stored, strict=False)]
+    await suite_db.save(*texts).or_raise()
+    for want in texts:
+        got = await suite_db.get(Sample, want.id).or_raise()
+        assert (got.s, got.lst, got.i, got.js) == (want.s, want.lst, None, None), want.id
+
+
+@pytest.mark.requires("infinite_floats")
+async def test_a_large_save_writes_extreme_floats_exactly(suite_db: Ommi) -> None:
+    values = [math.inf, -math.inf, 5e-324, -2.5e-310, 1.7976931348623157e308, 0.1, 1 / 3, -0.0, 3.0] * 5
+    stored = await suite_db.add(*(Sample(f=1.5) for _ in values)).or_raise()
+    await suite_db.save(*(Sample(id=old.id, f=v) for old, v in zip(stored, values, strict=True))).or_raise()
+    for old, want in zip(stored, values, strict=True):
+        got = (await suite_db.get(Sample, old.id).or_raise()).f
+        assert got == want and type(got) is float, (got, want)
+        if "signed_zero" in suite_db.capabilities:
+            assert math.copysign(1.0, got) == math.copysign(1.0, want), (got, want)
 
 
 async def test_text_of_a_str_subclass_is_stored_as_its_characters(suite_db: Ommi) -> None:
