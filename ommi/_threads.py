@@ -357,7 +357,7 @@ class ThreadWorker(Generic[C]):
             self.closed = True
             raise errors.ConnectionFailed(f"{self._closed_message} (its worker thread has ended)")
         loop = asyncio.get_running_loop()
-        call = _Call(fn, args, kwargs, loop, self._wake_for(loop))
+        call = _Call(fn, args, kwargs, loop, self._wake if loop is self._wake_loop else self._wake_for(loop))
         self._queue.put(call)
         try:
             return await call  # type: ignore[no-any-return]
