@@ -483,7 +483,7 @@ def _skips_conflicts(d: SQLDriver) -> bool:
 
 def _may_clash(d: SQLDriver, plan: ModelPlan) -> bool:
     """Whether a row with a new key could still break a constraint: a unique field, or a checked reference."""
-    return any(f.unique and not f.key for f in plan.info.fields) or (d.dialect.foreign_keys and bool(plan.references))
+    return plan.unique_besides_key or (d.dialect.foreign_keys and bool(plan.references))
 
 
 # ---------------------------------------------------------------------------
