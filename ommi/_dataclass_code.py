@@ -10,10 +10,6 @@ objects are used: the names these bodies call are the globals the decorator give
 # mypy: ignore-errors
 
 
-def _init_1(self, _ommi_field_0):
-    self._ommi_field_0 = _ommi_field_0
-
-
 def _init_3(self, _ommi_field_0, _ommi_field_1, _ommi_field_2):
     self._ommi_field_0 = _ommi_field_0
     self._ommi_field_1 = _ommi_field_1
@@ -135,7 +131,6 @@ def _init_frozen_17(self, _ommi_field_0, _ommi_field_1, _ommi_field_2, _ommi_fie
 
 
 WRITTEN = {
-    ('__init__', 1, ()): _init_1,
     ('__init__', 3, ()): _init_3,
     ('__init__', 3, ('_ommi_factory_2',)): _init_3_2,
     ('__init__', 22, ('_ommi_factory_21',)): _init_22_21,

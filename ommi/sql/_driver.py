@@ -1514,9 +1514,10 @@ class _ThreadLink(Link):
     def __init__(self, driver: BlockingSQLDriver, worker: ThreadWorker[Held]) -> None:
         self.driver = driver
         self.worker = worker
+        self.backend = driver.backend
 
     def run(self, op: Op[T], trace: Trace) -> Coroutine[Any, Any, T]:
-        return _drive_on(self.worker, op, self.driver.backend, trace)
+        return _drive_on(self.worker, op, self.backend, trace)
 
     async def open_stream(self, sql: str, params: Sequence[Any]) -> Stream:
         return await self.worker.call(_open_stream, sql, params, self.driver.backend)
