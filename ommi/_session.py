@@ -224,22 +224,24 @@ class _Session:
             if model_hooks or rt.events:
                 for batch_model, batch in groups:
                     await fire(rt.events, "before_add", batch_model, batch)
+            related = False
             for batch_model, batch in groups:
                 if rt.check_references:
                     from ommi._integrity import check_references
 
                     await check_references(stmts, batch_model, batch)
                 info = get_model_info(batch_model)
+                related = related or bool(info.relations)
                 fresh = self._keyless(info, batch)
                 await stmts.insert(Insert(batch_model, tuple(batch)))
                 if fresh:
                     self._generated(info, fresh)
             hooked = bool(model_hooks or rt.events)
-            for batch_model, batch in groups:
-                if get_model_info(batch_model).relations:
+            if related or hooked:
+                for batch_model, batch in groups:
                     self._scope.bind(batch_model, batch)
-                if hooked:
-                    await fire(rt.events, "after_add", batch_model, batch)
+                    if hooked:
+                        await fire(rt.events, "after_add", batch_model, batch)
             return list(models)
 
         if len(groups) > 1:

@@ -31,7 +31,17 @@ import contextlib
 import itertools
 import operator
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Iterable, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from typing import Any, ClassVar, TypeVar
 
 from ommi import errors
@@ -93,8 +103,8 @@ class Link(abc.ABC):
     """One connection the base runs operations on (a worker thread's, or a pooled one)."""
 
     @abc.abstractmethod
-    async def run(self, op: Op[T], trace: Trace) -> T:
-        """Run an operation on this connection."""
+    def run(self, op: Op[T], trace: Trace) -> Awaitable[T]:
+        """Run an operation on this connection (await the result)."""
 
     @abc.abstractmethod
     async def open_stream(self, sql: str, params: Sequence[Any]) -> Stream:
@@ -1485,7 +1495,7 @@ def _close_stream(held: Held, stream: Stream) -> None:
     stream.done = True
 
 
-def _drive_on(worker: ThreadWorker[Held], op: Op[T], backend: str, trace: Trace) -> Coroutine[Any, Any, T]:
+def _drive_on(worker: ThreadWorker[Held], op: Op[T], backend: str, trace: Trace) -> Awaitable[T]:
     """Run an operation on a worker thread's connection, started on the caller's thread.
 
     An operation's work before its first command (dumping and checking the
@@ -1496,14 +1506,16 @@ def _drive_on(worker: ThreadWorker[Held], op: Op[T], backend: str, trace: Trace)
     command never goes to the worker.
 
     Not a coroutine itself: it starts the operation when called and returns the
-    worker's call to await (one coroutine frame less between each statement and its
-    caller); a failure before the first command is raised by the call.
+    worker's call to await (no coroutine frame between each statement and its
+    caller); a failure before the first command is raised by the call. (The
+    worker's own errors are ommi's already, so ``submit`` translating nothing
+    loses nothing: the callers map the database's errors with their context.)
     """
     try:
         first = op.send(None)
     except StopIteration as stop:
         return _at_once(stop.value)
-    return worker.call(drive, op, backend, trace, first)
+    return worker.submit(drive, op, backend, trace, first)
 
 
 async def _at_once(value: T) -> T:
@@ -1516,7 +1528,7 @@ class _ThreadLink(Link):
         self.worker = worker
         self.backend = driver.backend
 
-    def run(self, op: Op[T], trace: Trace) -> Coroutine[Any, Any, T]:
+    def run(self, op: Op[T], trace: Trace) -> Awaitable[T]:
         return _drive_on(self.worker, op, self.backend, trace)
 
     async def open_stream(self, sql: str, params: Sequence[Any]) -> Stream:
