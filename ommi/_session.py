@@ -88,7 +88,12 @@ class Scope:
     def now(self) -> Statements | None:
         """:meth:`observed` when nothing needs waiting for (else ``None``): the common case, without a coroutine."""
         stmts = self._ready()
-        return None if stmts is None else self._observe(stmts)
+        if stmts is None:
+            return None
+        rt = self.runtime
+        if rt.statement_hooks or logger.isEnabledFor(10):  # (_observe, inlined: every action passes here)
+            return Observed(stmts, rt.statement_hooks, rt.log_values)
+        return stmts
 
     def _observe(self, stmts: Statements) -> Statements:
         rt = self.runtime
@@ -162,7 +167,10 @@ class _ScopedAction(Action[T]):
     __slots__ = ("_fn", "_scope")
 
     def __init__(self, scope: Scope, fn: Callable[[Statements], Awaitable[T]], label: tuple[object, ...]) -> None:
-        super().__init__(_started_by_start, label)  # not a bound method: no cycle to wait for the GC
+        # Action.__init__'s work, without its call
+        self._run = _started_by_start  # not a bound method: no cycle to wait for the GC
+        self._label = label
+        self._pending = True
         self._scope = scope
         self._fn = fn
 
@@ -216,20 +224,24 @@ class _Session:
             if model_hooks or rt.events:
                 for batch_model, batch in groups:
                     await fire(rt.events, "before_add", batch_model, batch)
+            related = False
             for batch_model, batch in groups:
                 if rt.check_references:
                     from ommi._integrity import check_references
 
                     await check_references(stmts, batch_model, batch)
-                fresh = self._keyless(batch_model, batch)
+                info = get_model_info(batch_model)
+                related = related or bool(info.relations)
+                fresh = self._keyless(info, batch)
                 await stmts.insert(Insert(batch_model, tuple(batch)))
                 if fresh:
-                    self._generated(batch_model, fresh)
+                    self._generated(info, fresh)
             hooked = bool(model_hooks or rt.events)
-            for batch_model, batch in groups:
-                self._scope.bind(batch_model, batch)
-                if hooked:
-                    await fire(rt.events, "after_add", batch_model, batch)
+            if related or hooked:
+                for batch_model, batch in groups:
+                    self._scope.bind(batch_model, batch)
+                    if hooked:
+                        await fire(rt.events, "after_add", batch_model, batch)
             return list(models)
 
         if len(groups) > 1:
@@ -397,11 +409,11 @@ class _Session:
             return self._atomic(run, ".delete", groups)
         return self._scope.primary().action(run, ".delete(", groups[0][0] if groups else "", ")")
 
-    def _keyless(self, model: type, batch: list[Any]) -> list[Any]:
+    def _keyless(self, info: ModelInfo, batch: list[Any]) -> list[Any]:
         """The instances whose key the database is about to generate (tracked in transactions only)."""
         return []
 
-    def _generated(self, model: type, instances: list[Any]) -> None:
+    def _generated(self, info: ModelInfo, instances: list[Any]) -> None:
         """Keys were written back into ``instances`` (a transaction forgets them if it rolls back)."""
 
     def _atomic(
@@ -735,15 +747,17 @@ class Transaction(_Session):
         for fn in self._scope.runtime.events.matching(event, None):
             await call(fn, self, event=event)
 
-    def _keyless(self, model: type, batch: list[Any]) -> list[Any]:
-        auto = get_model_info(model).auto_key
+    def _keyless(self, info: ModelInfo, batch: list[Any]) -> list[Any]:
+        auto = info.auto_key
         if auto is None:
             return []
         name = auto.name
+        if len(batch) == 1:  # one add() per row: no list comprehension's frame
+            return batch if getattr(batch[0], name) is None else []
         return [m for m in batch if getattr(m, name) is None]
 
-    def _generated(self, model: type, instances: list[Any]) -> None:
-        self._keys.append((get_model_info(model), instances))
+    def _generated(self, info: ModelInfo, instances: list[Any]) -> None:
+        self._keys.append((info, instances))
 
     def _forget_keys(self) -> None:
         # the rows are gone: their generated keys must not be reused by a later add()
@@ -906,6 +920,10 @@ def _other_loop() -> errors.ConnectionFailed:
 
 def _batches(models: Sequence[Any]) -> list[tuple[type, list[Any]]]:
     """Consecutive runs of one model type, in order (one statement per run)."""
+    if len(models) == 1:  # one add() per instance: the most common case of all
+        only = type(models[0])
+        get_model_info(only)
+        return [(only, list(models))]
     kinds = set(map(type, models))
     if len(kinds) == 1:  # the common case, without a Python-level loop
         (only,) = kinds

@@ -31,7 +31,7 @@ import contextlib
 import contextvars
 import os
 import threading
-from collections.abc import Callable, Generator
+from collections.abc import Awaitable, Callable, Generator
 from typing import Any, Concatenate, Generic, ParamSpec, TypeVar
 
 from ommi import errors
@@ -62,17 +62,18 @@ class _Call:
 
     __slots__ = (
         "_asyncio_future_blocking", "_callbacks", "_cancelled", "_done", "_error", "_loop", "_result",
-        "args", "context", "fn", "kwargs", "wake",
+        "args", "context", "fn", "kwargs", "wake", "worker",
     )
 
     def __init__(
         self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
-        loop: asyncio.AbstractEventLoop, wake: _Wake | None,
+        loop: asyncio.AbstractEventLoop, wake: _Wake | None, *, worker: ThreadWorker[Any],
     ) -> None:
         self.fn = fn
         self.args = args
         self.kwargs = kwargs
         self.wake = wake
+        self.worker = worker
         # the caller's context variables, as asyncio.to_thread passes them (the
         # server a statement runs on, named for the statement log, is one)
         self.context = contextvars.copy_context()
@@ -119,10 +120,13 @@ class _Call:
         return removed
 
     def cancel(self, msg: Any = None) -> bool:
+        """Cancel the call (the awaiting task was cancelled): a queued call never runs, a running one
+        is interrupted where the worker can interrupt."""
         if self._done:
             return False
         self._done = self._cancelled = True
         self._error = asyncio.CancelledError() if msg is None else asyncio.CancelledError(msg)
+        self.worker._stop_running(self)
         callbacks, self._callbacks = self._callbacks, []
         for fn, context in callbacks:
             self._loop.call_soon(fn, self, context=context)
@@ -175,13 +179,17 @@ class _Wake:
     def post(self, call: _Call, result: Any, error: BaseException | None) -> None:
         """Hand an outcome to the loop (on the worker's thread)."""
         self.outcomes.append((call, result, error))
-        with contextlib.suppress(OSError):  # closed with its loop: nobody is left to receive it
+        try:  # noqa: SIM105 - not contextlib.suppress: its three calls cost every statement (here and in drain)
             os.eventfd_write(self.fd, 1)
+        except OSError:  # closed with its loop: nobody is left to receive it
+            pass
 
     def drain(self) -> None:
         """Resume the tasks whose calls finished (on the loop's thread)."""
-        with contextlib.suppress(BlockingIOError):
+        try:  # noqa: SIM105 - (see post)
             os.eventfd_read(self.fd)
+        except BlockingIOError:
+            pass
         # only what is there now: a task resumed here may queue and finish another
         # call at once, and the loop must get its turn in between
         outcomes = self.outcomes
@@ -342,8 +350,12 @@ class ThreadWorker(Generic[C]):
                 self._wake = _Wake(loop)
         return self._wake
 
-    async def call(self, fn: Callable[Concatenate[C, P], R], *args: P.args, **kwargs: P.kwargs) -> R:
-        """Run ``fn(connection, *args, **kwargs)`` on the worker's thread and return its result.
+    def submit(self, fn: Callable[Concatenate[C, P], R], *args: P.args, **kwargs: P.kwargs) -> Awaitable[R]:
+        """Queue ``fn(connection, *args, **kwargs)`` for the worker's thread; await the result to get its value.
+
+        :meth:`call` without its coroutine (the SQL base's path for every statement): what
+        ``fn`` raises comes back as it is, untranslated. Cancelling the awaiting task
+        cancels the call (see :meth:`call`).
 
         Raises:
             ConnectionFailed: the worker has stopped (closed, or its thread ended).
@@ -357,14 +369,22 @@ class ThreadWorker(Generic[C]):
             self.closed = True
             raise errors.ConnectionFailed(f"{self._closed_message} (its worker thread has ended)")
         loop = asyncio.get_running_loop()
-        call = _Call(fn, args, kwargs, loop, self._wake_for(loop))
+        wake = self._wake if loop is self._wake_loop else self._wake_for(loop)
+        call = _Call(fn, args, kwargs, loop, wake, worker=self)
         self._queue.put(call)
+        return call
+
+    async def call(self, fn: Callable[Concatenate[C, P], R], *args: P.args, **kwargs: P.kwargs) -> R:
+        """Run ``fn(connection, *args, **kwargs)`` on the worker's thread and return its result.
+
+        Raises:
+            ConnectionFailed: the worker has stopped (closed, or its thread ended).
+        """
+        # a cancellation of the awaiting task cancels the call itself (_Call.cancel): if it is
+        # still queued the worker skips it, if it is running it is interrupted
+        call = self.submit(fn, *args, **kwargs)
         try:
-            return await call  # type: ignore[no-any-return]
-        except asyncio.CancelledError:
-            call.cancel()  # if it is still queued, the worker skips it
-            self._stop_running(call)
-            raise
+            return await call
         except errors.OmmiError:
             raise
         except Exception as exc:

@@ -323,6 +323,18 @@ async def test_keys_drawn_ahead_for_one_row_adds_never_clash(tmp_path: Path) -> 
         await db.close()
 
 
+async def test_growing_blocks_of_keys_drawn_ahead_stay_consecutive_and_step_over_given_keys(db: Ommi) -> None:
+    # one-row adds draw blocks of 64, 128, 256, 512 keys: 600 adds reach the fourth block
+    async with db.transaction() as tx:
+        keys = [(await tx.add(Person(f"p{i}", 1)).or_raise())[0].id for i in range(450)]
+        assert keys == list(range(1, 451))  # nothing else draws: no gap between the blocks
+        # an explicit key inside the block being handed out: the next generated keys step over it
+        await tx.add(Person("given", 1, id=460)).or_raise()
+        more = [(await tx.add(Person(f"q{i}", 1)).or_raise())[0].id for i in range(150)]
+    assert more == list(range(461, 611))
+    assert await db.find(Person).count().or_raise() == 601
+
+
 async def test_decimals_round_trip_exactly_or_are_refused(db: Ommi) -> None:
     widest = Decimal("9" * 28 + "." + "9" * 10)
     stored = await db.add(

@@ -209,7 +209,6 @@ class Held:
     streams: list[Stream] = field(default_factory=list)
 
 
-@dataclass(eq=False, slots=True)
 class Trace:
     """What happened while an operation ran: whether it left a failed statement behind.
 
@@ -218,6 +217,7 @@ class Trace:
     database that aborts on failure is then still usable.
     """
 
+    # a class attribute until set: ``Trace()`` runs no ``__init__`` (one is made per statement)
     failed: bool = False
 
 

@@ -31,7 +31,17 @@ import contextlib
 import itertools
 import operator
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from typing import Any, ClassVar, TypeVar
 
 from ommi import errors
@@ -93,8 +103,8 @@ class Link(abc.ABC):
     """One connection the base runs operations on (a worker thread's, or a pooled one)."""
 
     @abc.abstractmethod
-    async def run(self, op: Op[T], trace: Trace) -> T:
-        """Run an operation on this connection."""
+    def run(self, op: Op[T], trace: Trace) -> Awaitable[T]:
+        """Run an operation on this connection (await the result)."""
 
     @abc.abstractmethod
     async def open_stream(self, sql: str, params: Sequence[Any]) -> Stream:
@@ -199,8 +209,8 @@ class SQLDriver(Driver):
 
     # -- statements outside a transaction ------------------------------------------
 
-    async def insert(self, stmt: Insert) -> None:
-        await _insert(self, stmt, None)
+    def insert(self, stmt: Insert) -> Coroutine[Any, Any, None]:
+        return _insert(self, stmt, None)
 
     async def save(self, stmt: Save) -> int:
         return await _save(self, stmt, None)
@@ -497,7 +507,7 @@ def _skips_conflicts(d: SQLDriver) -> bool:
 
 def _may_clash(d: SQLDriver, plan: ModelPlan) -> bool:
     """Whether a row with a new key could still break a constraint: a unique field, or a checked reference."""
-    return any(f.unique and not f.key for f in plan.info.fields) or (d.dialect.foreign_keys and bool(plan.references))
+    return plan.unique_besides_key or (d.dialect.foreign_keys and bool(plan.references))
 
 
 # ---------------------------------------------------------------------------
@@ -617,8 +627,8 @@ class SQLTransaction(DriverTransaction):
         finally:
             turns.give_back()
 
-    async def insert(self, stmt: Insert) -> None:
-        await _insert(self.driver, stmt, self)
+    def insert(self, stmt: Insert) -> Coroutine[Any, Any, None]:
+        return _insert(self.driver, stmt, self)  # (no coroutine frame of its own: one add() per row is common)
 
     async def save(self, stmt: Save) -> int:
         return await _save(self.driver, stmt, self)
@@ -808,11 +818,15 @@ def _savepointed(d: SQLDriver, op: Op[T]) -> Op[T]:
 
 
 def _guarded(d: SQLDriver, tx: SQLTransaction | None, can_fail: bool, op: Op[T]) -> Op[T]:
-    """One statement that may fail: in a transaction of a database that aborts on failure, behind a savepoint."""
+    """One statement that may fail: in a transaction of a database that aborts on failure, behind a savepoint.
+
+    Returns the operation itself when it needs no savepoint (not a generator of its own:
+    every statement of a transaction passes here).
+    """
     dialect = d.dialect
     if tx is None or not can_fail or not dialect.failed_statement_aborts_transaction or not dialect.savepoints:
-        return (yield from op)
-    return (yield from _savepointed(d, op))
+        return op
+    return _savepointed(d, op)
 
 
 def _insert_each(plan: ModelPlan, rows: list[tuple[Any, ...]]) -> Op[list[int]]:
@@ -1510,7 +1524,7 @@ def _close_stream(held: Held, stream: Stream) -> None:
     stream.done = True
 
 
-async def _drive_on(worker: ThreadWorker[Held], op: Op[T], backend: str, trace: Trace) -> T:
+def _drive_on(worker: ThreadWorker[Held], op: Op[T], backend: str, trace: Trace) -> Awaitable[T]:
     """Run an operation on a worker thread's connection, started on the caller's thread.
 
     An operation's work before its first command (dumping and checking the
@@ -1519,21 +1533,32 @@ async def _drive_on(worker: ThreadWorker[Held], op: Op[T], backend: str, trace: 
     (SQLite, loading 1,000 instances and saving them: 1.08-1.17x aiosqlite's time
     instead of 1.17-1.23x, in alternating runs). An operation that needs no
     command never goes to the worker.
+
+    Not a coroutine itself: it starts the operation when called and returns the
+    worker's call to await (no coroutine frame between each statement and its
+    caller); a failure before the first command is raised by the call. (The
+    worker's own errors are ommi's already, so ``submit`` translating nothing
+    loses nothing: the callers map the database's errors with their context.)
     """
     try:
         first = op.send(None)
     except StopIteration as stop:
-        return stop.value  # type: ignore[no-any-return]
-    return await worker.call(drive, op, backend, trace, first)
+        return _at_once(stop.value)
+    return worker.submit(drive, op, backend, trace, first)
+
+
+async def _at_once(value: T) -> T:
+    return value
 
 
 class _ThreadLink(Link):
     def __init__(self, driver: BlockingSQLDriver, worker: ThreadWorker[Held]) -> None:
         self.driver = driver
         self.worker = worker
+        self.backend = driver.backend
 
-    async def run(self, op: Op[T], trace: Trace) -> T:
-        return await _drive_on(self.worker, op, self.driver.backend, trace)
+    def run(self, op: Op[T], trace: Trace) -> Awaitable[T]:
+        return _drive_on(self.worker, op, self.backend, trace)
 
     async def open_stream(self, sql: str, params: Sequence[Any]) -> Stream:
         return await self.worker.call(_open_stream, sql, params, self.driver.backend)
@@ -1646,8 +1671,8 @@ class _AsyncLink(Link):
         self.driver = driver
         self.held = held
 
-    async def run(self, op: Op[T], trace: Trace) -> T:
-        return await drive_async(self.held, op, self.driver.backend, trace)
+    def run(self, op: Op[T], trace: Trace) -> Awaitable[T]:
+        return drive_async(self.held, op, self.driver.backend, trace)  # (no coroutine frame of its own)
 
     async def open_stream(self, sql: str, params: Sequence[Any]) -> Stream:
         held = self.held
