@@ -336,7 +336,7 @@ class MySQLBackend(Backend):
 
     name = "mysql"
     baseline = "asyncmy"
-    stream_rows = 200_000
+    stream_rows = 1_000_000
 
     @contextlib.contextmanager
     def started(self, workdir: str) -> Iterator[BackendRun]:
