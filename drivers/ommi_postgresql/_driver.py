@@ -482,7 +482,13 @@ class PostgreSQLDriver(AsyncSQLDriver):
 
     def connection_idle(self, conn: AsyncConnection) -> bool:
         assert isinstance(conn, PostgreSQLConnection)
-        return _usable(conn.conn) and not conn.conn.is_in_transaction()
+        # One call through the pool's proxy, not two (asked after every operation): a
+        # connection lost since is kept as the spare no longer than the next operation,
+        # whose acquire_connection() finds it unusable and hands it back to the pool
+        try:
+            return not conn.conn.is_in_transaction()
+        except asyncpg.InterfaceError:  # a pooled connection detached after it was lost
+            return False
 
     def connection_lost(self, exc: BaseException) -> bool:
         return isinstance(exc, asyncpg.ConnectionDoesNotExistError | ConnectionResetError | BrokenPipeError)

@@ -215,14 +215,14 @@ class SQLDriver(Driver):
     async def save(self, stmt: Save) -> int:
         return await _save(self, stmt, None)
 
-    async def select(self, stmt: Select) -> list[Any]:
-        return await _select(self, stmt, None)
+    def select(self, stmt: Select) -> Coroutine[Any, Any, list[Any]]:
+        return _select(self, stmt, None)
 
-    async def count(self, stmt: Select) -> int:
-        return await _count(self, stmt, None)
+    def count(self, stmt: Select) -> Coroutine[Any, Any, int]:
+        return _count(self, stmt, None)
 
-    async def aggregate(self, stmt: Aggregate) -> list[tuple[Any, ...]]:
-        return await _aggregate(self, stmt, None)
+    def aggregate(self, stmt: Aggregate) -> Coroutine[Any, Any, list[tuple[Any, ...]]]:
+        return _aggregate(self, stmt, None)
 
     async def update(self, stmt: Update) -> int:
         return await _update(self, stmt, None)
@@ -230,8 +230,8 @@ class SQLDriver(Driver):
     async def delete(self, stmt: Delete) -> int:
         return await _delete(self, stmt, None)
 
-    async def values(self, stmt: Values) -> list[tuple[Any, ...]]:
-        return await _values(self, stmt, None)
+    def values(self, stmt: Values) -> Coroutine[Any, Any, list[tuple[Any, ...]]]:
+        return _values(self, stmt, None)
 
     async def upsert(self, stmt: Upsert) -> None:
         await _upsert(self, stmt, None)
@@ -633,14 +633,14 @@ class SQLTransaction(DriverTransaction):
     async def save(self, stmt: Save) -> int:
         return await _save(self.driver, stmt, self)
 
-    async def select(self, stmt: Select) -> list[Any]:
-        return await _select(self.driver, stmt, self)
+    def select(self, stmt: Select) -> Coroutine[Any, Any, list[Any]]:
+        return _select(self.driver, stmt, self)
 
-    async def count(self, stmt: Select) -> int:
-        return await _count(self.driver, stmt, self)
+    def count(self, stmt: Select) -> Coroutine[Any, Any, int]:
+        return _count(self.driver, stmt, self)
 
-    async def aggregate(self, stmt: Aggregate) -> list[tuple[Any, ...]]:
-        return await _aggregate(self.driver, stmt, self)
+    def aggregate(self, stmt: Aggregate) -> Coroutine[Any, Any, list[tuple[Any, ...]]]:
+        return _aggregate(self.driver, stmt, self)
 
     async def update(self, stmt: Update) -> int:
         return await _update(self.driver, stmt, self)
@@ -648,8 +648,8 @@ class SQLTransaction(DriverTransaction):
     async def delete(self, stmt: Delete) -> int:
         return await _delete(self.driver, stmt, self)
 
-    async def values(self, stmt: Values) -> list[tuple[Any, ...]]:
-        return await _values(self.driver, stmt, self)
+    def values(self, stmt: Values) -> Coroutine[Any, Any, list[tuple[Any, ...]]]:
+        return _values(self.driver, stmt, self)
 
     async def upsert(self, stmt: Upsert) -> None:
         await _upsert(self.driver, stmt, self)
@@ -1203,7 +1203,10 @@ async def _fetch_loaded(
     aiosqlite 9.2 ms).
     """
     context = f"cannot {verb} {model.__name__}"
-    rows = await _run(d, tx, lambda: _rows(sql, params), context, model, read=True)
+    if tx is None:  # (_run, inlined: one coroutine frame less under every read)
+        rows = await d._autocommit(lambda: _rows(sql, params), context, model, read=True)
+    else:
+        rows = await tx.run(_rows(sql, params), context, model)
     try:
         return list(load(rows))
     except errors.OmmiError:  # a value the field cannot take: the loader's ValidationError
@@ -1212,21 +1215,28 @@ async def _fetch_loaded(
         raise d._failure(exc, context, model) from exc
 
 
-async def _select(d: SQLDriver, stmt: Select, tx: SQLTransaction | None) -> list[Any]:
+# The reads compile on the caller's call and return the coroutine that runs them (no
+# coroutine frame of their own: a lookup by key is common); a statement that cannot be
+# compiled raises from the call, which every caller awaits at once.
+
+
+def _select(d: SQLDriver, stmt: Select, tx: SQLTransaction | None) -> Coroutine[Any, Any, list[Any]]:
     sql, params = d.compiler.select(stmt)
     load_rows = d.compiler.plan(stmt.model).load_rows
-    return await _fetch_loaded(d, tx, stmt.model, sql, params, load=load_rows)
+    return _fetch_loaded(d, tx, stmt.model, sql, params, load=load_rows)
 
 
 async def _count(d: SQLDriver, stmt: Select, tx: SQLTransaction | None) -> int:
     sql, params = d.compiler.count(stmt)
     context = f"cannot count {stmt.model.__name__}"
-    return int(await _run(d, tx, lambda: _scalar(sql, params), context, stmt.model, read=True))
+    if tx is None:  # (_run, inlined)
+        return int(await d._autocommit(lambda: _scalar(sql, params), context, stmt.model, read=True))
+    return int(await tx.run(_scalar(sql, params), context, stmt.model))
 
 
-async def _aggregate(d: SQLDriver, stmt: Aggregate, tx: SQLTransaction | None) -> list[tuple[Any, ...]]:
+def _aggregate(d: SQLDriver, stmt: Aggregate, tx: SQLTransaction | None) -> Coroutine[Any, Any, list[tuple[Any, ...]]]:
     sql, params, decode = d.compiler.aggregate(stmt)
-    return await _fetch_loaded(d, tx, stmt.model, sql, params, load=decode, verb="aggregate")
+    return _fetch_loaded(d, tx, stmt.model, sql, params, load=decode, verb="aggregate")
 
 
 def _write(d: SQLDriver, tx: SQLTransaction | None, sql: str, params: Sequence[Any], can_fail: bool) -> Op[int]:
@@ -1307,9 +1317,9 @@ def _values_reader(d: SQLDriver, stmt: Values) -> _Reader:
     return sql, params, decode, f"cannot query {stmt.model.__name__}", stmt.model
 
 
-async def _values(d: SQLDriver, stmt: Values, tx: SQLTransaction | None) -> list[tuple[Any, ...]]:
+def _values(d: SQLDriver, stmt: Values, tx: SQLTransaction | None) -> Coroutine[Any, Any, list[tuple[Any, ...]]]:
     sql, params, decode = d.compiler.values(stmt)
-    return await _fetch_loaded(d, tx, stmt.model, sql, params, load=decode)
+    return _fetch_loaded(d, tx, stmt.model, sql, params, load=decode)
 
 
 def _upsert_op(d: SQLDriver, tx: SQLTransaction | None, stmt: Upsert) -> Op[list[tuple[Any, ...]]]:
