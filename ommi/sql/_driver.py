@@ -172,6 +172,11 @@ class SQLDriver(Driver):
     ) -> T:
         """Run the operation ``make()`` builds, outside any transaction (reads may build it twice)."""
 
+    def _read_rows(self, sql: str, params: Sequence[Any], context: str, model: type | None) -> Awaitable[list[Any]]:
+        """The rows of one query outside any transaction: :meth:`_autocommit` of one ``fetchall``
+        (a driver may run it without the operation protocol)."""
+        return self._autocommit(lambda: _rows(sql, params), context, model, read=True)
+
     @abc.abstractmethod
     async def _link(self) -> Link:
         """A connection of its own, for a transaction or a stream."""
@@ -1204,7 +1209,7 @@ async def _fetch_loaded(
     """
     context = f"cannot {verb} {model.__name__}"
     if tx is None:  # (_run, inlined: one coroutine frame less under every read)
-        rows = await d._autocommit(lambda: _rows(sql, params), context, model, read=True)
+        rows = await d._read_rows(sql, params, context, model)
     else:
         rows = await tx.run(_rows(sql, params), context, model)
     try:
@@ -1534,6 +1539,16 @@ def _close_stream(held: Held, stream: Stream) -> None:
     stream.done = True
 
 
+def _fetch_rows(held: Held, sql: str, params: Sequence[Any], backend: str) -> list[Any]:
+    """``drive`` of ``_rows(sql, params)``, without the operation (on the worker's thread)."""
+    log_statement(backend, sql)
+    if held.streams and held.drain:
+        from ommi.sql._connection import _drain
+
+        _drain(held)
+    return held.conn.fetchall(sql, params)  # type: ignore[no-any-return]
+
+
 def _drive_on(worker: ThreadWorker[Held], op: Op[T], backend: str, trace: Trace) -> Awaitable[T]:
     """Run an operation on a worker thread's connection, started on the caller's thread.
 
@@ -1631,6 +1646,15 @@ class BlockingSQLDriver(SQLDriver):
         # the hot path of every statement outside a transaction: straight to the worker
         try:
             return await _drive_on(self._worker, make(), self.dialect.name, Trace())
+        except errors.OmmiError:
+            raise
+        except Exception as exc:
+            raise self._failure(exc, context, model) from exc
+
+    async def _read_rows(self, sql: str, params: Sequence[Any], context: str, model: type | None) -> list[Any]:
+        # one statement, sent as it is: no operation to drive on either thread
+        try:
+            return await self._worker.submit(_fetch_rows, sql, params, self.dialect.name)
         except errors.OmmiError:
             raise
         except Exception as exc:
