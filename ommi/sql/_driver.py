@@ -42,7 +42,7 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar, cast
 
 from ommi import errors
 from ommi._model import FieldInfo, ModelInfo
@@ -1882,15 +1882,31 @@ class AsyncSQLDriver(SQLDriver):
     async def _link(self) -> Link:
         return _AsyncLink(self, Held(await self.acquire_connection(), self.dialect.cursors_see_later_writes))
 
-    async def _autocommit(
+    def _autocommit(
         self, make: Callable[[], Op[T]], context: str, model: type | None, *, read: bool = False
+    ) -> Coroutine[Any, Any, T]:
+        return self._borrowing(make, None, context, model, read)
+
+    def _read_rows(self, sql: str, params: Sequence[Any], context: str, model: type | None) -> Awaitable[list[Any]]:
+        # one statement, sent as it is: no operation to drive
+        return self._borrowing(None, (sql, params), context, model, True)
+
+    async def _borrowing(
+        self, make: Callable[[], Op[T]] | None, query: tuple[str, Sequence[Any]] | None,
+        context: str, model: type | None, read: bool,
     ) -> T:
+        """:meth:`_autocommit` of ``make()``, or (``make`` is ``None``) the rows of one ``query``."""
         for attempt in (1, 2):
             conn = await self.acquire_connection()
             reusable = True
             done = False
             try:
-                result = await drive_async(Held(conn, False), make(), self.backend, Trace())
+                if make is not None:
+                    result = await drive_async(Held(conn, False), make(), self.backend, Trace())
+                else:
+                    assert query is not None
+                    log_statement(self.backend, query[0])
+                    result = cast("T", await conn.fetchall(*query))
                 done = True
             except errors.OmmiError:
                 raise
