@@ -1234,8 +1234,8 @@ def _select(d: SQLDriver, stmt: Select, tx: SQLTransaction | None) -> Coroutine[
 async def _count(d: SQLDriver, stmt: Select, tx: SQLTransaction | None) -> int:
     sql, params = d.compiler.count(stmt)
     context = f"cannot count {stmt.model.__name__}"
-    if tx is None:  # (_run, inlined)
-        return int(await d._autocommit(lambda: _scalar(sql, params), context, stmt.model, read=True))
+    if tx is None:  # one statement, sent as it is (see _read_rows); COUNT(*) answers one row
+        return int((await d._read_rows(sql, params, context, stmt.model))[0][0])
     return int(await tx.run(_scalar(sql, params), context, stmt.model))
 
 
