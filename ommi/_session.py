@@ -331,23 +331,30 @@ class _Session:
             return tx.find(*args)
         return Query(self._scope, select_from(args))
 
-    @deferred
     def get(self, model: type[M], key: Any) -> Action[M]:
         """Load one instance by key (a tuple for composite keys); fails with ``NotFound``."""
-        if (tx := self._open_here()) is not None:
-            return tx.get(model, key)
-        where = key_predicate(get_model_info(model), key)
-
-        async def run(stmts: Statements) -> M:
+        # (@deferred's work written out: a lookup by key is the commonest action, and every
+        # layer of it counts about three times over, run cold after waiting for the server)
+        try:
+            if (tx := self._open_here()) is not None:
+                return tx.get(model, key)
+            info = get_model_info(model)
             # No limit: a key matches one row at most, and a LIMIT is not free (on DuckDB
             # a Limit operator costs about a fifth of a lookup by key)
-            rows = await stmts.select(Select(model, where))
+            select = Select(model, key_predicate(info, key))
+        except errors.OmmiError as exc:
+            return Action.failure(exc, (*self._label, ".get(...)"))
+        scope = self._scope
+
+        async def run(stmts: Statements) -> M:
+            rows = await stmts.select(select)
             if not rows:
                 raise errors.NotFound(f"no {model.__name__} with key {key!r}")
-            self._scope.bind(model, rows)
+            if info.relations:
+                scope.bind(model, rows)
             return rows[0]  # type: ignore[no-any-return]
 
-        return self._scope.action(run, ".get(", model, ")")
+        return scope.action(run, ".get(", model, ")")
 
     @deferred
     def save(self, *models: M) -> Action[list[M]]:

@@ -146,6 +146,10 @@ class Op(enum.Enum):
     GT = ">"
     GE = ">="
 
+    # Members are singletons compared by identity: the identity hash agrees, and is C code
+    # (Enum's own hashes the name in Python: 0.15 µs in every compiled statement's shape)
+    __hash__ = object.__hash__
+
 
 @dataclass(frozen=True)
 class Field:

@@ -29,7 +29,7 @@ import asyncio
 import contextlib
 import operator
 import ssl as ssl_module
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from typing import Any
 from urllib.parse import unquote
 
@@ -207,8 +207,8 @@ class PostgreSQLConnection(AsyncConnection):
         await self.conn.executemany(sql, rows)
         return None
 
-    async def fetchall(self, sql: str, params: Sequence[Any]) -> list[Any]:
-        return await self.conn.fetch(sql, *params)  # type: ignore[no-any-return]
+    def fetchall(self, sql: str, params: Sequence[Any]) -> Coroutine[Any, Any, list[Any]]:
+        return self.conn.fetch(sql, *params)  # type: ignore[no-any-return]  # (no frame of its own: every read)
 
     async def fetchone(self, sql: str, params: Sequence[Any]) -> Any:
         return await self.conn.fetchrow(sql, *params)
@@ -482,7 +482,13 @@ class PostgreSQLDriver(AsyncSQLDriver):
 
     def connection_idle(self, conn: AsyncConnection) -> bool:
         assert isinstance(conn, PostgreSQLConnection)
-        return _usable(conn.conn) and not conn.conn.is_in_transaction()
+        # One call through the pool's proxy, not two (asked after every operation): a
+        # connection lost since is kept as the spare no longer than the next operation,
+        # whose acquire_connection() finds it unusable and hands it back to the pool
+        try:
+            return not conn.conn.is_in_transaction()
+        except asyncpg.InterfaceError:  # a pooled connection detached after it was lost
+            return False
 
     def connection_lost(self, exc: BaseException) -> bool:
         return isinstance(exc, asyncpg.ConnectionDoesNotExistError | ConnectionResetError | BrokenPipeError)

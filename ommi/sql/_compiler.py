@@ -376,7 +376,10 @@ class SQLCompiler:
         params: list[Any] = []
         where = self._shape(stmt.where, params)
         shape = ("select", stmt.model, where, self._order_shape(stmt, params), *_page(stmt, params))
-        return self._compiled(shape, lambda: self._select_sql(stmt, self.plan(stmt.model).columns)), params
+        sql = self._cache.get(shape)  # (_compiled's first step: no closure to build on a hit)
+        if sql is None:
+            sql = self._compiled(shape, lambda: self._select_sql(stmt, self.plan(stmt.model).columns))
+        return sql, params
 
     def values(self, stmt: Values) -> tuple[str, list[Any], RowsDecoder]:
         """``SELECT [DISTINCT] fields ...``, plus the rows decoder."""

@@ -42,7 +42,7 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar, cast
 
 from ommi import errors
 from ommi._model import FieldInfo, ModelInfo
@@ -172,6 +172,11 @@ class SQLDriver(Driver):
     ) -> T:
         """Run the operation ``make()`` builds, outside any transaction (reads may build it twice)."""
 
+    def _read_rows(self, sql: str, params: Sequence[Any], context: str, model: type | None) -> Awaitable[list[Any]]:
+        """The rows of one query outside any transaction: :meth:`_autocommit` of one ``fetchall``
+        (a driver may run it without the operation protocol)."""
+        return self._autocommit(lambda: _rows(sql, params), context, model, read=True)
+
     @abc.abstractmethod
     async def _link(self) -> Link:
         """A connection of its own, for a transaction or a stream."""
@@ -215,14 +220,14 @@ class SQLDriver(Driver):
     async def save(self, stmt: Save) -> int:
         return await _save(self, stmt, None)
 
-    async def select(self, stmt: Select) -> list[Any]:
-        return await _select(self, stmt, None)
+    def select(self, stmt: Select) -> Coroutine[Any, Any, list[Any]]:
+        return _select(self, stmt, None)
 
-    async def count(self, stmt: Select) -> int:
-        return await _count(self, stmt, None)
+    def count(self, stmt: Select) -> Coroutine[Any, Any, int]:
+        return _count(self, stmt, None)
 
-    async def aggregate(self, stmt: Aggregate) -> list[tuple[Any, ...]]:
-        return await _aggregate(self, stmt, None)
+    def aggregate(self, stmt: Aggregate) -> Coroutine[Any, Any, list[tuple[Any, ...]]]:
+        return _aggregate(self, stmt, None)
 
     async def update(self, stmt: Update) -> int:
         return await _update(self, stmt, None)
@@ -230,8 +235,8 @@ class SQLDriver(Driver):
     async def delete(self, stmt: Delete) -> int:
         return await _delete(self, stmt, None)
 
-    async def values(self, stmt: Values) -> list[tuple[Any, ...]]:
-        return await _values(self, stmt, None)
+    def values(self, stmt: Values) -> Coroutine[Any, Any, list[tuple[Any, ...]]]:
+        return _values(self, stmt, None)
 
     async def upsert(self, stmt: Upsert) -> None:
         await _upsert(self, stmt, None)
@@ -633,14 +638,14 @@ class SQLTransaction(DriverTransaction):
     async def save(self, stmt: Save) -> int:
         return await _save(self.driver, stmt, self)
 
-    async def select(self, stmt: Select) -> list[Any]:
-        return await _select(self.driver, stmt, self)
+    def select(self, stmt: Select) -> Coroutine[Any, Any, list[Any]]:
+        return _select(self.driver, stmt, self)
 
-    async def count(self, stmt: Select) -> int:
-        return await _count(self.driver, stmt, self)
+    def count(self, stmt: Select) -> Coroutine[Any, Any, int]:
+        return _count(self.driver, stmt, self)
 
-    async def aggregate(self, stmt: Aggregate) -> list[tuple[Any, ...]]:
-        return await _aggregate(self.driver, stmt, self)
+    def aggregate(self, stmt: Aggregate) -> Coroutine[Any, Any, list[tuple[Any, ...]]]:
+        return _aggregate(self.driver, stmt, self)
 
     async def update(self, stmt: Update) -> int:
         return await _update(self.driver, stmt, self)
@@ -648,8 +653,8 @@ class SQLTransaction(DriverTransaction):
     async def delete(self, stmt: Delete) -> int:
         return await _delete(self.driver, stmt, self)
 
-    async def values(self, stmt: Values) -> list[tuple[Any, ...]]:
-        return await _values(self.driver, stmt, self)
+    def values(self, stmt: Values) -> Coroutine[Any, Any, list[tuple[Any, ...]]]:
+        return _values(self.driver, stmt, self)
 
     async def upsert(self, stmt: Upsert) -> None:
         await _upsert(self.driver, stmt, self)
@@ -1203,7 +1208,10 @@ async def _fetch_loaded(
     aiosqlite 9.2 ms).
     """
     context = f"cannot {verb} {model.__name__}"
-    rows = await _run(d, tx, lambda: _rows(sql, params), context, model, read=True)
+    if tx is None:  # (_run, inlined: one coroutine frame less under every read)
+        rows = await d._read_rows(sql, params, context, model)
+    else:
+        rows = await tx.run(_rows(sql, params), context, model)
     try:
         return list(load(rows))
     except errors.OmmiError:  # a value the field cannot take: the loader's ValidationError
@@ -1212,21 +1220,28 @@ async def _fetch_loaded(
         raise d._failure(exc, context, model) from exc
 
 
-async def _select(d: SQLDriver, stmt: Select, tx: SQLTransaction | None) -> list[Any]:
+# The reads compile on the caller's call and return the coroutine that runs them (no
+# coroutine frame of their own: a lookup by key is common); a statement that cannot be
+# compiled raises from the call, which every caller awaits at once.
+
+
+def _select(d: SQLDriver, stmt: Select, tx: SQLTransaction | None) -> Coroutine[Any, Any, list[Any]]:
     sql, params = d.compiler.select(stmt)
     load_rows = d.compiler.plan(stmt.model).load_rows
-    return await _fetch_loaded(d, tx, stmt.model, sql, params, load=load_rows)
+    return _fetch_loaded(d, tx, stmt.model, sql, params, load=load_rows)
 
 
 async def _count(d: SQLDriver, stmt: Select, tx: SQLTransaction | None) -> int:
     sql, params = d.compiler.count(stmt)
     context = f"cannot count {stmt.model.__name__}"
-    return int(await _run(d, tx, lambda: _scalar(sql, params), context, stmt.model, read=True))
+    if tx is None:  # one statement, sent as it is (see _read_rows); COUNT(*) answers one row
+        return int((await d._read_rows(sql, params, context, stmt.model))[0][0])
+    return int(await tx.run(_scalar(sql, params), context, stmt.model))
 
 
-async def _aggregate(d: SQLDriver, stmt: Aggregate, tx: SQLTransaction | None) -> list[tuple[Any, ...]]:
+def _aggregate(d: SQLDriver, stmt: Aggregate, tx: SQLTransaction | None) -> Coroutine[Any, Any, list[tuple[Any, ...]]]:
     sql, params, decode = d.compiler.aggregate(stmt)
-    return await _fetch_loaded(d, tx, stmt.model, sql, params, load=decode, verb="aggregate")
+    return _fetch_loaded(d, tx, stmt.model, sql, params, load=decode, verb="aggregate")
 
 
 def _write(d: SQLDriver, tx: SQLTransaction | None, sql: str, params: Sequence[Any], can_fail: bool) -> Op[int]:
@@ -1307,9 +1322,9 @@ def _values_reader(d: SQLDriver, stmt: Values) -> _Reader:
     return sql, params, decode, f"cannot query {stmt.model.__name__}", stmt.model
 
 
-async def _values(d: SQLDriver, stmt: Values, tx: SQLTransaction | None) -> list[tuple[Any, ...]]:
+def _values(d: SQLDriver, stmt: Values, tx: SQLTransaction | None) -> Coroutine[Any, Any, list[tuple[Any, ...]]]:
     sql, params, decode = d.compiler.values(stmt)
-    return await _fetch_loaded(d, tx, stmt.model, sql, params, load=decode)
+    return _fetch_loaded(d, tx, stmt.model, sql, params, load=decode)
 
 
 def _upsert_op(d: SQLDriver, tx: SQLTransaction | None, stmt: Upsert) -> Op[list[tuple[Any, ...]]]:
@@ -1524,6 +1539,16 @@ def _close_stream(held: Held, stream: Stream) -> None:
     stream.done = True
 
 
+def _fetch_rows(held: Held, sql: str, params: Sequence[Any], backend: str) -> list[Any]:
+    """``drive`` of ``_rows(sql, params)``, without the operation (on the worker's thread)."""
+    log_statement(backend, sql)
+    if held.streams and held.drain:
+        from ommi.sql._connection import _drain
+
+        _drain(held)
+    return held.conn.fetchall(sql, params)  # type: ignore[no-any-return]
+
+
 def _drive_on(worker: ThreadWorker[Held], op: Op[T], backend: str, trace: Trace) -> Awaitable[T]:
     """Run an operation on a worker thread's connection, started on the caller's thread.
 
@@ -1621,6 +1646,15 @@ class BlockingSQLDriver(SQLDriver):
         # the hot path of every statement outside a transaction: straight to the worker
         try:
             return await _drive_on(self._worker, make(), self.dialect.name, Trace())
+        except errors.OmmiError:
+            raise
+        except Exception as exc:
+            raise self._failure(exc, context, model) from exc
+
+    async def _read_rows(self, sql: str, params: Sequence[Any], context: str, model: type | None) -> list[Any]:
+        # one statement, sent as it is: no operation to drive on either thread
+        try:
+            return await self._worker.submit(_fetch_rows, sql, params, self.dialect.name)
         except errors.OmmiError:
             raise
         except Exception as exc:
@@ -1848,15 +1882,31 @@ class AsyncSQLDriver(SQLDriver):
     async def _link(self) -> Link:
         return _AsyncLink(self, Held(await self.acquire_connection(), self.dialect.cursors_see_later_writes))
 
-    async def _autocommit(
+    def _autocommit(
         self, make: Callable[[], Op[T]], context: str, model: type | None, *, read: bool = False
+    ) -> Coroutine[Any, Any, T]:
+        return self._borrowing(make, None, context, model, read)
+
+    def _read_rows(self, sql: str, params: Sequence[Any], context: str, model: type | None) -> Awaitable[list[Any]]:
+        # one statement, sent as it is: no operation to drive
+        return self._borrowing(None, (sql, params), context, model, True)
+
+    async def _borrowing(
+        self, make: Callable[[], Op[T]] | None, query: tuple[str, Sequence[Any]] | None,
+        context: str, model: type | None, read: bool,
     ) -> T:
+        """:meth:`_autocommit` of ``make()``, or (``make`` is ``None``) the rows of one ``query``."""
         for attempt in (1, 2):
             conn = await self.acquire_connection()
             reusable = True
             done = False
             try:
-                result = await drive_async(Held(conn, False), make(), self.backend, Trace())
+                if make is not None:
+                    result = await drive_async(Held(conn, False), make(), self.backend, Trace())
+                else:
+                    assert query is not None
+                    log_statement(self.backend, query[0])
+                    result = cast("T", await conn.fetchall(*query))
                 done = True
             except errors.OmmiError:
                 raise
