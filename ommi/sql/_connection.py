@@ -302,6 +302,16 @@ def drive(held: Held, op: Op[T], backend: str, trace: Trace, first: Command | No
             trace.failed = True
 
 
+def fetch_rows(held: Held, sql: str, params: Sequence[Any], backend: str) -> list[Any]:
+    """What :func:`drive` does for an operation of one ``fetchall``, without the operation: a
+    single read outside a transaction, sent to the worker as it is (logged, and run after
+    any open stream on the connection has read ahead, as every command is)."""
+    log_statement(backend, sql)
+    if held.streams and held.drain:
+        _drain(held)
+    return held.conn.fetchall(sql, params)  # type: ignore[no-any-return]
+
+
 async def _settle(started: asyncio.Future[Any], trace: Trace, stop: bool) -> None:
     """Wait until a started command has ended (``stop``: cancel it first); its outcome is dropped."""
     if not started.done():

@@ -82,7 +82,17 @@ from ommi.query import (
 from ommi.query import Op as CompareOp
 from ommi.sql import commands as cmd
 from ommi.sql._compiler import ModelPlan, SQLCompiler, render_statement
-from ommi.sql._connection import AsyncConnection, Connection, Held, Op, Stream, Trace, drive, drive_async
+from ommi.sql._connection import (
+    AsyncConnection,
+    Connection,
+    Held,
+    Op,
+    Stream,
+    Trace,
+    drive,
+    drive_async,
+    fetch_rows,
+)
 from ommi.sql._dialect import ArrayEncoder, SQLDialect
 
 __all__ = ["AsyncSQLDriver", "BlockingSQLDriver", "IntegrityDetails", "Link", "SQLDriver", "SQLTransaction"]
@@ -1539,16 +1549,6 @@ def _close_stream(held: Held, stream: Stream) -> None:
     stream.done = True
 
 
-def _fetch_rows(held: Held, sql: str, params: Sequence[Any], backend: str) -> list[Any]:
-    """``drive`` of ``_rows(sql, params)``, without the operation (on the worker's thread)."""
-    log_statement(backend, sql)
-    if held.streams and held.drain:
-        from ommi.sql._connection import _drain
-
-        _drain(held)
-    return held.conn.fetchall(sql, params)  # type: ignore[no-any-return]
-
-
 def _drive_on(worker: ThreadWorker[Held], op: Op[T], backend: str, trace: Trace) -> Awaitable[T]:
     """Run an operation on a worker thread's connection, started on the caller's thread.
 
@@ -1654,7 +1654,7 @@ class BlockingSQLDriver(SQLDriver):
     async def _read_rows(self, sql: str, params: Sequence[Any], context: str, model: type | None) -> list[Any]:
         # one statement, sent as it is: no operation to drive on either thread
         try:
-            return await self._worker.submit(_fetch_rows, sql, params, self.dialect.name)
+            return await self._worker.submit(fetch_rows, sql, params, self.dialect.name)
         except errors.OmmiError:
             raise
         except Exception as exc:
