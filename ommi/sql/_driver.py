@@ -636,6 +636,14 @@ class SQLTransaction(DriverTransaction):
                     state.aborted = (
                         mapped if isinstance(mapped, errors.OmmiError) else errors.TransactionError(str(mapped))
                     )
+                elif isinstance(exc, asyncio.CancelledError):
+                    # cancelled while its statements ran: what they did is unknown, and the
+                    # database may have undone the whole transaction (SQLite rolls back the
+                    # transaction of a write it interrupts); later statements must not run
+                    # outside it, committing one by one
+                    state.aborted = errors.TransactionError(
+                        f"{context}: the operation was cancelled while it ran, and may have ended the transaction"
+                    )
                 if mapped is exc:
                     raise
                 raise mapped from exc

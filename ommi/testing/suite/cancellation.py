@@ -110,3 +110,23 @@ async def test_a_cancelled_large_add_in_a_transaction_is_rolled_back(suite_db: O
     for n, delay in enumerate(DELAYS):
         assert not await _cancel_after(delay, work(n))
         await _answers_are_its_own(suite_db, ROWS)
+
+
+@pytest.mark.requires("transactions")
+async def test_after_a_statement_cancelled_in_a_transaction_nothing_commits_on_its_own(suite_db: Ommi) -> None:
+    # A statement cancelled while it runs may have been undone together with its whole
+    # transaction (SQLite rolls back the transaction of a write it interrupts). The transaction
+    # must count as aborted: a later statement in it must never run outside it and commit.
+    for n, delay in enumerate(DELAYS):
+        with pytest.raises(_RollBack):
+            async with suite_db.transaction() as tx:
+                await tx.add(Person(f"first{n}", 1)).or_raise()
+                await _cancel_after(delay, tx.add(*(Person(f"big{n}-{i:05d}", 2) for i in range(3000))).or_raise())
+                await tx.add(Person(f"last{n}", 3))  # stored in the transaction, or refused as aborted
+                raise _RollBack
+        assert await suite_db.find(Person.name.in_([f"first{n}", f"last{n}"])).count().or_raise() == 0
+        assert await suite_db.find(Person.name.like(f"big{n}-%")).count().or_raise() == 0
+
+
+class _RollBack(Exception):
+    """Raised to leave a transaction block, which rolls it back."""
