@@ -125,16 +125,50 @@ class NativeErrors:
 
     @contextlib.contextmanager
     def __call__(self, context: str = "", model: type | None = None) -> Iterator[None]:
-        """Translate native exceptions raised inside the block (``raise mapped from native``)."""
+        """Translate native exceptions raised inside the block (``raise mapped from native``).
+
+        A cancellation of the task that the library swallowed during the block is
+        raised at its end (see :func:`raise_swallowed_cancel`), instead of any error.
+        """
+        task, before = cancel_watch()
         try:
             yield
         except errors.OmmiError:
+            raise_swallowed_cancel(task, before)
             raise
         except Exception as exc:
+            raise_swallowed_cancel(task, before)
             mapped = self.translate(exc, context, model)
             if mapped is None:
                 raise
             raise mapped from exc
+        raise_swallowed_cancel(task, before)
+
+
+def cancel_watch() -> tuple[asyncio.Task[Any] | None, int]:
+    """The running task (``None`` outside one) and its count of pending cancellations.
+
+    Taken before a native call; :func:`raise_swallowed_cancel` after it.
+    """
+    try:
+        task = asyncio.current_task()
+    except RuntimeError:  # no event loop in this thread (a driver's worker thread)
+        return None, 0
+    return task, (task.cancelling() if task is not None else 0)
+
+
+def raise_swallowed_cancel(task: asyncio.Task[Any] | None, before: int) -> None:
+    """Raise ``CancelledError`` if the task was cancelled since :func:`cancel_watch` and nobody raised it.
+
+    A database library may swallow a cancellation: ``asyncio.wait_for`` on Python
+    3.11, with which asyncmy and PyMongo open connections, returns the result of an
+    operation that completes in the same moment as the task is cancelled, and the
+    ``CancelledError`` is lost. The task's count of pending cancellations still
+    says so; raising it here, once the native call is done, keeps the task from
+    going on as if it had not been cancelled.
+    """
+    if task is not None and task.cancelling() > before:
+        raise asyncio.CancelledError
 
 
 def _text(exc: BaseException) -> str:

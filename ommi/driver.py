@@ -29,7 +29,15 @@ from ommi import errors
 from ommi._adapters import NO_DEFAULT, unreadable_column, unreadable_value
 from ommi._fields import Kind
 from ommi._model import ColumnDecoder, ColumnEncoder, FieldInfo, ModelInfo, get_model_info, infos_in_dependency_order
-from ommi._native import ErrorRule, NativeErrors, first_line, missing_table_hint, retry_pause
+from ommi._native import (
+    ErrorRule,
+    NativeErrors,
+    cancel_watch,
+    first_line,
+    missing_table_hint,
+    raise_swallowed_cancel,
+    retry_pause,
+)
 from ommi._threads import ThreadWorker
 from ommi._url import URL, Option, flag, parse_url
 from ommi.query import Aggregate, Condition, Delete, Insert, Raw, Save, Select, Update, Upsert, Values
@@ -61,6 +69,7 @@ __all__ = [
     "ThreadWorker",
     "aggregate_fields",
     "available_drivers",
+    "cancel_watch",
     "convert_value",
     "first_line",
     "flag",
@@ -72,6 +81,7 @@ __all__ = [
     "missing_table_hint",
     "model_info",
     "parse_url",
+    "raise_swallowed_cancel",
     "redact",
     "retry_pause",
     "statement_logger",

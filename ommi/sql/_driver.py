@@ -57,6 +57,7 @@ from ommi.driver import (
     SchemaChange,
     Statements,
     ThreadWorker,
+    cancel_watch,
     log_statement,
     model_info,
     retry_pause,
@@ -1821,13 +1822,20 @@ class AsyncSQLDriver(SQLDriver):
             raise errors.ConnectionFailed(
                 f"this {backend} driver has been closed" if self._closed else f"the {backend} driver is not connected"
             )
+        task, before = cancel_watch()
         self._waiting += 1
         try:
-            return await self.take_from_pool(pool)
+            conn = await self.take_from_pool(pool)
         except Exception as exc:
             raise self.connection_failed(exc, f"cannot connect to {self.url.render()}") from exc
         finally:
             self._waiting -= 1
+        if task is not None and task.cancelling() > before:
+            # cancelled while the library opened the connection, and it swallowed the
+            # cancellation (see raise_swallowed_cancel): hand the connection back, then raise
+            await self.release_connection(conn, True)
+            raise asyncio.CancelledError
+        return conn
 
     async def give_back(self, conn: AsyncConnection, reusable: bool) -> None:
         """Hand a connection back after an operation: kept as the spare, or returned to the pool."""

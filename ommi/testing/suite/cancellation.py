@@ -11,7 +11,7 @@ the task is cancelled before, while and after the database works.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -126,6 +126,62 @@ async def test_after_a_statement_cancelled_in_a_transaction_nothing_commits_on_i
                 raise _RollBack
         assert await suite_db.find(Person.name.in_([f"first{n}", f"last{n}"])).count().or_raise() == 0
         assert await suite_db.find(Person.name.like(f"big{n}-%")).count().or_raise() == 0
+
+
+async def _ends_on_one_cancel(turns: int, action: Callable[[], Awaitable[Any]]) -> None:
+    """Cancel a task running ``action`` after ``turns`` event-loop turns: it must end, cancelled.
+
+    The task sleeps after the action, so a cancellation arriving after the action
+    ends there. One that the action swallowed would leave the task running.
+    """
+
+    async def body() -> None:
+        await action()
+        await asyncio.sleep(60)
+
+    task = asyncio.ensure_future(body())
+    for _ in range(turns):
+        await asyncio.sleep(0)
+    task.cancel()
+    done, _ = await asyncio.wait({task}, timeout=10)
+    if not done:  # swallowed: end it, then fail
+        task.cancel()
+        await asyncio.wait({task}, timeout=10)
+        pytest.fail(f"a cancellation {turns} loop turns into the action did not reach the task")
+    assert task.cancelled(), f"the task ended without its cancellation, {turns} loop turns into the action"
+
+
+async def test_a_cancellation_always_reaches_the_task(suite_db: Ommi) -> None:
+    # A cancelled action may end some other way (its connection dropped, a new one
+    # opened), and a library may swallow a cancellation that lands as its own operation
+    # completes (asyncio.wait_for on Python 3.11 does). Whenever it lands, the task
+    # must see it: a task that goes on would do work its caller gave up on, and hang
+    # whatever waits for it.
+    await suite_db.add(*(Person(f"p{i:05d}", i % 90) for i in range(ROWS))).or_raise()
+
+    async def stream() -> None:
+        async for _ in suite_db.find(Person):
+            await asyncio.sleep(0)
+
+    async def read() -> None:
+        await suite_db.find(Person.age == 7).all().or_raise()
+
+    async def add() -> None:
+        await suite_db.add(Person("late", 99)).or_raise()
+
+    async def in_transaction() -> None:
+        async with suite_db.transaction() as tx:
+            await tx.add(Person("late", 99)).or_raise()
+
+    actions = [stream, read, add]
+    if "transactions" in suite_db.capabilities:
+        actions.append(in_transaction)
+    for _ in range(3):
+        for turns in range(16):
+            for action in actions:
+                await _ends_on_one_cancel(turns, action)
+    await suite_db.find(Person.name == "late").delete().or_raise()
+    await _answers_are_its_own(suite_db, ROWS)
 
 
 class _RollBack(Exception):
