@@ -15,6 +15,7 @@ import asyncio
 import os
 from collections.abc import Awaitable, Callable, Generator, Sequence
 from contextvars import ContextVar, Token
+from threading import get_ident as _get_ident
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeVar, overload
 
@@ -26,6 +27,7 @@ from ommi._predicates import any_of, key_predicate, select_from
 from ommi._query import Query
 from ommi._results import Action, as_ommi_error, deferred
 from ommi._schema import Schema
+from ommi._threads import running_loop
 from ommi.driver import Driver, DriverTransaction, Statements, load_driver, parse_url, retry_pause
 from ommi.query import Condition, Delete, FieldRef, Insert, Raw, Save, Select, Upsert
 
@@ -551,7 +553,8 @@ class Ommi(_Session):
 
     def _ready(self) -> Driver | None:
         # open, and used from its own loop (anything else: _connected() says what is wrong)
-        if self._state == "open" and self._loop is asyncio.get_running_loop():
+        loop = self._loop  # the running loop if it runs in this thread (see running_loop)
+        if self._state == "open" and (getattr(loop, "_thread_id", None) == _get_ident() or loop is running_loop(loop)):
             return self.driver
         return None
 
@@ -564,7 +567,7 @@ class Ommi(_Session):
                     self._loop = asyncio.get_running_loop()
                     await self.driver.connect()
                     self._state = "open"
-        elif self._loop is not asyncio.get_running_loop():
+        elif getattr(self._loop, "_thread_id", None) != _get_ident() and self._loop is not running_loop(self._loop):
             raise _other_loop()
         return self.driver
 

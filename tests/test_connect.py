@@ -15,7 +15,7 @@ from typing import Annotated
 import pytest
 from ommi_sqlite import SQLiteDriver
 
-from ommi import Key, ModelCollection, Ommi, errors, ommi_model
+from ommi import DBFailure, Key, ModelCollection, Ommi, errors, ommi_model
 from ommi.driver import available_drivers, load_driver, parse_url
 
 coll = ModelCollection("connect-tests")
@@ -264,3 +264,58 @@ async def test_closing_twice_and_repr_without_secrets() -> None:
     await db.close()
     await db.close()
     assert "closed" in repr(db)
+
+
+def _refused_elsewhere(result: object) -> None:
+    assert isinstance(result, DBFailure), result
+    assert isinstance(result.error, errors.ConnectionFailed)
+    assert "another event loop" in str(result.error)
+
+
+def test_an_ommi_belongs_to_the_event_loop_that_opened_it(ommi_url: str) -> None:
+    # each test of a run of asyncio.run() (a script, a test suite with a loop per test)
+    # must open its own: a later loop gets a clear ConnectionFailed, never a hang or a
+    # library's "attached to a different loop"
+    db = Ommi.connect(ommi_url)
+
+    async def first() -> int:
+        await db.schema(coll).create_models().or_raise()
+        await db.find(Note).delete().or_raise()
+        await db.add(Note("one")).or_raise()
+        return await db.find(Note).count().or_raise()
+
+    async def later() -> None:
+        _refused_elsewhere(await db.find(Note).count())
+        _refused_elsewhere(await db.add(Note("two")))
+        with pytest.raises(errors.ConnectionFailed, match="another event loop"):
+            async for _ in db.find(Note):
+                pass
+        with pytest.raises(errors.ConnectionFailed, match="another event loop"):
+            await db.close()
+
+    loop = asyncio.new_event_loop()
+    try:
+        assert loop.run_until_complete(first()) == 1
+        asyncio.run(later())
+        # its own loop still has it, untouched
+        assert loop.run_until_complete(db.find(Note).count().or_raise()) == 1
+        loop.run_until_complete(db.schema(coll).delete_models().or_raise())
+        loop.run_until_complete(db.close())
+    finally:
+        loop.close()
+
+
+async def test_an_ommi_is_refused_to_a_loop_running_in_another_thread(ommi_url: str) -> None:
+    # its own loop keeps running meanwhile (here, awaiting the other thread)
+    async with Ommi.connect(ommi_url) as db:
+        await db.schema(coll).create_models().or_raise()
+        await db.find(Note).delete().or_raise()
+        await db.add(Note("mine")).or_raise()
+
+        async def elsewhere() -> None:
+            _refused_elsewhere(await db.find(Note).count())
+            _refused_elsewhere(await db.add(Note("theirs")))
+
+        await asyncio.to_thread(asyncio.run, elsewhere())
+        assert await db.find(Note).values(Note.text).all().or_raise() == [("mine",)]
+        await db.schema(coll).delete_models().or_raise()
