@@ -15,7 +15,6 @@ import asyncio
 import os
 from collections.abc import Awaitable, Callable, Generator, Sequence
 from contextvars import ContextVar, Token
-from threading import get_ident as _get_ident
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeVar, overload
 
@@ -553,8 +552,7 @@ class Ommi(_Session):
 
     def _ready(self) -> Driver | None:
         # open, and used from its own loop (anything else: _connected() says what is wrong)
-        loop = self._loop  # the running loop if it runs in this thread (see running_loop)
-        if self._state == "open" and (getattr(loop, "_thread_id", None) == _get_ident() or loop is running_loop(loop)):
+        if self._state == "open" and self._loop is running_loop(self._loop):
             return self.driver
         return None
 
@@ -567,7 +565,7 @@ class Ommi(_Session):
                     self._loop = asyncio.get_running_loop()
                     await self.driver.connect()
                     self._state = "open"
-        elif getattr(self._loop, "_thread_id", None) != _get_ident() and self._loop is not running_loop(self._loop):
+        elif self._loop is not running_loop(self._loop):
             raise _other_loop()
         return self.driver
 
