@@ -13,13 +13,14 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import gc
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 
-from ommi import Ommi
-from ommi.errors import IntegrityError
+from ommi import DBFailure, Ommi
+from ommi.errors import ConnectionFailed, IntegrityError
 from ommi.testing.models import Person
 
 ROWS = 1500
@@ -287,6 +288,93 @@ async def test_cancelled_streams_give_their_connections_back(suite_db: Ommi) -> 
         await asyncio.gather(*holders, return_exceptions=True)
     assert sorted(ready) == list(range(10))
     await _answers_are_its_own(suite_db, ROWS)
+
+
+async def test_a_task_cancelled_twice_ends_cancelled_and_leaves_nothing_behind(suite_db: Ommi) -> None:
+    # task.cancel() twice (a timeout and a TaskGroup, say), the second while the first
+    # is being handled: the task ends cancelled, and nothing it started goes on
+    # running unwatched (a statement whose failure nobody retrieves).
+    await suite_db.add(*(Person(f"p{i:05d}", i % 90) for i in range(ROWS))).or_raise()
+    loop = asyncio.get_running_loop()
+    unhandled: list[dict[str, Any]] = []
+    previous = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _, context: unhandled.append(context))
+
+    async def stream() -> None:
+        async for _ in suite_db.find(Person):
+            await asyncio.sleep(0)
+
+    async def in_transaction() -> None:
+        async with suite_db.transaction() as tx:
+            await tx.add(Person("late", 99)).or_raise()
+            await tx.find(Person.age == 7).count().or_raise()
+
+    async def read() -> None:
+        await suite_db.find(Person.age == 7).all().or_raise()
+
+    actions = [stream, read] + ([in_transaction] if "transactions" in suite_db.capabilities else [])
+    try:
+        for action in actions:
+            for turns in range(16):
+                for gap in (0, 1, 3):
+
+                    async def body(act: Callable[[], Awaitable[None]] = action) -> None:
+                        await act()
+                        await asyncio.sleep(60)
+
+                    task = asyncio.ensure_future(body())
+                    for _ in range(turns):
+                        await asyncio.sleep(0)
+                    task.cancel()
+                    for _ in range(gap):
+                        await asyncio.sleep(0)
+                    task.cancel()
+                    done, _ = await asyncio.wait({task}, timeout=10)
+                    assert done, f"{action.__name__}: a task cancelled twice did not end"
+                    assert task.cancelled(), f"{action.__name__}, {turns} turns: {task.exception()!r}"
+        await asyncio.sleep(0.1)
+        gc.collect()  # a task finished with an exception nobody retrieved is reported here
+        await asyncio.sleep(0)
+    finally:
+        loop.set_exception_handler(previous)
+    assert not unhandled, [str(c.get("message")) + ": " + repr(c.get("exception")) for c in unhandled]
+    await suite_db.find(Person.name == "late").delete().or_raise()
+    await _answers_are_its_own(suite_db, ROWS)
+
+
+async def test_a_cancelled_close_still_closes(ommi_url: str) -> None:
+    # close() cancelled at any point: the connections are closed all the same (a
+    # driver stopped half-way has forgotten its pool already, and a second close()
+    # would find nothing to close), work still running ends with ConnectionFailed
+    # instead of waiting for ever, and nothing is left for the garbage collector.
+    for turns in range(16):
+        for busy in (False, True):
+            db = Ommi.connect(ommi_url)
+            await db
+            await asyncio.gather(*(db.find(Person).count() for _ in range(4)))  # a few connections open
+
+            async def reads(session: Ommi = db) -> BaseException:
+                while True:  # (a memory:// store of its own has no tables: SchemaError until closed)
+                    outcome = await session.find(Person).count()
+                    if isinstance(outcome, DBFailure) and isinstance(outcome.error, ConnectionFailed):
+                        return outcome.error
+                    await asyncio.sleep(0)
+
+            reader = asyncio.ensure_future(reads()) if busy else None
+            await asyncio.sleep(0)
+            closing = asyncio.ensure_future(db.close())
+            for _ in range(turns):
+                await asyncio.sleep(0)
+            closing.cancel()
+            done, _ = await asyncio.wait({closing}, timeout=30)
+            assert done, f"close() cancelled after {turns} turns did not end"
+            await asyncio.wait_for(db.close(), 30)
+            if reader is not None:
+                await asyncio.wait_for(reader, 10)  # ends with ConnectionFailed
+            outcome = await db.find(Person).count()
+            assert isinstance(outcome, DBFailure) and isinstance(outcome.error, ConnectionFailed), outcome
+            del db, reader, closing
+            gc.collect()
 
 
 class _RollBack(Exception):
