@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from typing import Any, TypeVar
 
 from ommi import errors
 
-__all__ = ["ErrorRule", "NativeErrors", "missing_table_hint", "retry_pause"]
+__all__ = ["ErrorRule", "NativeErrors", "missing_table_hint", "retry_pause", "to_the_end"]
+
+T = TypeVar("T")
 
 Target = type[errors.OmmiError] | Callable[[BaseException], "type[errors.OmmiError] | None"]
 ErrorRule = tuple[type[BaseException] | tuple[type[BaseException], ...], Target]
@@ -169,6 +171,28 @@ def raise_swallowed_cancel(task: asyncio.Task[Any] | None, before: int) -> None:
     """
     if task is not None and task.cancelling() > before:
         raise asyncio.CancelledError
+
+
+async def to_the_end(action: Awaitable[T]) -> T:
+    """Await ``action`` to its end even if the task is cancelled meanwhile, then let the cancellation through.
+
+    For work that must not stop half-way: a command the server runs anyway, whose
+    reply must come before what the cancellation sets off (a transaction's abort),
+    or closing a pool, which once started has forgotten the connections it still
+    has to close. However many times the task is cancelled while it waits, the
+    action ends first, and the task then gets one ``CancelledError`` (the action's
+    own failure, if any, is dropped: the cancellation is what the caller asked for).
+    """
+    task = asyncio.ensure_future(action)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        while not task.done():
+            with contextlib.suppress(asyncio.CancelledError):  # cancelled again: the wait goes on
+                await asyncio.wait([task])
+        if not task.cancelled():
+            task.exception()  # retrieved, so that asyncio does not log it as never retrieved
+        raise
 
 
 def _text(exc: BaseException) -> str:

@@ -27,7 +27,7 @@ from ommi._query import Query
 from ommi._results import Action, as_ommi_error, deferred
 from ommi._schema import Schema
 from ommi._threads import running_loop
-from ommi.driver import Driver, DriverTransaction, Statements, load_driver, parse_url, retry_pause
+from ommi.driver import Driver, DriverTransaction, Statements, load_driver, parse_url, retry_pause, to_the_end
 from ommi.query import Condition, Delete, FieldRef, Insert, Raw, Save, Select, Upsert
 
 if TYPE_CHECKING:
@@ -630,7 +630,14 @@ class Ommi(_Session):
             raise _other_loop()
         async with self._lock:
             if self._state == "open":
-                await self.driver.close()
+                # to its end even if the task is cancelled meanwhile: a driver stopped
+                # half-way has forgotten its pool or client already, and nothing would
+                # ever close the connections it still had
+                try:
+                    await to_the_end(self.driver.close())
+                except asyncio.CancelledError:
+                    self._state = "closed"  # closed all the same: to_the_end waited for it
+                    raise
             self._state = "closed"
 
     def on(self, event: EventName, hook: Callable[..., Any], *, model: type | None = None) -> Callable[[], None]:

@@ -37,6 +37,7 @@ from ommi._native import (
     missing_table_hint,
     raise_swallowed_cancel,
     retry_pause,
+    to_the_end,
 )
 from ommi._threads import ThreadWorker
 from ommi._url import URL, Option, flag, parse_url
@@ -85,6 +86,7 @@ __all__ = [
     "redact",
     "retry_pause",
     "statement_logger",
+    "to_the_end",
     "unreadable_row",
 ]
 

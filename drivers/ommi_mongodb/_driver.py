@@ -75,6 +75,7 @@ from ommi.driver import (
     redact,
     retry_pause,
     statement_logger,
+    to_the_end,
     unreadable_row,
 )
 from ommi.query import (
@@ -1411,8 +1412,7 @@ class _PrimaryReads(_Ops, Statements):
 
 
 async def _to_the_end(action: Awaitable[T]) -> T:
-    """Await ``action`` to its end even when the task is cancelled meanwhile, then let the
-    cancellation through.
+    """:func:`ommi.driver.to_the_end` for a transaction's commands.
 
     A command of a transaction that was sent is completed by the server anyway. Abandoning
     it half-way would send the transaction's abort while the server still runs the command;
@@ -1420,15 +1420,7 @@ async def _to_the_end(action: Awaitable[T]) -> T:
     documents failed with write conflicts, or waited for it without end). So the command's
     reply is awaited first, and the abort that follows the cancellation is the last word.
     """
-    task = asyncio.ensure_future(action)
-    try:
-        return await asyncio.shield(task)
-    except asyncio.CancelledError:
-        if not task.done():
-            await asyncio.wait([task])
-        if not task.cancelled():
-            task.exception()  # retrieved: the cancellation is what the caller gets
-        raise
+    return await to_the_end(action)
 
 
 class _MongoTransaction(_Ops, DriverTransaction):

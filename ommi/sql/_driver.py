@@ -194,20 +194,31 @@ class SQLDriver(Driver):
 
     async def _on(self, link: Link, op: Op[T], context: str, model: type | None, trace: Trace | None = None) -> T:
         """Run an operation on a link, translating native errors."""
+        watch = cancel_watch()
         try:
             return await link.run(op, trace or Trace())
         except errors.OmmiError:
             raise
         except Exception as exc:
-            raise self._failure(exc, context, model) from exc
+            raise self._failure(exc, context, model, watch) from exc
 
-    def _failure(self, exc: BaseException, context: str, model: type | None) -> BaseException:
-        """What to raise for a native exception: ``CancelledError`` while the task is being
-        cancelled (some libraries turn the cancellation into an error of their own, which
-        would swallow it), else the ommi error."""
-        task = asyncio.current_task()
-        if task is not None and task.cancelling():
-            return asyncio.CancelledError()
+    def _failure(
+        self, exc: BaseException, context: str, model: type | None,
+        watch: tuple[asyncio.Task[Any] | None, int] | None = None,
+    ) -> BaseException:
+        """What to raise for a native exception: ``CancelledError`` if the task was cancelled
+        during the native call (some libraries turn the cancellation into an error of their
+        own, which would swallow it), else the ommi error.
+
+        ``watch`` is :func:`~ommi.driver.cancel_watch` taken before the call: only a
+        cancellation since then counts. One the task caught earlier and did not
+        ``uncancel()`` (cleanup after a cancel, or a task that goes on) is not this
+        call's, and must not turn a genuine error (a duplicate key) into a cancellation.
+        """
+        if watch is not None:
+            task, before = watch
+            if task is not None and task.cancelling() > before:
+                return asyncio.CancelledError()
         return self._translate(exc, context, model)
 
     def _translate(self, exc: BaseException, context: str = "", model: type | None = None) -> errors.OmmiError:
@@ -288,12 +299,20 @@ class SQLDriver(Driver):
                 raise
             reusable = True
         finally:
-            if link.usable:
-                try:
-                    await self._on(link, _control("rollback", self.dialect.rollback_sql), "", None)
-                except errors.OmmiError:
-                    reusable = False
-            await link.release(reusable)
+            try:
+                # only a connection worth keeping is rolled back: one left by a cancellation
+                # or an error is dropped as it is (MariaDB's, after a read the cancel cut
+                # short, raises CancelledError again on its next statement)
+                if reusable and link.usable:
+                    try:
+                        await self._on(link, _control("rollback", self.dialect.rollback_sql), "", None)
+                    except errors.OmmiError:
+                        reusable = False
+            except BaseException:
+                reusable = False  # cancelled during the rollback: still handed back, dropped
+                raise
+            finally:
+                await link.release(reusable)
 
     # -- transactions ------------------------------------------------------------
 
@@ -587,12 +606,13 @@ class _Turns:
 class _TxState:
     """One transaction's connection, shared by its savepoints; statements take turns on it."""
 
-    __slots__ = ("aborted", "link", "lock", "open", "schema_changed")
+    __slots__ = ("aborted", "ended", "link", "lock", "open", "schema_changed")
 
     def __init__(self, link: Link) -> None:
         self.link = link
         self.lock = _Turns()
         self.open = True
+        self.ended = False  # a COMMIT or ROLLBACK completed: nothing is left open on the connection
         self.aborted: errors.OmmiError | None = None
         self.schema_changed = False
 
@@ -621,12 +641,13 @@ class SQLTransaction(DriverTransaction):
                     retryable=getattr(state.aborted, "retryable", False),
                 ) from state.aborted
             trace = Trace()
+            watch = cancel_watch()
             try:
                 return await state.link.run(op, trace)
             except BaseException as exc:
                 mapped = exc
                 if isinstance(exc, Exception) and not isinstance(exc, errors.OmmiError):
-                    mapped = self.driver._failure(exc, context, model)
+                    mapped = self.driver._failure(exc, context, model, watch)
                 # a TransactionError from the database (a deadlock victim, say) means the
                 # transaction is over on the server even where failures are statement-level:
                 # later statements must not run outside it (they would commit one by one)
@@ -756,12 +777,17 @@ class SQLTransaction(DriverTransaction):
     async def _end(self, op: Op[None], context: str = "") -> None:
         async with self.state.lock:
             await self.driver._on(self.state.link, op, context, None)
+            self.state.ended = True
 
     async def _finish(self) -> None:
         state = self.state
         if state.open:
             state.open = False
-            await state.link.release(state.link.usable)
+            # back to the pool only once a COMMIT or ROLLBACK went through: after one
+            # that failed or was cancelled midway, the transaction may still be open
+            # on the connection (the next transaction there could not begin, and its
+            # statements would run inside this one)
+            await state.link.release(state.ended and state.link.usable)
             if state.schema_changed:
                 await self.driver.schema_changed()
 
@@ -1484,21 +1510,23 @@ async def _batches(
     n = d.stream_batch
     guard = lock or _NO_LOCK
     async with guard:
+        watch = cancel_watch()
         try:
             stream = await link.open_stream(sql, params)
         except errors.OmmiError:
             raise
         except Exception as exc:
-            raise d._failure(exc, context, model) from exc
+            raise d._failure(exc, context, model, watch) from exc
     try:
         while True:
             async with guard:
+                watch = cancel_watch()
                 try:
                     batch = await link.fetch(stream, n)
                 except errors.OmmiError:
                     raise
                 except Exception as exc:
-                    raise d._failure(exc, context, model) from exc
+                    raise d._failure(exc, context, model, watch) from exc
             yield batch
             if stream.done:
                 break
@@ -1653,21 +1681,23 @@ class BlockingSQLDriver(SQLDriver):
         self, make: Callable[[], Op[T]], context: str, model: type | None, *, read: bool = False
     ) -> T:
         # the hot path of every statement outside a transaction: straight to the worker
+        watch = cancel_watch()
         try:
             return await _drive_on(self._worker, make(), self.dialect.name, Trace())
         except errors.OmmiError:
             raise
         except Exception as exc:
-            raise self._failure(exc, context, model) from exc
+            raise self._failure(exc, context, model, watch) from exc
 
     async def _read_rows(self, sql: str, params: Sequence[Any], context: str, model: type | None) -> list[Any]:
         # one statement, sent as it is: no operation to drive on either thread
+        watch = cancel_watch()
         try:
             return await self._worker.submit(fetch_rows, sql, params, self.dialect.name)
         except errors.OmmiError:
             raise
         except Exception as exc:
-            raise self._failure(exc, context, model) from exc
+            raise self._failure(exc, context, model, watch) from exc
 
     async def _link(self) -> Link:
         if self._closed or not self._worker.alive:
@@ -1916,6 +1946,7 @@ class AsyncSQLDriver(SQLDriver):
             conn = await self.acquire_connection()
             reusable = True
             done = False
+            watch = cancel_watch()
             try:
                 if make is not None:
                     result = await drive_async(Held(conn, False), make(), self.backend, Trace())
@@ -1930,7 +1961,7 @@ class AsyncSQLDriver(SQLDriver):
                 reusable = self.reusable_after(exc)
                 if read and attempt == 1 and self.connection_lost(exc):
                     continue  # an idle pooled connection the server had dropped: reads are safe to repeat
-                raise self._failure(exc, context, model) from exc
+                raise self._failure(exc, context, model, watch) from exc
             except BaseException:
                 reusable = False  # cancelled mid-statement: the connection's state is unknown
                 raise

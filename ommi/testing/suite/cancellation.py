@@ -11,12 +11,16 @@ the task is cancelled before, while and after the database works.
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
+import gc
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 
-from ommi import Ommi
+from ommi import DBFailure, Ommi, Transaction
+from ommi.errors import ConnectionFailed, IntegrityError
 from ommi.testing.models import Person
 
 ROWS = 1500
@@ -182,6 +186,200 @@ async def test_a_cancellation_always_reaches_the_task(suite_db: Ommi) -> None:
                 await _ends_on_one_cancel(turns, action)
     await suite_db.find(Person.name == "late").delete().or_raise()
     await _answers_are_its_own(suite_db, ROWS)
+
+
+async def test_a_task_that_goes_on_after_a_cancellation_still_gets_real_errors(suite_db: Ommi) -> None:
+    # A task may catch a CancelledError and go on without uncancel() (cleanup work in
+    # an ``except CancelledError:`` block, or a loop that shrugs off one cancel); the
+    # cancellation still counts for the task, but the actions that follow are not
+    # cancelled: a constraint they break is a DBFailure, not a cancellation.
+    await suite_db.add(Person("first", 1, email="taken@example.com")).or_raise()
+
+    async def failure(action: Callable[[], Awaitable[Any]]) -> str:
+        try:
+            await action()
+        except asyncio.CancelledError:
+            return "CancelledError"  # (caught, not uncancelled: the task stays as it was)
+        except IntegrityError as exc:
+            return type(exc).__name__
+        return "no error"
+
+    async def in_transaction() -> None:
+        async with suite_db.transaction() as tx:
+            await tx.add(Person("again", 3, email="taken@example.com")).or_raise()
+
+    async def goes_on() -> list[str]:
+        with contextlib.suppress(asyncio.CancelledError):  # and no uncancel()
+            await asyncio.sleep(60)
+        seen = [await failure(lambda: suite_db.add(Person("again", 2, email="taken@example.com")).or_raise())]
+        if "transactions" in suite_db.capabilities:
+            seen.append(await failure(in_transaction))
+        await suite_db.add(Person("after", 4)).or_raise()
+        seen.append(str(len([p async for p in suite_db.find(Person)])))
+        return seen
+
+    task = asyncio.ensure_future(goes_on())
+    await asyncio.sleep(0)
+    task.cancel()
+    expected = ["IntegrityError"] * (2 if "transactions" in suite_db.capabilities else 1) + ["2"]
+    assert await task == expected
+
+
+@pytest.mark.requires("transactions")
+async def test_a_timeout_at_any_point_of_a_transaction_leaves_nothing_open(suite_db: Ommi) -> None:
+    # asyncio.timeout() around a transaction block, swept in 20 µs steps so that it
+    # fires while the transaction begins, in its statements and during its COMMIT. A
+    # connection whose COMMIT was cut short (on SQLite and DuckDB, one the worker thread
+    # had not started yet never runs) may still have the transaction open: it must not
+    # serve the next transaction (which could not begin, or would run inside it).
+    await suite_db.add(*(Person(f"p{i:05d}", i % 90) for i in range(ROWS))).or_raise()
+    committed: list[int] = []
+
+    async def work(n: int) -> None:
+        async with suite_db.transaction() as tx:
+            await tx.add(*(Person(f"t{n}-{i}", 96) for i in range(20))).or_raise()
+            await tx.find(Person.age == 7).count().or_raise()
+        committed.append(n)
+
+    for n in range(200):
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(n * 0.00002):
+                await work(n)
+
+        async def next_one(tx: Transaction, n: int = n) -> int:
+            await tx.add(Person(f"next{n}", 97)).or_raise()
+            return await tx.find(Person.age == 97).count().or_raise()
+
+        # the next transaction begins, and sees its own rows (on MariaDB, the cancelled
+        # one may still be rolling back on the server: a deadlock with it is retried)
+        assert await suite_db.in_transaction(next_one, retries=8).or_raise() == n + 1
+    # a COMMIT cut short may have gone through on the server: all of a transaction or nothing
+    names = [name for (name,) in await suite_db.find(Person.age == 96).values(Person.name).all().or_raise()]
+    per_tx = collections.Counter(name.split("-")[0] for name in names)
+    assert set(per_tx.values()) <= {20}, per_tx
+    assert {f"t{n}" for n in committed} <= set(per_tx)
+    await suite_db.find(Person.age >= 96).delete().or_raise()
+    await _answers_are_its_own(suite_db, ROWS)
+
+
+async def test_cancelled_streams_give_their_connections_back(suite_db: Ommi) -> None:
+    # A stream cancelled at any point hands its connection back. Afterwards ten streams
+    # can be open at once: the default pool size of the server backends, so a single
+    # connection kept by a cancelled stream would leave the tenth waiting.
+    await suite_db.add(*(Person(f"p{i:05d}", i % 90) for i in range(ROWS))).or_raise()
+
+    async def read_all() -> None:
+        async for _ in suite_db.find(Person):
+            pass
+
+    for _ in range(2):
+        for turns in range(48):
+            await _ends_on_one_cancel(turns, read_all)
+
+    async def hold(opened: asyncio.Event, n: int, ready: list[int]) -> None:
+        async for _ in suite_db.find(Person):
+            ready.append(n)
+            await opened.wait()  # every stream open at once, each on its own connection
+            break
+
+    opened, ready = asyncio.Event(), list[int]()
+    holders = [asyncio.ensure_future(hold(opened, n, ready)) for n in range(10)]
+    try:
+        async with asyncio.timeout(30):
+            while len(ready) < 10:
+                await asyncio.sleep(0.01)
+    finally:
+        opened.set()
+        await asyncio.gather(*holders, return_exceptions=True)
+    assert sorted(ready) == list(range(10))
+    await _answers_are_its_own(suite_db, ROWS)
+
+
+async def test_a_task_cancelled_twice_ends_cancelled_and_leaves_nothing_behind(suite_db: Ommi) -> None:
+    # task.cancel() twice (a timeout and a TaskGroup, say), the second while the first
+    # is being handled: the task ends cancelled, and nothing it started goes on
+    # running unwatched (a statement whose failure nobody retrieves).
+    await suite_db.add(*(Person(f"p{i:05d}", i % 90) for i in range(ROWS))).or_raise()
+    loop = asyncio.get_running_loop()
+    unhandled: list[dict[str, Any]] = []
+    previous = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _, context: unhandled.append(context))
+
+    async def stream() -> None:
+        async for _ in suite_db.find(Person):
+            await asyncio.sleep(0)
+
+    async def in_transaction() -> None:
+        async with suite_db.transaction() as tx:
+            await tx.add(Person("late", 99)).or_raise()
+            await tx.find(Person.age == 7).count().or_raise()
+
+    async def read() -> None:
+        await suite_db.find(Person.age == 7).all().or_raise()
+
+    actions = [stream, read] + ([in_transaction] if "transactions" in suite_db.capabilities else [])
+    try:
+        for action in actions:
+            for turns in range(16):
+                for gap in (0, 1, 3):
+
+                    async def body(act: Callable[[], Awaitable[None]] = action) -> None:
+                        await act()
+                        await asyncio.sleep(60)
+
+                    task = asyncio.ensure_future(body())
+                    for _ in range(turns):
+                        await asyncio.sleep(0)
+                    task.cancel()
+                    for _ in range(gap):
+                        await asyncio.sleep(0)
+                    task.cancel()
+                    done, _ = await asyncio.wait({task}, timeout=10)
+                    assert done, f"{action.__name__}: a task cancelled twice did not end"
+                    assert task.cancelled(), f"{action.__name__}, {turns} turns: {task.exception()!r}"
+        await asyncio.sleep(0.1)
+        gc.collect()  # a task finished with an exception nobody retrieved is reported here
+        await asyncio.sleep(0)
+    finally:
+        loop.set_exception_handler(previous)
+    assert not unhandled, [str(c.get("message")) + ": " + repr(c.get("exception")) for c in unhandled]
+    await suite_db.find(Person.name == "late").delete().or_raise()
+    await _answers_are_its_own(suite_db, ROWS)
+
+
+async def test_a_cancelled_close_still_closes(ommi_url: str) -> None:
+    # close() cancelled at any point: the connections are closed all the same (a
+    # driver stopped half-way has forgotten its pool already, and a second close()
+    # would find nothing to close), work still running ends with ConnectionFailed
+    # instead of waiting for ever, and nothing is left for the garbage collector.
+    for turns in range(16):
+        for busy in (False, True):
+            db = Ommi.connect(ommi_url)
+            await db
+            await asyncio.gather(*(db.find(Person).count() for _ in range(4)))  # a few connections open
+
+            async def reads(session: Ommi = db) -> BaseException:
+                while True:  # (a memory:// store of its own has no tables: SchemaError until closed)
+                    outcome = await session.find(Person).count()
+                    if isinstance(outcome, DBFailure) and isinstance(outcome.error, ConnectionFailed):
+                        return outcome.error
+                    await asyncio.sleep(0)
+
+            reader = asyncio.ensure_future(reads()) if busy else None
+            await asyncio.sleep(0)
+            closing = asyncio.ensure_future(db.close())
+            for _ in range(turns):
+                await asyncio.sleep(0)
+            closing.cancel()
+            done, _ = await asyncio.wait({closing}, timeout=30)
+            assert done, f"close() cancelled after {turns} turns did not end"
+            await asyncio.wait_for(db.close(), 30)
+            if reader is not None:
+                await asyncio.wait_for(reader, 10)  # ends with ConnectionFailed
+            outcome = await db.find(Person).count()
+            assert isinstance(outcome, DBFailure) and isinstance(outcome.error, ConnectionFailed), outcome
+            del db, reader, closing
+            gc.collect()
 
 
 class _RollBack(Exception):
