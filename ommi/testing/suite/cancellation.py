@@ -132,11 +132,12 @@ async def test_after_a_statement_cancelled_in_a_transaction_nothing_commits_on_i
         assert await suite_db.find(Person.name.like(f"big{n}-%")).count().or_raise() == 0
 
 
-async def _ends_on_one_cancel(turns: int, action: Callable[[], Awaitable[Any]]) -> None:
+async def _ends_on_one_cancel(turns: int, action: Callable[[], Awaitable[Any]], again_after: int | None = None) -> None:
     """Cancel a task running ``action`` after ``turns`` event-loop turns: it must end, cancelled.
 
     The task sleeps after the action, so a cancellation arriving after the action
     ends there. One that the action swallowed would leave the task running.
+    ``again_after``: cancel it a second time, that many turns after the first.
     """
 
     async def body() -> None:
@@ -147,6 +148,10 @@ async def _ends_on_one_cancel(turns: int, action: Callable[[], Awaitable[Any]]) 
     for _ in range(turns):
         await asyncio.sleep(0)
     task.cancel()
+    if again_after is not None:
+        for _ in range(again_after):
+            await asyncio.sleep(0)
+        task.cancel()
     done, _ = await asyncio.wait({task}, timeout=10)
     if not done:  # swallowed: end it, then fail
         task.cancel()
@@ -322,21 +327,7 @@ async def test_a_task_cancelled_twice_ends_cancelled_and_leaves_nothing_behind(s
         for action in actions:
             for turns in range(16):
                 for gap in (0, 1, 3):
-
-                    async def body(act: Callable[[], Awaitable[None]] = action) -> None:
-                        await act()
-                        await asyncio.sleep(60)
-
-                    task = asyncio.ensure_future(body())
-                    for _ in range(turns):
-                        await asyncio.sleep(0)
-                    task.cancel()
-                    for _ in range(gap):
-                        await asyncio.sleep(0)
-                    task.cancel()
-                    done, _ = await asyncio.wait({task}, timeout=10)
-                    assert done, f"{action.__name__}: a task cancelled twice did not end"
-                    assert task.cancelled(), f"{action.__name__}, {turns} turns: {task.exception()!r}"
+                    await _ends_on_one_cancel(turns, action, again_after=gap)
         await asyncio.sleep(0.1)
         gc.collect()  # a task finished with an exception nobody retrieved is reported here
         await asyncio.sleep(0)
