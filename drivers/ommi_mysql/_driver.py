@@ -163,6 +163,8 @@ class _Cursor(Cursor):
 class MySQLConnection(AsyncConnection):
     """The adapter: one pooled asyncmy connection and a reusable cursor."""
 
+    closing_a_cursor_reads_the_rest = True  # the protocol cannot stop a result midway
+
     def __init__(self, conn: Any, pool: Any) -> None:
         self.conn = conn
         self.pool = pool  # the pool it came from, also while that pool is closing

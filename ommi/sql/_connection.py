@@ -31,7 +31,7 @@ import collections
 import concurrent.futures
 from collections.abc import Generator, Sequence
 from dataclasses import field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from ommi.driver import log_statement
 
@@ -137,6 +137,11 @@ class Connection(abc.ABC):
 
 class AsyncConnection(abc.ABC):
     """One connection of an asyncio database library: :class:`Connection` with ``async`` methods."""
+
+    closing_a_cursor_reads_the_rest: ClassVar[bool] = False
+    """Whether :meth:`close_cursor` of a result not read to its end reads (and drops) the rest
+    of it, as MySQL's protocol must. A stream left early on a connection of its own then
+    closes the connection instead: opening another costs less than reading an unknown rest."""
 
     @abc.abstractmethod
     async def execute(self, sql: str, params: Sequence[Any]) -> int: ...

@@ -133,6 +133,10 @@ class Link(abc.ABC):
     async def release(self, reusable: bool) -> None:
         """Hand the connection back (``reusable``: no transaction is left open on it)."""
 
+    def abandon(self) -> None:  # noqa: B027 - most libraries close a cursor cheaply
+        """Give the connection up, unusable, instead of reading the rest of a stream left early,
+        where closing its cursor would read that rest (see ``closing_a_cursor_reads_the_rest``)."""
+
     @property
     @abc.abstractmethod
     def usable(self) -> bool:
@@ -312,7 +316,7 @@ class SQLDriver(Driver):
                 reusable = False  # cancelled during the rollback: still handed back, dropped
                 raise
             finally:
-                await link.release(reusable)
+                await link.release(reusable and link.usable)
 
     # -- transactions ------------------------------------------------------------
 
@@ -1530,6 +1534,13 @@ async def _batches(
             yield batch
             if stream.done:
                 break
+    except GeneratorExit:
+        if lock is None and not stream.done:
+            # left early, on a connection of its own: where closing the cursor reads the
+            # rest of the result (MariaDB: 0.3 ms per 1,000 rows here, against 0.5 ms to open
+            # a connection), the connection is given up instead
+            link.abandon()
+        raise
     finally:
         if not stream.done and link.usable:
             async with guard:
@@ -1743,6 +1754,7 @@ class _AsyncLink(Link):
     def __init__(self, driver: AsyncSQLDriver, held: Held) -> None:
         self.driver = driver
         self.held = held
+        self.abandoned = False
 
     def run(self, op: Op[T], trace: Trace) -> Awaitable[T]:
         return drive_async(self.held, op, self.driver.backend, trace)  # (no coroutine frame of its own)
@@ -1785,9 +1797,13 @@ class _AsyncLink(Link):
     async def release(self, reusable: bool) -> None:
         await self.driver.give_back(self.held.conn, reusable)
 
+    def abandon(self) -> None:
+        if self.held.conn.closing_a_cursor_reads_the_rest:
+            self.abandoned = True
+
     @property
     def usable(self) -> bool:
-        return self.driver.connection_usable(self.held.conn)
+        return not self.abandoned and self.driver.connection_usable(self.held.conn)
 
 
 class AsyncSQLDriver(SQLDriver):
