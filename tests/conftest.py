@@ -14,11 +14,9 @@ declared capability fails the run (see ``pytest_runtest_logreport``).
 from __future__ import annotations
 
 import contextlib
-import gc
 import importlib
 import os
 import pkgutil
-import warnings
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar, cast
 
@@ -80,25 +78,6 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 @pytest.fixture(scope="session", params=selected_backends())
 def ommi_url(request: pytest.FixtureRequest) -> Iterator[str]:
     yield backend_url(request.param)
-
-
-@pytest.fixture(autouse=True)
-def _known_library_warnings(request: pytest.FixtureRequest) -> Iterator[None]:
-    # A backend module may name warnings that come from a known defect of its
-    # database library (tests/backends/mongodb.py); ignored once its server runs.
-    # Inside pytest's per-test warning filters, so ahead of ``filterwarnings = error``.
-    known_here = False
-    for key, url in list(_resources.items()):
-        known = getattr(BACKENDS.get(key.removeprefix("backend:")), "known_warnings", None)
-        for message, category in known(url) if known else ():
-            warnings.filterwarnings("ignore", message, category)
-            known_here = True
-    yield
-    backend = getattr(getattr(request.node, "callspec", None), "params", {}).get("ommi_url")
-    if known_here and backend is not None and getattr(BACKENDS[backend], "known_warnings", None):
-        # what such a test left for the garbage collector goes now, while the filters
-        # hold, not in a later test (other test directories do not have them)
-        gc.collect()
 
 
 def only_with(name: str) -> pytest.MarkDecorator:

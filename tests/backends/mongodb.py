@@ -21,23 +21,29 @@ NAME = "mongodb"
 DATABASE = "ommi_test"
 
 
-def known_warnings(url: str) -> list[tuple[str, type[Warning]]]:
+_ports: list[int] = []  # of the servers this process's tests use
+
+
+def known_warnings() -> list[tuple[str, type[Warning]]]:
     """Warnings from a known defect of the database library, ignored while the tests run.
 
     PyMongo 4.20 does not close the socket of a connection it is opening when the
     task is cancelled meanwhile (upstream PYTHON-5867); Python closes it when it is
     collected, with a ``ResourceWarning``. The cancellation tests cancel tasks at
-    every point, so they meet it. The filter matches only sockets to this server,
-    which only PyMongo opens; docs/backends/mongodb.md says so.
+    every point, so they meet it. The filter matches only sockets to the servers
+    the tests use, which only PyMongo opens; docs/backends/mongodb.md says so.
+    Applied by the repository's root conftest.py, in every test directory: a
+    socket may be collected during a later test.
     """
-    port = urlsplit(url).port
-    return [(rf"unclosed <socket\.socket .*raddr=\('[^']*', {port}\)>", ResourceWarning)]
+    return [(rf"unclosed <socket\.socket .*raddr=\('[^']*', {port}\)>", ResourceWarning) for port in _ports]
 
 
 @contextlib.contextmanager
 def server() -> Iterator[str]:
     if os.environ.get("OMMI_TEST_MONGODB_URL"):
-        yield os.environ["OMMI_TEST_MONGODB_URL"]
+        url = os.environ["OMMI_TEST_MONGODB_URL"]
+        _ports.append(urlsplit(url).port or 27017)
+        yield url
         return
     try:
         from secantus import SecantusDBServer
@@ -54,7 +60,9 @@ def server() -> Iterator[str]:
         shutil.rmtree(storage, ignore_errors=True)
         raise RuntimeError(f"cannot start the secantusdb test server: {exc}") from exc
     try:
-        yield srv.uri.rstrip("/") + "/" + DATABASE
+        url = srv.uri.rstrip("/") + "/" + DATABASE
+        _ports.append(urlsplit(url).port or 27017)
+        yield url
     finally:
         srv.stop()
         shutil.rmtree(storage, ignore_errors=True)
