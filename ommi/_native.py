@@ -159,6 +159,11 @@ def cancel_watch() -> tuple[asyncio.Task[Any] | None, int]:
     return task, (task.cancelling() if task is not None else 0)
 
 
+def cancelled_since(task: asyncio.Task[Any] | None, before: int) -> bool:
+    """Whether the task was cancelled since :func:`cancel_watch` gave ``task, before``."""
+    return task is not None and task.cancelling() > before
+
+
 def raise_swallowed_cancel(task: asyncio.Task[Any] | None, before: int) -> None:
     """Raise ``CancelledError`` if the task was cancelled since :func:`cancel_watch` and nobody raised it.
 
@@ -169,7 +174,7 @@ def raise_swallowed_cancel(task: asyncio.Task[Any] | None, before: int) -> None:
     says so; raising it here, once the native call is done, keeps the task from
     going on as if it had not been cancelled.
     """
-    if task is not None and task.cancelling() > before:
+    if cancelled_since(task, before):
         raise asyncio.CancelledError
 
 

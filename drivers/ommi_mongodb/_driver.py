@@ -1411,24 +1411,17 @@ class _PrimaryReads(_Ops, Statements):
         return self._read_db()[plan.collection]
 
 
-async def _to_the_end(action: Awaitable[T]) -> T:
-    """:func:`ommi.driver.to_the_end` for a transaction's commands.
-
-    A command of a transaction that was sent is completed by the server anyway. Abandoning
-    it half-way would send the transaction's abort while the server still runs the command;
-    a server may then keep the transaction open (seen on secantusdb: later writes to the same
-    documents failed with write conflicts, or waited for it without end). So the command's
-    reply is awaited first, and the abort that follows the cancellation is the last word.
-    """
-    return await to_the_end(action)
-
-
 class _MongoTransaction(_Ops, DriverTransaction):
     """A client session with a multi-document transaction (snapshot reads, majority commit).
 
     Each statement runs to its end even if the task is cancelled while the server works on
-    it (see ``_to_the_end``); the cancellation then reaches the caller, and the block's
-    rollback aborts the transaction.
+    it (``to_the_end``); the cancellation then reaches the caller, and the block's rollback
+    aborts the transaction. A command of a transaction that was sent is completed by the
+    server anyway. Abandoning it half-way would send the transaction's abort while the
+    server still runs the command; a server may then keep the transaction open (seen on
+    secantusdb: later writes to the same documents failed with write conflicts, or waited
+    for it without end). So the command's reply is awaited first, and the abort that
+    follows the cancellation is the last word.
     """
 
     def __init__(self, driver: MongoDBDriver, session: AsyncClientSession) -> None:
@@ -1436,40 +1429,40 @@ class _MongoTransaction(_Ops, DriverTransaction):
         self._session = session
 
     async def insert(self, stmt: Insert) -> None:
-        await _to_the_end(super().insert(stmt))
+        await to_the_end(super().insert(stmt))
 
     async def save(self, stmt: Save) -> int:
-        return await _to_the_end(super().save(stmt))
+        return await to_the_end(super().save(stmt))
 
     async def select(self, stmt: Select) -> list[Any]:
-        return await _to_the_end(super().select(stmt))
+        return await to_the_end(super().select(stmt))
 
     async def count(self, stmt: Select) -> int:
-        return await _to_the_end(super().count(stmt))
+        return await to_the_end(super().count(stmt))
 
     async def values(self, stmt: Values) -> list[tuple[Any, ...]]:
-        return await _to_the_end(super().values(stmt))
+        return await to_the_end(super().values(stmt))
 
     async def upsert(self, stmt: Upsert) -> None:
-        await _to_the_end(super().upsert(stmt))
+        await to_the_end(super().upsert(stmt))
 
     async def raw(self, stmt: Raw) -> list[Any]:
-        return await _to_the_end(super().raw(stmt))
+        return await to_the_end(super().raw(stmt))
 
     async def update(self, stmt: Update) -> int:
-        return await _to_the_end(super().update(stmt))
+        return await to_the_end(super().update(stmt))
 
     async def aggregate(self, stmt: Aggregate) -> list[tuple[Any, ...]]:
-        return await _to_the_end(super().aggregate(stmt))
+        return await to_the_end(super().aggregate(stmt))
 
     async def delete(self, stmt: Delete) -> int:
-        return await _to_the_end(super().delete(stmt))
+        return await to_the_end(super().delete(stmt))
 
     async def commit(self) -> None:
         session = self._session
         assert session is not None
         try:
-            await _to_the_end(session.commit_transaction())
+            await to_the_end(session.commit_transaction())
         except PyMongoError as exc:
             err = self._driver._errors.translate(exc, "cannot commit the MongoDB transaction")
             if not isinstance(err, (errors.ConnectionFailed, errors.IntegrityError)):
@@ -1483,6 +1476,6 @@ class _MongoTransaction(_Ops, DriverTransaction):
         assert session is not None
         try:
             with self._driver._errors("cannot roll back the MongoDB transaction"):
-                await _to_the_end(session.abort_transaction())
+                await to_the_end(session.abort_transaction())
         finally:
             await session.end_session()

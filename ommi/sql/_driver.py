@@ -46,6 +46,7 @@ from typing import Any, ClassVar, TypeVar, cast
 
 from ommi import errors
 from ommi._model import FieldInfo, ModelInfo
+from ommi._native import cancelled_since
 from ommi._predicates import any_of, key_predicate
 from ommi.driver import (
     URL,
@@ -219,10 +220,8 @@ class SQLDriver(Driver):
         ``uncancel()`` (cleanup after a cancel, or a task that goes on) is not this
         call's, and must not turn a genuine error (a duplicate key) into a cancellation.
         """
-        if watch is not None:
-            task, before = watch
-            if task is not None and task.cancelling() > before:
-                return asyncio.CancelledError()
+        if watch is not None and cancelled_since(*watch):
+            return asyncio.CancelledError()
         return self._translate(exc, context, model)
 
     def _translate(self, exc: BaseException, context: str = "", model: type | None = None) -> errors.OmmiError:
@@ -1876,7 +1875,7 @@ class AsyncSQLDriver(SQLDriver):
             raise self.connection_failed(exc, f"cannot connect to {self.url.render()}") from exc
         finally:
             self._waiting -= 1
-        if task is not None and task.cancelling() > before:
+        if cancelled_since(task, before):
             # cancelled while the library opened the connection, and it swallowed the
             # cancellation (see raise_swallowed_cancel): hand the connection back, then raise
             await self.release_connection(conn, True)
