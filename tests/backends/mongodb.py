@@ -24,6 +24,19 @@ DATABASE = "ommi_test"
 _ports: list[int] = []  # of the servers this process's tests use
 
 
+def reports_conflicts_as_duplicates(url: str) -> bool:
+    """Whether ``url`` is the secantusdb server these tests started (not ``OMMI_TEST_MONGODB_URL``).
+
+    Seen on secantusdb 0.7.0b3, about once in 10-20 runs of the concurrent transfers
+    test: a transaction replacing a document whose unique field it left unchanged, while
+    another transaction wrote the same document, fails with E11000 (a duplicate of the
+    document's own value) where MongoDB reports a WriteConflict (code 112, labelled
+    TransientTransactionError). ommi rightly reports a duplicate key as an
+    ``IntegrityError``; a test that retries conflicts retries this one too, here only.
+    """
+    return url.startswith("mongodb") and not os.environ.get("OMMI_TEST_MONGODB_URL")
+
+
 def known_warnings() -> list[tuple[str, type[Warning]]]:
     """Warnings from a known defect of the database library, ignored while the tests run.
 
