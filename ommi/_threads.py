@@ -74,11 +74,17 @@ class _Call:
     (the task's wake-up) right away, on the loop's thread; a cancellation schedules them
     with ``call_soon``, as ``asyncio.Future`` does. (One object per call, not a call plus
     an ``asyncio.Future``: every statement pays for what is built here.)
+
+    Awaiting the call hands its value over to the awaiting task: the call keeps no
+    reference to it afterwards (``result()`` then raises ``InvalidStateError``). The task
+    runs on from inside :meth:`resolve`, often up to its next statement; a value the
+    call still held would live on until then, and the rows of a large read would be
+    freed in the way of that next statement, while its worker waits for the GIL.
     """
 
     __slots__ = (
-        "_asyncio_future_blocking", "_callbacks", "_cancelled", "_done", "_error", "_loop", "_result",
-        "args", "context", "fn", "kwargs", "wake", "worker",
+        "_asyncio_future_blocking", "_callbacks", "_cancelled", "_done", "_error", "_loop", "_outcome",
+        "_result", "_taken", "args", "context", "fn", "kwargs", "wake", "worker",
     )
 
     def __init__(
@@ -94,9 +100,11 @@ class _Call:
         # server a statement runs on, named for the statement log, is one)
         self.context = contextvars.copy_context()
         self._loop = loop
-        self._done = self._cancelled = self._asyncio_future_blocking = False
+        self._done = self._cancelled = self._asyncio_future_blocking = self._taken = False
         self._result: Any = None
         self._error: BaseException | None = None
+        # (result, error), set by the worker's thread for resolve() on the loop's thread
+        self._outcome: tuple[Any, BaseException | None] | None = None
         self._callbacks: list[tuple[Callable[[Any], object], contextvars.Context | None]] = []
 
     def get_loop(self) -> asyncio.AbstractEventLoop:
@@ -113,6 +121,8 @@ class _Call:
             raise self._error
         if not self._done:
             raise asyncio.InvalidStateError("the call has not finished")
+        if self._taken:
+            raise asyncio.InvalidStateError("the call's value was handed to the task that awaited it")
         return self._result
 
     def exception(self) -> BaseException | None:
@@ -148,13 +158,17 @@ class _Call:
             self._loop.call_soon(fn, self, context=context)
         return True
 
-    def resolve(self, result: Any, error: BaseException | None) -> None:
-        """Set the outcome and resume the waiting task now (on the loop's thread)."""
+    def resolve(self) -> None:
+        """Take the outcome the worker posted and resume the waiting task now (on the loop's thread).
+
+        (No local variable holds the value while the task runs on: see the class docstring.)
+        """
         if self._done:  # the awaiting task was cancelled
+            self._outcome = None
             return
         self._done = True
-        self._result = result
-        self._error = error
+        self._result, self._error = self._outcome  # type: ignore[misc]
+        self._outcome = None
         callbacks, self._callbacks = self._callbacks, []
         for fn, context in callbacks:
             try:
@@ -171,7 +185,10 @@ class _Call:
         if not self._done:
             self._asyncio_future_blocking = True
             yield self
-        return self.result()
+        if self._error is not None or not self._done or self._taken:
+            return self.result()  # raises
+        result, self._result, self._taken = self._result, None, True  # handed over (see the class docstring)
+        return result
 
     __iter__ = __await__
 
@@ -183,7 +200,7 @@ class _Wake:
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self.outcomes: collections.deque[tuple[_Call, Any, BaseException | None]] = collections.deque()
+        self.outcomes: collections.deque[_Call] = collections.deque()
         self.fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
         try:
             loop.add_reader(self.fd, self.drain)
@@ -192,9 +209,9 @@ class _Wake:
             self.fd = -1
             raise
 
-    def post(self, call: _Call, result: Any, error: BaseException | None) -> None:
-        """Hand an outcome to the loop (on the worker's thread)."""
-        self.outcomes.append((call, result, error))
+    def post(self, call: _Call) -> None:
+        """Hand a call whose outcome is set to the loop (on the worker's thread)."""
+        self.outcomes.append(call)
         try:  # noqa: SIM105 - not contextlib.suppress: its three calls cost every statement (here and in drain)
             os.eventfd_write(self.fd, 1)
         except OSError:  # closed with its loop: nobody is left to receive it
@@ -210,8 +227,7 @@ class _Wake:
         # call at once, and the loop must get its turn in between
         outcomes = self.outcomes
         for _ in range(len(outcomes)):
-            call, result, error = outcomes.popleft()
-            call.resolve(result, error)
+            outcomes.popleft().resolve()
 
     def close(self) -> None:
         """Stop watching and close the descriptor (once no worker can signal it any more).
@@ -335,12 +351,19 @@ class ThreadWorker(Generic[C]):
                 error = _deliverable(exc)
             with self._lock:
                 self._current = None
+            # the outcome travels on the call only: this thread keeps nothing of it (the
+            # rows, or an error with the frames of its traceback), so what the task drops
+            # is freed then and there, not kept until this worker's next call and freed
+            # by this thread in the way of that call (nor kept for good by an idle worker)
+            call._outcome = (result, error)
+            result = error = None
             if call.wake is not None:
-                call.wake.post(call, result, error)
+                call.wake.post(call)
             else:
                 # a closed event loop refuses the outcome: nobody is left to receive it
                 with contextlib.suppress(RuntimeError):
-                    call._loop.call_soon_threadsafe(call.resolve, result, error)
+                    call._loop.call_soon_threadsafe(call.resolve)
+            call = None
         conn, self._conn = self._conn, None
         if conn is not None:
             with contextlib.suppress(Exception):  # the thread is ending; a failed close loses nothing

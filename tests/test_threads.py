@@ -12,6 +12,7 @@ import asyncio
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -50,6 +51,31 @@ async def test_calls_run_in_order_on_one_thread(worker: ThreadWorker[Any]) -> No
     assert results == [n * 10 for n in range(20)]
     assert [n for n, _ in seen] == list(range(20))
     assert len({ident for _, ident in seen}) == 1 and seen[0][1] != threading.get_ident()
+
+
+class _Rows(list[int]):
+    """A value a weak reference can watch (a plain list cannot)."""
+
+
+async def test_a_value_is_freed_as_soon_as_the_awaiting_task_drops_it(worker: ThreadWorker[Any]) -> None:
+    # Neither the worker (idle until its next call) nor the call object (alive while the
+    # task runs on from inside its wake-up) may keep the value: the rows of a large read
+    # would stay in memory, then be freed in the way of the next statement
+    submitted = lambda: worker.submit(lambda conn: _Rows(range(1000)))  # noqa: E731 - the two ways to await
+    called = lambda: worker.call(lambda conn: _Rows(range(1000)))  # noqa: E731
+    for awaited in (submitted, called):
+        rows = await awaited()
+        assert rows == list(range(1000))
+        watch = weakref.ref(rows)
+        del rows
+        assert watch() is None
+
+
+async def test_a_call_hands_its_value_over_to_the_task_that_awaits_it(worker: ThreadWorker[Any]) -> None:
+    call = worker.submit(lambda conn: 42)
+    assert await call == 42
+    with pytest.raises(asyncio.InvalidStateError, match="handed to the task"):
+        call.result()  # type: ignore[attr-defined]
 
 
 async def test_a_function_raising_stop_iteration_fails_the_call_instead_of_hanging(
