@@ -45,6 +45,7 @@ from dataclasses import field
 from typing import TYPE_CHECKING, Any, Generic, Protocol, Union, overload
 
 from ommi import errors
+from ommi._fields import Kind, make_checker
 
 if TYPE_CHECKING:
     from dataclasses import dataclass
@@ -54,7 +55,6 @@ if TYPE_CHECKING:
     # ``Compare`` or ``FieldRef`` while user code gets ``Compare[User]``.
     from typing_extensions import TypeVar
 
-    from ommi._fields import Kind
     from ommi._model import FieldInfo
 
     M = TypeVar("M", covariant=True, default=Any)  # noqa: PLC0105 - reads as "model" in signatures
@@ -216,8 +216,6 @@ class TextCase:
     @property
     def kind(self) -> Kind:
         """Always text."""
-        from ommi._fields import Kind
-
         return Kind.STR
 
 
@@ -556,8 +554,6 @@ _LITERAL_KINDS: dict[type, str] = {int: "int", float: "float"}
 
 
 def _number_kind(value: Any) -> Kind | None:
-    from ommi._fields import Kind
-
     if isinstance(value, bool):
         return None
     for cls, name in _LITERAL_KINDS.items():
@@ -570,8 +566,6 @@ def _number_kind(value: Any) -> Kind | None:
 
 
 def _result_kind(left: Kind, right: Kind, shown: str) -> Kind:
-    from ommi._fields import Kind
-
     for kind, side in ((left, "left"), (right, "right")):
         if kind.value not in _NUMERIC_NAMES:
             raise errors.QueryError(f"{shown}: the {side} side is {_kind_name(kind)}; arithmetic needs numbers")
@@ -585,8 +579,6 @@ def _result_kind(left: Kind, right: Kind, shown: str) -> Kind:
 
 def _literal(kind: Kind, value: Any, shown: str) -> Value:
     """A plain value as an expression literal of ``kind`` (validated like a field of that kind)."""
-    from ommi._fields import make_checker
-
     checked = make_checker(kind, None, False, False, shown)(value)
     return Value(checked, kind)
 
@@ -620,8 +612,6 @@ def _same_model(left: Expr, right: Expr, shown: str) -> None:
 
 
 def _comparable_kinds(left: Expr, right: Expr, shown: str) -> None:
-    from ommi._fields import Kind
-
     lk, rk = expr_kind(left), expr_kind(right)
     if Kind.JSON in (lk, rk):
         raise errors.QueryError(f"{shown}: JSON fields cannot be compared")
@@ -661,17 +651,12 @@ def _compare_expr(left: Expr, op: Op, value: Any) -> CompareExpr[Any]:
             )
         _same_model(left, right, shown)
         _comparable_kinds(left, right, shown)
-    if op not in (Op.EQ, Op.NE):
-        from ommi._fields import Kind
-
-        if expr_kind(left) is Kind.JSON:
-            raise errors.QueryError(f"{shown}: JSON fields cannot be ordered")
+    if op not in (Op.EQ, Op.NE) and expr_kind(left) is Kind.JSON:
+        raise errors.QueryError(f"{shown}: JSON fields cannot be ordered")
     return CompareExpr(left, op, right)
 
 
 def _text_expr(node: Expr, what: str) -> None:
-    from ommi._fields import Kind
-
     if expr_kind(node) is not Kind.STR:
         raise errors.QueryError(f"{render_expr(node)}.{what}() works on text, not {_kind_name(expr_kind(node))}")
 
@@ -856,8 +841,6 @@ class FieldRef(_Operand[M, T]):
         return Compare(self.field, op, self._value(value))
 
     def _comparable(self, what: str) -> None:
-        from ommi._fields import Kind
-
         if self.info.kind is Kind.JSON:
             raise errors.QueryError(f"{self!r} is a JSON field: {what} is not supported on it")
 
@@ -957,8 +940,6 @@ class FieldRef(_Operand[M, T]):
         return Between(self.field, self._value(low), self._value(high))
 
     def _text(self, what: str, value: Any) -> str:
-        from ommi._fields import Kind
-
         if self.info.kind is not Kind.STR:
             raise errors.QueryError(f"{self!r}.{what}() works on str fields, not {self.info.kind.value}")
         if not isinstance(value, str):
@@ -1043,11 +1024,11 @@ class AggRef(Generic[M, T]):
             raise errors.QueryError(f"{func.value}() takes a model field such as Order.amount, not {field!r}")
         if field is None and func is not AggFunc.COUNT:
             raise errors.QueryError(f"{func.value}() needs a field")
-        if field is not None and func in (AggFunc.SUM, AggFunc.AVG):
-            from ommi._fields import Kind
-
-            if field.info.kind not in (Kind.INT, Kind.FLOAT, Kind.DECIMAL):
-                raise errors.QueryError(f"{func.value}({field!r}) needs a numeric field, not {field.info.kind.value}")
+        if (
+            field is not None and func in (AggFunc.SUM, AggFunc.AVG)
+            and field.info.kind not in (Kind.INT, Kind.FLOAT, Kind.DECIMAL)
+        ):
+            raise errors.QueryError(f"{func.value}({field!r}) needs a numeric field, not {field.info.kind.value}")
         self.node = Agg(func, field.field if field is not None else None)
 
     def __repr__(self) -> str:
@@ -1059,8 +1040,6 @@ class AggRef(Generic[M, T]):
 
     def check(self, value: Any) -> Any:
         """Validate a value compared with this aggregate."""
-        from ommi._fields import Kind
-
         agg = self.node
         if agg.func in (AggFunc.COUNT, AggFunc.COUNT_DISTINCT) or agg.field is None:
             if isinstance(value, int) and not isinstance(value, bool):
