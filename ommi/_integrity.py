@@ -124,3 +124,17 @@ def _referrers(info: ModelInfo) -> Iterable[tuple[ModelInfo, FieldInfo, FieldInf
 
 def _get(row: Any, name: str) -> Any:
     return row.get(name) if isinstance(row, dict) else getattr(row, name)
+
+
+class ReferenceChecks:
+    """The checks above, for a driver whose database does not enforce ``ReferenceTo``.
+
+    ``Runtime.references`` holds this class for such a driver (``None`` otherwise):
+    the module is loaded once, when the connection is made, rather than by an
+    import statement in each write, which would run the import machinery on every
+    call (and nobody else pays the millisecond this module costs at import).
+    """
+
+    check_references = staticmethod(check_references)
+    check_unreferenced = staticmethod(check_unreferenced)
+

@@ -367,18 +367,16 @@ class Query(Generic[M]):
             else:
                 pairs.append((f.ref.field, f.check_write(value)))
         stmt = Update(self._select.model, self._select.where, tuple(pairs))
-        check = self._scope.runtime.check_references
-        if check and (computed := [f.name for f in computed_refs]):
+        refs = self._scope.runtime.references
+        if refs is not None and (computed := [f.name for f in computed_refs]):
             raise errors.UnsupportedError(
                 f"{info.cls.__name__}.{computed[0]} refers to another model, and on this backend ommi checks "
                 "references itself, which it cannot do for a value the database computes: set a value"
             )
 
         async def run(stmts: Statements) -> int:
-            if check:  # a backend without foreign keys: ommi checks references
-                from ommi._integrity import check_references
-
-                await check_references(stmts, stmt.model, [{f.name: v for f, v in stmt.values}])
+            if refs is not None:  # a backend without foreign keys: ommi checks references
+                await refs.check_references(stmts, stmt.model, [{f.name: v for f, v in stmt.values}])
             return await stmts.update(stmt)
 
         return self._scope.primary().action(run, *self._call("update"))
@@ -388,13 +386,11 @@ class Query(Generic[M]):
         """Delete every matching row; yields the number of rows deleted."""
         self._unpaged("delete")
         stmt = Delete(self._select.model, self._select.where)
-        check = self._scope.runtime.check_references
+        refs = self._scope.runtime.references
 
         async def run(stmts: Statements) -> int:
-            if check:  # a backend without foreign keys: ommi checks references
-                from ommi._integrity import check_unreferenced
-
-                await check_unreferenced(stmts, stmt.model, stmt.where)
+            if refs is not None:  # a backend without foreign keys: ommi checks references
+                await refs.check_unreferenced(stmts, stmt.model, stmt.where)
             return await stmts.delete(stmt)
 
         return self._scope.primary().action(run, *self._call("delete"))

@@ -31,6 +31,7 @@ from ommi.driver import Driver, DriverTransaction, Statements, load_driver, pars
 from ommi.query import Condition, Delete, FieldRef, Insert, Raw, Save, Select, Upsert
 
 if TYPE_CHECKING:
+    from ommi._integrity import ReferenceChecks
     from ommi._migrations import Migrations
 
 __all__ = ["MigrationTransaction", "Ommi", "Runtime", "Scope", "Session", "Transaction"]
@@ -44,7 +45,7 @@ DEFAULT_URL = "sqlite://"
 class Runtime:
     """What an ``Ommi`` and all its transactions share."""
 
-    __slots__ = ("check_references", "driver", "events", "log_values", "statement_hooks")
+    __slots__ = ("driver", "events", "log_values", "references", "statement_hooks")
 
     def __init__(self, driver: Driver) -> None:
         self.driver = driver
@@ -52,7 +53,11 @@ class Runtime:
         self.events = Hooks()
         self.log_values = False
         # drivers that don't enforce ReferenceTo get it checked by ommi
-        self.check_references = not driver.supports("foreign_keys")
+        self.references: type[ReferenceChecks] | None = None
+        if not driver.supports("foreign_keys"):
+            from ommi._integrity import ReferenceChecks
+
+            self.references = ReferenceChecks
 
 
 class Scope:
@@ -227,10 +232,8 @@ class _Session:
                     await fire(rt.events, "before_add", batch_model, batch)
             related = False
             for batch_model, batch in groups:
-                if rt.check_references:
-                    from ommi._integrity import check_references
-
-                    await check_references(stmts, batch_model, batch)
+                if rt.references is not None:
+                    await rt.references.check_references(stmts, batch_model, batch)
                 info = get_model_info(batch_model)
                 related = related or bool(info.relations)
                 fresh = self._keyless(info, batch)
@@ -273,10 +276,8 @@ class _Session:
 
         async def run(stmts: Statements) -> list[M]:
             for stmt in stmts_of:
-                if rt.check_references:
-                    from ommi._integrity import check_references
-
-                    await check_references(stmts, stmt.model, list(stmt.instances))
+                if rt.references is not None:
+                    await rt.references.check_references(stmts, stmt.model, list(stmt.instances))
                 await stmts.upsert(stmt)
                 self._scope.bind(stmt.model, list(stmt.instances))
             return list(models)
@@ -373,10 +374,8 @@ class _Session:
                 for batch_model, batch in groups:
                     await fire(rt.events, "before_save", batch_model, batch)
             for batch_model, batch in groups:
-                if rt.check_references:
-                    from ommi._integrity import check_references
-
-                    await check_references(stmts, batch_model, batch)
+                if rt.references is not None:
+                    await rt.references.check_references(stmts, batch_model, batch)
                 await stmts.save(Save(batch_model, tuple(batch)))
             if model_hooks or rt.events:
                 for batch_model, batch in groups:
@@ -403,10 +402,8 @@ class _Session:
             for batch_model, batch in groups:
                 info = get_model_info(batch_model)
                 where = any_of([key_predicate(info, info.key_of(m)) for m in batch])
-                if rt.check_references:
-                    from ommi._integrity import check_unreferenced
-
-                    await check_unreferenced(stmts, batch_model, where)
+                if rt.references is not None:
+                    await rt.references.check_unreferenced(stmts, batch_model, where)
                 total += await stmts.delete(Delete(batch_model, where))
             if model_hooks or rt.events:
                 for batch_model, batch in groups:
