@@ -15,11 +15,15 @@ from ommi._model import ModelInfo, get_model_info
 from ommi.query import (
     AggCompare,
     And,
+    Between,
     Compare,
     CompareExpr,
     Condition,
     Field,
     FieldRef,
+    In,
+    IsNull,
+    Like,
     LikeExpr,
     Not,
     Op,
@@ -143,8 +147,21 @@ def any_of(preds: Sequence[Predicate]) -> Predicate:
     return preds[0] if len(preds) == 1 else Or(tuple(preds))
 
 
+# predicates about one field of one model and nothing else: find() of one of them needs no walk
+_ONE_FIELD = frozenset({Compare, Between, In, IsNull, Like})
+
+
 def select_from(args: tuple[Any, ...]) -> Select:
     """The :class:`Select` that ``find(*args)`` means: one model class and predicates, ANDed."""
+    if len(args) == 1:
+        # the commonest calls, find(User) and find(User.age >= 18), without the general walk
+        # below (what it would give: a leaf is one level deep and names only its own model)
+        (arg,) = args
+        if type(arg) in _ONE_FIELD:
+            return Select(arg.field.model, arg)
+        if isinstance(arg, type):
+            get_model_info(arg)
+            return Select(arg, None)
     model: type | None = None
     preds: list[Predicate] = []
     for arg in args:

@@ -253,7 +253,8 @@ class Query(Generic[M]):
 
     def _plain(self, what: str) -> None:
         spec = self._spec
-        if spec.group_by or spec.having is not None or any(isinstance(o, AggOrder) for o in spec.orders):
+        orders = spec.orders
+        if spec.group_by or spec.having is not None or (orders and any(isinstance(o, AggOrder) for o in orders)):
             raise errors.QueryError(f"{what}() cannot follow group_by()/having()/aggregate ordering: use aggregate()")
 
     async def _loaded(self, stmts: Statements, select: Select) -> list[Any]:

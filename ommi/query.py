@@ -835,10 +835,12 @@ class FieldRef(_Operand[M, T]):
     def _ordered(self, op: Op, value: Any) -> Any:
         if value is None:
             raise errors.QueryError(f"{self!r} {op.value} None: use .is_null() / == None to test for NULL")
-        self._comparable(op.value)
+        info = self.info
+        if info.kind is Kind.JSON:  # (_comparable, written out: every filter with < <= > >= passes here)
+            self._comparable(op.value)
         if isinstance(value, (FieldRef, ExprRef)):
             return _compare_expr(self.field, op, value)
-        return Compare(self.field, op, self._value(value))
+        return Compare(self.field, op, info.check(value))
 
     def _comparable(self, what: str) -> None:
         if self.info.kind is Kind.JSON:

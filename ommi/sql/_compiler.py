@@ -412,6 +412,9 @@ class SQLCompiler:
         params: list[Any] = []
         where = self._shape(stmt.where, params)
         shape = ("count", stmt.model, where, *_page(stmt, params))
+        sql = self._cache.get(shape)  # (a hit builds no closure)
+        if sql is not None:
+            return sql, params
 
         def build() -> str:
             if stmt.limit is None and stmt.offset is None:
@@ -451,6 +454,9 @@ class SQLCompiler:
                 sets_shape.append(f.info)
         where = self._shape(stmt.where, params)
         shape = ("update", stmt.model, tuple(sets_shape), where)
+        sql = self._cache.get(shape)  # (a hit builds no closure)
+        if sql is not None:
+            return sql, params
 
         def build() -> str:
             w = _Walk(self.dialect, [], emit=True)
@@ -495,6 +501,9 @@ class SQLCompiler:
         """``DELETE FROM ... WHERE ...``."""
         params: list[Any] = []
         shape = ("delete", stmt.model, self._shape(stmt.where, params))
+        sql = self._cache.get(shape)  # (a hit builds no closure)
+        if sql is not None:
+            return sql, params
 
         def build() -> str:
             table = self.plan(stmt.model).table
