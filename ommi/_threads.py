@@ -394,7 +394,8 @@ class ThreadWorker(Generic[C]):
 
         :meth:`call` without its coroutine (the SQL base's path for every statement): what
         ``fn`` raises comes back as it is, untranslated. Cancelling the awaiting task
-        cancels the call (see :meth:`call`).
+        cancels the call (see :meth:`call`). Await it once: awaiting hands the value
+        over, and neither the call nor the worker keeps it afterwards.
 
         Raises:
             ConnectionFailed: the worker has stopped (closed, or its thread ended).
