@@ -78,6 +78,18 @@ async def test_a_call_hands_its_value_over_to_the_task_that_awaits_it(worker: Th
         call.result()  # type: ignore[attr-defined]
 
 
+async def test_asyncio_takes_a_submitted_call_as_it_takes_a_future(worker: ThreadWorker[Any]) -> None:
+    # gather, wait_for, shield and wait read the value with result() from their callbacks,
+    # not by awaiting: the hand-over to an awaiting task must leave them their value
+    assert list(await asyncio.gather(worker.submit(lambda conn: 1), worker.submit(lambda conn: 2))) == [1, 2]
+    assert await asyncio.wait_for(worker.submit(lambda conn: 3), 5) == 3
+    assert await asyncio.shield(worker.submit(lambda conn: 4)) == 4
+    done, _ = await asyncio.wait([asyncio.ensure_future(worker.submit(lambda conn: 5))])
+    assert [d.result() for d in done] == [5]
+    async with asyncio.timeout(5):
+        assert await worker.submit(lambda conn: 6) == 6
+
+
 async def test_a_function_raising_stop_iteration_fails_the_call_instead_of_hanging(
     worker: ThreadWorker[Any],
 ) -> None:
