@@ -28,7 +28,15 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from ommi import errors
 from ommi._adapters import NO_DEFAULT, unreadable_column, unreadable_value
 from ommi._fields import Kind
-from ommi._model import ColumnDecoder, ColumnEncoder, FieldInfo, ModelInfo, get_model_info, infos_in_dependency_order
+from ommi._model import (
+    ColumnDecoder,
+    ColumnEncoder,
+    FieldInfo,
+    ModelInfo,
+    columns_of,
+    get_model_info,
+    infos_in_dependency_order,
+)
 from ommi._native import (
     ErrorRule,
     NativeErrors,
@@ -71,6 +79,7 @@ __all__ = [
     "aggregate_fields",
     "available_drivers",
     "cancel_watch",
+    "columns_of",
     "convert_value",
     "first_line",
     "flag",

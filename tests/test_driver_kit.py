@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "ommi-memory"
 
 
@@ -112,3 +114,76 @@ def test_rows_loader_skips_column_decoders_for_a_batch_that_needs_none() -> None
     failing = info.rows_loader([ColumnDecoder(one, picky), None], info.loader(decoders))
     assert [x.text for x in failing(coded)][5] == "ab"  # a test that fails leaves the batch to the decoder
     assert len(calls) == 10
+
+
+def test_columns_of_gives_the_columns_without_an_object_per_row_for_the_collector() -> None:
+    import gc
+
+    from ommi.driver import columns_of
+
+    rows = [(f"n{k}", k, k * 0.5) for k in range(10_000)]
+    assert columns_of(rows) == list(zip(*rows, strict=True))
+    assert columns_of(rows[:3], 2) == [("n0", "n1", "n2"), (0, 1, 2)]
+    assert columns_of([]) == []
+    with pytest.raises(IndexError):
+        columns_of([(1, 2), (3,)])
+    # zip(*rows) holds an iterator per row at once, each counted by the cyclic garbage
+    # collector: a bulk add of 100,000 rows ran some 130 collections more, and a full one
+    collections: list[int] = []
+
+    def count(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            collections.append(info["generation"])
+
+    threshold = gc.get_threshold()
+    gc.collect()
+    gc.set_threshold(100)
+    gc.callbacks.append(count)
+    try:
+        columns_of(rows)
+        by_columns = len(collections)
+        collections.clear()
+        list(zip(*rows, strict=True))
+        by_zip = len(collections)
+    finally:
+        gc.callbacks.remove(count)
+        gc.set_threshold(*threshold)
+    assert by_zip >= 50  # the measure sees the iterators...
+    assert by_columns <= 1  # ...and columns_of makes none
+
+
+def test_a_bulk_dump_makes_no_object_per_row_beyond_the_row_itself() -> None:
+    # the bulk dumper reads the rows' columns to check them a column at a time; reading them
+    # with zip(*rows) doubled the collections a bulk add of 100,000 rows ran (48 of its 263 ms)
+    import gc
+    from dataclasses import dataclass
+
+    from ommi import ModelCollection, ommi_model
+    from ommi.driver import model_info
+
+    @ommi_model(collection=ModelCollection("kit-bulk-dump"))
+    @dataclass
+    class Row:
+        name: str
+        n: int
+
+    dump = model_info(Row).bulk_dumper([None, None])
+    items = [Row(f"r{k}", k) for k in range(10_000)]
+    collections: list[int] = []
+
+    def count(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            collections.append(info["generation"])
+
+    threshold = gc.get_threshold()
+    gc.collect()
+    gc.set_threshold(100)
+    gc.callbacks.append(count)
+    try:
+        rows = dump(items)
+    finally:
+        gc.callbacks.remove(count)
+        gc.set_threshold(*threshold)
+    assert rows == [(f"r{k}", k) for k in range(10_000)]
+    # the rows themselves are 10,000 new objects: 100 collections at this threshold
+    assert len(collections) <= 110, f"{len(collections)} collections for 10,000 rows"

@@ -47,6 +47,7 @@ from ommi.driver import (
     NativeErrors,
     Option,
     SchemaChange,
+    columns_of,
     first_line,
     flag,
 )
@@ -513,7 +514,7 @@ class DuckDBDriver(BlockingSQLDriver):
         if len(rows) == 1:
             yield execute(plan.insert_all, rows[0])
         else:
-            yield execute(self._insert_plan(plan).bulk, [list(col) for col in zip(*rows, strict=True)])
+            yield execute(self._insert_plan(plan).bulk, [list(col) for col in columns_of(rows)])
 
     def after_given_keys(self, plan: ModelPlan, top: int) -> Op[None]:
         # user keys above the sequence push it forward
@@ -528,7 +529,7 @@ class DuckDBDriver(BlockingSQLDriver):
                 continue
             if len(set(picked)) != len(picked):  # twice within the rows being added
                 raise errors.IntegrityError.about(plan.info.cls, kind, names)
-            row = yield fetchone(sql, [list(col) for col in zip(*picked, strict=True)])
+            row = yield fetchone(sql, [list(col) for col in columns_of(picked)])
             if row and row[0]:
                 raise errors.IntegrityError.about(plan.info.cls, kind, names)
 

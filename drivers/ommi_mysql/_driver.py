@@ -35,7 +35,17 @@ from asyncmy.cursors import Cursor, SSCursor
 from asyncmy.errors import InterfaceError, MySQLError, NotSupportedError
 
 from ommi import errors
-from ommi.driver import NO_DEFAULT, URL, LiveColumn, LiveTable, ModelInfo, NativeErrors, Option, SchemaChange
+from ommi.driver import (
+    NO_DEFAULT,
+    URL,
+    LiveColumn,
+    LiveTable,
+    ModelInfo,
+    NativeErrors,
+    Option,
+    SchemaChange,
+    columns_of,
+)
 from ommi.sql import AsyncConnection, AsyncSQLDriver, IntegrityDetails, ModelPlan, Op
 from ommi.sql.commands import call, fetchall
 
@@ -289,7 +299,7 @@ def _column(conn: Any, values: Sequence[Any]) -> tuple[str, Sequence[Any]]:
 def _values_text(conn: Any, values: str, rows: Sequence[Sequence[Any]]) -> Iterator[str]:
     """The ``VALUES`` lists of a multi-row ``INSERT`` (``values`` is its one-row ``(%s, ...)``),
     as comma-separated texts of at most ``_STATEMENT_CHARS`` (a longer row alone)."""
-    columns = [_column(conn, c) for c in zip(*rows, strict=True)]
+    columns = [_column(conn, c) for c in columns_of(rows)]
     pieces = values.split("%s")
     assert len(pieces) == len(columns) + 1 or not rows, "one placeholder per column"
     template = pieces[0] + "".join(p + q for (p, _), q in zip(columns, pieces[1:], strict=False))

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from ommi import errors
 from ommi._fields import Kind
-from ommi._model import ColumnDecoder, FieldInfo, ModelInfo, get_model_info
+from ommi._model import ColumnDecoder, FieldInfo, ModelInfo, columns_of, get_model_info
 from ommi.driver import NO_DEFAULT, SchemaChange, _unreadable_field, aggregate_fields
 from ommi.query import (
     EXPR_TYPES,
@@ -95,11 +95,17 @@ def rows_decoder(codecs: Sequence[Codec], fields: Sequence[FieldInfo | None] = (
     named = [*fields, *([None] * (width - len(fields)))]
 
     def decode(rows: Iterable[Sequence[Any]]) -> Iterator[tuple[Any, ...]]:
-        columns: list[Sequence[Any]] = list(zip(*rows, strict=True))
-        if not columns:
+        if not isinstance(rows, (list, tuple)):
+            rows = list(rows)
+        if not rows:
             return iter(())
-        if len(columns) != width:
-            raise errors.QueryError(f"a fetched row has {len(columns)} values, not {width}")
+        try:
+            if len(rows[0]) != width:
+                raise IndexError
+            columns: list[Sequence[Any]] = list(columns_of(rows, width))
+        except IndexError:
+            shown = next(len(row) for row in rows if len(row) != width)
+            raise errors.QueryError(f"a fetched row has {shown} values, not {width}") from None
         changed = False
         for i, codec, needed in decoded:
             if needed is None or needed(columns[i]):

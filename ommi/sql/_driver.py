@@ -45,7 +45,7 @@ from collections.abc import (
 from typing import Any, ClassVar, TypeVar, cast
 
 from ommi import errors
-from ommi._model import FieldInfo, ModelInfo
+from ommi._model import FieldInfo, ModelInfo, columns_of
 from ommi._native import cancelled_since
 from ommi._predicates import any_of, key_predicate
 from ommi.driver import (
@@ -1199,7 +1199,7 @@ def _save_each(plan: ModelPlan, rows: list[tuple[Any, ...]]) -> Op[int | None]:
 
 def _save_set(sql: str, arrays: tuple[ArrayEncoder | None, ...], rows: list[tuple[Any, ...]]) -> Op[int]:
     # the rows' columns, each a list (DuckDB reads a tuple as a STRUCT)
-    params = [list(col) if a is None else a(list(col)) for a, col in zip(arrays, zip(*rows, strict=True), strict=True)]
+    params = [list(col) if a is None else a(list(col)) for a, col in zip(arrays, columns_of(rows), strict=True)]
     return int((yield cmd.execute(sql, params)))
 
 
