@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -116,9 +119,28 @@ def test_rows_loader_skips_column_decoders_for_a_batch_that_needs_none() -> None
     assert len(calls) == 10
 
 
-def test_columns_of_gives_the_columns_without_an_object_per_row_for_the_collector() -> None:
-    import gc
+@contextlib.contextmanager
+def _collections(threshold: int = 100) -> Iterator[list[int]]:
+    """The cyclic garbage collector's collections while the block runs (their generations),
+    with a collection due every ``threshold`` new container objects."""
+    seen: list[int] = []
 
+    def count(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            seen.append(info["generation"])
+
+    before = gc.get_threshold()
+    gc.collect()
+    gc.set_threshold(threshold)
+    gc.callbacks.append(count)
+    try:
+        yield seen
+    finally:
+        gc.callbacks.remove(count)
+        gc.set_threshold(*before)
+
+
+def test_columns_of_gives_the_columns_without_an_object_per_row_for_the_collector() -> None:
     from ommi.driver import columns_of
 
     rows = [(f"n{k}", k, k * 0.5) for k in range(10_000)]
@@ -129,33 +151,17 @@ def test_columns_of_gives_the_columns_without_an_object_per_row_for_the_collecto
         columns_of([(1, 2), (3,)])
     # zip(*rows) holds an iterator per row at once, each counted by the cyclic garbage
     # collector: a bulk add of 100,000 rows ran some 130 collections more, and a full one
-    collections: list[int] = []
-
-    def count(phase: str, info: dict[str, int]) -> None:
-        if phase == "start":
-            collections.append(info["generation"])
-
-    threshold = gc.get_threshold()
-    gc.collect()
-    gc.set_threshold(100)
-    gc.callbacks.append(count)
-    try:
-        columns_of(rows)
-        by_columns = len(collections)
-        collections.clear()
+    with _collections() as by_zip:
         list(zip(*rows, strict=True))
-        by_zip = len(collections)
-    finally:
-        gc.callbacks.remove(count)
-        gc.set_threshold(*threshold)
-    assert by_zip >= 50  # the measure sees the iterators...
-    assert by_columns <= 1  # ...and columns_of makes none
+    with _collections() as by_columns:
+        columns_of(rows)
+    assert len(by_zip) >= 50  # the measure sees the iterators...
+    assert len(by_columns) <= 1  # ...and columns_of makes none
 
 
 def test_a_bulk_dump_makes_no_object_per_row_beyond_the_row_itself() -> None:
     # the bulk dumper reads the rows' columns to check them a column at a time; reading them
     # with zip(*rows) doubled the collections a bulk add of 100,000 rows ran (48 of its 263 ms)
-    import gc
     from dataclasses import dataclass
 
     from ommi import ModelCollection, ommi_model
@@ -169,21 +175,8 @@ def test_a_bulk_dump_makes_no_object_per_row_beyond_the_row_itself() -> None:
 
     dump = model_info(Row).bulk_dumper([None, None])
     items = [Row(f"r{k}", k) for k in range(10_000)]
-    collections: list[int] = []
-
-    def count(phase: str, info: dict[str, int]) -> None:
-        if phase == "start":
-            collections.append(info["generation"])
-
-    threshold = gc.get_threshold()
-    gc.collect()
-    gc.set_threshold(100)
-    gc.callbacks.append(count)
-    try:
+    with _collections() as seen:
         rows = dump(items)
-    finally:
-        gc.callbacks.remove(count)
-        gc.set_threshold(*threshold)
     assert rows == [(f"r{k}", k) for k in range(10_000)]
     # the rows themselves are 10,000 new objects: 100 collections at this threshold
-    assert len(collections) <= 110, f"{len(collections)} collections for 10,000 rows"
+    assert len(seen) <= 110, f"{len(seen)} collections for 10,000 rows"
