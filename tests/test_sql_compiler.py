@@ -170,3 +170,19 @@ def test_sqlite_rebuilds_a_table_to_make_a_field_required() -> None:
     ]
     insert, params = statements[4]
     assert "COALESCE(`note`, ?)" in insert and params == ("-",)
+
+
+def test_decoding_rows_refuses_a_row_of_another_width_wherever_it_is() -> None:
+    # a driver's defect, named rather than decoded into wrong columns or cut short
+    import pytest
+
+    from ommi import errors
+    from ommi.sql._compiler import rows_decoder
+
+    decode = rows_decoder([None, None])
+    assert list(decode([(1, "a"), (2, "b")])) == [(1, "a"), (2, "b")]
+    assert list(decode(iter([(1, "a")]))) == [(1, "a")]
+    assert list(decode([])) == []
+    for rows, shown in (([(1,), (2, "b")], 1), ([(1, "a"), (2,)], 1), ([(1, "a"), (2, "b", 3)], 3)):
+        with pytest.raises(errors.QueryError, match=f"a fetched row has {shown} values, not 2"):
+            list(decode(rows))
