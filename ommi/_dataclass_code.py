@@ -22,7 +22,7 @@ def _init_3_2(self, _ommi_field_0, _ommi_field_1, _ommi_field_2):
     self._ommi_field_2 = _ommi_factory_2() if _ommi_field_2 is _ommi_has_factory else _ommi_field_2
 
 
-def _init_25_24(self, _ommi_field_0, _ommi_field_1, _ommi_field_2, _ommi_field_3, _ommi_field_4, _ommi_field_5, _ommi_field_6, _ommi_field_7, _ommi_field_8, _ommi_field_9, _ommi_field_10, _ommi_field_11, _ommi_field_12, _ommi_field_13, _ommi_field_14, _ommi_field_15, _ommi_field_16, _ommi_field_17, _ommi_field_18, _ommi_field_19, _ommi_field_20, _ommi_field_21, _ommi_field_22, _ommi_field_23, _ommi_field_24):
+def _init_21_20(self, _ommi_field_0, _ommi_field_1, _ommi_field_2, _ommi_field_3, _ommi_field_4, _ommi_field_5, _ommi_field_6, _ommi_field_7, _ommi_field_8, _ommi_field_9, _ommi_field_10, _ommi_field_11, _ommi_field_12, _ommi_field_13, _ommi_field_14, _ommi_field_15, _ommi_field_16, _ommi_field_17, _ommi_field_18, _ommi_field_19, _ommi_field_20):
     self._ommi_field_0 = _ommi_field_0
     self._ommi_field_1 = _ommi_field_1
     self._ommi_field_2 = _ommi_field_2
@@ -43,11 +43,7 @@ def _init_25_24(self, _ommi_field_0, _ommi_field_1, _ommi_field_2, _ommi_field_3
     self._ommi_field_17 = _ommi_field_17
     self._ommi_field_18 = _ommi_field_18
     self._ommi_field_19 = _ommi_field_19
-    self._ommi_field_20 = _ommi_field_20
-    self._ommi_field_21 = _ommi_field_21
-    self._ommi_field_22 = _ommi_field_22
-    self._ommi_field_23 = _ommi_field_23
-    self._ommi_field_24 = _ommi_factory_24() if _ommi_field_24 is _ommi_has_factory else _ommi_field_24
+    self._ommi_field_20 = _ommi_factory_20() if _ommi_field_20 is _ommi_has_factory else _ommi_field_20
 
 
 def _init_frozen_1(self, _ommi_field_0):
@@ -136,7 +132,7 @@ def _init_frozen_17(self, _ommi_field_0, _ommi_field_1, _ommi_field_2, _ommi_fie
 WRITTEN = {
     ('__init__', 3, ()): _init_3,
     ('__init__', 3, ('_ommi_factory_2',)): _init_3_2,
-    ('__init__', 25, ('_ommi_factory_24',)): _init_25_24,
+    ('__init__', 21, ('_ommi_factory_20',)): _init_21_20,
     ('__init_frozen__', 1, ()): _init_frozen_1,
     ('__init_frozen__', 2, ()): _init_frozen_2,
     ('__init_frozen__', 3, ()): _init_frozen_3,

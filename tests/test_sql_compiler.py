@@ -186,3 +186,30 @@ def test_decoding_rows_refuses_a_row_of_another_width_wherever_it_is() -> None:
     for rows, shown in (([(1,), (2, "b")], 1), ([(1, "a"), (2,)], 1), ([(1, "a"), (2, "b", 3)], 3)):
         with pytest.raises(errors.QueryError, match=f"a fetched row has {shown} values, not 2"):
             list(decode(rows))
+
+
+def test_a_plan_compiles_its_row_functions_when_first_used_and_keeps_them() -> None:
+    # creating tables needs none of them, and a model only read never compiles its dumpers
+    from dataclasses import dataclass
+
+    from ommi_sqlite import SQLiteDialect
+
+    from ommi import ModelCollection, ommi_model
+    from ommi.sql import SQLCompiler
+
+    @ommi_model(collection=ModelCollection("lazy_plan"))
+    @dataclass
+    class Lazy:
+        name: str
+        id: int | None = None
+
+    plan = SQLCompiler(SQLiteDialect()).plan(Lazy)
+    functions = ("load", "load_rows", "dump", "dump_auto", "dump_many", "dump_auto_many")
+    assert not set(functions) & set(vars(plan))
+    loaded = plan.load_rows([("a", 1), ("b", 2)])
+    assert [(x.name, x.id) for x in loaded] == [("a", 1), ("b", 2)]
+    assert {"load", "load_rows"} <= set(vars(plan)) and "dump" not in vars(plan)
+    assert plan.dump_auto is not None and plan.dump_auto(Lazy("c")) == ("c",)
+    assert plan.dump(Lazy("c", 3)) == ("c", 3)
+    for name in functions:
+        assert getattr(plan, name) is getattr(plan, name)  # compiled once
