@@ -21,6 +21,7 @@ Every value in a filter sits under an explicit operator (``$eq``, ``$in``,
 from __future__ import annotations
 
 import enum
+import functools
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -237,20 +238,22 @@ def decoder_for(f: FieldInfo) -> Codec:
 
 @dataclass(eq=False)
 class ModelPlan:
-    """Everything precomputed for one model: paths, codecs, document builders."""
+    """Everything precomputed for one model: paths, codecs, document builders.
+
+    The dumpers and the loader are generated code, each compiled when first
+    used (as the SQL plans': a model only read never compiles its dumpers).
+    """
 
     info: ModelInfo
     collection: str
     paths: tuple[str, ...]
     """The document path of each field, in field order (``_id``, ``_id.col`` or ``col``)."""
-    dump: Callable[[Any], tuple[Any, ...]]
-    """Instance -> validated row of encoded values (raises ``ValidationError``)."""
-    dump_many: Callable[[Sequence[Any]], list[tuple[Any, ...]]]
-    """``dump`` of many instances at once (the same rows and errors, faster)."""
+    encoders: tuple[Codec, ...]
+    """Per field, what converts a value to what is stored (``None``: the value as it is)."""
+    decoders: tuple[Codec, ...]
+    """Per field, what converts a stored value back (``None``: the value as it is)."""
     to_doc: Callable[[Sequence[Any]], dict[str, Any]]
     """Encoded row -> document (``None`` values left out)."""
-    load: Callable[[dict[str, Any]], Any]
-    """Document -> model instance."""
     auto_index: int | None
     """Field position of the generated integer key, if any."""
     composite: bool
@@ -258,6 +261,21 @@ class ModelPlan:
     """Field positions with a ``Unique`` marker (key fields excluded: ``_id`` is unique)."""
     indexed: tuple[int, ...]
     """Field positions with an ``Index`` marker (and no ``Unique``)."""
+
+    @functools.cached_property
+    def dump(self) -> Callable[[Any], tuple[Any, ...]]:
+        """Instance -> validated row of encoded values (raises ``ValidationError``)."""
+        return self.info.dumper(self.encoders)
+
+    @functools.cached_property
+    def dump_many(self) -> Callable[[Sequence[Any]], list[tuple[Any, ...]]]:
+        """``dump`` of many instances at once (the same rows and errors, faster)."""
+        return self.info.bulk_dumper(self.encoders, one=self.dump)
+
+    @functools.cached_property
+    def load(self) -> Callable[[dict[str, Any]], Any]:
+        """Document -> model instance."""
+        return _make_load(self.info, self.decoders)
 
 
 def _path(f: FieldInfo) -> str:
@@ -373,16 +391,13 @@ class MongoCompiler:
                     f"{info.cls.__name__}.{f.name}: MongoDB field names cannot start with '$' or contain '.' "
                     f"({f.column!r}); store the field under another name with StoreAs(...)"
                 )
-        encoders = [encoder_for(f) for f in info.fields]
-        dump = info.dumper(encoders)
         return ModelPlan(
             info=info,
             collection=info.name,
             paths=tuple(_path(f) for f in info.fields),
-            dump=dump,
-            dump_many=info.bulk_dumper(encoders, one=dump),
+            encoders=tuple(encoder_for(f) for f in info.fields),
+            decoders=tuple(decoder_for(f) for f in info.fields),
             to_doc=_make_to_doc(info),
-            load=_make_load(info, [decoder_for(f) for f in info.fields]),
             auto_index=info.fields.index(info.auto_key) if info.auto_key is not None else None,
             composite=len(info.key) > 1,
             unique=tuple(i for i, f in enumerate(info.fields) if f.unique and not f.key),
