@@ -569,3 +569,40 @@ def test_a_subclass_declaring_a_field_again_without_a_default_is_a_model_error()
         name: str = "anonymous"
 
     assert Renamed().name == "anonymous" and isinstance(Renamed.name, FieldRef)
+
+
+def test_writing_one_field_on_many_instances_bypasses_frozen_and_keeps_each_class_own() -> None:
+    # how generated keys are written back after a bulk add: plain classes take the fast
+    # loop, frozen and slotted ones object.__setattr__, a mixed list each its own way
+    collection = ModelCollection("write_values")
+
+    @ommi_model(collection=collection)
+    @dataclass
+    class Plain:
+        name: str
+        id: Annotated[int | None, Key] = None
+
+    @ommi_model(collection=collection)
+    @dataclass(frozen=True)
+    class Frozen:
+        name: str
+        id: Annotated[int | None, Key] = None
+
+    @ommi_model(collection=collection)
+    @dataclass(slots=True)
+    class Slotted:
+        name: str
+        id: Annotated[int | None, Key] = None
+
+    for cls in (Plain, Frozen, Slotted):
+        many = [cls(f"n{i}") for i in range(5)]
+        for given in (many, tuple(many), iter(many)):
+            model_info(cls).write_values("id", given, [10, 11, 12, 13, 14])
+            assert [m.id for m in many] == [10, 11, 12, 13, 14]
+            model_info(cls).write_values("id", list(many), range(5))
+            assert [m.id for m in many] == [0, 1, 2, 3, 4]
+        with pytest.raises(ValueError, match="zip"):
+            model_info(cls).write_values("id", many, [1, 2])
+    plain, frozen = Plain("p"), Frozen("f")
+    model_info(Plain).write_values("id", [plain, frozen, plain], [1, 2, 3])  # (not done by ommi itself)
+    assert (plain.id, frozen.id) == (3, 2)
