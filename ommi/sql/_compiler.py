@@ -132,7 +132,7 @@ class ModelPlan:
     The functions that turn instances into rows and rows into instances are
     generated code, each compiled when first used (about 0.1 ms apiece): a
     model only read never compiles its dumpers, and creating the tables
-    compiles none (a plan of five fields: 435 µs built whole, against 95 µs).
+    compiles none (a plan of five fields: 435 µs built whole, 20 µs without them).
     """
 
     info: ModelInfo
