@@ -9,11 +9,11 @@ Inside a transaction the checks run in that transaction.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from ommi import errors
-from ommi._model import FieldInfo, ModelInfo, get_model_info
+from ommi._model import FieldInfo, ModelCollection, ModelInfo, get_model_info
 from ommi.driver import Statements
 from ommi.query import (
     EXPR_TYPES,
@@ -114,12 +114,33 @@ def _has(row: Any, name: str) -> bool:
     return name in row if isinstance(row, dict) else True
 
 
-def _referrers(info: ModelInfo) -> Iterable[tuple[ModelInfo, FieldInfo, FieldInfo]]:
-    for other in info.collection.infos():
-        for f in other.fields:
-            target = f.references()
-            if target is not None and target.model is info:
-                yield other, f, target
+_Referrer = tuple[ModelInfo, FieldInfo, FieldInfo]
+_referrers_of: dict[ModelInfo, tuple[_Referrer, ...]] = {}
+_referrers_as_of = [-1]  # the ModelCollection._changes the entries above were worked out at
+
+
+def _referrers(info: ModelInfo) -> tuple[_Referrer, ...]:
+    """The fields of the collection's models that refer to ``info``'s: ``(model, field, target)``.
+
+    Worked out once and kept until another model is registered anywhere (a
+    delete would otherwise read every field of every model of the collection);
+    the registration drops every entry, so a model defined again is not kept.
+    """
+    changes = ModelCollection._changes
+    if _referrers_as_of[0] != changes:
+        _referrers_of.clear()
+        _referrers_as_of[0] = changes
+    found = _referrers_of.get(info)
+    if found is None:
+        found = tuple(
+            (other, f, target)
+            for other in info.collection.infos()
+            for f in other.fields
+            if (target := f.references()) is not None and target.model is info
+        )
+        if _referrers_as_of[0] == changes:  # (no model registered meanwhile)
+            _referrers_of[info] = found
+    return found
 
 
 def _get(row: Any, name: str) -> Any:

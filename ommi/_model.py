@@ -16,7 +16,7 @@ import threading
 import typing
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import field
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, overload
 
 from ommi import errors
 from ommi._adapters import NO_DEFAULT, FieldSource, Validator, adapter_for
@@ -67,6 +67,10 @@ class ModelCollection:
     names another one.
     """
 
+    _changes: ClassVar[int] = 0
+    """How many models any collection has registered: references resolve by name across
+    collections, so what refers to what is worked out again after each (``ommi._integrity``)."""
+
     def __init__(self, name: str = "collection") -> None:
         self.name = name
         self._models: dict[str, ModelInfo] = {}
@@ -103,6 +107,7 @@ class ModelCollection:
         # A model redefined under the same name (a reloaded module, a test
         # defining it again) replaces the old one in this collection.
         self._models[info.name] = info
+        ModelCollection._changes += 1
 
     def check_name(self, name: str, cls: type) -> None:
         """Refuse a table name that differs only in case from another model's in this collection.
