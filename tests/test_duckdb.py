@@ -5,15 +5,13 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated
 
 import pytest
 
-from ommi import Count, DBFailure, Key, Max, Min, ModelCollection, Ommi, ReferenceTo, Sum, errors, ommi_model
+from ommi import Count, DBFailure, Max, Min, Ommi, Sum, errors
 from ommi.testing.models import (
     Article,
     ArticleTag,
@@ -171,40 +169,6 @@ async def test_references_are_checked_by_ommi_so_referenced_rows_stay_writable(d
     still_used = await db.delete(bob)
     assert isinstance(still_used, DBFailure) and isinstance(still_used.error, errors.IntegrityError)
     assert "foreign_keys" not in db.capabilities
-
-
-async def test_a_model_defined_later_that_refers_to_a_row_keeps_it_from_being_deleted() -> None:
-    # ommi works out which fields refer to a model once and keeps that until a model is
-    # registered: a referrer defined after deletes were checked must still be seen
-    collection = ModelCollection("later_referrer")
-
-    @ommi_model(collection=collection)
-    @dataclass
-    class Owner:
-        name: str
-        id: Annotated[int | None, Key] = None
-
-    db = await Ommi.connect("duckdb://")
-    try:
-        await db.schema(collection).create_models().or_raise()
-        first, second = await db.add(Owner("a"), Owner("b")).or_raise()
-        await db.delete(first).or_raise()  # nothing refers to owners yet
-
-        @ommi_model(collection=collection)
-        @dataclass
-        class Pet:
-            name: str
-            owner_id: Annotated[int, ReferenceTo(Owner.id)]
-            id: Annotated[int | None, Key] = None
-
-        await db.schema(collection).create_models().or_raise()
-        assert second.id is not None
-        await db.add(Pet("p", second.id)).or_raise()
-        refused = await db.delete(second)
-        assert isinstance(refused, DBFailure) and isinstance(refused.error, errors.IntegrityError)
-        assert await db.find(Owner).count().or_raise() == 1
-    finally:
-        await db.close()
 
 
 async def test_concurrent_transactions_get_distinct_generated_keys(db: Ommi) -> None:

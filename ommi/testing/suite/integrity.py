@@ -100,3 +100,43 @@ async def test_an_update_computing_a_reference_is_checked_or_refused(suite_db: O
         assert str(refused.error).startswith("Article.writer_id refers to another model")
         assert (await suite_db.get(Article, article.id).or_raise()).writer_id == ann.id
     assert await suite_db.find(Writer).count().or_raise() == 2
+
+
+async def test_a_model_defined_later_that_refers_to_a_row_keeps_it_from_being_deleted(suite_db: Ommi) -> None:
+    # a referrer registered after deletes were checked is seen (where ommi checks references
+    # itself, it keeps which fields refer to each model until a model is registered)
+    from dataclasses import dataclass
+    from typing import Annotated
+
+    from ommi import Key, ModelCollection, ReferenceTo, ommi_model
+
+    later = ModelCollection("ommi-conformance-later-referrer")
+
+    @ommi_model(collection=later, name="ommi_later_owner")
+    @dataclass
+    class Owner:
+        name: str
+        id: Annotated[int | None, Key] = None
+
+    schema = suite_db.schema(later)
+    await schema.delete_models().or_raise()
+    await schema.create_models().or_raise()
+    try:
+        first, second = await suite_db.add(Owner("a"), Owner("b")).or_raise()
+        await suite_db.delete(first).or_raise()  # nothing refers to owners yet
+
+        @ommi_model(collection=later, name="ommi_later_pet")
+        @dataclass
+        class Pet:
+            name: str
+            owner_id: Annotated[int, ReferenceTo(Owner.id)]
+            id: Annotated[int | None, Key] = None
+
+        await schema.create_models().or_raise()
+        assert second.id is not None
+        await suite_db.add(Pet("p", second.id)).or_raise()
+        error = _integrity(await suite_db.delete(second))
+        assert (error.model, error.kind) == (Owner, "reference")
+        assert await suite_db.find(Owner).count().or_raise() == 1
+    finally:
+        await schema.delete_models().or_raise()
