@@ -96,14 +96,21 @@ def _rounds_note(rounds: dict[str, int]) -> str:
 def backend_table(result: BackendResult, meta: Meta, letters: Sequence[str]) -> list[str]:
     names = result.contenders
     rounds = {letter: n for letter, n in meta.rounds.items() if n > 1 and letter in letters}
+    pairs = "ommi" in names and result.baseline in names and result.baseline != "ommi"
     lines = [
         f"### {result.backend}",
         "",
         f"Median of {meta.repeat} repetitions{_rounds_note(rounds)}; in brackets the ratio to "
-        f"**{result.baseline}** (lower is better).",
+        f"**{result.baseline}** (lower is better)."
+        + (
+            f" The last column pairs each of ommi's runs with {result.baseline}'s run of the same "
+            "repetition: the median of those ratios, and in brackets the lowest and the highest."
+            if pairs
+            else ""
+        ),
         "",
-        "| workload | " + " | ".join(names) + " | ommi target |",
-        "| --- | " + " | ".join("---:" for _ in names) + " | --- |",
+        "| workload | " + " | ".join(names) + " | ommi target |" + (" ommi paired |" if pairs else ""),
+        "| --- | " + " | ".join("---:" for _ in names) + " | --- |" + (" ---: |" if pairs else ""),
     ]
     for letter in letters:
         if not any((n, letter) in result.times for n in names):
@@ -116,10 +123,15 @@ def backend_table(result: BackendResult, meta: Meta, letters: Sequence[str]) -> 
                 cells.append("—")
             else:
                 cells.append(_ms(median) + (f" ({ratio:.2f}x)" if ratio is not None else ""))
+        paired = ""
+        if pairs:
+            spread = result.paired("ommi", letter)
+            paired = " — |" if spread is None else f" {spread[0]:.2f}x ({spread[1]:.2f}-{spread[2]:.2f}) |"
         lines.append(
             f"| {_title(letter, meta.sizes, result.stream_rows, meta.rounds)} | "
             + " | ".join(cells)
             + f" | {_target(result, letter)} |"
+            + paired
         )
         if letter == "J":
             cells = []
@@ -131,7 +143,8 @@ def backend_table(result: BackendResult, meta: Meta, letters: Sequence[str]) -> 
             if ommi_peak is not None:
                 ok = ommi_peak[0] < J_MEMORY_TARGET_MB
                 verdict = f"< {J_MEMORY_TARGET_MB:.0f} MB: " + ("met" if ok else "**missed**")
-            lines.append("| J peak RSS (growth while streaming) | " + " | ".join(cells) + f" | {verdict} |")
+            tail = " |" if pairs else ""
+            lines.append("| J peak RSS (growth while streaming) | " + " | ".join(cells) + f" | {verdict} |{tail}")
     return lines
 
 

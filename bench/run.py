@@ -69,6 +69,20 @@ class BackendResult:
             return None
         return mine / base
 
+    def paired(self, contender: str, letter: str) -> tuple[float, float, float] | None:
+        """The median, lowest and highest of the ratios of each run to the baseline's run beside it.
+
+        The contenders take turns within a repetition, so the i-th time of each
+        comes from the same minutes: a ratio per pair cancels the machine's slow
+        drift, which the ratio of the medians (the table's figure) does not.
+        ``None`` where the two did not run the same number of times.
+        """
+        mine, base = self.times.get((contender, letter)), self.times.get((self.baseline, letter))
+        if not mine or not base or len(mine) != len(base) or min(base) <= 0:
+            return None
+        ratios = sorted(m / b for m, b in zip(mine, base, strict=True))
+        return statistics.median(ratios), ratios[0], ratios[-1]
+
     def peak(self, contender: str) -> tuple[float, float] | None:
         runs = self.memory.get(contender)
         if not runs:

@@ -35,6 +35,7 @@ def test_quick_benchmark_runs_and_contenders_agree(tmp_path: Path) -> None:
     for letter in "ABCDEFGHIJK":
         assert f"| {letter} " in done.stdout, f"workload {letter} missing from the report"
     assert "Startup" in done.stdout
+    assert "| ommi paired |" in done.stdout
     assert (tmp_path / "quick.json").exists()
     # quick mode writes nothing into docs/ unless asked
     assert "wrote" not in done.stdout
@@ -90,3 +91,25 @@ def test_repeated_set_based_rounds_each_do_the_first_rounds_work() -> None:
     assert len(ages) == len(set(ages)) == 10 * len(bands)  # disjoint bands of ten ages: 1,000 rows each
     assert all(a not in range(w.G_AGES[0], w.G_AGES[1] + 1) and a < w.I_MIN_AGE for a in ages)
     assert w.expected("K", w.Sizes(), h_rounds=len(bands)) == 100 - 10 * len(bands)
+
+
+def test_paired_ratios_pair_each_run_with_the_baseline_run_of_its_repetition() -> None:
+    """The paired column: ratios run by run, so drift between repetitions cancels (unlike the ratio of medians)."""
+    from bench.run import BackendResult
+
+    result = BackendResult("sqlite", "aiosqlite", ["ommi", "aiosqlite"])
+    # the machine slows down over the run: both contenders' times double, ommi stays 10% behind
+    result.times[("aiosqlite", "A")] = [1.0, 2.0, 4.0]
+    result.times[("ommi", "A")] = [1.1, 2.2, 4.4]
+    median, low, high = result.paired("ommi", "A") or (0.0, 0.0, 0.0)
+    assert (round(median, 6), round(low, 6), round(high, 6)) == (1.1, 1.1, 1.1)
+    # the same times in another order: the same medians, but run by run ommi is now ahead twice and far behind once
+    result.times[("ommi", "A")] = [4.4, 1.1, 2.2]
+    assert result.ratio("ommi", "A") == 2.2 / 2.0
+    median, low, high = result.paired("ommi", "A") or (0.0, 0.0, 0.0)
+    assert (round(median, 6), round(low, 6), round(high, 6)) == (0.55, 0.55, 4.4)
+    # runs that cannot be paired (one contender ran fewer times) give no figure rather than a wrong one
+    result.times[("ommi", "B")] = [1.0, 2.0]
+    result.times[("aiosqlite", "B")] = [1.0]
+    assert result.paired("ommi", "B") is None
+    assert result.paired("ommi", "C") is None
