@@ -7,6 +7,7 @@ checks, fast row loaders) and installs one descriptor per field, so that
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import keyword
 import math
@@ -58,6 +59,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+F = TypeVar("F")
 
 
 class ModelCollection:
@@ -292,6 +294,8 @@ class ModelInfo:
         self.relations: dict[str, Relation] = {}
         self._getter = _make_getter([f.name for f in self.fields])
         self._key_getter = _make_getter([f.name for f in self.key]) if self.key else None
+        # generated functions by what they were built from (see _built_once)
+        self._built: dict[tuple[Any, ...], tuple[tuple[Any, ...], Any]] = {}
 
     def __repr__(self) -> str:
         return f"<ModelInfo {self.cls.__qualname__} as {self.name!r}>"
@@ -321,13 +325,40 @@ class ModelInfo:
         """``set_value`` for many instances at once (generated keys after a bulk insert)."""
         self.source.write_values(instances, name, values)
 
+    def _built_once(self, kind: tuple[Any, ...], parts: Sequence[Any], build: Callable[[], F]) -> F:
+        """A generated function built from ``parts`` (codecs, functions), built once per model.
+
+        Every connection's compiler asks for the model's loaders and dumpers
+        again (a new ``Ommi``, each server of a replica set, each event loop);
+        compiling one costs 40-130 µs. The same parts give the same function,
+        so it is kept here: parts are compared by identity, and an entry holds
+        its parts, so an identity cannot be reused by another object while it
+        is kept. Parts made afresh for each connection just miss, and the
+        oldest entries go past ``_BUILT_LIMIT``.
+        """
+        key = (*kind, *map(id, parts))
+        built = self._built
+        hit = built.get(key)
+        if hit is not None and all(map(operator.is_, hit[0], parts)):
+            return hit[1]  # type: ignore[no-any-return]
+        fn = build()
+        if len(built) >= _BUILT_LIMIT:
+            with contextlib.suppress(RuntimeError, StopIteration, KeyError):  # (another thread got there first)
+                del built[next(iter(built))]
+        built[key] = (tuple(parts), fn)
+        return fn
+
     def loader(self, decoders: Sequence[Callable[[Any], Any] | None]) -> Callable[[Sequence[Any]], Any]:
         """Build a fast function turning one row (values in field order) into an instance.
 
         ``decoders[i]`` converts the stored value of field ``i`` (``None`` means
         use the value as it is); decoders are never called with ``None``.
+        The function is built once per model and decoders (see ``_built_once``).
         """
-        return self.source.loader(self.cls, [f.name for f in self.fields], _single(decoders))
+        return self._built_once(
+            ("load",), decoders,
+            lambda: self.source.loader(self.cls, [f.name for f in self.fields], _single(decoders)),
+        )
 
     def rows_loader(
         self, decoders: Sequence[Callable[[Any], Any] | None], load: Callable[[Sequence[Any]], Any]
@@ -339,6 +370,11 @@ class ModelInfo:
         Where decoders are :class:`ColumnDecoder` s, a list of rows none of whose
         values they would change is loaded as if the fields had no decoders.
         """
+        return self._built_once(("rows",), (*decoders, load), lambda: self._rows_loader(decoders, load))
+
+    def _rows_loader(
+        self, decoders: Sequence[Callable[[Any], Any] | None], load: Callable[[Sequence[Any]], Any]
+    ) -> Callable[[Iterable[Sequence[Any]]], Iterator[Any]]:
         names = [f.name for f in self.fields]
         every = self.source.rows_loader(self.cls, names, _single(decoders), load)
         tests = [(operator.itemgetter(i), d) for i, d in enumerate(decoders) if isinstance(d, ColumnDecoder)]
@@ -366,8 +402,9 @@ class ModelInfo:
         converts it to what the driver stores; encoders never see ``None``.
         ``skip`` leaves one field out of the row (a generated key that is
         ``None``, for an insert that lets the database fill it).
+        The function is built once per model, encoders and ``skip``.
         """
-        return _make_dumper(self, encoders, skip)
+        return self._built_once(("dump", skip), encoders, lambda: _make_dumper(self, encoders, skip))
 
     def bulk_dumper(
         self,
@@ -386,7 +423,14 @@ class ModelInfo:
         ``one`` is the :meth:`dumper` of the same encoders and ``skip`` where
         the caller has built it already (each is generated code to compile).
         """
-        return _make_bulk_dumper(self, encoders, skip, one or _make_dumper(self, encoders, skip))
+        return self._built_once(
+            ("dump_many", skip), (*encoders, one),
+            lambda: _make_bulk_dumper(self, encoders, skip, one or self.dumper(encoders, skip)),
+        )
+
+
+_BUILT_LIMIT = 32
+"""Generated functions kept per model (its loaders and dumpers for a few sets of codecs)."""
 
 
 def _make_getter(names: Sequence[str]) -> Callable[[Any], tuple[Any, ...]]:

@@ -213,3 +213,73 @@ def test_a_plan_compiles_its_row_functions_when_first_used_and_keeps_them() -> N
     assert plan.dump(Lazy("c", 3)) == ("c", 3)
     for name in functions:
         assert getattr(plan, name) is getattr(plan, name)  # compiled once
+
+
+def test_each_connection_reuses_a_models_generated_functions_built_from_the_same_codecs() -> None:
+    # every new Ommi (and each server of a replica set) has a compiler of its own; the
+    # loaders and dumpers it asks for are the ones already built for the same codecs
+    import enum
+    from dataclasses import dataclass
+
+    from ommi_duckdb import DuckDBDialect
+    from ommi_sqlite import SQLiteDialect
+
+    from ommi import ModelCollection, ommi_model
+    from ommi._model import get_model_info
+    from ommi.sql import SQLCompiler
+
+    class Mood(enum.Enum):
+        CALM = "calm"
+        LOUD = "loud"
+
+    @ommi_model(collection=ModelCollection("kept_functions"))
+    @dataclass
+    class Kept:
+        name: str
+        mood: Mood
+        id: int | None = None
+
+    functions = ("load", "load_rows", "dump", "dump_auto", "dump_many", "dump_auto_many")
+    first, second = SQLCompiler(SQLiteDialect()).plan(Kept), SQLCompiler(SQLiteDialect()).plan(Kept)
+    assert first is not second
+    for name in functions:
+        assert getattr(first, name) is getattr(second, name), name
+    # and they still do their work: the enum through the dialect's codec, the key left out
+    row = second.dump_auto(Kept("a", Mood.LOUD))  # type: ignore[misc]
+    assert row == ("a", "loud")
+    (back,) = second.load_rows([("a", "loud", 7)])
+    assert back == Kept("a", Mood.LOUD, 7)
+
+    # other codecs, or leaving another field out, build functions of their own
+    other = SQLCompiler(DuckDBDialect()).plan(Kept)
+    assert other.dump(Kept("b", Mood.CALM, 2)) == ("b", "calm", 2)
+    info = get_model_info(Kept)
+    assert info.dumper(first.encoders) is first.dump
+    assert info.dumper(first.encoders, 2) is first.dump_auto
+    assert info.dumper([None, None, None]) is not first.dump  # no codec for the enum: stores the member itself
+
+    def shout(value: str) -> str:
+        return value.upper()
+
+    shouting = info.dumper([shout, None, None])
+    assert shouting(Kept("c", Mood.CALM, 3)) == ("C", Mood.CALM, 3)
+    assert info.dumper([lambda v: v.upper(), None, None]) is not shouting  # compared by identity
+
+
+def test_the_functions_kept_per_model_are_bounded() -> None:
+    # codecs made afresh for each connection never match: the oldest entries go
+    from dataclasses import dataclass
+
+    from ommi import ModelCollection, ommi_model
+    from ommi._model import _BUILT_LIMIT, get_model_info
+
+    @ommi_model(collection=ModelCollection("kept_bounded"))
+    @dataclass
+    class Bounded:
+        name: str
+        id: int | None = None
+
+    info = get_model_info(Bounded)
+    made = [info.dumper([(lambda v: v), None]) for _ in range(_BUILT_LIMIT * 3)]
+    assert len(info._built) == _BUILT_LIMIT
+    assert all(d(Bounded("x", 1)) == ("x", 1) for d in made)

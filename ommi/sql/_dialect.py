@@ -8,6 +8,7 @@ base (:mod:`ommi.sql._driver`) read everything database-specific from here.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -30,6 +31,33 @@ ArrayEncoder = Callable[[list[Any]], list[Any]]
 
 def _enum_value(v: Any) -> Any:
     return v.value
+
+
+# The same function for the same enum and codec on every connection: a model's
+# generated loaders and dumpers are kept by the identity of their codecs
+# (ModelInfo._built_once), so a fresh function per connection would rebuild them.
+def _enum_encoder(inner: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    try:
+        return _kept_enum_encoder(inner)
+    except TypeError:  # a dialect's codec that cannot be a dict key: one of its own
+        return lambda v: inner(v.value)
+
+
+def _enum_decoder(cls: Callable[[Any], Any], inner: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    try:
+        return _kept_enum_decoder(cls, inner)
+    except TypeError:
+        return lambda v: cls(inner(v))
+
+
+@functools.lru_cache(maxsize=256)
+def _kept_enum_encoder(inner: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    return lambda v: inner(v.value)
+
+
+@functools.lru_cache(maxsize=256)
+def _kept_enum_decoder(cls: Callable[[Any], Any], inner: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    return lambda v: cls(inner(v))
 
 
 _INT_OR_NONE = frozenset({int, type(None)})
@@ -208,7 +236,7 @@ class SQLDialect:
             inner = self.encoders.get(self._enum_kind(f))
             if inner is None:
                 return _enum_value
-            return lambda v: inner(v.value)
+            return _enum_encoder(inner)
         return self.encoders.get(f.kind)
 
     def decoder(self, f: FieldInfo) -> Codec:
@@ -220,7 +248,7 @@ class SQLDialect:
                 return cls  # type: ignore[no-any-return]
             if isinstance(inner, ColumnDecoder):
                 inner = inner.one
-            return lambda v: cls(inner(v))
+            return _enum_decoder(cls, inner)
         return self.decoders.get(f.kind)
 
     def _enum_kind(self, f: FieldInfo) -> Kind:
