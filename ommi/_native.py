@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from ommi import errors
 
-__all__ = ["ErrorRule", "NativeErrors", "missing_table_hint", "retry_pause", "to_the_end"]
+__all__ = ["ErrorRule", "NativeErrors", "missing_table_hint", "retry_again", "retry_pause", "to_the_end"]
 
 T = TypeVar("T")
 
@@ -20,6 +21,28 @@ ErrorRule = tuple[type[BaseException] | tuple[type[BaseException], ...], Target]
 A function may look at the exception (an SQLSTATE, an error code, the text)
 and return ``None`` to let the next rule decide.
 """
+
+
+CONFLICT_ATTEMPTS = 8
+"""A write that conflicted on its own (outside the caller's transactions) runs at least this often."""
+CONFLICT_PATIENCE_S = 30.0
+"""... and again after that while this many seconds have not passed since its first attempt."""
+
+
+def retry_again(attempt: int, since: float) -> bool:
+    """Whether a write that lost a conflict on its own may run again after its ``attempt``-th try.
+
+    Such a write (a set-based ``update()`` or ``delete()`` that a database ran as
+    a transaction of its own, and lost to a concurrent one: a deadlock victim, a
+    write conflict) changed nothing, and the other writer got through, so running
+    it again makes progress. It is retried as the databases retry their own
+    single statements, for a while rather than a few times: a fixed count gave up
+    under the contention of a few concurrent writers on a slow machine (eight
+    tasks incrementing the same three documents on MongoDB). ``since`` is the
+    ``time.monotonic()`` of the first attempt. Errors that are not conflicts (a
+    server gone away) are never retried, so this cannot hide an outage.
+    """
+    return attempt < CONFLICT_ATTEMPTS or time.monotonic() - since < CONFLICT_PATIENCE_S
 
 
 async def retry_pause(attempt: int) -> None:

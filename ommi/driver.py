@@ -44,6 +44,7 @@ from ommi._native import (
     first_line,
     missing_table_hint,
     raise_swallowed_cancel,
+    retry_again,
     retry_pause,
     to_the_end,
 )
@@ -93,6 +94,7 @@ __all__ = [
     "parse_url",
     "raise_swallowed_cancel",
     "redact",
+    "retry_again",
     "retry_pause",
     "statement_logger",
     "to_the_end",

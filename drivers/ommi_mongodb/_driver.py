@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from decimal import DecimalException
 from typing import Any, TypeVar
@@ -73,6 +74,7 @@ from ommi.driver import (
     log_statement,
     model_info,
     redact,
+    retry_again,
     retry_pause,
     statement_logger,
     to_the_end,
@@ -133,7 +135,6 @@ _DUPLICATE_KEY = (11000, 11001, 12582)
 _TRANSACTION_CODES = frozenset({112, 244, 246, 251, 256, 257, 263, 290})
 _DEFAULTS = {"serverSelectionTimeoutMS": 5000, "connectTimeoutMS": 5000}
 _WRITE_CONFLICT = 112
-_TX_ATTEMPTS = 8  # a write conflict with a concurrent transaction is retried this often
 _TX_READ = ReadConcern("snapshot")
 _TX_WRITE = WriteConcern("majority")
 # a transaction reads on the primary whatever the URL's readPreference says (MongoDB requires it)
@@ -268,7 +269,10 @@ class _Ops:
         if self._session is not None:
             return await work(self._session)
         client = self._driver._require_client()
-        for attempt in range(1, _TX_ATTEMPTS + 1):
+        since = time.monotonic()
+        attempt = 0
+        while True:
+            attempt += 1
             try:
                 if not many:
                     return await work(None)
@@ -277,10 +281,9 @@ class _Ops:
                 async with client.start_session() as session, await session.start_transaction(**_TX_OPTIONS):
                     return await work(session)
             except PyMongoError as exc:
-                if not _write_conflict(exc) or attempt == _TX_ATTEMPTS:
+                if not _write_conflict(exc) or not retry_again(attempt, since):
                     raise
             await retry_pause(attempt)
-        raise AssertionError("unreachable")  # pragma: no cover
 
     # -- insert -------------------------------------------------------------------
 

@@ -61,6 +61,7 @@ from ommi.driver import (
     cancel_watch,
     log_statement,
     model_info,
+    retry_again,
     retry_pause,
 )
 from ommi.query import (
@@ -1107,9 +1108,6 @@ async def _run(
     return await tx.run(make(), context, model)
 
 
-_ALONE_ATTEMPTS = 8  # a set-based write that lost a deadlock on its own runs this often
-
-
 async def _run_alone(
     d: SQLDriver, tx: SQLTransaction | None, make: Callable[[], Op[T]], context: str, model: type | None
 ) -> T:
@@ -1119,14 +1117,16 @@ async def _run_alone(
     caller's ``in_transaction(retries=)`` decides."""
     if tx is not None:
         return await tx.run(make(), context, model)
-    for attempt in range(1, _ALONE_ATTEMPTS + 1):
+    since = time.monotonic()
+    attempt = 0
+    while True:
+        attempt += 1
         try:
             return await d._autocommit(make, context, model)
         except errors.TransactionError as exc:
-            if not exc.retryable or attempt == _ALONE_ATTEMPTS:
+            if not exc.retryable or not retry_again(attempt, since):
                 raise
         await retry_pause(attempt)
-    raise AssertionError("unreachable")  # pragma: no cover
 
 
 async def _insert(d: SQLDriver, stmt: Insert, tx: SQLTransaction | None) -> None:
