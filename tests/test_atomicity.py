@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import pytest
 
 from ommi import DBFailure, Key, ModelCollection, Ommi, Unique, errors, ommi_model
-from ommi.testing.suite._helpers import fresh_tables
+from ommi.testing.suite._helpers import fresh_tables, together
 from tests._fuzz import scaled
 from tests.backends import mongodb
 
@@ -91,7 +91,8 @@ async def test_concurrent_transfers_keep_the_total(db: Ommi, ommi_url: str) -> N
     async def worker(plan: list[tuple[str, int, int, int]]) -> int:
         return sum([await _transfer(db, *step, conflicts) for step in plan])
 
-    retries = sum(await asyncio.wait_for(asyncio.gather(*(worker(p) for p in plans)), timeout=120))
+    async with asyncio.timeout(120):  # (together: a worker that fails stops the others, none outlives the test)
+        retries = sum(await together(*(worker(p) for p in plans)))
     final = await db.find(Account).all().or_raise()
     assert sum(a.balance for a in final) == START * ACCOUNTS
     assert await db.find(Ledger).count().or_raise() == TASKS * TRANSFERS_PER_TASK  # each applied once

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import os
@@ -11,6 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from ommi.testing.suite._helpers import together
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "ommi-memory"
 
@@ -180,3 +183,38 @@ def test_a_bulk_dump_makes_no_object_per_row_beyond_the_row_itself() -> None:
     assert rows == [(f"r{k}", k) for k in range(10_000)]
     # the rows themselves are 10,000 new objects: 100 collections at this threshold
     assert len(seen) <= 110, f"{len(seen)} collections for 10,000 rows"
+
+
+async def test_together_stops_the_other_work_before_a_failure_is_raised() -> None:
+    finished: list[str] = []
+    cancelled: list[str] = []
+
+    async def slow(name: str) -> str:
+        try:
+            await asyncio.sleep(5)
+        except asyncio.CancelledError:
+            cancelled.append(name)
+            raise
+        finished.append(name)
+        return name
+
+    async def failing() -> str:
+        await asyncio.sleep(0)
+        raise ValueError("one of them failed")
+
+    assert await together(asyncio.sleep(0, "a"), asyncio.sleep(0, "b")) == ["a", "b"]
+    with pytest.raises(ValueError, match="one of them failed"):
+        await together(slow("x"), failing(), slow("y"))
+    # by the time the error is raised, the others are over: nothing runs on into the next test
+    assert sorted(cancelled) == ["x", "y"] and finished == []
+
+
+def test_a_write_that_conflicts_on_its_own_runs_again_for_a_while_not_a_fixed_count() -> None:
+    import time
+
+    from ommi.driver import retry_again
+
+    now = time.monotonic()
+    assert retry_again(1, now) and retry_again(8, now) and retry_again(100, now)  # within the patience
+    assert retry_again(7, now - 60)  # at least eight tries, however long they took
+    assert not retry_again(8, now - 31)  # and not after the patience has run out

@@ -21,6 +21,7 @@ from ommi_mongodb import COUNTERS, like_to_regex
 from pymongo import AsyncMongoClient, monitoring
 
 from ommi import AwareDatetime, DBFailure, Key, ModelCollection, Ommi, Unique, errors, ommi_model
+from ommi.testing.suite._helpers import together
 from tests.conftest import backend_url, only_with
 
 pytestmark = only_with("mongodb")
@@ -277,7 +278,7 @@ async def test_grouping_puts_absent_and_null_values_in_one_null_group(db: Ommi, 
 
 
 async def test_concurrent_generated_keys_are_unique(db: Ommi) -> None:
-    results = await asyncio.gather(*(db.add(Item(f"c{i}")).or_raise() for i in range(100)))
+    results = await together(*(db.add(Item(f"c{i}")).or_raise() for i in range(100)))
     ids = [item.id for [item] in results]
     assert len(set(ids)) == 100 and all(isinstance(i, int) for i in ids)
     assert await db.find(Item).count().or_raise() == 100
@@ -427,7 +428,7 @@ async def test_concurrent_transactions_on_different_documents(db: Ommi) -> None:
             await tx.add(Item(f"tx{n}")).or_raise()
             await asyncio.sleep(0.01)
 
-    await asyncio.gather(*(work(n) for n in range(5)))
+    await together(*(work(n) for n in range(5)))
     assert await names(db) == [f"tx{n}" for n in range(5)]
 
 

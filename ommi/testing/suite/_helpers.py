@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable
+from typing import Any, TypeVar
 
 from ommi import DBFailure, DBResult, ModelCollection, Ommi, Schema, errors
 from ommi.testing.models import (
     Person,
 )
+
+T = TypeVar("T")
 
 PEOPLE = [
     ("Alice", 31, "alice@example.com", "Paris"),
@@ -19,6 +22,29 @@ PEOPLE = [
     ("Émile", 60, "emile@example.com", "Zürich"),
     ("a_b%c", 5, None, None),
 ]
+
+
+async def together(*work: Awaitable[T]) -> list[T]:
+    """Run ``work`` concurrently and return the results in order, as ``asyncio.gather`` does.
+
+    Unlike ``gather``, when one fails the others are cancelled and waited for
+    before its error is raised: no write of a failed test goes on running into
+    the next one (an open transaction left behind can block the next test's
+    clean-up on a server that waits for it). One failure is raised as it is;
+    several as an ``ExceptionGroup``.
+    """
+
+    async def run(one: Awaitable[T]) -> T:
+        return await one
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(run(one)) for one in work]
+    except BaseExceptionGroup as failed:
+        if len(failed.exceptions) == 1:
+            raise failed.exceptions[0] from None
+        raise
+    return [task.result() for task in tasks]
 
 
 def error_of(result: DBResult[Any]) -> errors.OmmiError:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from decimal import Decimal
 from typing import Any
 
@@ -11,7 +10,7 @@ import pytest
 from ommi import Ommi, errors
 from ommi.query import Condition
 from ommi.testing.models import Counter, Draft, Person, Writer
-from ommi.testing.suite._helpers import error_of, names, people
+from ommi.testing.suite._helpers import error_of, names, people, together
 
 INT64_MAX = 2**63 - 1
 
@@ -179,7 +178,7 @@ async def test_concurrent_increments_lose_nothing(suite_db: Ommi) -> None:
         for _ in range(50):
             assert await suite_db.find(Counter, Counter.name == "hits").update(n=Counter.n + 1).or_raise() == 1
 
-    await asyncio.gather(*(bump() for _ in range(20)))
+    await together(*(bump() for _ in range(20)))
     assert (await suite_db.get(Counter, "hits").or_raise()).n == 1000
 
 
@@ -193,6 +192,6 @@ async def test_concurrent_increments_of_several_rows_lose_nothing(suite_db: Ommi
         for _ in range(10):
             assert await suite_db.find(Counter, Counter.n >= 0).update(n=Counter.n + 1).or_raise() == 3
 
-    await asyncio.gather(*(bump() for _ in range(8)))
+    await together(*(bump() for _ in range(8)))
     counters = await suite_db.find(Counter).order_by(Counter.name).all().or_raise()
     assert [(c.name, c.n) for c in counters] == [("a", 80), ("b", 80), ("c", 80)]

@@ -16,7 +16,7 @@ from ommi.testing.models import (
     Remark,
     Writer,
 )
-from ommi.testing.suite._helpers import names
+from ommi.testing.suite._helpers import names, together
 
 
 @pytest.mark.requires("transactions")
@@ -235,7 +235,7 @@ async def test_concurrent_actions_on_one_ommi(suite_db: Ommi) -> None:
         await suite_db.add(Person(f"c{i}", i)).or_raise()
         return await suite_db.find(Person.age == i).count().or_raise()
 
-    results = await asyncio.gather(*(work(i) for i in range(60)))
+    results = await together(*(work(i) for i in range(60)))
     assert results == [1] * 60
     assert await suite_db.find(Person).count().or_raise() == 60
 

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from ommi import Ommi, errors
 from ommi.testing.models import Counter, Membership, Person, Ticket
-from ommi.testing.suite._helpers import error_of, fresh_tables
+from ommi.testing.suite._helpers import error_of, fresh_tables, together
 
 
 async def test_upsert_by_key_inserts_then_updates(suite_db: Ommi) -> None:
@@ -85,7 +83,7 @@ async def test_concurrent_upserts_of_one_key(suite_db: Ommi) -> None:
     async def put(i: int) -> None:
         await suite_db.upsert(Counter("same", i)).or_raise()
 
-    await asyncio.gather(*(put(i) for i in range(10)))
+    await together(*(put(i) for i in range(10)))
     assert await suite_db.find(Counter).count().or_raise() == 1
 
 
