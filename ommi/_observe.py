@@ -130,6 +130,8 @@ class Observed(Statements):
                     finally:
                         servers += named
                 yield item
+        except GeneratorExit:
+            raise  # the caller left early (break, aclose()): the stream ended, nothing failed
         except BaseException as exc:
             error = exc
             raise

@@ -7,11 +7,13 @@ of the ``ommi`` loggers unless the user opts in with ``db.log_values = True``.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from ommi import Count, Ommi
+from ommi import Count, Ommi, StatementEvent
 from ommi.testing.models import Person
 
 SECRET = "s3cret-value-\u00e9"  # noqa: S105 - a value that must not leak, not a password
@@ -89,3 +91,27 @@ async def test_values_are_logged_when_the_user_opts_in(suite_db: Ommi) -> None:
     finally:
         suite_db.log_values = False
     assert any(SECRET in t for t in log.texts("ommi")), log.texts()
+
+
+async def test_a_stream_the_caller_leaves_early_is_not_reported_as_failed(suite_db: Ommi) -> None:
+    await suite_db.add(*(Person(f"p{i}", i) for i in range(5))).or_raise()
+    seen: list[StatementEvent] = []
+    remove = suite_db.on_statement(seen.append)
+    try:
+        with captured() as log:
+            async with contextlib.aclosing(aiter(suite_db.find(Person).order_by(Person.age))) as rows:
+                async for _ in rows:
+                    break  # the caller has what it wanted: the stream ends, nothing failed
+            closed = [e for e in seen if e.operation == "stream"]
+            async for _ in suite_db.find(Person).order_by(Person.age):
+                break  # closed by the event loop soon after, not here
+            for _ in range(200):
+                if len([e for e in seen if e.operation == "stream"]) == 2:
+                    break
+                await asyncio.sleep(0.01)
+    finally:
+        remove()
+    assert [e.error for e in closed] == [None], closed
+    assert [e.error for e in seen if e.operation == "stream"] == [None, None], seen
+    lines = [t for t in log.texts("ommi") if t.startswith("stream Person")]
+    assert len(lines) == 2 and not any("(failed)" in t for t in lines), lines
