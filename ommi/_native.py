@@ -10,7 +10,9 @@ from typing import Any, TypeVar
 
 from ommi import errors
 
-__all__ = ["ErrorRule", "NativeErrors", "missing_table_hint", "retry_again", "retry_pause", "to_the_end"]
+__all__ = [
+    "ErrorRule", "NativeErrors", "missing_table_hint", "retry_again", "retry_conflicts", "retry_pause", "to_the_end",
+]
 
 T = TypeVar("T")
 
@@ -43,6 +45,25 @@ def retry_again(attempt: int, since: float) -> bool:
     server gone away) are never retried, so this cannot hide an outage.
     """
     return attempt < CONFLICT_ATTEMPTS or time.monotonic() - since < CONFLICT_PATIENCE_S
+
+
+async def retry_conflicts(attempt: Callable[[], Awaitable[T]], conflict: Callable[[Exception], bool]) -> T:
+    """``await attempt()``, run again after a short pause while it fails with a ``conflict``.
+
+    The one loop for a write that conflicts on its own: :func:`retry_again`
+    says how long it goes on, :func:`retry_pause` how long it waits between
+    tries. Any other error is raised at once.
+    """
+    since = time.monotonic()
+    tries = 0
+    while True:
+        tries += 1
+        try:
+            return await attempt()
+        except Exception as exc:
+            if not conflict(exc) or not retry_again(tries, since):
+                raise
+        await retry_pause(tries)
 
 
 async def retry_pause(attempt: int) -> None:

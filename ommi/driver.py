@@ -45,6 +45,7 @@ from ommi._native import (
     missing_table_hint,
     raise_swallowed_cancel,
     retry_again,
+    retry_conflicts,
     retry_pause,
     to_the_end,
 )
@@ -95,6 +96,7 @@ __all__ = [
     "raise_swallowed_cancel",
     "redact",
     "retry_again",
+    "retry_conflicts",
     "retry_pause",
     "statement_logger",
     "to_the_end",

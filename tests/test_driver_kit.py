@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from ommi import errors
 from ommi.testing.suite._helpers import together
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "ommi-memory"
@@ -218,3 +219,29 @@ def test_a_write_that_conflicts_on_its_own_runs_again_for_a_while_not_a_fixed_co
     assert retry_again(1, now) and retry_again(8, now) and retry_again(100, now)  # within the patience
     assert retry_again(7, now - 60)  # at least eight tries, however long they took
     assert not retry_again(8, now - 31)  # and not after the patience has run out
+
+
+async def test_retry_conflicts_runs_a_conflicting_write_again_and_raises_anything_else_at_once() -> None:
+    from ommi.driver import retry_conflicts
+
+    tries: list[int] = []
+
+    async def write() -> str:
+        tries.append(1)
+        if len(tries) < 3:
+            raise errors.TransactionError("lost a conflict", retryable=True)
+        return "done"
+
+    def conflict(exc: Exception) -> bool:
+        return isinstance(exc, errors.TransactionError) and exc.retryable
+
+    assert await retry_conflicts(write, conflict) == "done" and len(tries) == 3
+
+    async def broken() -> str:
+        tries.append(1)
+        raise errors.ConnectionFailed("the server went away")
+
+    tries.clear()
+    with pytest.raises(errors.ConnectionFailed):
+        await retry_conflicts(broken, conflict)
+    assert len(tries) == 1

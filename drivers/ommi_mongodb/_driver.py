@@ -30,7 +30,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from decimal import DecimalException
 from typing import Any, TypeVar
@@ -74,8 +73,7 @@ from ommi.driver import (
     log_statement,
     model_info,
     redact,
-    retry_again,
-    retry_pause,
+    retry_conflicts,
     statement_logger,
     to_the_end,
     unreadable_row,
@@ -269,21 +267,16 @@ class _Ops:
         if self._session is not None:
             return await work(self._session)
         client = self._driver._require_client()
-        since = time.monotonic()
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                if not many:
-                    return await work(None)
-                # Not session.with_transaction(): it retries transient errors for up to
-                # two minutes, and a server that went away would look like a hang.
-                async with client.start_session() as session, await session.start_transaction(**_TX_OPTIONS):
-                    return await work(session)
-            except PyMongoError as exc:
-                if not _write_conflict(exc) or not retry_again(attempt, since):
-                    raise
-            await retry_pause(attempt)
+
+        async def attempt() -> T:
+            if not many:
+                return await work(None)
+            # Not session.with_transaction(): it retries transient errors for up to
+            # two minutes, and a server that went away would look like a hang.
+            async with client.start_session() as session, await session.start_transaction(**_TX_OPTIONS):
+                return await work(session)
+
+        return await retry_conflicts(attempt, _write_conflict)
 
     # -- insert -------------------------------------------------------------------
 

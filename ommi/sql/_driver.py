@@ -61,8 +61,7 @@ from ommi.driver import (
     cancel_watch,
     log_statement,
     model_info,
-    retry_again,
-    retry_pause,
+    retry_conflicts,
 )
 from ommi.query import (
     Aggregate,
@@ -1117,16 +1116,11 @@ async def _run_alone(
     caller's ``in_transaction(retries=)`` decides."""
     if tx is not None:
         return await tx.run(make(), context, model)
-    since = time.monotonic()
-    attempt = 0
-    while True:
-        attempt += 1
-        try:
-            return await d._autocommit(make, context, model)
-        except errors.TransactionError as exc:
-            if not exc.retryable or not retry_again(attempt, since):
-                raise
-        await retry_pause(attempt)
+    return await retry_conflicts(lambda: d._autocommit(make, context, model), _retryable)
+
+
+def _retryable(exc: Exception) -> bool:
+    return isinstance(exc, errors.TransactionError) and exc.retryable
 
 
 async def _insert(d: SQLDriver, stmt: Insert, tx: SQLTransaction | None) -> None:
