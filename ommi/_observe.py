@@ -31,9 +31,10 @@ class StatementEvent:
     """One statement sent to the driver.
 
     Attributes:
-        operation: ``"select"``, ``"stream"``, ``"count"``, ``"insert"``, ``"update"``,
-            ``"delete"``, ``"save"``, ``"aggregate"``, ``"values"``, ``"stream_values"``,
-            ``"upsert"`` or ``"raw"``.
+        operation: ``"select"``, ``"stream"`` (``async for`` over a query, or its
+            ``batches()``), ``"count"``, ``"insert"``, ``"update"``, ``"delete"``,
+            ``"save"``, ``"aggregate"``, ``"values"``, ``"stream_values"``, ``"upsert"``
+            or ``"raw"``.
         statement: the :mod:`ommi.query` node the driver received.
         seconds: how long the driver took.
         error: the exception the driver raised, if any.
@@ -142,6 +143,10 @@ class Observed(Statements):
 
     def stream(self, stmt: Select) -> AsyncIterator[Any]:
         return self._stream("stream", stmt, self.inner.stream(stmt))
+
+    def stream_batches(self, stmt: Select, size: int) -> AsyncIterator[list[Any]]:
+        # the same statement as a stream, handed over a batch at a time: one "stream" event
+        return self._stream("stream", stmt, self.inner.stream_batches(stmt, size))
 
     async def count(self, stmt: Select) -> int:
         return await self._run("count", stmt, self.inner.count)  # type: ignore[no-any-return]

@@ -13,7 +13,7 @@ from ommi._fields import INT64_MAX
 from ommi._model import get_model_info
 from ommi._predicates import check_depth, fields_of, inside_aggregate, join_all
 from ommi._results import Action, as_ommi_error, deferred
-from ommi.driver import Statements
+from ommi.driver import Statements, grouped
 from ommi.query import (
     Agg,
     AggOrder,
@@ -396,6 +396,48 @@ class Query(Generic[M]):
 
         return self._scope.primary().action(run, *self._call("delete"))
 
+    def batches(self, size: int = 1000) -> AsyncGenerator[list[M], None]:
+        """Stream the results as lists of ``size`` instances (the last one shorter), from one cursor.
+
+        ``async for people in db.find(Person).batches(500): ...``: what ``async for``
+        over the query streams, handed over a list at a time, for work done a chunk
+        at a time (writing each batch elsewhere with one ``add()``, sending pages of
+        an export). Each list is one fetch from the database; memory holds about
+        one batch. Leaving the loop early (``break``, ``aclose()``) ends the stream,
+        as with ``async for``. No list is empty: a query that matches nothing
+        yields none.
+
+        It is not a faster ``async for``: a batch's instances are alive together,
+        and what that costs the garbage collector outweighs the iteration steps
+        saved (1,000,000 rows, SQLite and DuckDB: 1.1-1.4x the time of ``async for``).
+
+        Raises:
+            QueryError: ``size`` is not a positive int, or the query groups,
+                aggregates or includes relations (use ``aggregate()`` or ``all()``).
+        """
+        self._plain("batches")
+        if self._spec.includes:
+            raise errors.QueryError("include() loads relations for all() / first() / one(), not for batches()")
+        return self._batches(_positive("batches", size))
+
+    async def _batches(self, size: int) -> AsyncGenerator[list[M], None]:
+        stmts = await self._scope.observed()
+        model = self._select.model
+        relations = bool(get_model_info(model).relations)
+        try:
+            batches = stmts.stream_batches(self._select, size)
+            try:
+                async for batch in batches:
+                    if relations:
+                        self._scope.bind(model, batch)
+                    yield batch
+            finally:
+                await _close_stream(batches)
+        except errors.OmmiError:
+            raise
+        except Exception as exc:
+            raise as_ommi_error(exc) from exc
+
     async def __aiter__(self) -> AsyncGenerator[M, None]:
         self._plain("async for")
         if self._spec.includes:
@@ -539,6 +581,17 @@ class ValuesQuery(Generic[R]):
 
         return self._scope.action(run, *self._call("one"))
 
+    def batches(self, size: int = 1000) -> AsyncGenerator[list[R], None]:
+        """Stream the rows as lists of ``size`` tuples (the last one shorter), from one cursor.
+
+        The values counterpart of :meth:`Query.batches`: leaving the loop early ends
+        the stream; no list is empty.
+
+        Raises:
+            QueryError: ``size`` is not a positive int.
+        """
+        return grouped(self.__aiter__(), _positive("batches", size))
+
     async def __aiter__(self) -> AsyncGenerator[R, None]:
         stmts = await self._scope.observed()
         try:
@@ -594,6 +647,12 @@ def _set_expression(target: FieldRef[Any, Any], value: ExprRef[Any, Any] | Field
         # arithmetic with NULL is NULL: the required field would lose its value
         raise errors.QueryError(f"{shown}: the expression may be NULL (it reads optional fields); {target!r} may not")
     return node
+
+
+def _positive(what: str, n: int) -> int:
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise errors.QueryError(f"{what}() takes a positive int, got {n!r}")
+    return n
 
 
 def _non_negative(what: str, n: int) -> int:

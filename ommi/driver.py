@@ -21,9 +21,9 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from ommi import errors
 from ommi._adapters import NO_DEFAULT, unreadable_column, unreadable_value
@@ -58,6 +58,8 @@ if TYPE_CHECKING:
 else:  # the same classes, built without compiling their methods at import (see there)
     from ommi._dataclasses import dataclass
 
+T = TypeVar("T")
+
 __all__ = [
     "CAPABILITIES",
     "NO_DEFAULT",
@@ -85,6 +87,7 @@ __all__ = [
     "convert_value",
     "first_line",
     "flag",
+    "grouped",
     "infos_in_dependency_order",
     "json_text",
     "json_value",
@@ -494,6 +497,26 @@ def convert_value(field: FieldInfo, value: Any) -> Any:
     return field.check(value)
 
 
+async def grouped(items: AsyncIterator[T], size: int) -> AsyncGenerator[list[T], None]:
+    """``items`` as lists of ``size`` (the last one shorter, none empty); closes ``items`` when it ends.
+
+    How :meth:`Statements.stream_batches` and a values query's ``batches()`` are
+    made from a stream a driver yields one item at a time.
+    """
+    try:
+        batch: list[T] = []
+        async for item in items:
+            batch.append(item)
+            if len(batch) == size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+    finally:
+        if isinstance(items, AsyncGenerator):
+            await items.aclose()
+
+
 class Statements(abc.ABC):
     """The statement methods shared by a driver and its transactions."""
 
@@ -512,6 +535,16 @@ class Statements(abc.ABC):
     @abc.abstractmethod
     def stream(self, stmt: Select) -> AsyncIterator[Any]:
         """Yield matching instances in batches from one cursor, never loading all rows."""
+
+    def stream_batches(self, stmt: Select, size: int) -> AsyncIterator[list[Any]]:
+        """:meth:`stream`, handed over as lists of ``size`` instances (the last one shorter, none empty).
+
+        The default groups :meth:`stream`. A driver that reads a batch per round
+        trip overrides it to read ``size`` rows per fetch and load each batch at
+        once (the SQL base and the MongoDB driver do). Closing the iterator early
+        ends the stream as closing :meth:`stream` does.
+        """
+        return grouped(self.stream(stmt), size)
 
     @abc.abstractmethod
     async def count(self, stmt: Select) -> int:

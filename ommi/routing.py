@@ -93,6 +93,9 @@ class _Placed(Statements):
     def stream(self, stmt: Select) -> AsyncIterator[Any]:
         return _relay(self.inner.stream(stmt), self.label)
 
+    def stream_batches(self, stmt: Select, size: int) -> AsyncIterator[list[Any]]:
+        return _relay(self.inner.stream_batches(stmt, size), self.label)
+
     async def count(self, stmt: Select) -> int:
         return await self._call(self.inner.count, stmt)
 
@@ -322,6 +325,9 @@ class RoutingDriver(Driver):
 
     def stream(self, stmt: Select) -> AsyncIterator[Any]:
         return self._stream(lambda d: d.stream(stmt))
+
+    def stream_batches(self, stmt: Select, size: int) -> AsyncIterator[list[Any]]:
+        return self._stream(lambda d: d.stream_batches(stmt, size))
 
     def stream_values(self, stmt: Values) -> AsyncIterator[tuple[Any, ...]]:
         return self._stream(lambda d: d.stream_values(stmt))

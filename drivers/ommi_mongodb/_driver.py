@@ -30,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from decimal import DecimalException
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -476,22 +476,30 @@ class _Ops:
         return [load(doc) for doc in docs]
 
     async def stream(self, stmt: Select) -> AsyncIterator[Any]:
+        batches = self.stream_batches(stmt, _STREAM_BATCH)
+        try:
+            async for batch in batches:
+                for item in batch:
+                    yield item
+        finally:
+            await batches.aclose()
+
+    async def stream_batches(self, stmt: Select, size: int) -> AsyncGenerator[list[Any], None]:
         if stmt.limit == 0:
             return
         d = self._driver
         plan = await self._plan(stmt.model)
         load = plan.load
         with d._errors(f"cannot query {plan.info.cls.__name__}"):
-            cursor = await self._cursor(stmt, plan, _STREAM_BATCH)
+            cursor = await self._cursor(stmt, plan, size)
         try:
             while True:
                 with d._errors(f"cannot query {plan.info.cls.__name__}"):
                     # one batch per round trip; documents come from the cursor's buffer
-                    batch = await cursor.to_list(_STREAM_BATCH)
+                    batch = await cursor.to_list(size)
                 if not batch:
                     break
-                for doc in batch:
-                    yield load(doc)
+                yield [load(doc) for doc in batch]
         finally:
             with contextlib.suppress(PyMongoError):
                 await cursor.close()

@@ -284,7 +284,11 @@ class SQLDriver(Driver):
         reader = _select_reader(self, stmt)
         return reader[2], self._stream_batches(reader)
 
-    async def _stream_batches(self, reader: _Reader) -> AsyncGenerator[list[Any], None]:
+    def stream_batches(self, stmt: Select, size: int) -> AsyncIterator[list[Any]]:
+        reader = _select_reader(self, stmt)
+        return _loaded_batches(reader[2], self._stream_batches(reader, size))
+
+    async def _stream_batches(self, reader: _Reader, size: int | None = None) -> AsyncGenerator[list[Any], None]:
         link = await self._link()
         reusable = False
         try:
@@ -292,7 +296,7 @@ class SQLDriver(Driver):
             await self._on(link, _control("begin", self.dialect.begin_read_sql), "cannot start a stream", reader[4])
             try:
                 # closed here, before the rollback below (see _batches)
-                async with contextlib.aclosing(_batches(self, link, reader)) as batches:
+                async with contextlib.aclosing(_batches(self, link, reader, size=size)) as batches:
                     async for rows in batches:
                         yield rows
             except GeneratorExit:
@@ -716,7 +720,11 @@ class SQLTransaction(DriverTransaction):
         reader = _select_reader(self.driver, stmt)
         return reader[2], self._stream_batches(reader)
 
-    async def _stream_batches(self, reader: _Reader) -> AsyncGenerator[list[Any], None]:
+    def stream_batches(self, stmt: Select, size: int) -> AsyncIterator[list[Any]]:
+        reader = _select_reader(self.driver, stmt)
+        return _loaded_batches(reader[2], self._stream_batches(reader, size))
+
+    async def _stream_batches(self, reader: _Reader, size: int | None = None) -> AsyncGenerator[list[Any], None]:
         # on the transaction's own connection, to see its writes; another statement
         # run before the stream ends first reads the stream's remaining rows
         async with self.state.lock:
@@ -724,7 +732,8 @@ class SQLTransaction(DriverTransaction):
                 raise errors.TransactionError(
                     f"this transaction was aborted by an earlier failure ({self.state.aborted})"
                 ) from self.state.aborted
-        async with contextlib.aclosing(_batches(self.driver, self.state.link, reader, self.state.lock)) as batches:
+        batches_of = _batches(self.driver, self.state.link, reader, self.state.lock, size)
+        async with contextlib.aclosing(batches_of) as batches:
             async for rows in batches:
                 yield rows
 
@@ -1486,13 +1495,24 @@ async def _loaded(
                 yield item
 
 
-async def _batches(
-    d: SQLDriver, link: Link, reader: _Reader, lock: _Turns | None = None
-) -> AsyncGenerator[list[Any], None]:
-    """A stream's rows, a batch at a time: the caller loads each row as it hands it on.
+async def _loaded_batches(
+    load_rows: _LoadRows, batches_of: AsyncGenerator[list[Any], None]
+) -> AsyncIterator[list[Any]]:
+    """A stream's rows, loaded a batch at a time (``stream_batches``); no empty batch."""
+    async with contextlib.aclosing(batches_of) as batches:
+        async for rows in batches:
+            if rows:
+                yield list(load_rows(rows))
 
-    One row at a time, not a batch of instances: an async generator layer per
-    row costs more than the loading, and instances made only when asked for
+
+async def _batches(
+    d: SQLDriver, link: Link, reader: _Reader, lock: _Turns | None = None, size: int | None = None
+) -> AsyncGenerator[list[Any], None]:
+    """A stream's rows, a batch at a time: the caller loads each row as it hands it on
+    (``async for``), or the whole batch when it hands over batches (``stream_batches``).
+
+    For ``async for``, one row at a time, not a batch of instances: an async generator
+    layer per row costs more than the loading, and instances made only when asked for
     die young (a batch of them would survive garbage collections).
 
     Callers close it with ``contextlib.aclosing``: an ``async for`` left early
@@ -1504,7 +1524,7 @@ async def _batches(
     every later ``DROP TABLE`` of the table.
     """
     sql, params, _, context, model = reader
-    n = d.stream_batch
+    n = size or d.stream_batch  # rows per fetch: the caller's batch size for stream_batches()
     guard = lock or _NO_LOCK
     async with guard:
         watch = cancel_watch()

@@ -100,6 +100,8 @@ async def queries(db: Ommi) -> None:
     assert_type(await adults.all().or_use([]), list[User])
     async for user in db.find(User).order_by(User.id):
         assert_type(user, User)
+    async for batch in db.find(User).order_by(User.id).batches(500):
+        assert_type(batch, list[User])
 
 
 async def results(db: Ommi) -> None:
@@ -198,6 +200,8 @@ async def projections(db: Ommi) -> None:
     async for name, age in names:
         assert_type(name, str)
         assert_type(age, int)
+    async for rows in names.batches(100):
+        assert_type(rows, list[tuple[str, int]])
     emails = db.find(User).values(User.email)
     assert_type(await emails.all().or_raise(), list[tuple[str | None]])
     buyers = db.find(Order.amount > Decimal(100)).values(Order.user_id)

@@ -16,4 +16,6 @@ async def queries(db: Ommi) -> None:
     query = db.find(User, col(User.age) >= 18).order_by(col(User.name).asc)
     assert_type(query, Query[User])
     assert_type(await query.all().or_raise(), list[User])
+    async for batch in query.batches(100):
+        assert_type(batch, list[User])
     assert_type(await db.find(Order, col(Order.note).is_null()).count().or_raise(), int)

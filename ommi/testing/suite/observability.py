@@ -63,6 +63,8 @@ async def _every_kind_of_statement(db: Ommi) -> None:
     await db.find(Person.name.in_([SECRET, "x"])).group_by(Person.name).aggregate(n=Count()).or_raise()
     [streamed] = [q async for q in db.find(Person.name == SECRET)]
     assert streamed.name == SECRET
+    [[batched]] = [b async for b in db.find(Person.name == SECRET).batches(10)]
+    assert batched.name == SECRET
     await db.find(Person.city == SECRET + "2").delete().or_raise()
 
 
@@ -113,5 +115,23 @@ async def test_a_stream_the_caller_leaves_early_is_not_reported_as_failed(suite_
         remove()
     assert [e.error for e in closed] == [None], closed
     assert [e.error for e in seen if e.operation == "stream"] == [None, None], seen
+    lines = [t for t in log.texts("ommi") if t.startswith("stream Person")]
+    assert len(lines) == 2 and not any("(failed)" in t for t in lines), lines
+
+
+async def test_a_stream_in_batches_is_one_stream_statement(suite_db: Ommi) -> None:
+    await suite_db.add(*(Person(f"b{i}", i) for i in range(25))).or_raise()
+    seen: list[StatementEvent] = []
+    remove = suite_db.on_statement(seen.append)
+    try:
+        with captured() as log:
+            assert [len(b) async for b in suite_db.find(Person).batches(10)] == [10, 10, 5]
+            async with contextlib.aclosing(suite_db.find(Person).batches(10)) as batches:
+                async for _ in batches:
+                    break  # left early: ended, not failed
+    finally:
+        remove()
+    streams = [e for e in seen if e.operation == "stream"]
+    assert [(e.model, e.error) for e in streams] == [(Person, None), (Person, None)], seen
     lines = [t for t in log.texts("ommi") if t.startswith("stream Person")]
     assert len(lines) == 2 and not any("(failed)" in t for t in lines), lines

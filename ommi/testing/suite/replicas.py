@@ -58,8 +58,9 @@ async def test_reads_outside_transactions_go_to_a_replica_and_writes_to_the_prim
     assert sorted(p.name for p in await db.find(Person).all().or_raise()) == ["Alice", "Bob", "Carol"]
     assert (await db.find(Person).aggregate(n=Count()).or_raise())["n"] == 3
     assert sorted([p.name async for p in db.find(Person)]) == ["Alice", "Bob", "Carol"]
+    assert sorted([p.name async for batch in db.find(Person).batches(2) for p in batch]) == ["Alice", "Bob", "Carol"]
     reads = routed.servers()
-    assert [op for op, _ in reads] == ["select", "count", "count", "select", "aggregate", "stream"]
+    assert [op for op, _ in reads] == ["select", "count", "count", "select", "aggregate", "stream", "stream"]
     assert {server for _, server in reads} == {"replica 1"}
 
     alice.age = 32
@@ -85,9 +86,10 @@ async def test_everything_in_a_transaction_runs_on_the_primary(routed: Routed) -
         await tx.add(Person("Dana", 28)).or_raise()
         assert await db.find(Person).count().or_raise() == 1  # db in the block: the transaction's
         assert [p.name async for p in tx.find(Person)] == ["Dana"]
+        assert [[p.name for p in b] async for b in tx.find(Person).batches(5)] == [["Dana"]]
         assert await tx.find(Person).on_primary().count().or_raise() == 1
     servers = routed.servers()
-    assert [op for op, _ in servers] == ["insert", "count", "stream", "count"]
+    assert [op for op, _ in servers] == ["insert", "count", "stream", "stream", "count"]
     assert {server for _, server in servers} == {"primary"}
     assert await db.find(Person).count().or_raise() == 1
     assert routed.servers() == [("count", "replica 1")]

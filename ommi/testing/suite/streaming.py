@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import pytest
 
-from ommi import Key, ModelCollection, Ommi, ommi_model
+from ommi import Key, ModelCollection, Ommi, errors, ommi_model
 from ommi.testing.models import (
     Person,
 )
@@ -121,3 +121,86 @@ async def test_streams_left_early_in_a_transaction_let_it_go_on_and_end(suite_db
                 assert await suite_db.find(Reading).count().or_raise() == LEFT_ROWS + round_ + 1
     except TimeoutError:
         pytest.fail(f"streams left early were still open after {LEFT_WITHIN:.0f} s (a lock or connection not released)")
+
+
+# -- batches(): the stream handed over a list at a time ---------------------------------
+
+
+async def test_batches_hand_over_the_stream_in_lists_of_the_given_size(suite_db: Ommi) -> None:
+    await suite_db.add(*(Person(f"n{i:04d}", i) for i in range(2500))).or_raise()
+    query = suite_db.find(Person).order_by(Person.age)
+    # the default size, several of every driver's own fetches
+    sizes = [len(batch) async for batch in query.batches()]
+    assert sizes == [1000, 1000, 500]
+    names = [p.name async for batch in query.batches(700) for p in batch]
+    assert names == [f"n{i:04d}" for i in range(2500)]
+    assert [len(b) async for b in query.batches(700)] == [700, 700, 700, 400]
+    assert [len(b) async for b in query.batches(2500)] == [2500]
+    assert [len(b) async for b in query.batches(10**6)] == [2500]
+    # what the query says applies: filter, order, offset and limit
+    paged = suite_db.find(Person.age >= 100).order_by(Person.age.desc).offset(3).limit(7)
+    batches = [[p.age for p in batch] async for batch in paged.batches(3)]
+    assert batches == [[2496, 2495, 2494], [2493, 2492, 2491], [2490]]
+    assert all(isinstance(p, Person) for batch in [b async for b in query.batches(999)] for p in batch)
+
+
+async def test_batches_of_nothing_are_no_batches(suite_db: Ommi) -> None:
+    assert [b async for b in suite_db.find(Person).batches(10)] == []
+    await suite_db.add(Person("only", 1)).or_raise()
+    assert [b async for b in suite_db.find(Person.age > 1).batches(10)] == []
+    assert [b async for b in suite_db.find(Person).limit(0).batches(10)] == []
+    assert [[p.name for p in b] async for b in suite_db.find(Person).batches(1)] == [["only"]]
+
+
+async def test_values_come_in_batches_too(suite_db: Ommi) -> None:
+    await suite_db.add(*(Person(f"v{i}", i % 4) for i in range(10))).or_raise()
+    rows = suite_db.find(Person).order_by(Person.age, Person.name).values(Person.age, Person.name)
+    batches = [b async for b in rows.batches(4)]
+    assert [len(b) for b in batches] == [4, 4, 2]
+    assert [row for b in batches for row in b] == await rows.all().or_raise()
+    ages = suite_db.find(Person).order_by(Person.age).values(Person.age).distinct()
+    assert [b async for b in ages.batches(3)] == [[(0,), (1,), (2,)], [(3,)]]
+
+
+async def test_batches_refuse_a_size_that_is_not_a_positive_int_before_reading(suite_db: Ommi) -> None:
+    for size in (0, -1, True, 2.5, "10", None):
+        with pytest.raises(errors.QueryError, match=r"batches\(\) takes a positive int"):
+            suite_db.find(Person).batches(size)  # type: ignore[arg-type]
+        with pytest.raises(errors.QueryError, match=r"batches\(\) takes a positive int"):
+            suite_db.find(Person).values(Person.name).batches(size)  # type: ignore[arg-type]
+    with pytest.raises(errors.QueryError, match="group_by"):
+        suite_db.find(Person).group_by(Person.age).batches(10)
+
+
+async def test_batches_left_early_end_their_stream(suite_db: Ommi) -> None:
+    local, Reading = _left_streams()
+    try:
+        async with asyncio.timeout(LEFT_WITHIN), fresh_tables(suite_db, local):
+            await suite_db.add(*(Reading(i) for i in range(LEFT_ROWS))).or_raise()
+            for _ in range(3):
+                async for batch in suite_db.find(Reading).order_by(Reading.n).batches(100):
+                    assert [r.n for r in batch] == list(range(100))
+                    break
+                assert await suite_db.find(Reading).count().or_raise() == LEFT_ROWS
+            batches = suite_db.find(Reading).order_by(Reading.n).batches(1000)
+            assert len(await anext(batches)) == 1000
+            await batches.aclose()  # ends the stream before it returns
+            await suite_db.add(Reading(LEFT_ROWS)).or_raise()
+            assert await suite_db.find(Reading).count().or_raise() == LEFT_ROWS + 1
+    except TimeoutError:
+        pytest.fail(f"batches left early were still open after {LEFT_WITHIN:.0f} s (a lock or connection not released)")
+
+
+@pytest.mark.requires("transactions")
+async def test_batches_in_a_transaction_see_its_writes_and_let_it_go_on(suite_db: Ommi) -> None:
+    await suite_db.add(*(Person(f"t{i:02d}", i) for i in range(30))).or_raise()
+    async with suite_db.transaction() as tx:
+        await tx.add(Person("inside", 99)).or_raise()
+        ages = [p.age async for batch in tx.find(Person).order_by(Person.age).batches(8) for p in batch]
+        assert ages == [*range(30), 99]
+        async for batch in tx.find(Person).order_by(Person.age).batches(5):
+            assert len(batch) == 5
+            break
+        await tx.find(Person.age < 10).delete().or_raise()
+        assert [len(b) async for b in tx.find(Person).batches(20)] == [20, 1]
+    assert await suite_db.find(Person).count().or_raise() == 21
