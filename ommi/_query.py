@@ -412,13 +412,13 @@ class Query(Generic[M]):
         saved (1,000,000 rows, SQLite and DuckDB: 1.1-1.4x the time of ``async for``).
 
         Raises:
-            QueryError: ``size`` is not a positive int, or the query groups,
-                aggregates or includes relations (use ``aggregate()`` or ``all()``).
+            QueryError: ``size`` is not an int from 1 to 2**31 - 1, or the query
+                groups, aggregates or includes relations (use ``aggregate()`` or ``all()``).
         """
         self._plain("batches")
         if self._spec.includes:
             raise errors.QueryError("include() loads relations for all() / first() / one(), not for batches()")
-        return self._batches(_positive("batches", size))
+        return self._batches(_batch_size(size))
 
     async def _batches(self, size: int) -> AsyncGenerator[list[M], None]:
         stmts = await self._scope.observed()
@@ -588,9 +588,9 @@ class ValuesQuery(Generic[R]):
         the stream; no list is empty.
 
         Raises:
-            QueryError: ``size`` is not a positive int.
+            QueryError: ``size`` is not an int from 1 to 2**31 - 1.
         """
-        return grouped(self.__aiter__(), _positive("batches", size))
+        return grouped(self.__aiter__(), _batch_size(size))
 
     async def __aiter__(self) -> AsyncGenerator[R, None]:
         stmts = await self._scope.observed()
@@ -649,9 +649,16 @@ def _set_expression(target: FieldRef[Any, Any], value: ExprRef[Any, Any] | Field
     return node
 
 
-def _positive(what: str, n: int) -> int:
+_MOST_PER_BATCH = 2**31 - 1
+"""The largest ``batches()`` size: one fetch of it is what every driver's library takes (SQLite's
+``fetchmany`` takes a C int), and a batch of it is more instances than memory holds anyway."""
+
+
+def _batch_size(n: int) -> int:
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-        raise errors.QueryError(f"{what}() takes a positive int, got {n!r}")
+        raise errors.QueryError(f"batches() takes a positive int, got {n!r}")
+    if n > _MOST_PER_BATCH:
+        raise errors.QueryError(f"batches() takes at most 2**31 - 1, got {n}")
     return n
 
 

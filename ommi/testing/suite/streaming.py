@@ -162,14 +162,21 @@ async def test_values_come_in_batches_too(suite_db: Ommi) -> None:
     assert [b async for b in ages.batches(3)] == [[(0,), (1,), (2,)], [(3,)]]
 
 
-async def test_batches_refuse_a_size_that_is_not_a_positive_int_before_reading(suite_db: Ommi) -> None:
+async def test_batches_refuse_a_size_out_of_range_before_reading(suite_db: Ommi) -> None:
     for size in (0, -1, True, 2.5, "10", None):
         with pytest.raises(errors.QueryError, match=r"batches\(\) takes a positive int"):
             suite_db.find(Person).batches(size)  # type: ignore[arg-type]
         with pytest.raises(errors.QueryError, match=r"batches\(\) takes a positive int"):
             suite_db.find(Person).values(Person.name).batches(size)  # type: ignore[arg-type]
+    for size in (2**31, 2**64):
+        with pytest.raises(errors.QueryError, match=r"batches\(\) takes at most 2\*\*31 - 1"):
+            suite_db.find(Person).batches(size)
     with pytest.raises(errors.QueryError, match="group_by"):
         suite_db.find(Person).group_by(Person.age).batches(10)
+    # the largest size is one every driver can fetch
+    await suite_db.add(Person("one", 1), Person("two", 2)).or_raise()
+    assert [len(b) async for b in suite_db.find(Person).batches(2**31 - 1)] == [2]
+    assert [len(b) async for b in suite_db.find(Person).values(Person.name).batches(2**31 - 1)] == [2]
 
 
 async def test_batches_left_early_end_their_stream(suite_db: Ommi) -> None:
