@@ -172,6 +172,10 @@ async def test_a_cancellation_always_reaches_the_task(suite_db: Ommi) -> None:
         async for _ in suite_db.find(Person):
             await asyncio.sleep(0)
 
+    async def batches() -> None:
+        async for _ in suite_db.find(Person).batches(500):
+            await asyncio.sleep(0)
+
     async def read() -> None:
         await suite_db.find(Person.age == 7).all().or_raise()
 
@@ -182,7 +186,7 @@ async def test_a_cancellation_always_reaches_the_task(suite_db: Ommi) -> None:
         async with suite_db.transaction() as tx:
             await tx.add(Person("late", 99)).or_raise()
 
-    actions = [stream, read, add]
+    actions = [stream, batches, read, add]
     if "transactions" in suite_db.capabilities:
         actions.append(in_transaction)
     for _ in range(3):
@@ -314,6 +318,10 @@ async def test_a_task_cancelled_twice_ends_cancelled_and_leaves_nothing_behind(s
         async for _ in suite_db.find(Person):
             await asyncio.sleep(0)
 
+    async def batches() -> None:
+        async for _ in suite_db.find(Person).batches(500):
+            await asyncio.sleep(0)
+
     async def in_transaction() -> None:
         async with suite_db.transaction() as tx:
             await tx.add(Person("late", 99)).or_raise()
@@ -322,7 +330,7 @@ async def test_a_task_cancelled_twice_ends_cancelled_and_leaves_nothing_behind(s
     async def read() -> None:
         await suite_db.find(Person.age == 7).all().or_raise()
 
-    actions = [stream, read] + ([in_transaction] if "transactions" in suite_db.capabilities else [])
+    actions = [stream, batches, read] + ([in_transaction] if "transactions" in suite_db.capabilities else [])
     try:
         for action in actions:
             for turns in range(16):
