@@ -213,6 +213,17 @@ async def test_include_of_a_single_relation_and_misuse(suite_db: Ommi) -> None:
     assert isinstance(bad, DBFailure) and isinstance(bad.error, errors.QueryError)
 
 
+async def test_streamed_instances_load_their_relations(suite_db: Ommi) -> None:
+    await blog(suite_db)
+    by_title = suite_db.find(Article).order_by(Article.title)
+    streamed = [(a.title, w.name if (w := await a.writer) else None) async for a in by_title]
+    batched = [(a.title, w.name if (w := await a.writer) else None) async for b in by_title.batches(2) for a in b]
+    want = [("Anonymous", None), ("Bob's day", "Bob"), ("Mongo notes", "Ann"), ("SQL tips", "Ann")]
+    assert streamed == batched == want
+    with pytest.raises(errors.QueryError, match=r"include\(\).*not for batches\(\)"):
+        by_title.include(Article.writer).batches(2)
+
+
 async def test_deleting_a_referenced_row_is_integrity_error(suite_db: Ommi) -> None:
     b = await blog(suite_db)
     result = await suite_db.delete(b["bob"])
