@@ -447,6 +447,12 @@ async def test_a_stored_value_the_field_cannot_take_is_a_validation_error_on_rea
     assert "purple" not in str(result.error)
     streamed = [s async for s in suite_db.find(RawSample)]
     assert [s.color for s in streamed] == ["purple"]
+    with pytest.raises(errors.ValidationError) as caught:
+        [s async for s in suite_db.find(Sample)]
+    assert "Sample.color" in str(caught.value) and "purple" not in str(caught.value), caught.value
+    with pytest.raises(errors.ValidationError) as caught:
+        [b async for b in suite_db.find(Sample).batches(10)]
+    assert "Sample.color" in str(caught.value) and "purple" not in str(caught.value), caught.value
 
 
 async def test_a_stored_value_the_field_cannot_take_is_a_validation_error_for_values_and_aggregates(
@@ -476,5 +482,8 @@ async def test_a_stored_value_the_field_cannot_take_is_a_validation_error_for_va
         assert "color" in str(result.error) and "purple" not in str(result.error), result.error
     with pytest.raises(errors.ValidationError) as caught:
         [v async for v in suite_db.find(Sample).values(Sample.color)]
+    assert "color" in str(caught.value) and "purple" not in str(caught.value), caught.value
+    with pytest.raises(errors.ValidationError) as caught:
+        [b async for b in suite_db.find(Sample).values(Sample.color).batches(10)]
     assert "color" in str(caught.value) and "purple" not in str(caught.value), caught.value
     assert await suite_db.find(Sample).values(Sample.s).all().or_raise() == [("fine",), (None,)]
