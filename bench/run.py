@@ -114,6 +114,29 @@ class Checker:
             self.problems.append(f"{backend} {letter}: {contender} disagrees with {first[0]}")
 
 
+def machine() -> str:
+    """The machine a run ran on, as the report's header names it: system, CPU model and count,
+    and whether it is a virtual machine (runs on different machines differ in absolute times)."""
+    model, virtual = "", False
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                key, _, value = line.partition(":")
+                key = key.strip()
+                if key == "model name" and not model:
+                    model = value.strip()
+                elif key == "flags":
+                    virtual = virtual or "hypervisor" in value.split()
+    except OSError:  # not Linux: the system and the count say what there is to say
+        pass
+    parts = [f"{platform.system()} {platform.machine()}", f"{os.cpu_count()} CPUs"]
+    if model:
+        parts.append(model)
+    if virtual:
+        parts.append("a virtual machine")
+    return ", ".join(parts)
+
+
 def rounds(letter: str, letters: Sequence[str]) -> int:
     """How many times ``letter`` runs in a repetition: its rounds when timed, once (untimed) otherwise."""
     return w.ROUNDS.get(letter, 1) if letter in letters else 1
@@ -386,7 +409,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         command="python -m bench " + " ".join(argv if argv is not None else sys.argv[1:]),
         when=time.strftime("%Y-%m-%d %H:%M"),
         python=platform.python_version(),
-        machine=f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs",
+        machine=machine(),
         sizes=sizes,
         repeat=repeat,
         rounds={letter: w.ROUNDS[letter] for letter in letters if letter in w.ROUNDS},
@@ -431,8 +454,7 @@ def run_scaling(
             results=[],
             command="python -m bench " + " ".join(sys.argv[1:]),
             when=time.strftime("%Y-%m-%d %H:%M"),
-            machine=f"Python {platform.python_version()}, {platform.system()} {platform.machine()}, "
-            f"{os.cpu_count()} CPUs",
+            machine=f"Python {platform.python_version()}, {machine()}",
             repeat=repeat,
         )
         for sizes in run.sizes:
