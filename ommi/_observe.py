@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
-from ommi.driver import Statements
+from ommi.driver import Statements, close_stream
 from ommi.query import Aggregate, Delete, Insert, Raw, Save, Select, Update, Upsert, Values
 
 if TYPE_CHECKING:
@@ -137,8 +137,7 @@ class Observed(Statements):
             error = exc
             raise
         finally:
-            if isinstance(items, AsyncGenerator):
-                await items.aclose()
+            await close_stream(items)
             self._emit(operation, stmt, start, error, servers)
 
     def stream(self, stmt: Select) -> AsyncIterator[Any]:

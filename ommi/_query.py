@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from ommi import errors
@@ -13,7 +13,7 @@ from ommi._fields import INT64_MAX
 from ommi._model import get_model_info
 from ommi._predicates import check_depth, fields_of, inside_aggregate, join_all
 from ommi._results import Action, as_ommi_error, deferred
-from ommi.driver import Statements, grouped
+from ommi.driver import Statements, close_stream, grouped
 from ommi.query import (
     Agg,
     AggOrder,
@@ -432,7 +432,7 @@ class Query(Generic[M]):
                         self._scope.bind(model, batch)
                     yield batch
             finally:
-                await _close_stream(batches)
+                await close_stream(batches)
         except errors.OmmiError:
             raise
         except Exception as exc:
@@ -467,7 +467,7 @@ class Query(Generic[M]):
                         self._scope.bind(self._select.model, (item,))
                     yield item
             finally:
-                await _close_stream(items)
+                await close_stream(items)
         except errors.OmmiError:
             raise
         except Exception as exc:
@@ -600,22 +600,11 @@ class ValuesQuery(Generic[R]):
                 async for row in rows:
                     yield row  # type: ignore[misc]
             finally:
-                await _close_stream(rows)
+                await close_stream(rows)
         except errors.OmmiError:
             raise
         except Exception as exc:
             raise as_ommi_error(exc) from exc
-
-
-async def _close_stream(items: AsyncIterator[Any]) -> None:
-    """Close a driver's stream now, when its consumer leaves it early.
-
-    An ``async for`` left early (``break``, ``aclose()``) does not close what it
-    iterates: left alone, the stream would end later, in a task of asyncio's
-    own, and keep its cursor, read transaction and connection until then.
-    """
-    if isinstance(items, AsyncGenerator):
-        await items.aclose()
 
 
 def _orders(terms: tuple[Any, ...], model: type) -> list[OrderBy | AggOrder]:

@@ -83,6 +83,7 @@ __all__ = [
     "aggregate_fields",
     "available_drivers",
     "cancel_watch",
+    "close_stream",
     "columns_of",
     "convert_value",
     "first_line",
@@ -497,6 +498,17 @@ def convert_value(field: FieldInfo, value: Any) -> Any:
     return field.check(value)
 
 
+async def close_stream(items: AsyncIterator[Any]) -> None:
+    """Close a stream now, when its consumer leaves it early (a no-op for an iterator with no ``aclose()``).
+
+    An ``async for`` left early (``break``, ``aclose()``) does not close what it
+    iterates: left alone, the stream would end later, in a task of asyncio's
+    own, and keep its cursor, read transaction and connection until then.
+    """
+    if isinstance(items, AsyncGenerator):
+        await items.aclose()
+
+
 async def grouped(items: AsyncIterator[T], size: int) -> AsyncGenerator[list[T], None]:
     """``items`` as lists of ``size`` (the last one shorter, none empty); closes ``items`` when it ends.
 
@@ -513,8 +525,7 @@ async def grouped(items: AsyncIterator[T], size: int) -> AsyncGenerator[list[T],
         if batch:
             yield batch
     finally:
-        if isinstance(items, AsyncGenerator):
-            await items.aclose()
+        await close_stream(items)
 
 
 class Statements(abc.ABC):

@@ -41,6 +41,7 @@ from ommi.driver import (
     ModelInfo,
     SchemaChange,
     Statements,
+    close_stream,
     load_driver,
     parse_url,
 )
@@ -161,12 +162,7 @@ async def _relay(items: AsyncIterator[Any], label: str, first: Sequence[Any] = (
                     return
             yield item
     finally:
-        await _close(items)
-
-
-async def _close(items: AsyncIterator[Any]) -> None:
-    if isinstance(items, AsyncGenerator):
-        await items.aclose()
+        await close_stream(items)
 
 
 class RoutingDriver(Driver):
@@ -355,13 +351,13 @@ class RoutingDriver(Driver):
                 with running_on(node.label):
                     return items, node.label, [await anext(items)]
             except StopAsyncIteration:
-                await _close(items)
+                await close_stream(items)
                 return None, node.label, []
             except errors.ConnectionFailed as exc:
-                await _close(items)
+                await close_stream(items)
                 self._failed(node, exc)  # nothing was yielded yet: start again elsewhere
             except BaseException:
-                await _close(items)
+                await close_stream(items)
                 raise
         return open_on(self.primary).__aiter__(), PRIMARY, []
 
