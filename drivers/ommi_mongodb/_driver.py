@@ -476,15 +476,27 @@ class _Ops:
         return [load(doc) for doc in docs]
 
     async def stream(self, stmt: Select) -> AsyncIterator[Any]:
-        batches = self.stream_batches(stmt, _STREAM_BATCH)
+        # each document loaded as it is handed on: instances made only when asked for die young
+        docs = self._documents(stmt, _STREAM_BATCH)
         try:
-            async for batch in batches:
-                for item in batch:
-                    yield item
+            async for load, batch in docs:
+                for doc in batch:
+                    yield load(doc)
         finally:
-            await batches.aclose()
+            await docs.aclose()
 
-    async def stream_batches(self, stmt: Select, size: int) -> AsyncGenerator[list[Any], None]:
+    async def stream_batches(self, stmt: Select, size: int) -> AsyncIterator[list[Any]]:
+        docs = self._documents(stmt, size)
+        try:
+            async for load, batch in docs:
+                yield [load(doc) for doc in batch]
+        finally:
+            await docs.aclose()
+
+    async def _documents(
+        self, stmt: Select, size: int
+    ) -> AsyncGenerator[tuple[Callable[[Doc], Any], list[Doc]], None]:
+        """The stored documents of a select, a cursor batch of ``size`` at a time, with their loader."""
         if stmt.limit == 0:
             return
         d = self._driver
@@ -499,7 +511,7 @@ class _Ops:
                     batch = await cursor.to_list(size)
                 if not batch:
                     break
-                yield [load(doc) for doc in batch]
+                yield load, batch
         finally:
             with contextlib.suppress(PyMongoError):
                 await cursor.close()
