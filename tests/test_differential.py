@@ -679,7 +679,7 @@ def _difference(got: Any, want: Any) -> str:
     return f" got={got!r}\nwant={want!r}"
 
 
-def _close(got: Any, want: Any, abs_tol: float = 1e-300) -> bool:
+def _close(got: Any, want: Any, abs_tol: float = 0.0) -> bool:
     if type(got) is not type(want):
         return False
     if isinstance(want, float):
