@@ -413,7 +413,12 @@ class SQLDriver(Driver):
         raise errors.UnsupportedError(f"{type(self).__name__} does not draw keys ahead")
 
     def insert_drawn(self, plan: ModelPlan, rows: list[tuple[Any, ...]], in_tx: bool, drawn: Any) -> Op[list[int]]:
-        """:meth:`insert_generated` for rows whose keys :meth:`draw_keys` drew (its command's result: ``drawn``)."""
+        """:meth:`insert_generated` for rows whose keys :meth:`draw_keys` drew (its command's result: ``drawn``).
+
+        It must write every row with one statement (it may read before it):
+        that statement is atomic by itself, so outside a transaction the base
+        runs the operation without opening one.
+        """
         raise errors.UnsupportedError(f"{type(self).__name__} does not draw keys ahead")
 
     def insert_given(self, plan: ModelPlan, rows: list[tuple[Any, ...]]) -> Op[None]:
@@ -982,14 +987,16 @@ def _insert_drawing(
 ) -> Op[list[int]]:
     """A bulk add whose keys the database draws while the rows are validated and encoded.
 
-    Outside a transaction the keys are drawn before it begins (drawing them is
-    not transactional); in one, inside its savepoint, as any other statement.
+    The rows are then written by one statement (:meth:`SQLDriver.insert_drawn`),
+    atomic by itself: outside a transaction no transaction of its own is opened
+    for it (two round trips fewer); in one, it runs inside the add's savepoint,
+    as any other statement.
     """
     drawing = yield from d.draw_keys(plan, len(keys))
     given, _, pending_rows = _split(plan, instances, keys)  # (if this fails, the drawing is waited for)
+    assert not given  # (every key is generated: see _insert_op)
     drawn = yield cmd.finish(drawing)
-    insert = _insert_batch(d, tx, plan, given, pending_rows, drawn=drawn)
-    return (yield from (_unit(d, tx, insert) if tx is None else insert))
+    return (yield from d.insert_drawn(plan, pending_rows, tx is not None, drawn))
 
 
 def _insert_if_referenced(
