@@ -33,31 +33,31 @@ def _check(event: str, model: type | None) -> None:
         raise errors.OmmiError(f"{event} hooks belong to an Ommi, not to a model")
 
 
-class Hooks:
-    """Registered hooks, by event; instance hooks may be limited to one model class."""
+class Hooks(dict[str, list[tuple[type | None, Callable[..., Any]]]]):
+    """Registered hooks, by event; instance hooks may be limited to one model class.
 
-    def __init__(self) -> None:
-        self._hooks: dict[str, list[tuple[type | None, Callable[..., Any]]]] = {}
+    A dict of the events that have hooks, so that ``if hooks:``, which every
+    action asks twice, is the dict's own C-level test rather than a Python call.
+    """
 
-    def __bool__(self) -> bool:
-        return bool(self._hooks)
+    __slots__ = ()
 
     def add(self, event: str, fn: Callable[..., Any], model: type | None = None) -> Callable[[], None]:
         _check(event, model)
         entry = (model, fn)
-        self._hooks.setdefault(event, []).append(entry)
+        self.setdefault(event, []).append(entry)
 
         def remove() -> None:
-            entries = self._hooks.get(event, [])
+            entries = self.get(event, [])
             if entry in entries:
                 entries.remove(entry)
             if not entries:
-                self._hooks.pop(event, None)
+                self.pop(event, None)
 
         return remove
 
     def matching(self, event: str, model: type | None) -> list[Callable[..., Any]]:
-        return [fn for m, fn in self._hooks.get(event, ()) if m is None or m is model]
+        return [fn for m, fn in self.get(event, ()) if m is None or m is model]
 
 
 model_hooks = Hooks()

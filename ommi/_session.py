@@ -198,6 +198,11 @@ class _Session:
     """What ``Ommi`` and ``Transaction`` share: the user-facing actions."""
 
     _scope: Scope
+    _keys: dict[ModelInfo, list[Any]] | None = None
+    """A transaction's record of the instances whose keys the database generated in it, by
+    model (their keys are forgotten if it rolls back); ``None`` outside transactions. One
+    list per model, not an entry per add(): each object kept for the transaction's length
+    brings the garbage collector's next pass closer, and one add() per row is common."""
 
     @property
     def _label(self) -> tuple[object, ...]:
@@ -207,7 +212,7 @@ class _Session:
         """The transaction block that actions on this session run in, if any (see ``Ommi``)."""
         return None
 
-    def add(self, *models: M) -> Action[list[M]]:
+    def add(self, *models: M) -> Action[list[M]]:  # noqa: C901 - the commonest write, its steps inline
         """Store model instances; generated keys are written back into them.
 
         One ``add()`` is atomic: if any instance fails, none is stored.
@@ -216,36 +221,43 @@ class _Session:
         if (tx := self._open_here()) is not None:
             return tx.add(*models)
         try:
-            groups = _batches(models)
-            if len(models) > 1 and len(set(map(id, models))) != len(models):
-                twice = _first_repeated(models)
-                raise errors.ValidationError(
-                    f"add() got the same {type(twice).__name__} instance twice ({twice!r}): an instance is one row"
-                )
+            groups = _distinct_batches(models, "add")
         except errors.OmmiError as exc:
             return Action.failure(exc, (self._scope.name, ".add(...)"))
         rt = self._scope.runtime
+        keys = self._keys
 
         async def run(stmts: Statements) -> list[M]:
-            if model_hooks or rt.events:
-                for batch_model, batch in groups:
-                    await fire(rt.events, "before_add", batch_model, batch)
+            # (one add() per row is the commonest write of all: this runs for each)
+            hooked = model_hooks or rt.events
+            if hooked:
+                await _fire_each(rt.events, "before_add", groups)
             related = False
-            for batch_model, batch in groups:
+            for batch_model, batch, info in groups:
                 if rt.references is not None:
                     await rt.references.check_references(stmts, batch_model, batch)
-                info = get_model_info(batch_model)
-                related = related or bool(info.relations)
-                fresh = self._keyless(info, batch)
+                if info.relations:
+                    related = True
+                fresh = None
+                if keys is not None and (auto := info.auto_key) is not None:
+                    # the instances whose key the database is about to generate
+                    name = auto.name
+                    if len(batch) == 1:
+                        fresh = batch if getattr(batch[0], name) is None else None
+                    else:
+                        fresh = [m for m in batch if getattr(m, name) is None]
                 await stmts.insert(Insert(batch_model, tuple(batch)))
                 if fresh:
-                    self._generated(info, fresh)
-            hooked = bool(model_hooks or rt.events)
-            if related or hooked:
-                for batch_model, batch in groups:
+                    assert keys is not None
+                    if (kept := keys.get(info)) is None:
+                        keys[info] = list(fresh)
+                    else:
+                        kept += fresh
+            if related:
+                for batch_model, batch, _ in groups:
                     self._scope.bind(batch_model, batch)
-                    if hooked:
-                        await fire(rt.events, "after_add", batch_model, batch)
+            if hooked:
+                await _fire_each(rt.events, "after_add", groups)
             return list(models)
 
         if len(groups) > 1:
@@ -267,12 +279,9 @@ class _Session:
         (so is a generated key). One ``upsert()`` of several instances is
         all-or-nothing, as ``add()`` is.
         """
-        groups = _batches(models)
-        if len(models) > 1 and len(set(map(id, models))) != len(models):
-            twice = _first_repeated(models)
-            raise errors.ValidationError(f"upsert() got the same {type(twice).__name__} instance twice ({twice!r})")
+        groups = _distinct_batches(models, "upsert")
         rt = self._scope.runtime
-        stmts_of = [Upsert(model, tuple(batch), _conflict_fields(model, on)) for model, batch in groups]
+        stmts_of = [Upsert(model, tuple(batch), _conflict_fields(model, on)) for model, batch, _ in groups]
 
         async def run(stmts: Statements) -> list[M]:
             for stmt in stmts_of:
@@ -371,15 +380,13 @@ class _Session:
 
         async def run(stmts: Statements) -> list[M]:
             if model_hooks or rt.events:
-                for batch_model, batch in groups:
-                    await fire(rt.events, "before_save", batch_model, batch)
-            for batch_model, batch in groups:
+                await _fire_each(rt.events, "before_save", groups)
+            for batch_model, batch, _ in groups:
                 if rt.references is not None:
                     await rt.references.check_references(stmts, batch_model, batch)
                 await stmts.save(Save(batch_model, tuple(batch)))
             if model_hooks or rt.events:
-                for batch_model, batch in groups:
-                    await fire(rt.events, "after_save", batch_model, batch)
+                await _fire_each(rt.events, "after_save", groups)
             return list(models)
 
         if len(groups) > 1:
@@ -397,32 +404,22 @@ class _Session:
         async def run(stmts: Statements) -> int:
             total = 0
             if model_hooks or rt.events:
-                for batch_model, batch in groups:
-                    await fire(rt.events, "before_delete", batch_model, batch)
-            for batch_model, batch in groups:
-                info = get_model_info(batch_model)
+                await _fire_each(rt.events, "before_delete", groups)
+            for batch_model, batch, info in groups:
                 where = any_of([key_predicate(info, info.key_of(m)) for m in batch])
                 if rt.references is not None:
                     await rt.references.check_unreferenced(stmts, batch_model, where)
                 total += await stmts.delete(Delete(batch_model, where))
             if model_hooks or rt.events:
-                for batch_model, batch in groups:
-                    await fire(rt.events, "after_delete", batch_model, batch)
+                await _fire_each(rt.events, "after_delete", groups)
             return total
 
         if len(groups) > 1:
             return self._atomic(run, ".delete", groups)
         return self._scope.primary().action(run, ".delete(", groups[0][0] if groups else "", ")")
 
-    def _keyless(self, info: ModelInfo, batch: list[Any]) -> list[Any]:
-        """The instances whose key the database is about to generate (tracked in transactions only)."""
-        return []
-
-    def _generated(self, info: ModelInfo, instances: list[Any]) -> None:
-        """Keys were written back into ``instances`` (a transaction forgets them if it rolls back)."""
-
     def _atomic(
-        self, fn: Callable[[Statements], Awaitable[T]], verb: str, groups: Sequence[tuple[type, Any]]
+        self, fn: Callable[[Statements], Awaitable[T]], verb: str, groups: Sequence[tuple[type, Any, Any]]
     ) -> Action[T]:
         """An action whose statements succeed or fail together."""
         async def run() -> T:
@@ -432,7 +429,7 @@ class _Session:
             async with self.transaction() as tx:
                 return await fn(await tx._scope.observed())
 
-        models = ", ".join(dict.fromkeys(model.__name__ for model, _ in groups))
+        models = ", ".join(dict.fromkeys(model.__name__ for model, _, _ in groups))
         return Action(run, (self._scope.name, verb, "(", models, ")"))
 
     def transaction(self) -> Transaction:
@@ -714,7 +711,7 @@ class Transaction(_Session):
         self._done = False
         self._on_commit: list[Callable[[], Any]] = []
         self._on_rollback: list[Callable[[], Any]] = []
-        self._keys: list[tuple[ModelInfo, list[Any]]] = []
+        self._keys: dict[ModelInfo, list[Any]] = {}  # (see _Session._keys)
 
     @property
     def finished(self) -> bool:
@@ -748,7 +745,8 @@ class Transaction(_Session):
             if committed:  # the outer transaction decides
                 parent.on_commit_all(self._on_commit)
                 parent.on_rollback_all(self._on_rollback)
-                parent._keys.extend(self._keys)
+                for info, instances in self._keys.items():
+                    parent._keys.setdefault(info, []).extend(instances)
             else:
                 for fn in self._on_rollback:
                     await call(fn, event="on_rollback")
@@ -759,21 +757,9 @@ class Transaction(_Session):
         for fn in self._scope.runtime.events.matching(event, None):
             await call(fn, self, event=event)
 
-    def _keyless(self, info: ModelInfo, batch: list[Any]) -> list[Any]:
-        auto = info.auto_key
-        if auto is None:
-            return []
-        name = auto.name
-        if len(batch) == 1:  # one add() per row: no list comprehension's frame
-            return batch if getattr(batch[0], name) is None else []
-        return [m for m in batch if getattr(m, name) is None]
-
-    def _generated(self, info: ModelInfo, instances: list[Any]) -> None:
-        self._keys.append((info, instances))
-
     def _forget_keys(self) -> None:
         # the rows are gone: their generated keys must not be reused by a later add()
-        for info, instances in self._keys:
+        for info, instances in self._keys.items():
             name = info.auto_key.name if info.auto_key is not None else ""
             for m in instances:
                 info.set_value(m, name, None)
@@ -914,6 +900,23 @@ def _conflict_fields(model: type, on: Any) -> tuple[Any, ...]:
     )
 
 
+async def _fire_each(events: Hooks, event: str, groups: Sequence[tuple[type, list[Any], ModelInfo]]) -> None:
+    """Fire an instance event for every batch of an action, in order."""
+    for batch_model, batch, _ in groups:
+        await fire(events, event, batch_model, batch)
+
+
+def _distinct_batches(models: Sequence[Any], verb: str) -> list[tuple[type, list[Any], ModelInfo]]:
+    """:func:`_batches` of instances to write as new rows: one instance given twice is refused."""
+    groups = _batches(models)
+    if len(models) > 1 and len(set(map(id, models))) != len(models):
+        twice = _first_repeated(models)
+        raise errors.ValidationError(
+            f"{verb}() got the same {type(twice).__name__} instance twice ({twice!r}): an instance is one row"
+        )
+    return groups
+
+
 def _first_repeated(models: Sequence[Any]) -> Any:
     seen: set[int] = set()
     for m in models:
@@ -930,23 +933,21 @@ def _other_loop() -> errors.ConnectionFailed:
     )
 
 
-def _batches(models: Sequence[Any]) -> list[tuple[type, list[Any]]]:
-    """Consecutive runs of one model type, in order (one statement per run)."""
+def _batches(models: Sequence[Any]) -> list[tuple[type, list[Any], ModelInfo]]:
+    """Consecutive runs of one model type, in order (one statement per run), each with its
+    model's :class:`ModelInfo` (raises ``ModelError`` for a class that is not a model)."""
     if len(models) == 1:  # one add() per instance: the most common case of all
         only = type(models[0])
-        get_model_info(only)
-        return [(only, list(models))]
+        return [(only, list(models), get_model_info(only))]
     kinds = set(map(type, models))
     if len(kinds) == 1:  # the common case, without a Python-level loop
         (only,) = kinds
-        get_model_info(only)
-        return [(only, list(models))]
-    out: list[tuple[type, list[Any]]] = []
+        return [(only, list(models), get_model_info(only))]
+    out: list[tuple[type, list[Any], ModelInfo]] = []
     for m in models:
         cls = type(m)
         if out and out[-1][0] is cls:
             out[-1][1].append(m)
         else:
-            get_model_info(cls)
-            out.append((cls, [m]))
+            out.append((cls, [m], get_model_info(cls)))
     return out

@@ -178,6 +178,16 @@ class ModelPlan:
     # Compiled at first use; an instance attribute from then on, read as fast as a field.
 
     @functools.cached_property
+    def auto_name(self) -> str | None:
+        """The name of the field whose key the database generates (``None``: no such field)."""
+        return None if self.auto_index is None else self.info.fields[self.auto_index].name
+
+    @functools.cached_property
+    def add_context(self) -> str:
+        """What a failed ``add()`` of the model says first (made once: each add names it)."""
+        return f"cannot add {self.info.cls.__name__}"
+
+    @functools.cached_property
     def load(self) -> Callable[[Sequence[Any]], Any]:
         """A stored row (in field order) -> an instance (:meth:`ommi.driver.ModelInfo.loader`)."""
         return self.info.loader(self.decoders)

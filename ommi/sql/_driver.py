@@ -919,23 +919,19 @@ def _insert_rows(plan: ModelPlan, rows: list[tuple[Any, ...]]) -> Op[None]:
 def _split(
     plan: ModelPlan, instances: Sequence[Any], keys: list[Any] | None = None
 ) -> tuple[list[tuple[Any, ...]], list[int], list[tuple[Any, ...]]]:
-    """Validate and encode every instance (before anything is written).
+    """Validate and encode every instance of a batch (before anything is written; one instance
+    alone is done by ``_insert_op``).
 
     Returns the complete rows (explicit keys), the positions of the
     instances whose key the database generates, and their rows without the key.
     ``keys``: the instances' generated-key fields, if already read.
     """
-    ai = plan.auto_index
-    if ai is None:
+    name = plan.auto_name
+    if name is None:
         return plan.dump_many(instances), [], []
     assert plan.dump_auto is not None and plan.dump_auto_many is not None
-    if len(instances) == 1:  # one add() per row: the common case
-        m = instances[0]
-        if getattr(m, plan.info.fields[ai].name) is None:
-            return [], [0], [plan.dump_auto(m)]
-        return [plan.dump(m)], [], []
     if keys is None:
-        keys = list(map(operator.attrgetter(plan.info.fields[ai].name), instances))
+        keys = list(map(operator.attrgetter(name), instances))
     if keys.count(None) == len(keys):  # the usual case: every key generated
         return [], list(range(len(instances))), plan.dump_auto_many(instances)
     if None not in keys:
@@ -955,13 +951,22 @@ def _split(
 def _insert_op(
     d: SQLDriver, tx: SQLTransaction | None, plan: ModelPlan, instances: Sequence[Any]
 ) -> Op[list[int]]:
-    ahead = d.draws_keys_from
-    if ahead and len(instances) >= ahead and plan.auto_index is not None:
-        fields = list(map(operator.attrgetter(plan.info.fields[plan.auto_index].name), instances))
-        if fields.count(None) == len(fields):  # (keys given would first move the sequence past them)
-            op = _insert_drawing(d, tx, plan, instances, fields)
-            return (yield from (op if tx is None else _unit(d, tx, op)))
-    given, _, pending_rows = _split(plan, instances)
+    if len(instances) == 1:  # one add() per row, the commonest write: validated and encoded here
+        m = instances[0]
+        name = plan.auto_name
+        if name is not None and getattr(m, name) is None:
+            assert plan.dump_auto is not None
+            given, pending_rows = [], [plan.dump_auto(m)]
+        else:
+            given, pending_rows = [plan.dump(m)], []
+    else:
+        ahead = d.draws_keys_from
+        if ahead and len(instances) >= ahead and plan.auto_name is not None:
+            fields = list(map(operator.attrgetter(plan.auto_name), instances))
+            if fields.count(None) == len(fields):  # (keys given would first move the sequence past them)
+                op = _insert_drawing(d, tx, plan, instances, fields)
+                return (yield from (op if tx is None else _unit(d, tx, op)))
+        given, _, pending_rows = _split(plan, instances)
     dialect = d.dialect
     if pending_rows and d.reserves_keys:
         return (yield from _insert_reserved(d, tx, plan, given, pending_rows))
@@ -1145,7 +1150,7 @@ async def _insert(d: SQLDriver, stmt: Insert, tx: SQLTransaction | None) -> None
     plan = d.compiler.plan(stmt.model)
     instances = stmt.instances
     # validation happens while the operation starts, before any statement is sent
-    context = f"cannot add {stmt.model.__name__}"
+    context = plan.add_context
     try:
         if tx is not None:  # (the common case of one add() after another, without _run's indirection)
             keys = await tx.run(_insert_op(d, tx, plan, instances), context, stmt.model)
@@ -1154,11 +1159,10 @@ async def _insert(d: SQLDriver, stmt: Insert, tx: SQLTransaction | None) -> None
     except errors.IntegrityError as exc:
         raise await d._explain(exc, stmt.model, tx or d, instances) from exc.__cause__
     if keys:
-        ai = plan.auto_index
-        assert ai is not None
-        name = plan.info.fields[ai].name
+        name = plan.auto_name
+        assert name is not None
         if len(keys) == 1 and len(instances) == 1:
-            plan.info.set_value(instances[0], name, keys[0])
+            plan.info.source.set_value(instances[0], name, keys[0])
         elif len(keys) == len(instances):
             plan.info.write_values(name, instances, keys)
         else:
@@ -1775,9 +1779,10 @@ class _AsyncLink(Link):
         self.driver = driver
         self.held = held
         self.abandoned = False
+        self.backend = driver.backend
 
     def run(self, op: Op[T], trace: Trace) -> Awaitable[T]:
-        return drive_async(self.held, op, self.driver.backend, trace)  # (no coroutine frame of its own)
+        return drive_async(self.held, op, self.backend, trace)  # (no coroutine frame of its own)
 
     async def open_stream(self, sql: str, params: Sequence[Any]) -> Stream:
         held = self.held

@@ -215,6 +215,41 @@ async def test_nested_block_is_a_savepoint(suite_db: Ommi) -> None:
     assert await names(suite_db) == ["Kept", "Outer"]
 
 
+@pytest.mark.requires("transactions", "savepoints")
+async def test_keys_generated_in_a_block_that_rolls_back_are_cleared(suite_db: Ommi) -> None:
+    """A generated key written back into an instance is taken back when the block that stored
+    its row rolls back (a later add() must not reuse it); the keys of a nested block that
+    committed follow its outer block, the others stay."""
+
+    class Abort(Exception):
+        pass
+
+    async with suite_db.transaction() as tx:
+        [outer] = await tx.add(Person("Outer", 1)).or_raise()
+        with pytest.raises(Abort):
+            async with tx.transaction() as inner:
+                [undone] = await inner.add(Person("Undone", 2)).or_raise()
+                assert undone.id is not None
+                raise Abort
+        assert undone.id is None and outer.id is not None
+        async with tx.transaction() as inner:
+            [kept, also] = await inner.add(Person("Kept", 3), Person("Also", 4)).or_raise()
+            [more] = await inner.add(Person("More", 5)).or_raise()
+    assert None not in (outer.id, kept.id, also.id, more.id)
+    with pytest.raises(Abort):
+        async with suite_db.transaction() as tx:
+            [a] = await tx.add(Person("A", 6)).or_raise()
+            [given] = await tx.add(Person("Given", 7, id=9000)).or_raise()
+            async with tx.transaction() as inner:
+                [b, c] = await inner.add(Person("B", 8), Person("C", 9)).or_raise()
+            raise Abort
+    assert (a.id, b.id, c.id) == (None, None, None)
+    assert given.id == 9000, "a key the instance came with is its own: it stays"
+    [again] = await suite_db.add(undone).or_raise()  # its cleared key is generated anew
+    assert again.id is not None and again.id not in (outer.id, kept.id, also.id, more.id)
+    assert await names(suite_db) == ["Also", "Kept", "More", "Outer", "Undone"]
+
+
 @pytest.mark.requires("transactions")
 async def test_nested_block_without_savepoints_is_unsupported(suite_db: Ommi) -> None:
     if "savepoints" in suite_db.capabilities:
