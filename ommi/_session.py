@@ -221,7 +221,7 @@ class _Session:
         if (tx := self._open_here()) is not None:
             return tx.add(*models)
         try:
-            groups = _distinct_batches(models, "add")
+            groups = _batches(models, "add")
         except errors.OmmiError as exc:
             return Action.failure(exc, (self._scope.name, ".add(...)"))
         rt = self._scope.runtime
@@ -279,7 +279,7 @@ class _Session:
         (so is a generated key). One ``upsert()`` of several instances is
         all-or-nothing, as ``add()`` is.
         """
-        groups = _distinct_batches(models, "upsert")
+        groups = _batches(models, "upsert")
         rt = self._scope.runtime
         stmts_of = [Upsert(model, tuple(batch), _conflict_fields(model, on)) for model, batch, _ in groups]
 
@@ -906,17 +906,6 @@ async def _fire_each(events: Hooks, event: str, groups: Sequence[tuple[type, lis
         await fire(events, event, batch_model, batch)
 
 
-def _distinct_batches(models: Sequence[Any], verb: str) -> list[tuple[type, list[Any], ModelInfo]]:
-    """:func:`_batches` of instances to write as new rows: one instance given twice is refused."""
-    groups = _batches(models)
-    if len(models) > 1 and len(set(map(id, models))) != len(models):
-        twice = _first_repeated(models)
-        raise errors.ValidationError(
-            f"{verb}() got the same {type(twice).__name__} instance twice ({twice!r}): an instance is one row"
-        )
-    return groups
-
-
 def _first_repeated(models: Sequence[Any]) -> Any:
     seen: set[int] = set()
     for m in models:
@@ -933,12 +922,21 @@ def _other_loop() -> errors.ConnectionFailed:
     )
 
 
-def _batches(models: Sequence[Any]) -> list[tuple[type, list[Any], ModelInfo]]:
+def _batches(models: Sequence[Any], new_rows: str = "") -> list[tuple[type, list[Any], ModelInfo]]:
     """Consecutive runs of one model type, in order (one statement per run), each with its
-    model's :class:`ModelInfo` (raises ``ModelError`` for a class that is not a model)."""
+    model's :class:`ModelInfo` (raises ``ModelError`` for a class that is not a model).
+
+    ``new_rows``: the verb of an action writing each instance as a new row (``"add"``),
+    which refuses an instance given twice.
+    """
     if len(models) == 1:  # one add() per instance: the most common case of all
         only = type(models[0])
         return [(only, list(models), get_model_info(only))]
+    if new_rows and len(set(map(id, models))) != len(models):
+        twice = _first_repeated(models)
+        raise errors.ValidationError(
+            f"{new_rows}() got the same {type(twice).__name__} instance twice ({twice!r}): an instance is one row"
+        )
     kinds = set(map(type, models))
     if len(kinds) == 1:  # the common case, without a Python-level loop
         (only,) = kinds

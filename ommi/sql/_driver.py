@@ -982,8 +982,13 @@ def _insert_op(
                 keys = yield from _insert_if_referenced(d, plan, given, pending_rows)
                 if keys is not None:
                     return keys
-        # one statement is atomic by itself
-        return (yield from _guarded(d, tx, True, _insert_batch(d, tx, plan, given, pending_rows)))
+        # one statement is atomic by itself (a generated key: the driver's insert straight
+        # away, which is all _insert_batch would do with one such row)
+        if pending_rows:
+            op = d.insert_generated(plan, pending_rows, tx is not None)
+        else:
+            op = _insert_batch(d, tx, plan, given, pending_rows)
+        return (yield from _guarded(d, tx, True, op))
     return (yield from _unit(d, tx, _insert_batch(d, tx, plan, given, pending_rows)))
 
 
