@@ -291,6 +291,9 @@ class ModelInfo:
         autos = [f for f in self.key if f.auto]
         self.auto_key: FieldInfo | None = autos[0] if autos else None
         self.source = source
+        self.refers = any(f.reference is not None for f in self.fields)
+        """Whether a field refers to another row (``ReferenceTo``): the writes ommi checks where the
+        database does not (read on every write, so worked out once)."""
         self.relations: dict[str, Relation] = {}
         self._getter = _make_getter([f.name for f in self.fields])
         self._key_getter = _make_getter([f.name for f in self.key]) if self.key else None

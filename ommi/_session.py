@@ -234,7 +234,7 @@ class _Session:
                 await _fire_each(rt.events, "before_add", groups)
             related = False
             for batch_model, batch, info in groups:
-                if rt.references is not None:
+                if rt.references is not None and info.refers:
                     await rt.references.check_references(stmts, batch_model, batch)
                 if info.relations:
                     related = True
@@ -381,8 +381,8 @@ class _Session:
         async def run(stmts: Statements) -> list[M]:
             if model_hooks or rt.events:
                 await _fire_each(rt.events, "before_save", groups)
-            for batch_model, batch, _ in groups:
-                if rt.references is not None:
+            for batch_model, batch, info in groups:
+                if rt.references is not None and info.refers:
                     await rt.references.check_references(stmts, batch_model, batch)
                 await stmts.save(Save(batch_model, tuple(batch)))
             if model_hooks or rt.events:
