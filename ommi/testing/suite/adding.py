@@ -115,6 +115,24 @@ async def test_a_large_add_with_a_late_invalid_instance_stores_nothing(suite_db:
     assert await suite_db.find(Person).count().or_raise() == 300
 
 
+async def test_a_large_add_that_clashes_in_the_database_stores_nothing(suite_db: Ommi) -> None:
+    """A bulk add refused by the database itself (a late row's unique value is taken), not by
+    validation: large enough for a driver's bulk path (keys drawn ahead, one COPY), it is
+    still all-or-nothing, writes no key back, and names the field."""
+    await suite_db.add(Person("taken", 1, email="taken@example.com")).or_raise()
+    people = [Person(f"p{i:03d}", i % 90) for i in range(300)]
+    people[250].email = "taken@example.com"
+    result = await suite_db.add(*people)
+    assert isinstance(result, DBFailure) and isinstance(result.error, errors.IntegrityError), result
+    assert (result.error.kind, result.error.fields) == ("unique", ("email",))
+    assert all(p.id is None for p in people), "keys must not be written back for a failed add"
+    assert await names(suite_db) == ["taken"]
+    people[250].email = None
+    await suite_db.add(*people).or_raise()
+    assert len({p.id for p in people}) == 300 and None not in {p.id for p in people}
+    assert await suite_db.find(Person).count().or_raise() == 301
+
+
 @pytest.mark.requires("transactions")
 async def test_a_large_add_refused_in_a_transaction_leaves_the_transaction_usable(suite_db: Ommi) -> None:
     people = _large_add_with_a_late_invalid_instance()
