@@ -918,34 +918,32 @@ def _insert_rows(plan: ModelPlan, rows: list[tuple[Any, ...]]) -> Op[None]:
 
 def _split(
     plan: ModelPlan, instances: Sequence[Any], keys: list[Any] | None = None
-) -> tuple[list[tuple[Any, ...]], list[int], list[tuple[Any, ...]]]:
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
     """Validate and encode every instance of a batch (before anything is written; one instance
     alone is done by ``_insert_op``).
 
-    Returns the complete rows (explicit keys), the positions of the
-    instances whose key the database generates, and their rows without the key.
+    Returns the complete rows (explicit keys) and the rows without the key of the
+    instances whose key the database generates, in order.
     ``keys``: the instances' generated-key fields, if already read.
     """
     name = plan.auto_name
     if name is None:
-        return plan.dump_many(instances), [], []
+        return plan.dump_many(instances), []
     assert plan.dump_auto is not None and plan.dump_auto_many is not None
     if keys is None:
         keys = list(map(operator.attrgetter(name), instances))
     if keys.count(None) == len(keys):  # the usual case: every key generated
-        return [], list(range(len(instances))), plan.dump_auto_many(instances)
+        return [], plan.dump_auto_many(instances)
     if None not in keys:
-        return plan.dump_many(instances), [], []
+        return plan.dump_many(instances), []
     given: list[tuple[Any, ...]] = []
-    pending: list[int] = []
     pending_rows: list[tuple[Any, ...]] = []
-    for i, (m, k) in enumerate(zip(instances, keys, strict=True)):
+    for m, k in zip(instances, keys, strict=True):
         if k is None:
-            pending.append(i)
             pending_rows.append(plan.dump_auto(m))
         else:
             given.append(plan.dump(m))
-    return given, pending, pending_rows
+    return given, pending_rows
 
 
 def _insert_op(
@@ -966,7 +964,7 @@ def _insert_op(
             if fields.count(None) == len(fields):  # (keys given would first move the sequence past them)
                 op = _insert_drawing(d, tx, plan, instances, fields)
                 return (yield from (op if tx is None else _unit(d, tx, op)))
-        given, _, pending_rows = _split(plan, instances)
+        given, pending_rows = _split(plan, instances)
     dialect = d.dialect
     if pending_rows and d.reserves_keys:
         return (yield from _insert_reserved(d, tx, plan, given, pending_rows))
@@ -1003,7 +1001,7 @@ def _insert_drawing(
     as any other statement.
     """
     drawing = yield from d.draw_keys(plan, len(keys))
-    given, _, pending_rows = _split(plan, instances, keys)  # (if this fails, the drawing is waited for)
+    given, pending_rows = _split(plan, instances, keys)  # (if this fails, the drawing is waited for)
     assert not given  # (every key is generated: see _insert_op)
     drawn = yield cmd.finish(drawing)
     return (yield from d.insert_drawn(plan, pending_rows, tx is not None, drawn))
