@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import sys
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Generator, Iterable, Sequence
 from typing import Any, TypeVar
 
 from ommi import errors
@@ -169,26 +169,38 @@ class NativeErrors:
             return cls(prefix + text, retryable=self._retryable is not None and self._retryable(exc))
         return cls(prefix + text)
 
-    @contextlib.contextmanager
-    def __call__(self, context: str = "", model: type | None = None) -> Iterator[None]:
+    def __call__(self, context: str = "", model: type | None = None) -> _Translating:
         """Translate native exceptions raised inside the block (``raise mapped from native``).
 
         A cancellation of the task that the library swallowed during the block is
         raised at its end (see :func:`raise_swallowed_cancel`), instead of any error.
         """
-        task, before = cancel_watch()
-        try:
-            yield
-        except errors.OmmiError:
-            raise_swallowed_cancel(task, before)
-            raise
-        except Exception as exc:
-            raise_swallowed_cancel(task, before)
-            mapped = self.translate(exc, context, model)
-            if mapped is None:
-                raise
-            raise mapped from exc
-        raise_swallowed_cancel(task, before)
+        return _Translating(self, context, model)
+
+
+class _Translating:
+    """The context manager :meth:`NativeErrors.__call__` returns (a class: it wraps every MongoDB command)."""
+
+    __slots__ = ("_before", "_context", "_errors", "_model", "_task")
+
+    def __init__(self, native: NativeErrors, context: str, model: type | None) -> None:
+        self._errors = native
+        self._context = context
+        self._model = model
+
+    def __enter__(self) -> None:
+        self._task, self._before = cancel_watch()
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        if exc is not None and not isinstance(exc, Exception):
+            return  # a cancellation, an exit: on its way as it is
+        raise_swallowed_cancel(self._task, self._before)
+        if exc is None or isinstance(exc, errors.OmmiError):
+            return
+        mapped = self._errors.translate(exc, self._context, self._model)
+        if mapped is None:
+            return
+        raise mapped from exc
 
 
 def cancel_watch() -> tuple[asyncio.Task[Any] | None, int]:
@@ -232,16 +244,55 @@ async def to_the_end(action: Awaitable[T]) -> T:
     action ends first, and the task then gets one ``CancelledError`` (the action's
     own failure, if any, is dropped: the cancellation is what the caller asked for).
     """
-    task = asyncio.ensure_future(action)
-    try:
-        return await asyncio.shield(task)
-    except asyncio.CancelledError:
-        while not task.done():
-            with contextlib.suppress(asyncio.CancelledError):  # cancelled again: the wait goes on
-                await asyncio.wait([task])
-        if not task.cancelled():
-            task.exception()  # retrieved, so that asyncio does not log it as never retrieved
-        raise
+    loop = asyncio.get_running_loop()
+    if _EAGER:  # Python 3.12+: the action runs at once, up to its first wait, with no loop turn to start it
+        task: asyncio.Future[T] = asyncio.Task(action, loop=loop, eager_start=True)  # type: ignore[arg-type,call-arg,unused-ignore]
+    else:
+        task = asyncio.ensure_future(action, loop=loop)
+    if task.done():
+        return task.result()
+    result: T = await _Holdout(task)
+    return result
+
+
+_EAGER = sys.version_info >= (3, 12)
+
+
+class _Holdout:
+    """What a task awaits in :func:`to_the_end`: the action's task, behind a ``cancel`` that declines.
+
+    A task that is cancelled while it waits asks what it waits on to cancel; this
+    declines, so the task keeps waiting and raises ``CancelledError`` as soon as
+    the action ends (asyncio's own rule for a wait that cannot be cancelled). The
+    action's task wakes the waiting task directly when it ends, one loop turn
+    sooner than ``asyncio.shield``, whose outer future takes a turn of its own.
+    """
+
+    __slots__ = ("_asyncio_future_blocking", "_task")
+
+    def __init__(self, task: asyncio.Future[Any]) -> None:
+        self._task = task
+        self._asyncio_future_blocking = False
+
+    def get_loop(self) -> asyncio.AbstractEventLoop:
+        return self._task.get_loop()
+
+    def add_done_callback(self, wakeup: Callable[[Any], object], *, context: Any = None) -> None:
+        self._task.add_done_callback(lambda _: wakeup(self), context=context)
+
+    def cancel(self, msg: Any = None) -> bool:
+        return False  # the task is told to raise when the action ends
+
+    def done(self) -> bool:
+        return self._task.done()
+
+    def result(self) -> Any:
+        return self._task.result()
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        self._asyncio_future_blocking = True
+        yield self  # the task's wake-up reads result(): a failure of a cancelled action counts as retrieved
+        return self._task.result()
 
 
 def _text(exc: BaseException) -> str:

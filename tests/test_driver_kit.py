@@ -245,3 +245,65 @@ async def test_retry_conflicts_runs_a_conflicting_write_again_and_raises_anythin
     with pytest.raises(errors.ConnectionFailed):
         await retry_conflicts(broken, conflict)
     assert len(tries) == 1
+
+
+async def _work(steps: list[str], *, fail: bool = False, pause: float = 0.05) -> int:
+    steps.append("start")
+    await asyncio.sleep(pause)
+    steps.append("end")
+    if fail:
+        raise ValueError("the action failed")
+    return 42
+
+
+async def test_to_the_end_gives_the_result_or_the_failure_of_an_action_nobody_cancels() -> None:
+    from ommi.driver import to_the_end
+
+    steps: list[str] = []
+    assert await to_the_end(_work(steps)) == 42
+    assert steps == ["start", "end"]
+    with pytest.raises(ValueError, match="the action failed"):
+        await to_the_end(_work([], fail=True))
+
+
+async def test_to_the_end_finishes_the_action_however_often_the_task_is_cancelled_then_raises_once() -> None:
+    from ommi.driver import to_the_end
+
+    steps: list[str] = []
+    task = asyncio.create_task(to_the_end(_work(steps, pause=0.1)))
+    await asyncio.sleep(0.01)
+    task.cancel()
+    await asyncio.sleep(0.01)
+    task.cancel()
+    assert not task.done()  # still waiting for the action
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert steps == ["start", "end"]
+    assert task.cancelled()
+
+
+async def test_to_the_end_under_a_timeout_waits_for_the_action_and_raises_timeout_error() -> None:
+    from ommi.driver import to_the_end
+
+    steps: list[str] = []
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.01):
+            await to_the_end(_work(steps, pause=0.05))
+    assert steps == ["start", "end"]
+
+
+async def test_to_the_end_drops_a_failure_that_ends_a_cancelled_action_without_a_never_retrieved_log(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from ommi.driver import to_the_end
+
+    steps: list[str] = []
+    task = asyncio.create_task(to_the_end(_work(steps, fail=True)))
+    await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert steps == ["start", "end"]
+    gc.collect()
+    await asyncio.sleep(0)
+    assert "never retrieved" not in caplog.text
