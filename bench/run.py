@@ -42,6 +42,7 @@ NEEDS = {
     "Tortoise": ["tortoise"],
     "asyncpg": ["asyncpg"],
     "duckdb": ["duckdb"],
+    "duckdb-thread": ["duckdb"],
     "pymongo": ["pymongo"],
     "pymongo-keys": ["pymongo"],
     "pymongo-keys-retryable": ["pymongo"],

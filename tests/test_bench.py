@@ -70,6 +70,14 @@ def test_quick_benchmark_on_mongodb_agrees() -> None:
     assert "| ommi | pymongo |" in done.stdout
 
 
+def test_quick_benchmark_on_duckdb_agrees() -> None:
+    """ommi, raw duckdb and raw duckdb called through a thread agree on DuckDB (small sizes)."""
+    done = bench("--quick", "--backends", "duckdb", "--no-startup", *SMALL)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "ok: every contender agreed on workloads ABCDEFGHIJK" in done.stdout
+    assert "| ommi | duckdb | duckdb-thread |" in done.stdout
+
+
 @only_with("mysql")
 def test_quick_benchmark_on_mysql_agrees() -> None:
     """ommi, raw asyncmy, SQLAlchemy and Tortoise agree on MariaDB (the test server; small sizes)."""

@@ -17,6 +17,7 @@ REGISTRY: dict[str, str] = {
     "sqlite3": "bench.contenders.sqlite3_raw:Sqlite3Contender",
     "asyncpg": "bench.contenders.asyncpg_raw:AsyncpgContender",
     "duckdb": "bench.contenders.duckdb_raw:DuckDBContender",
+    "duckdb-thread": "bench.contenders.duckdb_thread:DuckDBThreadContender",
     "pymongo": "bench.contenders.pymongo_raw:PymongoContender",
     "pymongo-keys": "bench.contenders.pymongo_keys:PymongoKeysContender",
     "pymongo-keys-retryable": "bench.contenders.pymongo_keys:PymongoRetryableKeysContender",

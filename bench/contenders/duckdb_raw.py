@@ -92,6 +92,10 @@ class DuckDBContender(Contender):
         people = [Person(*r) for r in self.conn.execute(q.LOAD, w.G_AGES).fetchall()]
         for person in people:
             person.email = person.email.upper()
+        self._save(people)
+        return len(people)
+
+    def _save(self, people: list[Person]) -> None:
         self.conn.execute("BEGIN")
         # one statement: UPDATE ... FROM a VALUES list of the changed rows
         for start in range(0, len(people), CHUNK):
@@ -103,7 +107,6 @@ class DuckDBContender(Contender):
                 [x for p in chunk for x in (p.id, p.name, p.age, p.email)],
             )
         self.conn.execute("COMMIT")
-        return len(people)
 
     async def delete_set(self) -> int:
         return int(self.conn.execute(q.DELETE_SET, self.h_ages).fetchone()[0])  # type: ignore[index]
