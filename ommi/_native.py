@@ -245,8 +245,10 @@ async def to_the_end(action: Awaitable[T]) -> T:
     own failure, if any, is dropped: the cancellation is what the caller asked for).
     """
     loop = asyncio.get_running_loop()
-    if _EAGER:  # Python 3.12+: the action runs at once, up to its first wait, with no loop turn to start it
-        task: asyncio.Future[T] = asyncio.Task(action, loop=loop, eager_start=True)  # type: ignore[arg-type,call-arg,unused-ignore]
+    if _EAGER and asyncio.iscoroutine(action) and loop.get_task_factory() is None:
+        # Python 3.12+: the action runs at once, up to its first wait, with no loop turn to
+        # start it (a loop with a task factory of its own makes its tasks its own way)
+        task: asyncio.Future[T] = asyncio.Task(action, loop=loop, eager_start=True)  # type: ignore[call-arg,unused-ignore]
     else:
         task = asyncio.ensure_future(action, loop=loop)
     if task.done():
