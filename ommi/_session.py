@@ -281,11 +281,11 @@ class _Session:
         """
         groups = _batches(models, "upsert")
         rt = self._scope.runtime
-        stmts_of = [Upsert(model, tuple(batch), _conflict_fields(model, on)) for model, batch, _ in groups]
+        stmts_of = [(Upsert(model, tuple(batch), _conflict_fields(model, on)), info) for model, batch, info in groups]
 
         async def run(stmts: Statements) -> list[M]:
-            for stmt in stmts_of:
-                if rt.references is not None:
+            for stmt, info in stmts_of:
+                if rt.references is not None and info.refers:
                     await rt.references.check_references(stmts, stmt.model, list(stmt.instances))
                 await stmts.upsert(stmt)
                 self._scope.bind(stmt.model, list(stmt.instances))

@@ -1452,6 +1452,8 @@ async def _upsert(d: SQLDriver, stmt: Upsert, tx: SQLTransaction | None) -> None
             raise errors.IntegrityError(
                 f"{d.errors.backend}: {context}: a stored {info.cls.__name__} already has one of its unique values"
             ) from exc.__cause__
+        if isinstance(exc, errors.IntegrityError):  # the model, fields and kind, as an add's error has them
+            raise await d._explain(exc, stmt.model, tx or d, stmt.instances) from exc.__cause__
         raise
     decoders = [d.dialect.decoder(f) for f in info.key]
     for m, key in zip(stmt.instances, keys, strict=True):

@@ -82,6 +82,25 @@ async def test_a_missing_reference_and_a_refused_delete_say_so(suite_db: Ommi) -
     assert await suite_db.find(Writer).count().or_raise() == 1
 
 
+async def test_an_upsert_with_a_missing_reference_says_so_and_writes_nothing(suite_db: Ommi) -> None:
+    error = _integrity(await suite_db.upsert(Article("orphan", 987_654)))
+    assert (error.model, error.fields, error.kind) == (Article, ("writer_id",), "reference")
+    assert await suite_db.find(Article).count().or_raise() == 0
+    [ann] = await suite_db.add(Writer("Ann")).or_raise()
+    [article] = await suite_db.upsert(Article("kept", ann.id)).or_raise()
+    assert article.id is not None
+    # the update half of an upsert is checked too: the stored row keeps its reference
+    error = _integrity(await suite_db.upsert(Article("moved", 987_654, id=article.id)))
+    assert (error.model, error.fields, error.kind) == (Article, ("writer_id",), "reference")
+    stored = await suite_db.get(Article, article.id).or_raise()
+    assert (stored.title, stored.writer_id) == ("kept", ann.id)
+    async with suite_db.transaction() as tx:
+        error = _integrity(await tx.upsert(Article("in a block", 987_654)))
+        assert (error.model, error.fields, error.kind) == (Article, ("writer_id",), "reference")
+        await tx.upsert(Article("in a block", ann.id)).or_raise()  # the block goes on
+    assert await suite_db.find(Article).count().or_raise() == 2
+
+
 async def test_an_update_computing_a_reference_is_checked_or_refused(suite_db: Ommi) -> None:
     # a database with foreign keys checks the computed value (the error names the field);
     # where ommi checks references itself it cannot look a computed value up: refused
