@@ -77,17 +77,27 @@ async def check_unreferenced(stmts: Statements, model: type, where: Predicate | 
             raise errors.IntegrityError.about(info.cls, "reference", referrer=f"{other.cls.__name__}.{f.name}")
 
 
-async def probe_clash(stmts: Statements, model: type, rows: Sequence[Any]) -> errors.IntegrityError | None:
+async def probe_clash(
+    stmts: Statements, model: type, rows: Sequence[Any], *, upsert_on: Sequence[FieldInfo] = ()
+) -> errors.IntegrityError | None:
     """Which key or unique field ``rows`` (instances or ``{field: value}`` dicts) clash on, if any.
 
     For databases whose integrity errors do not say which constraint failed:
     a value given twice among the rows, or already held by a stored row
-    other than the row being rewritten, names the key or field.
+    other than the row being rewritten, names the key or field. For an upsert
+    (``upsert_on``: the fields it matches stored rows on), a stored row with the
+    same ``upsert_on`` values is the row being rewritten, not a clash.
     """
     info = get_model_info(model)
     groups: list[tuple[errors.IntegrityKind, tuple[FieldInfo, ...]]] = [("key", info.key)] if info.key else []
     groups += [("unique", (f,)) for f in info.fields if f.unique and not (f.key and len(info.key) == 1)]
     own = [r for r in rows if not isinstance(r, dict) and None not in info.key_of(r)] if info.key else []
+    matched: list[tuple[Any, ...]] = []
+    if upsert_on:
+        on = tuple(upsert_on)
+        groups = [g for g in groups if g[1] != on]  # the upsert's own match is not a clash
+        matched = [v for r in rows if None not in (v := tuple(_get(r, f.name) for f in on))]
+        own = []  # (the rows being rewritten are those matched, whatever their keys)
     for kind, fields in groups:
         names = tuple(f.name for f in fields)
         values = [tuple(_get(r, n) for n in names) for r in rows if all(_has(r, n) for n in names)]
@@ -99,6 +109,8 @@ async def probe_clash(stmts: Statements, model: type, rows: Sequence[Any]) -> er
         where: Predicate = _any_of_values(fields, values)
         if own and kind == "unique":  # a saved row keeps its own value
             where = And((where, Not(_any_of_values(info.key, [info.key_of(r) for r in own]))))
+        if matched:  # a row an upsert rewrites keeps its own values
+            where = And((where, Not(_any_of_values(tuple(upsert_on), matched))))
         if await stmts.count(Select(info.cls, where, (), 1, None)):
             return errors.IntegrityError.about(info.cls, kind, names)
     return None

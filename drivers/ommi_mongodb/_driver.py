@@ -608,7 +608,7 @@ class _Ops:
         on_paths = [d._compiler.path(f.info) for f in stmt.on]
         by_key = on_paths == ["_id"] or all(p.startswith("_id.") for p in on_paths)
         coll = self._coll(plan)
-        with d._errors(f"cannot upsert {info.cls.__name__}"):
+        with d._errors(f"cannot upsert {info.cls.__name__}", info.cls):
             if ai is not None:
                 # a key for every row that may be inserted (an updated row keeps its own: the key is skipped)
                 pending = [doc for doc in docs if doc.get("_id") is None]

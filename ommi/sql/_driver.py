@@ -490,9 +490,12 @@ class SQLDriver(Driver):
 
     async def _explain(
         self, exc: errors.IntegrityError, model: type, stmts: Statements, rows: Sequence[Any] = (),
-        *, deleting: bool = False,
+        *, deleting: bool = False, upsert_on: Sequence[FieldInfo] = (),
     ) -> errors.IntegrityError:
-        """The structured error (model, fields, kind) for an integrity error the database raised."""
+        """The structured error (model, fields, kind) for an integrity error the database raised.
+
+        ``upsert_on``: the fields an upsert matched stored rows on (a match is no clash).
+        """
         if exc.kind is not None or exc.__cause__ is None:
             return exc
         info = model_info(model)
@@ -513,7 +516,7 @@ class SQLDriver(Driver):
             from ommi._integrity import probe_clash
 
             with contextlib.suppress(errors.OmmiError):
-                found = await probe_clash(stmts, model, rows)
+                found = await probe_clash(stmts, model, rows, upsert_on=upsert_on)
                 if found is not None:
                     return found
         if kind is None:
@@ -1449,11 +1452,14 @@ async def _upsert(d: SQLDriver, stmt: Upsert, tx: SQLTransaction | None) -> None
         keys = await _run(d, tx, lambda: _upsert_op(d, tx, stmt), context, stmt.model)
     except errors.OmmiError as exc:
         if exc.__cause__ is not None and d.dialect.upsert_clash(exc.__cause__):
-            raise errors.IntegrityError(
+            clash = errors.IntegrityError(
                 f"{d.errors.backend}: {context}: a stored {info.cls.__name__} already has one of its unique values"
-            ) from exc.__cause__
+            )
+            clash.__cause__ = exc.__cause__
+            exc = clash
         if isinstance(exc, errors.IntegrityError):  # the model, fields and kind, as an add's error has them
-            raise await d._explain(exc, stmt.model, tx or d, stmt.instances) from exc.__cause__
+            on = tuple(f.info for f in stmt.on)
+            raise await d._explain(exc, stmt.model, tx or d, stmt.instances, upsert_on=on) from exc.__cause__
         raise
     decoders = [d.dialect.decoder(f) for f in info.key]
     for m, key in zip(stmt.instances, keys, strict=True):

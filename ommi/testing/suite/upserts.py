@@ -75,7 +75,9 @@ async def test_upsert_is_all_or_nothing_and_checks_other_uniques(suite_db: Ommi)
     await suite_db.add(Person("A", 1, "a@x"), Person("B", 2, "b@x")).or_raise()
     # the second row clashes on the key with nothing, but takes A's email: nothing is stored
     result = await suite_db.upsert(Person("C", 3, "c@x"), Person("D", 4, "a@x", id=999))
-    assert isinstance(error_of(result), errors.IntegrityError)
+    error = error_of(result)
+    assert isinstance(error, errors.IntegrityError)
+    assert (error.model, error.fields, error.kind) == (Person, ("email",), "unique"), repr(error)
     assert await suite_db.find(Person).count().or_raise() == 2
 
 
@@ -131,3 +133,13 @@ async def test_upsert_on_a_unique_field_of_a_model_with_a_chosen_key(suite_db: O
         await suite_db.upsert(renamed, on=Product.barcode).or_raise()
         assert renamed.sku == "A-1"
         assert [(p.sku, p.price) for p in await suite_db.find(Product).all().or_raise()] == [("A-1", 7)]
+
+
+async def test_an_upsert_clashing_on_another_unique_field_names_it_not_the_row_it_rewrites(suite_db: Ommi) -> None:
+    ann, _ = await suite_db.add(Person("A", 1, "a@x"), Person("B", 2, "b@x")).or_raise()
+    # Ann rewritten with her own email is no clash; a new row taking Bob's email is
+    result = await suite_db.upsert(Person("Ann", 1, "a@x", id=ann.id), Person("C", 3, "b@x"))
+    error = error_of(result)
+    assert isinstance(error, errors.IntegrityError)
+    assert (error.model, error.fields, error.kind) == (Person, ("email",), "unique"), repr(error)
+    assert sorted(p.name for p in await suite_db.find(Person).all().or_raise()) == ["A", "B"]
