@@ -48,6 +48,8 @@ async def test_update_violating_unique_is_integrity_error(suite_db: Ommi) -> Non
     await people(suite_db)
     result = await suite_db.find(Person.name == "Bob").update(email="alice@example.com")
     assert isinstance(result, DBFailure) and isinstance(result.error, errors.IntegrityError)
+    error = result.error
+    assert (error.model, error.fields, error.kind) == (Person, ("email",), "unique"), repr(error)
 
 
 async def test_delete_query_returns_count(suite_db: Ommi) -> None:
