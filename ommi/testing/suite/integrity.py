@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from ommi import DBFailure, Ommi, errors
-from ommi.testing.models import Article, Membership, Person, Writer
+from ommi.testing.models import Article, ArticleTag, Membership, Person, Tag, Writer
 
 SECRET = "taken-value@example.com"  # noqa: S105 - a value that must not show, not a password
 
@@ -99,6 +99,13 @@ async def test_an_upsert_with_a_missing_reference_says_so_and_writes_nothing(sui
         assert (error.model, error.fields, error.kind) == (Article, ("writer_id",), "reference")
         await tx.upsert(Article("in a block", ann.id)).or_raise()  # the block goes on
     assert await suite_db.find(Article).count().or_raise() == 2
+
+
+async def test_an_upsert_of_a_composite_key_with_a_missing_reference_names_the_field(suite_db: Ommi) -> None:
+    [tag] = await suite_db.add(Tag("kept")).or_raise()
+    error = _integrity(await suite_db.upsert(ArticleTag(987_654, tag.id)))
+    assert (error.model, error.fields, error.kind) == (ArticleTag, ("article_id",), "reference")
+    assert await suite_db.find(ArticleTag).count().or_raise() == 0
 
 
 async def test_an_update_computing_a_reference_is_checked_or_refused(suite_db: Ommi) -> None:
