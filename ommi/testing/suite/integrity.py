@@ -103,6 +103,7 @@ async def test_an_upsert_with_a_missing_reference_says_so_and_writes_nothing(sui
 
 async def test_an_upsert_of_a_composite_key_with_a_missing_reference_names_the_field(suite_db: Ommi) -> None:
     [tag] = await suite_db.add(Tag("kept")).or_raise()
+    assert tag.id is not None
     error = _integrity(await suite_db.upsert(ArticleTag(987_654, tag.id)))
     assert (error.model, error.fields, error.kind) == (ArticleTag, ("article_id",), "reference")
     assert await suite_db.find(ArticleTag).count().or_raise() == 0
