@@ -44,6 +44,17 @@ async def test_a_taken_unique_value_names_the_field(suite_db: Ommi) -> None:
     assert (error.model, error.fields, error.kind) == (Person, ("email",), "unique")
 
 
+async def test_a_save_of_many_that_takes_a_unique_value_names_the_field_and_saves_nothing(suite_db: Ommi) -> None:
+    await suite_db.add(Person("Ann", 1, email=SECRET)).or_raise()
+    people = await suite_db.add(*(Person(f"P{i}", i, email=f"p{i}@example.com") for i in range(5))).or_raise()
+    for person in people:
+        person.age += 100
+    people[3].email = SECRET  # one of the five takes Ann's email
+    error = _integrity(await suite_db.save(*people))
+    assert (error.model, error.fields, error.kind) == (Person, ("email",), "unique")
+    assert await suite_db.find(Person.age >= 100).count().or_raise() == 0
+
+
 async def test_a_taken_key_names_the_key_fields(suite_db: Ommi) -> None:
     await suite_db.add(Person("Ann", 1, id=7), Membership("admins", 1)).or_raise()
     error = _integrity(await suite_db.add(Person("Bob", 2, id=7)))
