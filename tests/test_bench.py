@@ -78,6 +78,16 @@ def test_quick_benchmark_on_duckdb_agrees() -> None:
     assert "| ommi | duckdb | duckdb-thread |" in done.stdout
 
 
+@only_with("postgresql")
+def test_quick_benchmark_on_postgresql_agrees() -> None:
+    """ommi, raw asyncpg, SQLAlchemy and Tortoise agree on PostgreSQL (the test server; small sizes)."""
+    server = {"OMMI_TEST_POSTGRESQL_URL": backend_url("postgresql")}  # the session's server, not a second one
+    done = bench("--quick", "--backends", "postgresql", "--no-startup", *SMALL, env=server)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "ok: every contender agreed on workloads ABCDEFGHIJK" in done.stdout
+    assert "| ommi | asyncpg | SQLAlchemy | Tortoise |" in done.stdout
+
+
 @only_with("mysql")
 def test_quick_benchmark_on_mysql_agrees() -> None:
     """ommi, raw asyncmy, SQLAlchemy and Tortoise agree on MariaDB (the test server; small sizes)."""
